@@ -1,0 +1,214 @@
+// The flag tables of every subcommand: one definition for parsing, --help and args.json.
+// `.pending(N)` marks a flag whose feature lands with issue #N; until then giving it is an error.
+#include <nlohmann/json.hpp>
+
+#include "cli/infer_export_args.h"
+#include "cli/sft_args.h"
+
+namespace zt::cli {
+namespace {
+
+constexpr int kDataIssue = 3;
+constexpr int kModelIssue = 4;
+constexpr int kDistIssue = 5;
+constexpr int kTrainIssue = 6;
+constexpr int kExportIssue = 7;
+
+const std::vector<std::string> kDtypes = {"bfloat16", "float16", "float32", "auto", "bf16", "fp16", "fp32"};
+
+// Flags shared by the commands that load a model and format chats.
+template <class A>
+void add_model_flags(args::Table& table) {
+  table.section("model");
+  table.add("model", &A::model, "model folder or hub id (Qwen/Qwen2.5-7B-Instruct)").pending(kModelIssue);
+  table.add("torch_dtype", &A::torch_dtype, "weights dtype; default from config.json").one_of(kDtypes).pending(kModelIssue);
+  table.add("template", &A::template_name, "chat template; default from the model's tokenizer_config.json")
+      .pending(kDataIssue);
+  table.add("system", &A::system, "system prompt; default from the template").pending(kDataIssue);
+  table.add("max_length", &A::max_length, "max tokens per sample; default: the model's max positions")
+      .pending(kDataIssue);
+  table.add("use_hf", &A::use_hf, "resolve hub ids against the Hugging Face cache instead of ModelScope's")
+      .pending(kTrainIssue);
+}
+
+}  // namespace
+
+const args::Table& sft_table() {
+  static const args::Table table = [] {
+    using A = SftArgs;
+    args::Table t("sft", "Fine-tune a model with LoRA (or full) on chat data, single process or under mpirun/srun.");
+    add_model_flags<A>(t);
+    t.add("model_type", &A::model_type, "model family; default from config.json").pending(kModelIssue);
+    t.add("attn_impl", &A::attn_impl, "attention kernel").one_of({"sdpa", "eager", "flash_attn", "flash_attention_2"})
+        .pending(kModelIssue);
+    t.add("truncation_strategy", &A::truncation_strategy, "what to do with samples over max_length")
+        .one_of({"delete", "left", "right"}).pending(kDataIssue);
+    t.add("loss_scale", &A::loss_scale, "which assistant turns carry loss").one_of({"default", "last_round", "all"})
+        .pending(kDataIssue);
+
+    t.section("data");
+    t.add("dataset", &A::dataset, "[HF::|MS::]path_or_id[:subset][#N] ... (.jsonl, .json, .csv)").pending(kDataIssue);
+    t.add("val_dataset", &A::val_dataset, "validation datasets").pending(kDataIssue);
+    t.add("split_dataset_ratio", &A::split_dataset_ratio, "fraction of the data held out for validation").pending(kDataIssue);
+    t.add("columns", &A::columns, "JSON map renaming dataset columns, applied first").pending(kDataIssue);
+    t.add("strict", &A::strict, "true: a bad row is an error; false: skipped and counted").pending(kDataIssue);
+    t.add("dataset_shuffle", &A::dataset_shuffle, "shuffle the training data").pending(kDataIssue);
+    t.add("streaming", &A::streaming, "stream the data (needs --max_steps)").pending(kDataIssue);
+    t.add("shuffle_buffer_size", &A::shuffle_buffer_size, "shuffle buffer for streaming").pending(kDataIssue);
+    t.add("seed", &A::seed, "random seed (init, dropout)").pending(kTrainIssue);
+    t.add("data_seed", &A::data_seed, "random seed of data order and splits").pending(kDataIssue);
+    t.add("dataset_num_proc", &A::dataset_num_proc, "threads that encode data").pending(kDataIssue);
+    t.add("dataloader_num_workers", &A::dataloader_num_workers, "threads that prepare batches").pending(kDataIssue);
+    t.add("packing", &A::packing, "pack several samples into each row").pending(kDataIssue);
+    t.add("packing_length", &A::packing_length, "tokens per packed row; default: max_length").pending(kDataIssue);
+    t.add("padding_free", &A::padding_free, "concatenate a batch into one row without padding").pending(kDataIssue);
+
+    t.section("tuner");
+    t.add("train_type", &A::train_type, "what to train").alias("tuner_type").one_of({"lora", "full"}).pending(kModelIssue);
+    t.add("lora_rank", &A::lora_rank, "LoRA rank r").pending(kModelIssue);
+    t.add("lora_alpha", &A::lora_alpha, "LoRA alpha; scaling = alpha / r").pending(kModelIssue);
+    t.add("lora_dropout", &A::lora_dropout, "dropout on the LoRA input").pending(kModelIssue);
+    t.add("lora_bias", &A::lora_bias, "LoRA bias").one_of({"none"}).pending(kModelIssue);
+    t.add("use_rslora", &A::use_rslora, "rank-stabilised scaling alpha / sqrt(r)").pending(kModelIssue);
+    t.add("target_modules", &A::target_modules, "modules given LoRA: all-linear, names, or a regex").pending(kModelIssue);
+    t.add("modules_to_save", &A::modules_to_save, "modules trained in full beside LoRA (embed_tokens, lm_head)")
+        .pending(kModelIssue);
+
+    t.section("schedule and optimiser");
+    t.add("num_train_epochs", &A::num_train_epochs, "epochs").pending(kTrainIssue);
+    t.add("max_steps", &A::max_steps, "optimizer steps; -1: from epochs").pending(kTrainIssue);
+    t.add("per_device_train_batch_size", &A::per_device_train_batch_size, "micro-batch per rank").pending(kTrainIssue);
+    t.add("per_device_eval_batch_size", &A::per_device_eval_batch_size, "eval batch per rank").pending(kTrainIssue);
+    t.add("gradient_accumulation_steps", &A::gradient_accumulation_steps,
+          "micro-batches per step; default max(1, ceil(16 / batch / world))").pending(kTrainIssue);
+    t.add("learning_rate", &A::learning_rate, "peak learning rate; default 1e-4 (lora), 1e-5 (full)").pending(kTrainIssue);
+    t.add("lr_scheduler_type", &A::lr_scheduler_type, "learning-rate schedule")
+        .one_of({"cosine", "linear", "constant", "constant_with_warmup"}).pending(kTrainIssue);
+    t.add("warmup_ratio", &A::warmup_ratio, "warm-up as a fraction of steps").pending(kTrainIssue);
+    t.add("warmup_steps", &A::warmup_steps, "warm-up steps (overrides warmup_ratio)").pending(kTrainIssue);
+    t.add("weight_decay", &A::weight_decay, "AdamW weight decay").pending(kTrainIssue);
+    t.add("adam_beta1", &A::adam_beta1, "AdamW beta1").pending(kTrainIssue);
+    t.add("adam_beta2", &A::adam_beta2, "AdamW beta2").pending(kTrainIssue);
+    t.add("adam_epsilon", &A::adam_epsilon, "AdamW epsilon").pending(kTrainIssue);
+    t.add("max_grad_norm", &A::max_grad_norm, "clip the global gradient norm to this").pending(kTrainIssue);
+    t.add("gradient_checkpointing", &A::gradient_checkpointing, "recompute activations in backward").pending(kModelIssue);
+    t.add("bf16", &A::bf16, "train in bfloat16 with fp32 master weights").pending(kTrainIssue);
+    t.add("fp16", &A::fp16, "train in float16 with loss scaling").pending(kTrainIssue);
+    t.add("deepspeed", &A::deepspeed, "ZeRO: zero0|zero1|zero2|zero3|zero2_offload|zero3_offload|PATH.json")
+        .pending(kDistIssue);
+
+    t.section("saving, evaluation and logging");
+    t.add("output_dir", &A::output_dir, "run folder parent; default output/<model name>").pending(kTrainIssue);
+    t.add("save_steps", &A::save_steps, "checkpoint every N steps (the last step is always saved)").pending(kTrainIssue);
+    t.add("save_total_limit", &A::save_total_limit, "keep at most N checkpoints").pending(kTrainIssue);
+    t.add("save_only_model", &A::save_only_model, "save weights without optimizer state").pending(kTrainIssue);
+    t.add("eval_steps", &A::eval_steps, "evaluate every N steps; default: save_steps").pending(kTrainIssue);
+    t.add("logging_steps", &A::logging_steps, "log every N steps").pending(kTrainIssue);
+    t.add("logging_first_step", &A::logging_first_step, "also log step 1").pending(kTrainIssue);
+    t.add("report_to", &A::report_to, "where metrics go").one_of({"tensorboard", "swanlab", "none", "all"})
+        .pending(kTrainIssue);
+    t.add("resume_from_checkpoint", &A::resume_from_checkpoint, "checkpoint folder to resume from").pending(kTrainIssue);
+    t.add("resume_only_model", &A::resume_only_model, "resume weights only (fresh optimizer and data)").pending(kTrainIssue);
+    t.add("ignore_data_skip", &A::ignore_data_skip, "on resume, start the data from the beginning").pending(kTrainIssue);
+
+    t.section("SwanLab");
+    t.add("swanlab_token", &A::swanlab_token, "API key (or env SWANLAB_API_KEY)").hidden_value().pending(kTrainIssue);
+    t.add("swanlab_project", &A::swanlab_project, "project").pending(kTrainIssue);
+    t.add("swanlab_workspace", &A::swanlab_workspace, "workspace").pending(kTrainIssue);
+    t.add("swanlab_exp_name", &A::swanlab_exp_name, "experiment name").pending(kTrainIssue);
+    t.add("swanlab_mode", &A::swanlab_mode, "mode").one_of({"cloud", "local"}).pending(kTrainIssue);
+
+    t.section("hub");
+    t.add("push_to_hub", &A::push_to_hub, "push the final adapter to the ModelScope hub").pending(kExportIssue);
+    t.add("hub_model_id", &A::hub_model_id, "hub repository owner/name").pending(kExportIssue);
+    t.add("hub_token", &A::hub_token, "hub token (or env MODELSCOPE_API_TOKEN)").hidden_value().pending(kExportIssue);
+    t.add("hub_private_repo", &A::hub_private_repo, "create the repository private").pending(kExportIssue);
+    return t;
+  }();
+  return table;
+}
+
+const args::Table& infer_table() {
+  static const args::Table table = [] {
+    using A = InferArgs;
+    args::Table t("infer", "Chat with a model or adapter in the terminal, or run batch inference over a dataset.");
+    add_model_flags<A>(t);
+    t.add("adapters", &A::adapters, "LoRA checkpoint folders").pending(kExportIssue);
+    t.add("load_args", &A::load_args, "read model, template, system and dtype from the checkpoint's args.json")
+        .pending(kExportIssue);
+    t.section("generation");
+    t.add("infer_backend", &A::infer_backend, "inference engine (pt is accepted as native)").one_of({"native", "pt"})
+        .pending(kExportIssue);
+    t.add("max_batch_size", &A::max_batch_size, "prompts decoded together in batch inference").pending(kExportIssue);
+    t.add("stream", &A::stream, "print tokens as they are generated; default true when interactive").pending(kExportIssue);
+    t.add("temperature", &A::temperature, "sampling temperature; 0 is greedy; default from generation_config.json")
+        .pending(kExportIssue);
+    t.add("top_p", &A::top_p, "nucleus sampling mass").pending(kExportIssue);
+    t.add("top_k", &A::top_k, "sample among the k most likely tokens").pending(kExportIssue);
+    t.add("repetition_penalty", &A::repetition_penalty, "penalty on already generated tokens").pending(kExportIssue);
+    t.add("max_new_tokens", &A::max_new_tokens, "tokens generated per reply").pending(kExportIssue);
+    t.add("merge_lora", &A::merge_lora, "merge the adapter into CKPT-merged first").pending(kExportIssue);
+    t.add("val_dataset", &A::val_dataset, "run batch inference over these datasets").pending(kExportIssue);
+    t.add("result_path", &A::result_path, "jsonl written by batch inference").pending(kExportIssue);
+    t.add("seed", &A::seed, "sampling seed").pending(kExportIssue);
+    return t;
+  }();
+  return table;
+}
+
+const args::Table& export_table() {
+  static const args::Table table = [] {
+    using A = ExportArgs;
+    args::Table t("export", "Consolidate checkpoints into PEFT adapters, merge LoRA into the base model, push to the hub.");
+    t.section("input");
+    t.add("adapters", &A::adapters, "LoRA checkpoint folder").pending(kExportIssue);
+    t.add("model", &A::model, "base model; default from the adapter's args.json").pending(kExportIssue);
+    t.add("ckpt_dir", &A::ckpt_dir, "checkpoint whose per-rank shards are consolidated").pending(kExportIssue);
+    t.add("to_peft", &A::to_peft, "folder receiving the consolidated PEFT adapter").pending(kExportIssue);
+    t.add("torch_dtype", &A::torch_dtype, "dtype of merged weights").one_of(kDtypes).pending(kExportIssue);
+    t.section("merge");
+    t.add("merge_lora", &A::merge_lora, "write the base model with the adapter merged in").pending(kExportIssue);
+    t.add("output_dir", &A::output_dir, "output folder; default CKPT-merged").pending(kExportIssue);
+    t.add("exist_ok", &A::exist_ok, "allow writing into an existing output folder").pending(kExportIssue);
+    t.add("max_shard_size", &A::max_shard_size, "largest safetensors shard (5GB, 500MB, 2GiB)").pending(kExportIssue);
+    t.section("hub");
+    t.add("push_to_hub", &A::push_to_hub, "push the result to the ModelScope hub").pending(kExportIssue);
+    t.add("hub_model_id", &A::hub_model_id, "hub repository owner/name").pending(kExportIssue);
+    t.add("hub_token", &A::hub_token, "hub token (or env MODELSCOPE_API_TOKEN)").hidden_value().pending(kExportIssue);
+    t.add("hub_private_repo", &A::hub_private_repo, "create the repository private").pending(kExportIssue);
+    t.add("commit_message", &A::commit_message, "hub commit message").pending(kExportIssue);
+    t.add("use_hf", &A::use_hf, "push to Hugging Face instead of ModelScope").pending(kExportIssue);
+    return t;
+  }();
+  return table;
+}
+
+const args::Table& upload_table() {
+  static const args::Table table = [] {
+    using A = UploadArgs;
+    args::Table t("upload", "Upload a file or folder to a ModelScope model or dataset repository.");
+    t.positional("REPO_ID", &A::repo_id, "owner/name").pending(kExportIssue);
+    t.positional("LOCAL_PATH", &A::local_path, "file or folder to upload").pending(kExportIssue);
+    t.positional("PATH_IN_REPO", &A::path_in_repo, "destination path in the repository").pending(kExportIssue);
+    t.add("repo_type", &A::repo_type, "repository kind").alias("repo-type").one_of({"model", "dataset"})
+        .pending(kExportIssue);
+    t.add("token", &A::token, "hub token (or env MODELSCOPE_API_TOKEN, or the saved login)").hidden_value()
+        .pending(kExportIssue);
+    t.add("commit_message", &A::commit_message, "commit message").pending(kExportIssue);
+    t.add("revision", &A::revision, "branch").pending(kExportIssue);
+    return t;
+  }();
+  return table;
+}
+
+const args::Table& login_table() {
+  static const args::Table table = [] {
+    using A = LoginArgs;
+    args::Table t("login", "Check a ModelScope token and save it for later hub commands.");
+    t.add("token", &A::token, "hub access token").hidden_value().pending(kExportIssue);
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace zt::cli

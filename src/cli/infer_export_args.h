@@ -1,0 +1,72 @@
+// Arguments of `ztune infer`, `ztune export`, `ztune upload` and `ztune login`.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/args.h"
+
+namespace zt::cli {
+
+struct InferArgs {
+  std::optional<std::string> model;         // default: from the adapter's args.json
+  std::vector<std::string> adapters;
+  std::optional<std::string> torch_dtype;
+  std::optional<std::string> template_name;
+  std::optional<std::string> system;
+  std::optional<int> max_length;
+  bool load_args = true;                    // read model, template, system, dtype from args.json
+  std::string infer_backend = "native";
+  int max_batch_size = 1;
+  std::optional<bool> stream;               // default: true when interactive
+  std::optional<double> temperature;        // sampling defaults come from generation_config.json
+  std::optional<double> top_p;
+  std::optional<int> top_k;
+  std::optional<double> repetition_penalty;
+  std::optional<int> max_new_tokens;
+  bool merge_lora = false;
+  std::vector<std::string> val_dataset;
+  std::optional<std::string> result_path;
+  int seed = 42;
+  bool use_hf = false;
+};
+
+struct ExportArgs {
+  std::vector<std::string> adapters;
+  std::optional<std::string> model;
+  std::optional<std::string> ckpt_dir;      // consolidate a checkpoint's shards into a PEFT adapter
+  std::optional<std::string> to_peft;
+  std::optional<std::string> torch_dtype;
+  bool merge_lora = false;
+  std::optional<std::string> output_dir;    // default: CKPT-merged
+  bool exist_ok = false;
+  std::string max_shard_size = "5GB";
+  bool push_to_hub = false;
+  std::optional<std::string> hub_model_id;
+  std::optional<std::string> hub_token;
+  bool hub_private_repo = false;
+  std::string commit_message = "update files";
+  bool use_hf = false;
+};
+
+struct UploadArgs {
+  std::string repo_id;
+  std::string local_path;
+  std::string path_in_repo;
+  std::string repo_type = "model";
+  std::optional<std::string> token;
+  std::string commit_message = "upload files";
+  std::string revision = "master";
+};
+
+struct LoginArgs {
+  std::optional<std::string> token;
+};
+
+const args::Table& infer_table();
+const args::Table& export_table();
+const args::Table& upload_table();
+const args::Table& login_table();
+
+}  // namespace zt::cli

@@ -1,0 +1,69 @@
+// ztune: one binary, ms-swift's subcommands.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "core/check.h"
+#include "core/log.h"
+#include "dist/launch.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*run)(const std::vector<std::string>&);
+  const char* summary;
+};
+
+const Command kCommands[] = {
+    {"sft", zt::cli::run_sft, "fine-tune with LoRA or in full (single process, mpirun or srun)"},
+    {"infer", zt::cli::run_infer, "chat with a model or adapter; batch inference over a dataset"},
+    {"export", zt::cli::run_export, "consolidate checkpoints, merge LoRA, push to the hub"},
+    {"upload", zt::cli::run_upload, "upload files to a ModelScope repository"},
+    {"login", zt::cli::run_login, "save a ModelScope token"},
+    {"env", zt::cli::run_env, "print library versions and the launch environment"},
+};
+
+void print_usage(std::FILE* out) {
+  std::fprintf(out, "usage: ztune <command> [CONFIG.yaml] [--flag value ...]\n\n"
+                    "ztune fine-tunes Qwen2/Llama/Qwen3 models with LoRA, taking ms-swift's command lines.\n\n"
+                    "commands:\n");
+  for (const Command& command : kCommands) std::fprintf(out, "  %-8s %s\n", command.name, command.summary);
+  std::fprintf(out, "\nRun 'ztune <command> --help' for its flags.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  try {
+    zt::dist::LaunchEnv launch = zt::dist::detect_launch_env();
+    zt::set_process_identity({launch.rank, launch.world_size, ""});
+    zt::log::init(launch.rank, launch.world_size);
+
+    if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+      print_usage(stdout);
+      return args.empty() ? 2 : 0;
+    }
+    if (args[0] == "--version" || args[0] == "version") {
+      std::printf("ztune %s\n", ZTUNE_VERSION);
+      return 0;
+    }
+    for (const Command& command : kCommands) {
+      if (args[0] == command.name) return command.run(std::vector<std::string>(args.begin() + 1, args.end()));
+    }
+    std::fprintf(stderr, "error: unknown command '%s'\n\n", args[0].c_str());
+    print_usage(stderr);
+    return 2;
+  } catch (const zt::Error& error) {
+    const zt::ProcessIdentity& id = zt::process_identity();
+    if (id.world_size > 1) std::fprintf(stderr, "[rank %d] ", id.rank);
+    std::fprintf(stderr, "error: %s\n", error.what());
+    zt::abort_job(2);
+  } catch (const std::exception& error) {
+    zt::check_failed("uncaught exception", __FILE__, __LINE__, error.what());
+  }
+}

@@ -1,0 +1,177 @@
+// Table-driven command-line parsing with ms-swift's syntax.
+//
+// One table per subcommand binds each flag to a field of that command's plain args struct; the same
+// table parses the command line, prints --help (defaults read from a default-constructed struct) and
+// serialises the arguments to JSON (args.json). Accepted syntax, as ms-swift's HfArgumentParser:
+//   --flag value   --flag=value   --bool_flag (true)   --bool_flag false   --list a b c
+//   a leading CONFIG.yaml / CONFIG.json holding the same keys (command-line flags override it)
+// Dashes and underscores in flag names are interchangeable. Unknown flags, missing or malformed
+// values and values outside a flag's choices are errors naming the flag (and the nearest valid one).
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <set>
+#include <string>
+#include <type_traits>
+#include <typeindex>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace zt::args {
+
+enum class Kind { Bool, Int, Float, String, List };
+
+struct Flag {
+  std::string name;  // canonical spelling, without the leading "--"
+  std::vector<std::string> aliases;
+  Kind kind = Kind::String;
+  bool positional = false;
+  std::string section;
+  std::string help;
+  std::vector<std::string> choices;  // empty: any value
+  int pending_issue = 0;             // > 0: accepted by the parser but "not supported yet" until issue #N
+  bool secret = false;               // never printed, never written to args.json
+  // Stores `values` (already checked against kind and choices) into the bound field.
+  std::function<void(void* target, const std::vector<std::string>& values)> assign;
+  std::function<nlohmann::json(const void* target)> read;  // null when unset
+
+  Flag& alias(std::string other) { aliases.push_back(std::move(other)); return *this; }
+  Flag& one_of(std::vector<std::string> allowed) { choices = std::move(allowed); return *this; }
+  Flag& pending(int issue) { pending_issue = issue; return *this; }
+  Flag& hidden_value() { secret = true; return *this; }
+};
+
+class Table {
+ public:
+  Table(std::string command, std::string summary) : command_(std::move(command)), summary_(std::move(summary)) {}
+
+  // Flags added after this call are listed under `title` in --help.
+  void section(std::string title) { section_ = std::move(title); }
+
+  template <class A, class T>
+  Flag& add(std::string name, T A::*field, std::string help);
+  template <class A, class T>
+  Flag& positional(std::string name, T A::*field, std::string help);
+
+  // Fills `target` (a struct of the type the table was built for) and returns the canonical names of
+  // the flags that were given. Throws zt::Error on any problem.
+  template <class A>
+  std::set<std::string> parse(const std::vector<std::string>& argv, A& target) const {
+    check_type(typeid(A));
+    return parse_into(argv, &target);
+  }
+  // zt::Error listing every given flag whose feature has not landed yet.
+  void reject_pending(const std::set<std::string>& given) const;
+
+  template <class A>
+  std::string help() const {
+    check_type(typeid(A));
+    A defaults{};
+    return help_text(&defaults);
+  }
+  // Arguments as JSON, secrets removed.
+  template <class A>
+  nlohmann::json to_json(const A& args) const;
+
+  const std::vector<Flag>& flags() const { return flags_; }
+  const std::string& command() const { return command_; }
+  // Nearest known flag name to `name` (edit distance), for "did you mean".
+  std::string nearest(const std::string& name) const;
+
+ private:
+  template <class A>
+  void bind_type();
+  void check_type(const std::type_index& type) const;
+  Flag& push(Flag flag);
+  std::set<std::string> parse_into(const std::vector<std::string>& argv, void* target) const;
+  std::string help_text(const void* defaults) const;
+  nlohmann::json json_of(const void* target) const;
+
+  std::string command_;
+  std::string summary_;
+  std::string section_;
+  std::vector<Flag> flags_;
+  std::optional<std::type_index> type_;
+};
+
+// "true"/"false" (also 1/0, yes/no, any case); nullopt when neither.
+std::optional<bool> parse_bool(const std::string& text);
+// Reads a flat YAML or JSON config file into command-line tokens (--key value ...).
+std::vector<std::string> config_file_tokens(const std::string& path);
+
+// ---- binding a field type to a kind and a converter ----
+namespace detail {
+
+template <class T> struct Binding;
+template <> struct Binding<bool> { static constexpr Kind kind = Kind::Bool; };
+template <> struct Binding<int> { static constexpr Kind kind = Kind::Int; };
+template <> struct Binding<int64_t> { static constexpr Kind kind = Kind::Int; };
+template <> struct Binding<double> { static constexpr Kind kind = Kind::Float; };
+template <> struct Binding<std::string> { static constexpr Kind kind = Kind::String; };
+template <> struct Binding<std::vector<std::string>> { static constexpr Kind kind = Kind::List; };
+template <class T> struct Binding<std::optional<T>> { static constexpr Kind kind = Binding<T>::kind; };
+
+// Converts already-validated text to T (validation happens in the parser, by kind).
+void convert(const std::vector<std::string>& values, bool& out);
+void convert(const std::vector<std::string>& values, int& out);
+void convert(const std::vector<std::string>& values, int64_t& out);
+void convert(const std::vector<std::string>& values, double& out);
+void convert(const std::vector<std::string>& values, std::string& out);
+void convert(const std::vector<std::string>& values, std::vector<std::string>& out);
+template <class T>
+void convert(const std::vector<std::string>& values, std::optional<T>& out) {
+  T value{};
+  convert(values, value);
+  out = std::move(value);
+}
+
+nlohmann::json to_json_value_null();
+nlohmann::json to_json_value(bool value);
+nlohmann::json to_json_value(int value);
+nlohmann::json to_json_value(int64_t value);
+nlohmann::json to_json_value(double value);
+nlohmann::json to_json_value(const std::string& value);
+nlohmann::json to_json_value(const std::vector<std::string>& value);
+template <class T>
+nlohmann::json to_json_value(const std::optional<T>& value) {
+  return value.has_value() ? to_json_value(*value) : to_json_value_null();
+}
+
+}  // namespace detail
+
+template <class A>
+void Table::bind_type() {
+  if (!type_.has_value()) type_ = std::type_index(typeid(A));
+  check_type(typeid(A));
+}
+
+template <class A, class T>
+Flag& Table::add(std::string name, T A::*field, std::string help) {
+  bind_type<A>();
+  Flag flag;
+  flag.name = std::move(name);
+  flag.kind = detail::Binding<T>::kind;
+  flag.help = std::move(help);
+  flag.assign = [field](void* target, const std::vector<std::string>& values) {
+    detail::convert(values, static_cast<A*>(target)->*field);
+  };
+  flag.read = [field](const void* target) { return detail::to_json_value(static_cast<const A*>(target)->*field); };
+  return push(std::move(flag));
+}
+
+template <class A, class T>
+Flag& Table::positional(std::string name, T A::*field, std::string help) {
+  Flag& flag = add(std::move(name), field, std::move(help));
+  flag.positional = true;
+  return flag;
+}
+
+template <class A>
+nlohmann::json Table::to_json(const A& args) const {
+  check_type(typeid(A));
+  return json_of(&args);
+}
+
+}  // namespace zt::args

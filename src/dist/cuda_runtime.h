@@ -1,0 +1,17 @@
+// CUDA runtime and NCCL queries, compiled only with ZTUNE_CUDA (src/dist/*_cuda.cpp).
+#pragma once
+
+#include <string>
+
+namespace zt::dist {
+
+struct CudaStatus {
+  int runtime_version = 0;
+  int device_count = 0;
+  std::string error;         // set when the driver or device query failed (e.g. no GPU here)
+  std::string nccl_version;  // "major.minor.patch"
+};
+
+CudaStatus cuda_status();
+
+}  // namespace zt::dist

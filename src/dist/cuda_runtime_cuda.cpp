@@ -1,0 +1,25 @@
+#include <cuda_runtime_api.h>
+#include <nccl.h>
+
+#include "dist/cuda_runtime.h"
+
+namespace zt::dist {
+
+CudaStatus cuda_status() {
+  CudaStatus status;
+  cudaRuntimeGetVersion(&status.runtime_version);
+  cudaError_t error = cudaGetDeviceCount(&status.device_count);
+  if (error != cudaSuccess) {
+    status.device_count = 0;
+    status.error = cudaGetErrorString(error);
+  }
+  int nccl = 0;
+  if (ncclGetVersion(&nccl) == ncclSuccess) {
+    // NCCL >= 2.9 encodes major*10000 + minor*100 + patch.
+    status.nccl_version = std::to_string(nccl / 10000) + "." + std::to_string(nccl % 10000 / 100) + "." +
+                          std::to_string(nccl % 100);
+  }
+  return status;
+}
+
+}  // namespace zt::dist

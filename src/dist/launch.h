@@ -1,0 +1,30 @@
+// Who launched us and where this process sits: rank, world size, local rank, node.
+// Read from the environment of mpirun (OpenMPI), srun (Slurm), torchrun-style RANK/WORLD_SIZE,
+// or nothing at all (a single process).
+#pragma once
+
+#include <string>
+
+namespace zt::dist {
+
+struct LaunchEnv {
+  std::string launcher = "single";  // "mpirun", "srun", "env" (RANK/WORLD_SIZE) or "single"
+  int rank = 0;
+  int world_size = 1;
+  int local_rank = 0;
+  int local_world_size = 1;
+  int node_rank = 0;
+};
+
+// Reads the launcher's variables; a malformed value is an error naming the variable.
+LaunchEnv detect_launch_env();
+
+// Starts MPI when the process was started by an MPI launcher and installs MPI_Abort as the job-wide
+// abort hook. Idempotent. Returns false when MPI is not in use (single process or srun without PMI).
+bool init_mpi(const LaunchEnv& env);
+void finalize_mpi();
+
+// Blocks until every rank arrives (MPI only; a no-op for a single process).
+void barrier();
+
+}  // namespace zt::dist
