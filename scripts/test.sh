@@ -16,7 +16,8 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "${ZTUNE_TEST_JOBS:-2}" --timeout 900
 
 echo "[test] fuzzing (${FUZZ_SECONDS}s per target)"
-bash tests/fuzz/run_fuzzers.sh "$FUZZ_SECONDS" "$BUILD_DIR/tests/work/safetensors"
+bash tests/fuzz/run_fuzzers.sh "$FUZZ_SECONDS" "$BUILD_DIR/tests/work/safetensors" data/sample \
+  tests/fixtures/out/tokenizer-qwen/tokenizer.json
 
 # The CUDA/NCCL build must keep compiling and linking even where no GPU runs it.
 if grep -q "ZTUNE_CUDA:BOOL=ON" "$BUILD_DIR/CMakeCache.txt"; then

@@ -8,7 +8,6 @@
 namespace zt::cli {
 namespace {
 
-constexpr int kDataIssue = 3;
 constexpr int kModelIssue = 4;
 constexpr int kDistIssue = 5;
 constexpr int kTrainIssue = 6;
@@ -23,10 +22,9 @@ void add_model_flags(args::Table& table) {
   table.add("model", &A::model, "model folder or hub id (Qwen/Qwen2.5-7B-Instruct)").pending(kModelIssue);
   table.add("torch_dtype", &A::torch_dtype, "weights dtype; default from config.json").one_of(kDtypes).pending(kModelIssue);
   table.add("template", &A::template_name, "chat template; default from the model's tokenizer_config.json")
-      .pending(kDataIssue);
-  table.add("system", &A::system, "system prompt; default from the template").pending(kDataIssue);
-  table.add("max_length", &A::max_length, "max tokens per sample; default: the model's max positions")
-      .pending(kDataIssue);
+      .one_of({"qwen2_5", "qwen", "llama3", "default"});
+  table.add("system", &A::system, "system prompt; default from the template");
+  table.add("max_length", &A::max_length, "max tokens per sample; default: the model's max positions");
   table.add("use_hf", &A::use_hf, "resolve hub ids against the Hugging Face cache instead of ModelScope's")
       .pending(kTrainIssue);
 }
@@ -42,26 +40,25 @@ const args::Table& sft_table() {
     t.add("attn_impl", &A::attn_impl, "attention kernel").one_of({"sdpa", "eager", "flash_attn", "flash_attention_2"})
         .pending(kModelIssue);
     t.add("truncation_strategy", &A::truncation_strategy, "what to do with samples over max_length")
-        .one_of({"delete", "left", "right"}).pending(kDataIssue);
-    t.add("loss_scale", &A::loss_scale, "which assistant turns carry loss").one_of({"default", "last_round", "all"})
-        .pending(kDataIssue);
+        .one_of({"delete", "left", "right"});
+    t.add("loss_scale", &A::loss_scale, "which assistant turns carry loss").one_of({"default", "last_round", "all"});
 
     t.section("data");
-    t.add("dataset", &A::dataset, "[HF::|MS::]path_or_id[:subset][#N] ... (.jsonl, .json, .csv)").pending(kDataIssue);
-    t.add("val_dataset", &A::val_dataset, "validation datasets").pending(kDataIssue);
-    t.add("split_dataset_ratio", &A::split_dataset_ratio, "fraction of the data held out for validation").pending(kDataIssue);
-    t.add("columns", &A::columns, "JSON map renaming dataset columns, applied first").pending(kDataIssue);
-    t.add("strict", &A::strict, "true: a bad row is an error; false: skipped and counted").pending(kDataIssue);
-    t.add("dataset_shuffle", &A::dataset_shuffle, "shuffle the training data").pending(kDataIssue);
-    t.add("streaming", &A::streaming, "stream the data (needs --max_steps)").pending(kDataIssue);
-    t.add("shuffle_buffer_size", &A::shuffle_buffer_size, "shuffle buffer for streaming").pending(kDataIssue);
+    t.add("dataset", &A::dataset, "[HF::|MS::]path_or_id[:subset][#N] ... (.jsonl, .json, .csv)");
+    t.add("val_dataset", &A::val_dataset, "validation datasets");
+    t.add("split_dataset_ratio", &A::split_dataset_ratio, "fraction of the data held out for validation");
+    t.add("columns", &A::columns, "JSON map renaming dataset columns, applied first");
+    t.add("strict", &A::strict, "true: a bad row is an error; false: skipped and counted");
+    t.add("dataset_shuffle", &A::dataset_shuffle, "shuffle the training data");
+    t.add("streaming", &A::streaming, "stream the data (needs --max_steps)");
+    t.add("shuffle_buffer_size", &A::shuffle_buffer_size, "shuffle buffer for streaming");
     t.add("seed", &A::seed, "random seed (init, dropout)").pending(kTrainIssue);
-    t.add("data_seed", &A::data_seed, "random seed of data order and splits").pending(kDataIssue);
-    t.add("dataset_num_proc", &A::dataset_num_proc, "threads that encode data").pending(kDataIssue);
-    t.add("dataloader_num_workers", &A::dataloader_num_workers, "threads that prepare batches").pending(kDataIssue);
-    t.add("packing", &A::packing, "pack several samples into each row").pending(kDataIssue);
-    t.add("packing_length", &A::packing_length, "tokens per packed row; default: max_length").pending(kDataIssue);
-    t.add("padding_free", &A::padding_free, "concatenate a batch into one row without padding").pending(kDataIssue);
+    t.add("data_seed", &A::data_seed, "random seed of data order and splits");
+    t.add("dataset_num_proc", &A::dataset_num_proc, "threads that encode data").pending(kTrainIssue);
+    t.add("dataloader_num_workers", &A::dataloader_num_workers, "threads that prepare batches").pending(kTrainIssue);
+    t.add("packing", &A::packing, "pack several samples into each row");
+    t.add("packing_length", &A::packing_length, "tokens per packed row; default: max_length");
+    t.add("padding_free", &A::padding_free, "concatenate a batch into one row without padding").pending(kTrainIssue);
 
     t.section("tuner");
     t.add("train_type", &A::train_type, "what to train").alias("tuner_type").one_of({"lora", "full"}).pending(kModelIssue);
@@ -212,3 +209,4 @@ const args::Table& login_table() {
 }
 
 }  // namespace zt::cli
+

@@ -3,7 +3,9 @@
 // or nothing at all (a single process).
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace zt::dist {
 
@@ -26,5 +28,9 @@ void finalize_mpi();
 
 // Blocks until every rank arrives (MPI only; a no-op for a single process).
 void barrier();
+
+// Every rank's vector, concatenated in rank order (MPI_Allgatherv; the input itself without MPI).
+// Used at start-up (the data index); the training collectives live in the communicator.
+std::vector<uint64_t> allgather_u64(const std::vector<uint64_t>& mine);
 
 }  // namespace zt::dist

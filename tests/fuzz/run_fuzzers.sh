@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (ASan + UBSan) and runs each for a bounded time.
-# usage: run_fuzzers.sh SECONDS_PER_TARGET SEED_DIR...
+# usage: run_fuzzers.sh SECONDS_PER_TARGET SAFETENSORS_SEED_DIR SAMPLE_DATA_DIR TOKENIZER_JSON
 # Exits non-zero if a target crashes, leaks or trips a sanitizer; the crashing input is kept in the work folder.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -14,27 +14,43 @@ FLAGS=(-std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undef
 build() {  # name sources...
   local name=$1; shift
   local binary="$WORK/$name"
-  local newest
-  newest=$(ls -t "$@" "${BASH_SOURCE[0]}" | head -1)
+  local inputs=("${BASH_SOURCE[0]}") newest
+  for arg in "$@"; do [[ $arg == *.cpp ]] && inputs+=("$arg"); done
+  inputs+=($(find "$ROOT/src/core" "$ROOT/src/data" -name '*.h'))
+  newest=$(ls -t "${inputs[@]}" | head -1)
   if [ ! -x "$binary" ] || [ "$newest" -nt "$binary" ]; then
     echo "[fuzz] building $name"
     "$CXX_FUZZ" "${FLAGS[@]}" "$@" -o "$binary"
   fi
 }
 
-run() {  # name seeds...
+run() {  # name [env...] -- seed dirs...
   local name=$1; shift
+  local env=()
+  while [ "$1" != "--" ]; do env+=("$1"); shift; done
+  shift
   local corpus="$WORK/$name-corpus"
   mkdir -p "$corpus"
   for seed_dir in "$@"; do
-    [ -d "$seed_dir" ] && find "$seed_dir" -type f -name '*.safetensors' -size -1024k -exec cp -n {} "$corpus"/ \;
+    [ -e "$seed_dir" ] && find "$seed_dir" -type f -size -64k -exec cp -n {} "$corpus"/ \; 2>/dev/null
   done
   echo "[fuzz] running $name for ${seconds}s ($(ls "$corpus" | wc -l) seeds)"
-  (cd "$WORK" && ASAN_OPTIONS=detect_leaks=1 "./$name" -max_total_time="$seconds" -max_len=65536 \
-      -print_final_stats=1 "$corpus" 2>&1 | tail -n 12)
+  (cd "$WORK" && env ASAN_OPTIONS=detect_leaks=1 "${env[@]}" "./$name" -max_total_time="$seconds" -max_len=65536 \
+      -timeout=10 -print_final_stats=1 "$corpus" 2>&1 | tail -n 6)
 }
 
 build fuzz_safetensors "$ROOT/tests/fuzz/fuzz_safetensors.cpp" "$ROOT/src/core/safetensors.cpp" \
       "$ROOT/src/core/mapped_file.cpp" "$ROOT/src/core/check.cpp"
-run fuzz_safetensors "$@"
+build fuzz_formats "$ROOT/tests/fuzz/fuzz_formats.cpp" "$ROOT/src/data/formats.cpp" "$ROOT/src/data/utf8.cpp" \
+      "$ROOT/src/core/check.cpp" -lutf8proc
+build fuzz_tokenizer "$ROOT/tests/fuzz/fuzz_tokenizer.cpp" "$ROOT/src/data/tokenizer.cpp" "$ROOT/src/data/utf8.cpp" \
+      "$ROOT/src/core/check.cpp" -lpcre2-8 -lutf8proc
+
+SAFETENSORS_SEEDS="$1"; SAMPLE_SEEDS="$2"; TOKENIZER="$(realpath "$3")"
+run fuzz_safetensors -- "$SAFETENSORS_SEEDS"
+# One row per seed file: split a sample jsonl into lines.
+LINES="$WORK/formats-lines"; mkdir -p "$LINES"
+[ -d "$SAMPLE_SEEDS" ] && head -q -n 40 "$SAMPLE_SEEDS"/*.jsonl | split -l 1 - "$LINES/line-"
+run fuzz_formats -- "$LINES"
+run fuzz_tokenizer "ZTUNE_FUZZ_TOKENIZER=$TOKENIZER" -- "$LINES"
 echo "[fuzz] no crash"

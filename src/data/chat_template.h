@@ -1,0 +1,82 @@
+// Chat templates: a Conversation -> token ids and labels, the way ms-swift's templates encode it.
+//
+// A template is a few text pieces (prefix, system block, prompt around each query, separator after each
+// reply, suffix after the last). Encoding lays the conversation out as (text, carries-loss) segments,
+// joins neighbours with the same loss flag, tokenizes each joined segment, and labels it with its ids or
+// -100. Labels are not shifted; the loss shifts.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "data/conversation.h"
+#include "data/tokenizer.h"
+
+namespace zt::data {
+
+enum class LossScale { default_, last_round, all };
+LossScale parse_loss_scale(const std::string& name);
+
+struct TemplateSpec {
+  std::string name;                   // qwen2_5, qwen, llama3, default
+  std::string prefix;                 // before everything when there is no system block
+  std::string system_prefix;          // "{{SYSTEM}}" replaced; empty: system text goes into the prefix
+  std::string prompt;                 // "{{QUERY}}" replaced; ends where the reply starts
+  std::string chat_sep;               // after every reply but the last
+  std::string suffix;                 // after the last reply; "<eos>" means the tokenizer's eos id
+  std::optional<std::string> default_system;
+  std::vector<std::string> stop_words;  // generation stops on these (besides eos)
+};
+
+// The built-in templates by ms-swift name; a zt::Error lists the known names.
+TemplateSpec template_by_name(const std::string& name);
+// The template a model folder implies (tokenizer_config.json's chat template, config.json's model type).
+std::string detect_template_name(const std::string& model_dir);
+
+// Special token ids a model folder's tokenizer_config.json names.
+struct SpecialTokens {
+  std::optional<int32_t> eos_id;
+  std::optional<int32_t> bos_id;  // only when the tokenizer adds it (add_bos_token)
+  std::optional<int32_t> pad_id;
+};
+SpecialTokens read_special_tokens(const std::string& model_dir, const Tokenizer& tokenizer);
+
+struct EncodedSample {
+  std::vector<int32_t> input_ids;
+  std::vector<int32_t> labels;  // -100 where no loss
+  int32_t num_loss_tokens() const;
+};
+
+class ChatTemplate {
+ public:
+  // `system_override` is --system; `eos_token` resolves the "<eos>" suffix.
+  ChatTemplate(TemplateSpec spec, const Tokenizer& tokenizer, std::optional<std::string> system_override,
+               std::optional<int32_t> eos_id, std::optional<int32_t> bos_id);
+
+  EncodedSample encode(const Conversation& conversation, LossScale loss_scale) const;
+  // The prompt for generation: the conversation (ending with a user turn) plus the assistant header.
+  std::vector<int32_t> encode_prompt(const Conversation& conversation) const;
+  // Token ids that end a reply.
+  std::vector<int32_t> stop_ids() const;
+  const TemplateSpec& spec() const { return spec_; }
+
+ private:
+  struct Segment {
+    std::string text;
+    bool loss;
+    std::optional<int32_t> token;  // a single token id instead of text (the "<eos>" suffix)
+  };
+  std::vector<Segment> layout(const Conversation& conversation, LossScale loss_scale, bool for_generation) const;
+  void tokenize(const std::vector<Segment>& segments, EncodedSample& out) const;
+  void label_separators_like_suffix(EncodedSample& sample) const;
+
+  TemplateSpec spec_;
+  const Tokenizer& tokenizer_;
+  std::optional<std::string> system_override_;
+  std::optional<int32_t> eos_id_;
+  std::optional<int32_t> bos_id_;
+};
+
+}  // namespace zt::data

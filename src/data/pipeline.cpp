@@ -1,0 +1,187 @@
+#include "data/pipeline.h"
+
+#include <nlohmann/json.hpp>
+
+#include "core/check.h"
+
+namespace zt::data {
+namespace {
+
+using nlohmann::json;
+
+json refs_to_json(const std::vector<RowRef>& refs) {
+  json out = json::array();
+  for (const RowRef& ref : refs) out.push_back({ref.file, ref.offset, ref.row, ref.line});
+  return out;
+}
+
+std::vector<RowRef> refs_from_json(const json& value) {
+  std::vector<RowRef> refs;
+  for (const json& ref : value)
+    refs.push_back({ref.at(0).get<uint32_t>(), ref.at(1).get<uint64_t>(), ref.at(2).get<uint64_t>(),
+                    ref.at(3).get<uint64_t>()});
+  return refs;
+}
+
+}  // namespace
+
+Truncation parse_truncation(const std::string& name) {
+  if (name == "delete") return Truncation::delete_;
+  if (name == "left") return Truncation::left;
+  if (name == "right") return Truncation::right;
+  ZT_THROW("--truncation_strategy '" << name << "' is not one of delete, left, right");
+}
+
+DataPipeline::DataPipeline(ShardReader& reader, const ChatTemplate& chat_template, PipelineOptions options)
+    : reader_(reader), template_(chat_template), options_(std::move(options)) {
+  ZT_REQUIRE(options_.max_length > 0, "--max_length must be positive, got " << options_.max_length);
+  if (options_.packing_length <= 0) options_.packing_length = options_.max_length;
+  ZT_REQUIRE(options_.packing_length >= options_.max_length || !options_.packing,
+             "--packing_length " << options_.packing_length << " is shorter than --max_length " << options_.max_length);
+  if (options_.packing) packer_ = std::make_unique<Packer>(options_.packing_length, options_.packing_buffer);
+}
+
+std::string DataPipeline::where(const RowRef& ref) const {
+  return reader_.file_paths().at(ref.file) + ":" + std::to_string(ref.line);
+}
+
+void DataPipeline::start_epoch(uint32_t epoch) {
+  reader_.start_epoch(epoch);
+  reader_done_ = false;
+  stats_ = RowStats();
+  if (options_.packing) packer_ = std::make_unique<Packer>(options_.packing_length, options_.packing_buffer);
+}
+
+std::optional<SampleWithSource> DataPipeline::encode(const RawRow& row, RowIssue* issue, std::string* detail,
+                                                     bool* truncated) const {
+  ConvertResult converted = convert_line(row.text, options_.format);
+  if (!converted.ok()) {
+    if (issue != nullptr) *issue = *converted.issue;
+    if (detail != nullptr) *detail = converted.detail;
+    return std::nullopt;
+  }
+  SampleWithSource out{template_.encode(converted.conversation, options_.loss_scale), row.ref};
+  auto length = static_cast<int32_t>(out.sample.input_ids.size());
+  if (length > options_.max_length) {
+    if (options_.truncation == Truncation::delete_) {
+      if (issue != nullptr) *issue = RowIssue::over_max_length;
+      if (detail != nullptr) *detail = std::to_string(length) + " tokens > max_length " + std::to_string(options_.max_length);
+      return std::nullopt;
+    }
+    auto keep = [&](std::vector<int32_t>& values) {
+      if (options_.truncation == Truncation::left) values.erase(values.begin(), values.end() - options_.max_length);
+      else values.resize(static_cast<size_t>(options_.max_length));
+    };
+    keep(out.sample.input_ids);
+    keep(out.sample.labels);
+    if (truncated != nullptr) *truncated = true;
+  }
+  return out;
+}
+
+std::optional<SampleWithSource> DataPipeline::next_sample() {
+  while (std::optional<RawRow> row = reader_.next()) {
+    ++stats_.rows_read;
+    RowIssue issue = RowIssue::count_;
+    std::string detail;
+    bool truncated = false;
+    std::optional<SampleWithSource> sample = encode(*row, &issue, &detail, &truncated);
+    if (!sample.has_value()) {
+      std::string report = where(row->ref) + ": " + row_issue_name(issue) + " (" + detail + ")";
+      ZT_REQUIRE(!options_.strict, report << "; fix the row, or run with --strict false to skip and count bad rows");
+      stats_.skip(issue, report);
+      continue;
+    }
+    ++stats_.rows_used;
+    if (truncated) ++stats_.rows_truncated;
+    return sample;
+  }
+  return std::nullopt;
+}
+
+std::optional<PackedRow> DataPipeline::next() {
+  if (!options_.packing) {
+    std::optional<SampleWithSource> sample = next_sample();
+    if (!sample.has_value()) return std::nullopt;
+    return single_row(std::move(*sample));
+  }
+  while (true) {
+    if (std::optional<PackedRow> row = packer_->pop()) return row;
+    if (reader_done_) return std::nullopt;
+    std::optional<SampleWithSource> sample = next_sample();
+    if (sample.has_value()) {
+      packer_->push(std::move(*sample));
+    } else {
+      reader_done_ = true;
+      packer_->finish();
+    }
+  }
+}
+
+std::optional<double> DataPipeline::fill_ratio() const {
+  if (!packer_) return std::nullopt;
+  return packer_->fill_ratio();
+}
+
+PipelineCursor DataPipeline::cursor() const {
+  PipelineCursor cursor;
+  cursor.reader = reader_.cursor();
+  cursor.reader_done = reader_done_;
+  if (packer_) {
+    cursor.ready_rows = packer_->ready_sources();
+    cursor.packer_buffer = packer_->buffer_sources();
+    cursor.packed_tokens = packer_->tokens_emitted();
+    cursor.packed_rows = packer_->rows_emitted();
+  }
+  cursor.stats = stats_.to_counts();
+  return cursor;
+}
+
+void DataPipeline::restore(const PipelineCursor& cursor) {
+  start_epoch(cursor.reader.epoch);
+  reader_.restore(cursor.reader);
+  reader_done_ = cursor.reader_done;
+  stats_ = RowStats();
+  stats_.add_counts(cursor.stats);
+  if (!packer_) return;
+  auto reencode = [&](const RowRef& ref) {
+    std::optional<SampleWithSource> sample = encode(reader_.read_row(ref));
+    ZT_REQUIRE(sample.has_value(), where(ref) << ": the row held in the data cursor no longer encodes; "
+                                                 "was the dataset changed since the checkpoint?");
+    return std::move(*sample);
+  };
+  std::vector<std::vector<SampleWithSource>> ready;
+  for (const auto& row : cursor.ready_rows) {
+    ready.emplace_back();
+    for (const RowRef& ref : row) ready.back().push_back(reencode(ref));
+  }
+  std::vector<SampleWithSource> buffer;
+  for (const RowRef& ref : cursor.packer_buffer) buffer.push_back(reencode(ref));
+  packer_->restore(std::move(ready), std::move(buffer), cursor.packed_tokens, cursor.packed_rows);
+}
+
+json PipelineCursor::to_json() const {
+  json ready = json::array();
+  for (const auto& row : ready_rows) ready.push_back(refs_to_json(row));
+  return {{"reader", reader.to_json()}, {"reader_done", reader_done}, {"ready_rows", ready},
+          {"packer_buffer", refs_to_json(packer_buffer)}, {"packed_tokens", packed_tokens},
+          {"packed_rows", packed_rows}, {"stats", stats}};
+}
+
+PipelineCursor PipelineCursor::from_json(const json& value) {
+  PipelineCursor cursor;
+  try {
+    cursor.reader = ReaderCursor::from_json(value.at("reader"));
+    cursor.reader_done = value.at("reader_done").get<bool>();
+    for (const json& row : value.at("ready_rows")) cursor.ready_rows.push_back(refs_from_json(row));
+    cursor.packer_buffer = refs_from_json(value.at("packer_buffer"));
+    cursor.packed_tokens = value.at("packed_tokens").get<uint64_t>();
+    cursor.packed_rows = value.at("packed_rows").get<uint64_t>();
+    cursor.stats = value.at("stats").get<std::vector<uint64_t>>();
+  } catch (const json::exception& error) {
+    ZT_THROW("data cursor is malformed (" << error.what() << ")");
+  }
+  return cursor;
+}
+
+}  // namespace zt::data

@@ -1,0 +1,75 @@
+// One rank's training data: rows from the ShardReader, converted, encoded with the chat template,
+// truncated, and packed (or passed one per row). Bad rows are skipped and counted (or, with --strict
+// true, the first one is an error naming file:line). The whole state can be saved as a cursor and
+// restored so that a resumed run sees exactly the rows an uninterrupted one would have.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "data/chat_template.h"
+#include "data/formats.h"
+#include "data/packing.h"
+#include "data/row_stats.h"
+#include "data/shard_reader.h"
+
+namespace zt::data {
+
+enum class Truncation { delete_, left, right };
+Truncation parse_truncation(const std::string& name);
+
+struct PipelineOptions {
+  FormatOptions format;
+  LossScale loss_scale = LossScale::default_;
+  int32_t max_length = 2048;
+  Truncation truncation = Truncation::delete_;
+  bool packing = false;
+  int32_t packing_length = 0;     // 0: max_length
+  size_t packing_buffer = 1000;   // samples per best-fit-decreasing round
+  bool strict = false;
+};
+
+struct PipelineCursor {
+  ReaderCursor reader;
+  bool reader_done = false;
+  std::vector<std::vector<RowRef>> ready_rows;
+  std::vector<RowRef> packer_buffer;
+  uint64_t packed_tokens = 0, packed_rows = 0;
+  std::vector<uint64_t> stats;
+  nlohmann::json to_json() const;
+  static PipelineCursor from_json(const nlohmann::json& json);
+};
+
+class DataPipeline {
+ public:
+  DataPipeline(ShardReader& reader, const ChatTemplate& chat_template, PipelineOptions options);
+
+  void start_epoch(uint32_t epoch);
+  // The next row of this rank's share; nullopt once the epoch is done here.
+  std::optional<PackedRow> next();
+
+  const RowStats& stats() const { return stats_; }
+  std::optional<double> fill_ratio() const;  // packing only
+  PipelineCursor cursor() const;
+  void restore(const PipelineCursor& cursor);
+
+  // Converts and encodes one row (no counting); nullopt with the reason when it would be skipped.
+  std::optional<SampleWithSource> encode(const RawRow& row, RowIssue* issue = nullptr, std::string* detail = nullptr,
+                                         bool* truncated = nullptr) const;
+
+ private:
+  std::optional<SampleWithSource> next_sample();
+  std::string where(const RowRef& ref) const;
+
+  ShardReader& reader_;
+  const ChatTemplate& template_;
+  PipelineOptions options_;
+  std::unique_ptr<Packer> packer_;
+  bool reader_done_ = false;
+  RowStats stats_;
+};
+
+}  // namespace zt::data

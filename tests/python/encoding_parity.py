@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Encoding parity: ztune's data pipeline against ms-swift's own template encoding.
+
+usage: encoding_parity.py TOOL MODEL_DIR MODEL_TYPE WORK_DIR --templates T [T ...] FILE [FILE ...]
+
+For every file, template and loss_scale (default, last_round, all), ms-swift loads the file
+(swift.dataset.load_dataset, its AutoPreprocessor) and encodes each row (swift.template, train mode);
+ztune_encode_dataset (TOOL) does the same. Required:
+  - packing off: the same rows in the same order with identical input_ids and labels;
+  - packing on: every packed row is the concatenation of the referenced rows' ms-swift encodings, with
+    position ids restarting at 0 per sample, cu_seqlens at the sample boundaries, each sample's first
+    label -100, no row longer than packing_length, and every row used exactly once.
+"""
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+logging.disable(logging.WARNING)
+
+
+def swift_reference(model_dir, model_type, template_type, loss_scale, path, max_length):
+    from swift import get_processor, get_template
+    from swift.dataset import load_dataset
+
+    processor = get_processor(model_dir, model_type=model_type)
+    template = get_template(processor, template_type=template_type, loss_scale=loss_scale, max_length=max_length,
+                            truncation_strategy="delete")
+    template.set_mode("train")
+    train, _ = load_dataset([path], split_dataset_ratio=0, num_proc=1, load_from_cache_file=False)
+    rows = []
+    for row in train:
+        row = {k: v for k, v in row.items() if v is not None and k in ("messages",)}
+        encoded = template.encode(row)
+        rows.append((encoded["input_ids"], encoded["labels"]))
+    return rows
+
+
+def run_tool(tool, model_dir, template_type, loss_scale, max_length, packing_length, path, out):
+    subprocess.run([tool, model_dir, template_type, loss_scale, str(max_length), str(packing_length), str(out), path],
+                   check=True, stdout=subprocess.DEVNULL)
+    lines = [json.loads(line) for line in Path(out).read_text().splitlines()]
+    return lines[:-1], lines[-1]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("tool")
+    parser.add_argument("model_dir")
+    parser.add_argument("model_type")
+    parser.add_argument("work")
+    parser.add_argument("--templates", nargs="+", required=True)
+    parser.add_argument("--max-length", type=int, default=512)
+    parser.add_argument("--packing-length", type=int, default=512)
+    parser.add_argument("files", nargs="+")
+    args = parser.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+
+    failures = []
+    checked = 0
+    for path in args.files:
+        for template_type in args.templates:
+            for loss_scale in ("default", "last_round", "all"):
+                label = f"{Path(path).name} {template_type} {loss_scale}"
+                reference = swift_reference(args.model_dir, args.model_type, template_type, loss_scale, path,
+                                            args.max_length)
+                ours, summary = run_tool(args.tool, args.model_dir, template_type, loss_scale, args.max_length, 0,
+                                         path, work / "plain.jsonl")
+                if len(ours) != len(reference):
+                    failures.append(f"{label}: ztune produced {len(ours)} rows, ms-swift {len(reference)} "
+                                    f"({summary['summary']})")
+                    continue
+                for i, (row, (ids, labels)) in enumerate(zip(ours, reference)):
+                    if row["input_ids"] != ids or row["labels"] != labels:
+                        where = row["sources"][0]
+                        failures.append(f"{label}: row {i} ({where[0]}:{where[1]}) differs\n  ztune ids {row['input_ids'][:24]}"
+                                        f"\n  swift ids {ids[:24]}\n  ztune labels {row['labels'][:40]}\n"
+                                        f"  swift labels {labels[:40]}")
+                        break
+                checked += len(ours)
+
+                by_source = {tuple(row["sources"][0]): (row["input_ids"], row["labels"]) for row in ours}
+                packed, summary = run_tool(args.tool, args.model_dir, template_type, loss_scale, args.max_length,
+                                           args.packing_length, path, work / "packed.jsonl")
+                used = []
+                for row in packed:
+                    expected_ids, expected_labels, positions, bounds = [], [], [], [0]
+                    for source in row["sources"]:
+                        ids, labels = by_source[tuple(source)]
+                        expected_ids += ids
+                        expected_labels += [-100] + labels[1:]
+                        positions += list(range(len(ids)))
+                        bounds.append(bounds[-1] + len(ids))
+                        used.append(tuple(source))
+                    if (row["input_ids"] != expected_ids or row["labels"] != expected_labels
+                            or row["position_ids"] != positions or row["cu_seqlens"] != bounds
+                            or len(row["input_ids"]) > args.packing_length):
+                        failures.append(f"{label}: packed row with {row['sources'][:3]} is not the concatenation")
+                        break
+                if sorted(used) != sorted(by_source):
+                    failures.append(f"{label}: packing used {len(used)} samples, expected each of {len(by_source)} once")
+                print(f"{label}: {len(ours)} rows equal to ms-swift; packed into {len(packed)} rows, "
+                      f"fill {summary.get('fill_ratio', 0):.3f}")
+    for failure in failures[:10]:
+        print("FAIL:", failure)
+    print(f"{checked} rows compared, {len(failures)} failures")
+    sys.exit(1 if failures or checked == 0 else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+// Tokenizer behaviour beyond id parity (tests/python/token_parity.py): streaming decode, special tokens,
+// template selection and the system override.
+#include <gtest/gtest.h>
+
+#include "core/check.h"
+#include "data/chat_template.h"
+#include "data/formats.h"
+#include "data/tokenizer.h"
+#include "data/utf8.h"
+
+namespace {
+
+using namespace zt::data;
+const std::string kFixtures = ZTUNE_FIXTURES_DIR;
+
+TEST(Tokenizer, StreamingDecodeNeverSplitsACharacter) {
+  // The small fixture vocabulary splits most Chinese characters and emoji into byte tokens.
+  Tokenizer tokenizer = Tokenizer::load(kFixtures + "/tokenizer-qwen/tokenizer.json");
+  const std::string text = "你好，世界！😀 naïve café 👍🏽 龘𠀀 <|im_end|> done";
+  std::vector<int32_t> ids = tokenizer.encode(text);
+  StreamDecoder stream(tokenizer, false);
+  std::string joined;
+  size_t pieces_with_text = 0;
+  for (int32_t id : ids) {
+    std::string piece = stream.push(id);
+    EXPECT_TRUE(is_valid_utf8(piece)) << "token " << id << " produced a broken character";
+    pieces_with_text += !piece.empty();
+    joined += piece;
+  }
+  joined += stream.finish();
+  EXPECT_EQ(joined, text);
+  EXPECT_LT(pieces_with_text, ids.size()) << "some tokens hold partial characters; the test needs them";
+  StreamDecoder skipping(tokenizer, true);
+  std::string without_special;
+  for (int32_t id : ids) without_special += skipping.push(id);
+  EXPECT_EQ(without_special.find("<|im_end|>"), std::string::npos);
+}
+
+TEST(Tokenizer, InvalidUtf8IsReplacedLikePython) {
+  EXPECT_EQ(replace_invalid_utf8("a\xff" "b"), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(replace_invalid_utf8("\xe4\xbd"), "\xEF\xBF\xBD");              // truncated: one replacement
+  EXPECT_EQ(replace_invalid_utf8("\xed\xa0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
+  EXPECT_EQ(replace_invalid_utf8("\xf0\x9f\x98\x80"), "\xf0\x9f\x98\x80");
+  Tokenizer tokenizer = Tokenizer::load(kFixtures + "/tokenizer-qwen");
+  EXPECT_EQ(tokenizer.decode(tokenizer.encode("x\xc3(")), "x\xEF\xBF\xBD(");
+}
+
+TEST(Tokenizer, SpecialTokensAndBadFiles) {
+  Tokenizer tokenizer = Tokenizer::load(kFixtures + "/tokenizer-qwen-real/tokenizer.json");
+  EXPECT_EQ(tokenizer.token_id("<|im_end|>"), 151645);
+  EXPECT_TRUE(tokenizer.is_special(151645));
+  EXPECT_FALSE(tokenizer.is_special(151657));  // <tool_call> is added but not special, as in Qwen2.5
+  EXPECT_EQ(tokenizer.size(), 151665);
+  EXPECT_EQ(tokenizer.encode("Hello world"), (std::vector<int32_t>{9707, 1879}));
+  EXPECT_THROW(Tokenizer::load(kFixtures + "/no-such-folder"), zt::Error);
+  EXPECT_THROW(tokenizer.token_bytes(1 << 30), zt::Error);
+}
+
+TEST(ChatTemplate, DetectionAndSystemOverride) {
+  EXPECT_EQ(detect_template_name(kFixtures + "/qwen2"), "qwen2_5");
+  EXPECT_EQ(detect_template_name(kFixtures + "/llama"), "llama3");
+  EXPECT_THROW(template_by_name("chatglm"), zt::Error);
+  Tokenizer tokenizer = Tokenizer::load(kFixtures + "/qwen2");
+  SpecialTokens special = read_special_tokens(kFixtures + "/qwen2", tokenizer);
+  ChatTemplate chat(template_by_name("qwen2_5"), tokenizer, std::string("Be terse."), special.eos_id, special.bos_id);
+  Conversation conversation = convert_line(R"({"query": "Hi", "response": "Hello"})", {}).conversation;
+  EncodedSample sample = chat.encode(conversation, LossScale::default_);
+  EXPECT_EQ(tokenizer.decode(sample.input_ids),
+            "<|im_start|>system\nBe terse.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello<|im_end|>\n");
+  FormatOptions prompt_only;
+  prompt_only.require_reply = false;
+  std::vector<int32_t> prompt = chat.encode_prompt(convert_line(R"({"query": "Hi"})", prompt_only).conversation);
+  EXPECT_EQ(tokenizer.decode(prompt), "<|im_start|>system\nBe terse.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+  std::vector<int32_t> stops = chat.stop_ids();
+  EXPECT_NE(std::find(stops.begin(), stops.end(), *tokenizer.token_id("<|im_end|>")), stops.end());
+  EXPECT_NE(std::find(stops.begin(), stops.end(), *tokenizer.token_id("<|endoftext|>")), stops.end());
+}
+
+}  // namespace
