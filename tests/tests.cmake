@@ -4,7 +4,15 @@ set(WORK ${CMAKE_CURRENT_BINARY_DIR}/work)
 # safetensors interop: Python writes references for the unit tests; Python reads what ztune writes.
 add_test(NAME safetensors_python_writes_reference
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/safetensors_interop.py write-reference ${WORK}/safetensors)
-set_tests_properties(safetensors_python_writes_reference PROPERTIES FIXTURES_SETUP st_reference)
+set_tests_properties(safetensors_python_writes_reference PROPERTIES FIXTURES_SETUP unit_references)
+
+# transformers + peft outputs (logits, loss, LoRA gradients) for the model parity tests.
+add_test(NAME model_python_writes_reference
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/model_reference.py ${ZTUNE_FIXTURES_DIR} ${WORK}/model-reference)
+set_tests_properties(model_python_writes_reference PROPERTIES FIXTURES_SETUP unit_references TIMEOUT 600)
+add_test(NAME generation_python_writes_reference
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/generation_reference.py ${ZTUNE_FIXTURES_DIR} ${WORK}/generation-reference)
+set_tests_properties(generation_python_writes_reference PROPERTIES FIXTURES_SETUP unit_references TIMEOUT 600)
 
 add_executable(ztune_st_write_samples tools/st_write_samples.cpp)
 target_link_libraries(ztune_st_write_samples PRIVATE ztune_lib)

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "core/log.h"
 
 namespace zt::data {
 namespace {
@@ -48,6 +49,7 @@ std::string DataPipeline::where(const RowRef& ref) const {
 void DataPipeline::start_epoch(uint32_t epoch) {
   reader_.start_epoch(epoch);
   reader_done_ = false;
+  epoch_reported_ = false;
   stats_ = RowStats();
   if (options_.packing) packer_ = std::make_unique<Packer>(options_.packing_length, options_.packing_buffer);
 }
@@ -100,6 +102,17 @@ std::optional<SampleWithSource> DataPipeline::next_sample() {
 }
 
 std::optional<PackedRow> DataPipeline::next() {
+  std::optional<PackedRow> row = next_row();
+  if (!row.has_value() && !epoch_reported_) {
+    epoch_reported_ = true;
+    std::string fill = packer_ ? ", pack fill ratio " + std::to_string(packer_->fill_ratio()) : "";
+    ZT_LOG_INFO("data, epoch " << reader_.cursor().epoch << " (this rank): " << stats_.summary() << fill);
+    for (const std::string& report : stats_.reports) ZT_LOG_WARN("skipped " << report);
+  }
+  return row;
+}
+
+std::optional<PackedRow> DataPipeline::next_row() {
   if (!options_.packing) {
     std::optional<SampleWithSource> sample = next_sample();
     if (!sample.has_value()) return std::nullopt;

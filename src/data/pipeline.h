@@ -48,7 +48,8 @@ class DataPipeline {
   DataPipeline(ShardReader& reader, const ChatTemplate& chat_template, PipelineOptions options);
 
   void start_epoch(uint32_t epoch);
-  // The next row of this rank's share; nullopt once the epoch is done here.
+  // The next row of this rank's share; nullopt once the epoch is done here (the epoch's data summary is
+  // logged then: rows read, used, skipped by reason, truncated, pack fill ratio, the first bad rows).
   std::optional<PackedRow> next();
 
   const RowStats& stats() const { return stats_; }
@@ -61,6 +62,7 @@ class DataPipeline {
                                          bool* truncated = nullptr) const;
 
  private:
+  std::optional<PackedRow> next_row();
   std::optional<SampleWithSource> next_sample();
   std::string where(const RowRef& ref) const;
 
@@ -69,6 +71,7 @@ class DataPipeline {
   PipelineOptions options_;
   std::unique_ptr<Packer> packer_;
   bool reader_done_ = false;
+  bool epoch_reported_ = false;
   RowStats stats_;
 };
 

@@ -1,0 +1,98 @@
+#include "model/config.h"
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/check.h"
+
+namespace zt::model {
+namespace {
+
+using nlohmann::json;
+
+int64_t required_int(const json& config, const char* key, const std::string& path) {
+  ZT_REQUIRE(config.contains(key) && config[key].is_number_integer(),
+             path << ": missing or non-integer \"" << key << "\"");
+  return config[key].get<int64_t>();
+}
+
+std::optional<int64_t> first_id(const json& value) {
+  if (value.is_number_integer()) return value.get<int64_t>();
+  if (value.is_array() && !value.empty() && value[0].is_number_integer()) return value[0].get<int64_t>();
+  return std::nullopt;
+}
+
+}  // namespace
+
+ModelConfig read_model_config(const std::string& model_dir) {
+  const std::string path = (std::filesystem::path(model_dir) / "config.json").string();
+  std::ifstream stream(path);
+  ZT_REQUIRE(stream.good(), path << ": cannot open (is " << model_dir << " a Hugging Face model folder?)");
+  json config;
+  try {
+    config = json::parse(stream);
+  } catch (const json::exception& error) {
+    ZT_THROW(path << ": not valid JSON (" << error.what() << ")");
+  }
+  ModelConfig out;
+  std::string architecture;
+  if (config.contains("architectures") && config["architectures"].is_array() && !config["architectures"].empty())
+    architecture = config["architectures"][0].get<std::string>();
+  out.architecture_name = architecture;
+  if (architecture == "Qwen2ForCausalLM") out.architecture = Architecture::qwen2;
+  else if (architecture == "LlamaForCausalLM") out.architecture = Architecture::llama;
+  else if (architecture == "Qwen3ForCausalLM") out.architecture = Architecture::qwen3;
+  else
+    ZT_THROW(path << ": architecture '" << architecture
+                  << "' is not supported; ztune trains Qwen2ForCausalLM, LlamaForCausalLM and Qwen3ForCausalLM");
+
+  out.vocab_size = required_int(config, "vocab_size", path);
+  out.hidden_size = required_int(config, "hidden_size", path);
+  out.intermediate_size = required_int(config, "intermediate_size", path);
+  out.num_layers = required_int(config, "num_hidden_layers", path);
+  out.num_heads = required_int(config, "num_attention_heads", path);
+  out.num_kv_heads = config.contains("num_key_value_heads") && !config["num_key_value_heads"].is_null()
+                         ? config["num_key_value_heads"].get<int64_t>()
+                         : out.num_heads;
+  out.head_dim = config.contains("head_dim") && config["head_dim"].is_number_integer()
+                     ? config["head_dim"].get<int64_t>()
+                     : out.hidden_size / out.num_heads;
+  ZT_REQUIRE(out.num_heads > 0 && out.num_kv_heads > 0 && out.num_heads % out.num_kv_heads == 0,
+             path << ": num_attention_heads " << out.num_heads << " is not a multiple of num_key_value_heads "
+                  << out.num_kv_heads);
+  out.max_position_embeddings = config.value("max_position_embeddings", int64_t{32768});
+  out.rms_norm_eps = config.value("rms_norm_eps", 1e-6);
+  // transformers 5 writes rope_parameters; older configs have rope_theta and rope_scaling at the top.
+  if (config.contains("rope_parameters") && config["rope_parameters"].is_object()) {
+    const json& rope = config["rope_parameters"];
+    out.rope_theta = rope.value("rope_theta", out.rope_theta);
+    std::string type = rope.value("rope_type", "default");
+    ZT_REQUIRE(type == "default", path << ": rope_type '" << type << "' is not supported yet (only default RoPE)");
+  } else {
+    out.rope_theta = config.value("rope_theta", out.rope_theta);
+    ZT_REQUIRE(!config.contains("rope_scaling") || config["rope_scaling"].is_null(),
+               path << ": rope_scaling is not supported yet (only default RoPE)");
+  }
+  ZT_REQUIRE(!config.value("use_sliding_window", false),
+             path << ": use_sliding_window is not supported; ztune uses full attention in every layer");
+  out.tie_word_embeddings = config.value("tie_word_embeddings", false);
+  switch (out.architecture) {
+    case Architecture::qwen2: out.qkv_bias = true; break;
+    case Architecture::llama:
+      out.qkv_bias = out.o_bias = config.value("attention_bias", false);
+      out.mlp_bias = config.value("mlp_bias", false);
+      break;
+    case Architecture::qwen3:
+      out.qkv_bias = out.o_bias = config.value("attention_bias", false);
+      out.qk_norm = true;
+      break;
+  }
+  if (config.contains("torch_dtype") && config["torch_dtype"].is_string()) out.dtype = config["torch_dtype"];
+  if (config.contains("dtype") && config["dtype"].is_string()) out.dtype = config["dtype"];
+  if (config.contains("bos_token_id")) out.bos_token_id = first_id(config["bos_token_id"]);
+  if (config.contains("eos_token_id")) out.eos_token_id = first_id(config["eos_token_id"]);
+  return out;
+}
+
+}  // namespace zt::model

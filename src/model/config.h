@@ -1,0 +1,42 @@
+// A decoder model's shape, read from a Hugging Face config.json (Qwen2, Llama, Qwen3).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace zt::model {
+
+enum class Architecture { qwen2, llama, qwen3 };
+
+struct ModelConfig {
+  Architecture architecture = Architecture::qwen2;
+  std::string architecture_name;   // "Qwen2ForCausalLM", ...
+  int64_t vocab_size = 0;
+  int64_t hidden_size = 0;
+  int64_t intermediate_size = 0;
+  int64_t num_layers = 0;
+  int64_t num_heads = 0;
+  int64_t num_kv_heads = 0;
+  int64_t head_dim = 0;            // explicit in Qwen3, else hidden / heads
+  int64_t max_position_embeddings = 0;
+  double rms_norm_eps = 1e-6;
+  double rope_theta = 10000.0;
+  bool tie_word_embeddings = false;
+  bool qkv_bias = false;           // Qwen2: always; Llama: attention_bias; Qwen3: attention_bias
+  bool o_bias = false;             // Llama's attention_bias also covers o_proj
+  bool mlp_bias = false;           // Llama: mlp_bias
+  bool qk_norm = false;            // Qwen3: RMSNorm over head_dim on q and k before RoPE
+  std::string dtype = "float32";   // config's torch_dtype / dtype
+  std::optional<int64_t> bos_token_id;
+  std::optional<int64_t> eos_token_id;
+
+  int64_t q_size() const { return num_heads * head_dim; }
+  int64_t kv_size() const { return num_kv_heads * head_dim; }
+};
+
+// Reads `model_dir`/config.json; an unknown architecture or an unsupported feature (rope scaling,
+// sliding windows) is a zt::Error naming the key.
+ModelConfig read_model_config(const std::string& model_dir);
+
+}  // namespace zt::model

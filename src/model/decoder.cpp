@@ -1,0 +1,343 @@
+#include "model/decoder.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <regex>
+#include <set>
+
+#include "core/check.h"
+#include "core/safetensors.h"
+#include "core/safetensors_torch.h"
+#include "model/chunked_loss.h"
+#include "model/layer_checkpoint.h"
+
+namespace zt::model {
+namespace {
+
+constexpr const char* kLinearNames[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+
+std::string layer_prefix(int64_t layer) { return "model.layers." + std::to_string(layer) + "."; }
+
+std::string module_path(int64_t layer, const std::string& name) {
+  bool attention = name == "q_proj" || name == "k_proj" || name == "v_proj" || name == "o_proj";
+  return layer_prefix(layer) + (attention ? "self_attn." : "mlp.") + name;
+}
+
+bool is_target(const LoraConfig& lora, const std::string& path, const std::string& name) {
+  for (const std::string& target : lora.target_modules) {
+    if (target == "all-linear" || target == name) return true;
+    // A regex matches the whole module path, as PEFT does with a string target_modules.
+    if (target.find_first_of("^$.*+?()[]{}|\\") != std::string::npos) {
+      try {
+        if (std::regex_match(path, std::regex(target))) return true;
+      } catch (const std::regex_error&) {
+        ZT_THROW("--target_modules '" << target << "' is neither a module name nor a valid regex");
+      }
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+double LoraConfig::scaling() const {
+  return use_rslora ? alpha / std::sqrt(static_cast<double>(rank)) : alpha / static_cast<double>(rank);
+}
+
+at::Tensor linear_forward(const Linear& linear, const at::Tensor& x, bool training) {
+  at::Tensor out = at::linear(x, linear.weight, linear.bias);
+  if (!linear.lora_a.defined()) return out;
+  at::Tensor lora_in = x.to(linear.lora_a.scalar_type());
+  if (training && linear.dropout > 0) lora_in = at::dropout(lora_in, linear.dropout, true);
+  at::Tensor update = at::linear(at::linear(lora_in, linear.lora_a), linear.lora_b) * linear.scaling;
+  return (out + update).to(out.scalar_type());
+}
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  at::Tensor h = x.to(at::kFloat);
+  h = h * at::rsqrt(h.pow(2).mean(-1, true) + eps);
+  return weight * h.to(x.scalar_type());
+}
+
+std::pair<at::Tensor, at::Tensor> rope_tables(const at::Tensor& position_ids, int64_t head_dim, double theta,
+                                              at::ScalarType dtype) {
+  auto options = at::TensorOptions().dtype(at::kFloat).device(position_ids.device());
+  at::Tensor inv_freq = 1.0 / at::pow(theta, at::arange(0, head_dim, 2, options.dtype(at::kLong)).to(at::kFloat) /
+                                                 static_cast<double>(head_dim));
+  at::Tensor angles = position_ids.to(at::kFloat).unsqueeze(-1) * inv_freq;  // [B, T, D/2]
+  at::Tensor emb = at::cat({angles, angles}, -1);                              // [B, T, D]
+  return {emb.cos().to(dtype), emb.sin().to(dtype)};
+}
+
+at::Tensor packed_causal_mask(const at::Tensor& position_ids) {
+  at::Tensor segment = (position_ids == 0).to(at::kLong).cumsum(-1);  // [B, T]
+  int64_t length = position_ids.size(1);
+  at::Tensor causal = at::ones({length, length}, position_ids.options().dtype(at::kBool)).tril();
+  at::Tensor same = segment.unsqueeze(-1) == segment.unsqueeze(-2);  // [B, T, T]
+  return (same & causal).unsqueeze(1);                              // [B, 1, T, T]
+}
+
+namespace {
+
+at::Tensor rotate_half(const at::Tensor& x) {
+  int64_t half = x.size(-1) / 2;
+  return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  // x [B, heads, T, D]; cos/sin [B, T, D]
+  at::Tensor c = cos.unsqueeze(1), s = sin.unsqueeze(1);
+  return x * c + rotate_half(x) * s;
+}
+
+}  // namespace
+
+at::Tensor DecoderModel::attention(const DecoderLayer& layer, const at::Tensor& x, const at::Tensor& cos,
+                                   const at::Tensor& sin, const at::Tensor& mask, bool training,
+                                   std::optional<CacheSlot> cache) const {
+  const int64_t batch = x.size(0), length = x.size(1), head_dim = config_.head_dim;
+  at::Tensor q = linear_forward(layer.q, x, training).view({batch, length, config_.num_heads, head_dim});
+  at::Tensor k = linear_forward(layer.k, x, training).view({batch, length, config_.num_kv_heads, head_dim});
+  at::Tensor v = linear_forward(layer.v, x, training).view({batch, length, config_.num_kv_heads, head_dim});
+  if (config_.qk_norm) {
+    q = rms_norm(q, layer.q_norm, config_.rms_norm_eps);
+    k = rms_norm(k, layer.k_norm, config_.rms_norm_eps);
+  }
+  q = apply_rope(q.transpose(1, 2), cos, sin);  // [B, nH, T, D]
+  k = apply_rope(k.transpose(1, 2), cos, sin);  // [B, nKV, T, D]
+  v = v.transpose(1, 2);
+  if (cache.has_value()) {
+    at::Tensor& cached_k = cache->cache->keys[cache->layer];
+    at::Tensor& cached_v = cache->cache->values[cache->layer];
+    k = cached_k.defined() ? at::cat({cached_k, k}, 2) : k;
+    v = cached_v.defined() ? at::cat({cached_v, v}, 2) : v;
+    cached_k = k;
+    cached_v = v;
+  }
+  int64_t groups = config_.num_heads / config_.num_kv_heads;
+  if (groups > 1) {  // query head h reads kv head h / groups
+    k = k.repeat_interleave(groups, 1);
+    v = v.repeat_interleave(groups, 1);
+  }
+  at::Tensor out;
+  if (options_.attn_impl == "eager") {
+    at::Tensor scores = at::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(head_dim));
+    scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity());
+    out = at::matmul(at::softmax(scores, -1, at::kFloat).to(q.scalar_type()), v);
+  } else {
+    out = at::scaled_dot_product_attention(q, k, v, mask);
+  }
+  out = out.transpose(1, 2).reshape({batch, length, config_.q_size()});
+  return linear_forward(layer.o, out, training);
+}
+
+at::Tensor DecoderModel::layer_forward(const DecoderLayer& layer, const at::Tensor& x, const at::Tensor& cos,
+                                       const at::Tensor& sin, const at::Tensor& mask, bool training,
+                                       std::optional<CacheSlot> cache) const {
+  at::Tensor h =
+      x + attention(layer, rms_norm(x, layer.input_norm, config_.rms_norm_eps), cos, sin, mask, training, cache);
+  at::Tensor normed = rms_norm(h, layer.post_attention_norm, config_.rms_norm_eps);
+  at::Tensor mlp = linear_forward(layer.down,
+                                  at::silu(linear_forward(layer.gate, normed, training)) *
+                                      linear_forward(layer.up, normed, training),
+                                  training);
+  return h + mlp;
+}
+
+at::Tensor DecoderModel::hidden_states(const at::Tensor& input_ids, const at::Tensor& position_ids,
+                                       bool training) const {
+  ZT_CHECK(input_ids.dim() == 2 && position_ids.sizes() == input_ids.sizes(),
+           "input_ids and position_ids must both be [B, T]");
+  at::Tensor x = at::embedding(embed_tokens, input_ids);  // [B, T, H]
+  auto [cos, sin] = rope_tables(position_ids, config_.head_dim, config_.rope_theta, x.scalar_type());
+  at::Tensor mask = packed_causal_mask(position_ids);
+  const bool checkpoint = options_.gradient_checkpointing && training && at::GradMode::is_enabled();
+  // A checkpointed layer only runs backward when its input needs a gradient; the embedding output of a
+  // frozen model does not, so it is made to (as PEFT's enable_input_require_grads does).
+  if (checkpoint && !x.requires_grad()) x = x.detach().requires_grad_(true);
+  for (const DecoderLayer& layer : layers_) {
+    if (checkpoint) {
+      const DecoderLayer* layer_ptr = &layer;
+      x = checkpoint_layer([this, layer_ptr, cos, sin, mask](const at::Tensor& input) {
+        return layer_forward(*layer_ptr, input, cos, sin, mask, true);
+      }, x);
+    } else {
+      x = layer_forward(layer, x, cos, sin, mask, training);
+    }
+  }
+  return rms_norm(x, final_norm, config_.rms_norm_eps);
+}
+
+at::Tensor DecoderModel::forward_cached(const at::Tensor& input_ids, const at::Tensor& position_ids,
+                                        const at::Tensor& attention_mask, KvCache& cache) const {
+  if (cache.keys.empty()) {
+    cache.keys.resize(layers_.size());
+    cache.values.resize(layers_.size());
+  }
+  at::Tensor x = at::embedding(embed_tokens, input_ids);
+  auto [cos, sin] = rope_tables(position_ids, config_.head_dim, config_.rope_theta, x.scalar_type());
+  for (size_t l = 0; l < layers_.size(); ++l)
+    x = layer_forward(layers_[l], x, cos, sin, attention_mask, false, CacheSlot{&cache, l});
+  return rms_norm(x, final_norm, config_.rms_norm_eps);
+}
+
+void DecoderModel::merge_lora() {
+  at::NoGradGuard no_grad;
+  for (auto& [path, linear] : lora_modules()) {
+    at::Tensor delta = at::matmul(linear->lora_b.to(at::kFloat), linear->lora_a.to(at::kFloat)) * linear->scaling;
+    linear->weight = (linear->weight.to(at::kFloat) + delta).to(linear->weight.scalar_type());
+    linear->lora_a = at::Tensor();
+    linear->lora_b = at::Tensor();
+  }
+}
+
+at::Tensor DecoderModel::logits(const at::Tensor& hidden) const { return at::linear(hidden, lm_head); }
+
+LossOutput DecoderModel::loss(const at::Tensor& hidden, const at::Tensor& labels, int64_t chunk_tokens) const {
+  // Position t predicts label t + 1 (labels are not shifted in the data).
+  at::Tensor h = hidden.narrow(1, 0, hidden.size(1) - 1).reshape({-1, hidden.size(-1)});
+  at::Tensor targets = labels.narrow(1, 1, labels.size(1) - 1).reshape({-1}).to(hidden.device());
+  ChunkedLossResult result = chunked_cross_entropy(h, lm_head, targets, chunk_tokens);
+  return {result.loss_sum, result.num_tokens, result.num_correct};
+}
+
+DecoderModel DecoderModel::load(const std::string& model_dir, const ModelOptions& options) {
+  DecoderModel model;
+  model.config_ = read_model_config(model_dir);
+  model.options_ = options;
+  const ModelConfig& config = model.config_;
+  st::Checkpoint weights = st::Checkpoint::open(model_dir);
+  std::set<std::string> used;
+  auto keep = [&](const std::string& name) { return !options.keep_weight || options.keep_weight(name); };
+  auto fetch = [&](const std::string& name, std::vector<int64_t> shape, bool trainable) -> at::Tensor {
+    ZT_REQUIRE(weights.contains(name), model_dir << ": weight '" << name << "' is missing");
+    used.insert(name);
+    if (!keep(name)) return at::Tensor();
+    auto [file, info] = weights.locate(name);
+    ZT_REQUIRE(info->shape == shape, model_dir << ": weight '" << name << "' has shape "
+                                               << at::IntArrayRef(info->shape) << ", expected " << at::IntArrayRef(shape));
+    // One copy out of the mapped file: the cast (or clone) into the training dtype and device.
+    at::Tensor tensor = st::to_tensor(file, *info).to(options.device, options.dtype, false, true);
+    tensor.set_requires_grad(trainable);
+    return tensor;
+  };
+  const int64_t H = config.hidden_size, I = config.intermediate_size;
+  auto saved = [&](const std::string& module) {
+    return options.full_training ||
+           std::find(options.modules_to_save.begin(), options.modules_to_save.end(), module) != options.modules_to_save.end();
+  };
+  model.embed_tokens = fetch("model.embed_tokens.weight", {config.vocab_size, H}, saved("embed_tokens"));
+  model.final_norm = fetch("model.norm.weight", {H}, options.full_training);
+  if (config.tie_word_embeddings) {
+    model.lm_head = model.embed_tokens;
+    // Some exports still carry a copy of the tied head; it is the same tensor.
+    if (weights.contains("lm_head.weight")) used.insert("lm_head.weight");
+  } else {
+    model.lm_head = fetch("lm_head.weight", {config.vocab_size, H}, saved("lm_head"));
+  }
+  auto linear = [&](int64_t layer, const std::string& name, int64_t out, int64_t in, bool bias) {
+    const std::string path = module_path(layer, name);
+    Linear result;
+    result.weight = fetch(path + ".weight", {out, in}, options.full_training);
+    if (bias) result.bias = fetch(path + ".bias", {out}, options.full_training);
+    if (options.lora.has_value() && !options.full_training && is_target(*options.lora, path, name)) {
+      const LoraConfig& lora = *options.lora;
+      // PEFT keeps adapters of a bf16/fp16 model in fp32.
+      auto lora_options = at::TensorOptions().dtype(at::kFloat).device(options.device);
+      result.lora_a = at::empty({lora.rank, in}, lora_options);
+      // kaiming_uniform_(a=sqrt(5)) on [r, in]: bound = 1 / sqrt(in).
+      double bound = 1.0 / std::sqrt(static_cast<double>(in));
+      {
+        at::NoGradGuard no_grad;
+        result.lora_a.uniform_(-bound, bound);
+      }
+      result.lora_b = at::zeros({out, lora.rank}, lora_options);
+      result.lora_a.set_requires_grad(true);
+      result.lora_b.set_requires_grad(true);
+      result.scaling = lora.scaling();
+      result.dropout = lora.dropout;
+    }
+    return result;
+  };
+  for (int64_t l = 0; l < config.num_layers; ++l) {
+    DecoderLayer layer;
+    const std::string prefix = layer_prefix(l);
+    layer.input_norm = fetch(prefix + "input_layernorm.weight", {H}, options.full_training);
+    layer.post_attention_norm = fetch(prefix + "post_attention_layernorm.weight", {H}, options.full_training);
+    if (config.qk_norm) {
+      layer.q_norm = fetch(prefix + "self_attn.q_norm.weight", {config.head_dim}, options.full_training);
+      layer.k_norm = fetch(prefix + "self_attn.k_norm.weight", {config.head_dim}, options.full_training);
+    }
+    layer.q = linear(l, "q_proj", config.q_size(), H, config.qkv_bias);
+    layer.k = linear(l, "k_proj", config.kv_size(), H, config.qkv_bias);
+    layer.v = linear(l, "v_proj", config.kv_size(), H, config.qkv_bias);
+    layer.o = linear(l, "o_proj", H, config.q_size(), config.o_bias);
+    layer.gate = linear(l, "gate_proj", I, H, config.mlp_bias);
+    layer.up = linear(l, "up_proj", I, H, config.mlp_bias);
+    layer.down = linear(l, "down_proj", H, I, config.mlp_bias);
+    model.layers_.push_back(std::move(layer));
+  }
+  for (const std::string& name : weights.names())
+    ZT_REQUIRE(used.count(name) > 0, model_dir << ": unexpected weight '" << name << "' for "
+                                               << config.architecture_name << " (wrong config.json?)");
+  return model;
+}
+
+std::vector<std::pair<std::string, Linear*>> DecoderModel::lora_modules() {
+  std::vector<std::pair<std::string, Linear*>> modules;
+  for (int64_t l = 0; l < static_cast<int64_t>(layers_.size()); ++l) {
+    DecoderLayer& layer = layers_[static_cast<size_t>(l)];
+    Linear* linears[] = {&layer.q, &layer.k, &layer.v, &layer.o, &layer.gate, &layer.up, &layer.down};
+    for (size_t i = 0; i < 7; ++i)
+      if (linears[i]->lora_a.defined()) modules.emplace_back(module_path(l, kLinearNames[i]), linears[i]);
+  }
+  return modules;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> DecoderModel::trainable_parameters() const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  auto add = [&](const std::string& name, const at::Tensor& tensor) {
+    if (tensor.defined() && tensor.requires_grad()) out.emplace_back(name, tensor);
+  };
+  const bool peft = !options_.full_training;
+  const std::string prefix = peft ? "base_model.model." : "";
+  add(prefix + "model.embed_tokens.weight", embed_tokens);
+  for (int64_t l = 0; l < static_cast<int64_t>(layers_.size()); ++l) {
+    const DecoderLayer& layer = layers_[static_cast<size_t>(l)];
+    add(layer_prefix(l) + "input_layernorm.weight", layer.input_norm);
+    add(layer_prefix(l) + "post_attention_layernorm.weight", layer.post_attention_norm);
+    add(layer_prefix(l) + "self_attn.q_norm.weight", layer.q_norm);
+    add(layer_prefix(l) + "self_attn.k_norm.weight", layer.k_norm);
+    const Linear* linears[] = {&layer.q, &layer.k, &layer.v, &layer.o, &layer.gate, &layer.up, &layer.down};
+    for (size_t i = 0; i < 7; ++i) {
+      const std::string path = prefix + module_path(l, kLinearNames[i]);
+      add(path + ".weight", linears[i]->weight);
+      add(path + ".bias", linears[i]->bias);
+      add(path + ".lora_A.weight", linears[i]->lora_a);
+      add(path + ".lora_B.weight", linears[i]->lora_b);
+    }
+  }
+  add(prefix + "model.norm.weight", final_norm);
+  if (!config_.tie_word_embeddings) add(prefix + "lm_head.weight", lm_head);
+  return out;
+}
+
+void DecoderModel::load_adapter_tensors(const std::vector<std::pair<std::string, at::Tensor>>& tensors) {
+  std::map<std::string, at::Tensor> by_name(tensors.begin(), tensors.end());
+  at::NoGradGuard no_grad;
+  for (auto& [path, linear] : lora_modules()) {
+    for (auto [suffix, target] : {std::make_pair(".lora_A.weight", &linear->lora_a),
+                                  std::make_pair(".lora_B.weight", &linear->lora_b)}) {
+      const std::string name = "base_model.model." + path + suffix;
+      auto found = by_name.find(name);
+      ZT_REQUIRE(found != by_name.end(), "adapter has no tensor '" << name << "'");
+      ZT_REQUIRE(found->second.sizes() == target->sizes(), "adapter tensor '" << name << "' has shape "
+                                                                              << found->second.sizes() << ", expected "
+                                                                              << target->sizes());
+      target->copy_(found->second);
+    }
+  }
+}
+
+}  // namespace zt::model

@@ -1,0 +1,129 @@
+// The decoder-only transformer of the Qwen2 / Llama / Qwen3 families with LoRA, in libtorch.
+//
+// Weights keep their Hugging Face names and layout. Base weights are frozen (unless training in full);
+// LoRA A/B matrices are the trainable leaves, named as PEFT names them. Attention never crosses a sample
+// boundary of a packed row: segments come from position ids restarting at 0.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/config.h"
+
+namespace zt::model {
+
+struct LoraConfig {
+  int64_t rank = 8;
+  double alpha = 32;
+  double dropout = 0.05;
+  bool use_rslora = false;
+  std::vector<std::string> target_modules = {"all-linear"};  // names (q_proj, ...) or "all-linear"
+  double scaling() const;
+};
+
+struct ModelOptions {
+  at::ScalarType dtype = at::kFloat;     // weights and activations
+  at::Device device = at::kCPU;
+  bool full_training = false;            // --train_type full: every weight trainable, no LoRA
+  std::optional<LoraConfig> lora;        // none: no adapters
+  std::vector<std::string> modules_to_save;  // embed_tokens, lm_head: trained in full beside LoRA
+  bool gradient_checkpointing = false;
+  std::string attn_impl = "sdpa";        // sdpa | eager
+  // Keep only the weights this returns true for (ZeRO-3 partitions); others stay undefined.
+  std::function<bool(const std::string&)> keep_weight;
+};
+
+struct Linear {
+  at::Tensor weight;  // [out, in]
+  at::Tensor bias;    // [out] or undefined
+  at::Tensor lora_a;  // [r, in] or undefined
+  at::Tensor lora_b;  // [out, r]
+  double scaling = 0;
+  double dropout = 0;
+};
+
+struct DecoderLayer {
+  at::Tensor input_norm, post_attention_norm;  // [H]
+  at::Tensor q_norm, k_norm;                   // [head_dim], Qwen3 only
+  Linear q, k, v, o, gate, up, down;
+};
+
+// Keys and values of every layer for the tokens seen so far: [B, kv_heads, T, head_dim] each.
+struct KvCache {
+  std::vector<at::Tensor> keys, values;
+  int64_t length() const { return keys.empty() || !keys[0].defined() ? 0 : keys[0].size(2); }
+};
+
+struct LossOutput {
+  at::Tensor loss_sum;        // scalar, differentiable: sum of token cross-entropies
+  int64_t num_tokens = 0;     // label tokens counted
+  int64_t num_correct = 0;    // argmax == label, for token accuracy
+};
+
+class DecoderModel {
+ public:
+  // Loads config.json and the safetensors weights of `model_dir`. Missing, unexpected or misshapen
+  // weights are a zt::Error naming the tensor.
+  static DecoderModel load(const std::string& model_dir, const ModelOptions& options);
+
+  // [B, T] ids and position ids (restarting at 0 per packed sample) -> final hidden states [B, T, H].
+  at::Tensor hidden_states(const at::Tensor& input_ids, const at::Tensor& position_ids, bool training) const;
+  // Inference with a KV cache: runs `input_ids` [B, t] at `position_ids` [B, t] after what `cache` holds,
+  // with `attention_mask` [B, 1, t, cache + t] (true = may attend), appends their keys and values, and
+  // returns the final hidden states [B, t, H].
+  at::Tensor forward_cached(const at::Tensor& input_ids, const at::Tensor& position_ids,
+                            const at::Tensor& attention_mask, KvCache& cache) const;
+  // Folds every LoRA update into its base weight (W += B A * scaling, in fp32, then cast) and drops the
+  // adapters; the model then computes what it computed with them.
+  void merge_lora();
+  // Full logits [B, T, V] (inference and tests; training uses loss()).
+  at::Tensor logits(const at::Tensor& hidden) const;
+  // Cross-entropy of hidden [B, T, H] against unshifted labels [B, T] (-100: ignored), computed over
+  // chunks of tokens so the [tokens, vocab] logits never exist at once.
+  LossOutput loss(const at::Tensor& hidden, const at::Tensor& labels, int64_t chunk_tokens = 1024) const;
+
+  // Trainable tensors with PEFT names (base_model.model.<hf path>.lora_A.weight, ...) or HF names (full).
+  std::vector<std::pair<std::string, at::Tensor>> trainable_parameters() const;
+  // Sets LoRA weights from a PEFT adapter file's tensors (names as PEFT writes them).
+  void load_adapter_tensors(const std::vector<std::pair<std::string, at::Tensor>>& tensors);
+  // Every LoRA (A, B) pair with its module path, for initialisation and merging.
+  std::vector<std::pair<std::string, Linear*>> lora_modules();
+
+  const ModelConfig& config() const { return config_; }
+  const ModelOptions& options() const { return options_; }
+
+ private:
+  // `cache` (with the layer's index) is given only for inference with a KV cache.
+  struct CacheSlot {
+    KvCache* cache;
+    size_t layer;
+  };
+  at::Tensor layer_forward(const DecoderLayer& layer, const at::Tensor& x, const at::Tensor& cos,
+                           const at::Tensor& sin, const at::Tensor& mask, bool training,
+                           std::optional<CacheSlot> cache = std::nullopt) const;
+  at::Tensor attention(const DecoderLayer& layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                       const at::Tensor& mask, bool training, std::optional<CacheSlot> cache) const;
+
+  ModelConfig config_;
+  ModelOptions options_;
+  at::Tensor embed_tokens;  // [V, H]
+  at::Tensor final_norm;    // [H]
+  at::Tensor lm_head;       // [V, H]; the embedding when tied
+  std::vector<DecoderLayer> layers_;
+};
+
+// y = x W^T + b, plus the LoRA update B(A(dropout(x))) * scaling computed in fp32 as PEFT does.
+at::Tensor linear_forward(const Linear& linear, const at::Tensor& x, bool training);
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+// cos, sin [B, T, head_dim] for the given positions, computed in fp32 and cast to `dtype`.
+std::pair<at::Tensor, at::Tensor> rope_tables(const at::Tensor& position_ids, int64_t head_dim, double theta,
+                                              at::ScalarType dtype);
+// Boolean [B, 1, T, T]: causal and within one packed sample (segments start where position_ids == 0).
+at::Tensor packed_causal_mask(const at::Tensor& position_ids);
+
+}  // namespace zt::model

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Reference outputs of transformers + peft on the fixture models, for tests/unit/test_model.cpp.
+
+usage: model_reference.py FIXTURES_DIR OUT_DIR
+
+For each fixture model (qwen2, qwen2-tied, llama, qwen3) in fp32 and bf16: a LoRA adapter (r=8, alpha=16,
+no dropout, all-linear) with lora_B set non-zero, a batch of token ids and labels, and what transformers +
+peft compute for it: logits, the summed token cross-entropy (labels shifted, -100 ignored) and the
+gradient of that sum with respect to every LoRA A and B. Written to OUT_DIR/<model>-<dtype>.safetensors
+with the names of PEFT's trainable parameters in OUT_DIR/<model>-<dtype>.json.
+"""
+import json
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from peft import LoraConfig, get_peft_model
+from safetensors.torch import save_file
+from transformers import AutoModelForCausalLM
+
+MODELS = ["qwen2", "qwen2-tied", "llama", "qwen3"]
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def reference(model_dir, dtype):
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype, attn_implementation="eager")
+    config = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
+    model = get_peft_model(base, config)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0.0, 0.05)
+    vocab = base.config.vocab_size
+    generator = torch.Generator().manual_seed(1)
+    input_ids = torch.randint(0, min(vocab, 1500), (2, 24), generator=generator)
+    labels = input_ids.clone()
+    labels[:, :6] = -100
+    labels[1, 15:18] = -100
+    position_ids = torch.arange(24).unsqueeze(0).repeat(2, 1)
+    out = model(input_ids=input_ids, position_ids=position_ids)
+    logits = out.logits
+    loss_sum = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1),
+                               ignore_index=-100, reduction="sum")
+    loss_sum.backward()
+    tensors = {"input_ids": input_ids, "labels": labels, "logits": logits.detach().float().contiguous(),
+               "loss_sum": loss_sum.detach().reshape(1)}
+    trainable = []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            peft_name = name.replace(".default", "")
+            trainable.append(peft_name)
+            tensors["adapter." + peft_name] = param.detach().float().contiguous()
+            tensors["grad." + peft_name] = param.grad.detach().float().contiguous()
+    return tensors, trainable
+
+
+def main():
+    fixtures, out = Path(sys.argv[1]), Path(sys.argv[2])
+    out.mkdir(parents=True, exist_ok=True)
+    for name in MODELS:
+        for dtype_name, dtype in DTYPES.items():
+            tensors, trainable = reference(fixtures / name, dtype)
+            save_file(tensors, str(out / f"{name}-{dtype_name}.safetensors"))
+            (out / f"{name}-{dtype_name}.json").write_text(json.dumps({"trainable": trainable}, indent=1))
+            print(f"{name} {dtype_name}: loss_sum {tensors['loss_sum'].item():.6f}, {len(trainable)} LoRA tensors")
+
+
+if __name__ == "__main__":
+    main()

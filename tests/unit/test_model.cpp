@@ -1,0 +1,231 @@
+// The decoder with LoRA against transformers + peft (tests/python/model_reference.py): logits, loss and
+// every LoRA gradient, for each fixture model in fp32 and bf16; plus invariants that need no reference:
+// packed rows equal their samples run alone, checkpointing on equals off, chunked loss equals unchunked.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "core/check.h"
+#include "core/safetensors.h"
+#include "core/safetensors_torch.h"
+#include "model/decoder.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace zt::model;
+
+const std::string kFixtures = ZTUNE_FIXTURES_DIR;
+const fs::path kReference = fs::path(ZTUNE_TEST_WORK_DIR) / "model-reference";
+
+struct Reference {
+  zt::st::Checkpoint file;
+  std::vector<std::string> trainable;
+  at::Tensor get(const std::string& name) const { return zt::st::load_tensor(file, name).clone(); }
+};
+
+Reference load_reference(const std::string& model, const std::string& dtype) {
+  Reference ref{zt::st::Checkpoint::open((kReference / (model + "-" + dtype + ".safetensors")).string()), {}};
+  std::ifstream stream(kReference / (model + "-" + dtype + ".json"));
+  ref.trainable = nlohmann::json::parse(stream)["trainable"].get<std::vector<std::string>>();
+  return ref;
+}
+
+ModelOptions lora_options(at::ScalarType dtype, double dropout = 0.0) {
+  ModelOptions options;
+  options.dtype = dtype;
+  options.lora = LoraConfig{8, 16, dropout, false, {"all-linear"}};
+  return options;
+}
+
+// Max |a - b| relative to max |b| (and at least 1 for tiny references).
+double relative_error(const at::Tensor& actual, const at::Tensor& expected) {
+  double scale = std::max(1.0, expected.abs().max().item<double>());
+  return (actual.to(at::kFloat) - expected.to(at::kFloat)).abs().max().item<double>() / scale;
+}
+
+void set_adapter_from_reference(DecoderModel& model, const Reference& ref) {
+  std::vector<std::pair<std::string, at::Tensor>> adapter;
+  for (const std::string& name : ref.trainable) adapter.emplace_back(name, ref.get("adapter." + name));
+  model.load_adapter_tensors(adapter);
+}
+
+struct Case {
+  std::string model;
+  std::string dtype;
+};
+
+class ModelParity : public ::testing::TestWithParam<Case> {};
+
+// Tolerances: fp32 agrees to rounding (1e-4 of the largest value); bf16 runs every matmul in bf16 with
+// its 8-bit mantissa, so logits and gradients agree to a few percent of their largest value.
+TEST_P(ModelParity, LogitsLossAndLoraGradientsMatchPeft) {
+  const Case& c = GetParam();
+  const bool bf16 = c.dtype == "bf16";
+  const double logit_tolerance = bf16 ? 3e-2 : 1e-4;
+  const double loss_tolerance = bf16 ? 1e-2 : 1e-5;
+  const double grad_tolerance = bf16 ? 6e-2 : 1e-4;
+  Reference ref = load_reference(c.model, c.dtype);
+  DecoderModel model = DecoderModel::load(kFixtures + "/" + c.model, lora_options(bf16 ? at::kBFloat16 : at::kFloat));
+  set_adapter_from_reference(model, ref);
+
+  std::set<std::string> ours;
+  for (auto& [name, tensor] : model.trainable_parameters()) ours.insert(name);
+  EXPECT_EQ(ours, std::set<std::string>(ref.trainable.begin(), ref.trainable.end()))
+      << "trainable parameters must be exactly PEFT's LoRA tensors";
+
+  at::Tensor input_ids = ref.get("input_ids");
+  at::Tensor labels = ref.get("labels");
+  at::Tensor positions = at::arange(input_ids.size(1), at::kLong).unsqueeze(0).repeat({input_ids.size(0), 1});
+  at::Tensor hidden = model.hidden_states(input_ids, positions, true);
+  double logit_error = relative_error(model.logits(hidden).detach(), ref.get("logits"));
+  EXPECT_LE(logit_error, logit_tolerance) << "logits";
+  LossOutput loss = model.loss(hidden, labels, 7);
+  double expected_loss = ref.get("loss_sum").item<double>();
+  EXPECT_NEAR(loss.loss_sum.item<double>(), expected_loss, loss_tolerance * expected_loss);
+  EXPECT_EQ(loss.num_tokens, (labels.narrow(1, 1, labels.size(1) - 1) != -100).sum().item<int64_t>());
+  loss.loss_sum.backward();
+  double worst = 0;
+  std::string worst_name;
+  for (auto& [name, tensor] : model.trainable_parameters()) {
+    ASSERT_TRUE(tensor.grad().defined()) << name << " got no gradient";
+    double error = relative_error(tensor.grad(), ref.get("grad." + name));
+    if (error > worst) {
+      worst = error;
+      worst_name = name;
+    }
+  }
+  EXPECT_LE(worst, grad_tolerance) << "worst gradient: " << worst_name;
+  std::printf("[parity] %s %s: logits %.2e, loss %.6f vs %.6f, worst LoRA grad %.2e\n", c.model.c_str(),
+              c.dtype.c_str(), logit_error, loss.loss_sum.item<double>(), expected_loss, worst);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, ModelParity,
+                         ::testing::Values(Case{"qwen2", "fp32"}, Case{"qwen2", "bf16"}, Case{"qwen2-tied", "fp32"},
+                                           Case{"qwen2-tied", "bf16"}, Case{"llama", "fp32"}, Case{"llama", "bf16"},
+                                           Case{"qwen3", "fp32"}, Case{"qwen3", "bf16"}),
+                         [](const auto& info) {
+                           std::string name = info.param.model + "_" + info.param.dtype;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
+
+TEST(Model, PackedRowEqualsItsSamplesAlone) {
+  DecoderModel model = DecoderModel::load(kFixtures + "/qwen2", lora_options(at::kFloat));
+  torch::manual_seed(3);
+  at::Tensor first = at::randint(0, 1000, {1, 14}, at::kLong), second = at::randint(0, 1000, {1, 10}, at::kLong);
+  at::NoGradGuard no_grad;
+  auto run = [&](const at::Tensor& ids, const at::Tensor& positions) {
+    return model.logits(model.hidden_states(ids, positions, false));
+  };
+  at::Tensor alone_first = run(first, at::arange(14, at::kLong).unsqueeze(0));
+  at::Tensor alone_second = run(second, at::arange(10, at::kLong).unsqueeze(0));
+  at::Tensor packed_ids = at::cat({first, second}, 1);
+  at::Tensor packed_positions = at::cat({at::arange(14, at::kLong), at::arange(10, at::kLong)}).unsqueeze(0);
+  at::Tensor packed = run(packed_ids, packed_positions);
+  EXPECT_LE((packed.narrow(1, 0, 14) - alone_first).abs().max().item<double>(), 1e-5);
+  EXPECT_LE((packed.narrow(1, 14, 10) - alone_second).abs().max().item<double>(), 1e-5);
+}
+
+TEST(Model, CheckpointingGivesTheSameGradients) {
+  auto gradients = [](bool checkpointing) {
+    ModelOptions options = lora_options(at::kFloat, 0.1);  // dropout on: the recompute must repeat its masks
+    options.gradient_checkpointing = checkpointing;
+    torch::manual_seed(5);
+    DecoderModel model = DecoderModel::load(kFixtures + "/llama", options);
+    torch::manual_seed(6);
+    at::Tensor ids = at::randint(0, 1000, {2, 16}, at::kLong);
+    at::Tensor positions = at::arange(16, at::kLong).unsqueeze(0).repeat({2, 1});
+    model.loss(model.hidden_states(ids, positions, true), ids).loss_sum.backward();
+    std::vector<at::Tensor> grads;
+    for (auto& [name, tensor] : model.trainable_parameters()) grads.push_back(tensor.grad().clone());
+    return grads;
+  };
+  std::vector<at::Tensor> off = gradients(false), on = gradients(true);
+  ASSERT_EQ(off.size(), on.size());
+  double worst = 0;
+  for (size_t i = 0; i < off.size(); ++i) worst = std::max(worst, (off[i] - on[i]).abs().max().item<double>());
+  EXPECT_LE(worst, 1e-6);
+}
+
+TEST(Model, ChunkSizeDoesNotChangeLossOrGradients) {
+  DecoderModel model = DecoderModel::load(kFixtures + "/qwen2-tied", lora_options(at::kFloat));
+  torch::manual_seed(8);
+  at::Tensor ids = at::randint(0, 1000, {2, 20}, at::kLong);
+  at::Tensor positions = at::arange(20, at::kLong).unsqueeze(0).repeat({2, 1});
+  auto run = [&](int64_t chunk) {
+    for (auto& [name, tensor] : model.trainable_parameters()) tensor.mutable_grad() = at::Tensor();
+    LossOutput loss = model.loss(model.hidden_states(ids, positions, true), ids, chunk);
+    loss.loss_sum.backward();
+    return std::make_pair(loss.loss_sum.item<double>(), model.trainable_parameters()[0].second.grad().clone());
+  };
+  auto [loss_small, grad_small] = run(3);
+  auto [loss_big, grad_big] = run(4096);
+  EXPECT_NEAR(loss_small, loss_big, 1e-4);
+  EXPECT_LE((grad_small - grad_big).abs().max().item<double>(), 1e-6);
+}
+
+TEST(Model, TrainableSetsForLoraFullAndModulesToSave) {
+  ModelOptions lora = lora_options(at::kFloat);
+  lora.lora->target_modules = {"q_proj", "v_proj"};
+  DecoderModel only_qv = DecoderModel::load(kFixtures + "/qwen2", lora);
+  for (auto& [name, tensor] : only_qv.trainable_parameters())
+    EXPECT_TRUE(name.find("q_proj.lora_") != std::string::npos || name.find("v_proj.lora_") != std::string::npos) << name;
+  EXPECT_EQ(only_qv.trainable_parameters().size(), 4u * 2u * 2u);  // 4 layers x (q, v) x (A, B)
+
+  lora.lora->target_modules = {"all-linear"};
+  lora.modules_to_save = {"embed_tokens"};
+  DecoderModel saved = DecoderModel::load(kFixtures + "/qwen2", lora);
+  EXPECT_EQ(saved.trainable_parameters()[0].first, "base_model.model.model.embed_tokens.weight");
+
+  ModelOptions full;
+  full.full_training = true;
+  DecoderModel everything = DecoderModel::load(kFixtures + "/qwen2", full);
+  int64_t trainable = 0;
+  for (auto& [name, tensor] : everything.trainable_parameters()) trainable += tensor.numel();
+  zt::st::Checkpoint weights = zt::st::Checkpoint::open(kFixtures + "/qwen2");
+  int64_t on_disk = 0;
+  for (const std::string& name : weights.names()) on_disk += weights.locate(name).second->numel();
+  EXPECT_EQ(trainable, on_disk) << "--train_type full trains every weight";
+}
+
+TEST(Model, MissingExtraOrMisshapenWeightsAreNamed) {
+  fs::path dir = fs::path(ZTUNE_TEST_WORK_DIR) / "broken-model";
+  auto write_variant = [&](const std::string& drop, const std::string& add, const std::string& reshape) {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    fs::copy_file(kFixtures + "/qwen2-tied/config.json", dir / "config.json");
+    zt::st::Checkpoint weights = zt::st::Checkpoint::open(kFixtures + "/qwen2-tied");
+    std::vector<std::pair<std::string, at::Tensor>> tensors;
+    for (const std::string& name : weights.names()) {
+      if (name == drop) continue;
+      at::Tensor tensor = zt::st::load_tensor(weights, name);
+      if (name == reshape) tensor = tensor.flatten();
+      tensors.emplace_back(name, tensor);
+    }
+    if (!add.empty()) tensors.emplace_back(add, at::zeros({2}));
+    zt::st::save_tensors((dir / "model.safetensors").string(), tensors);
+  };
+  auto error_of = [&]() -> std::string {
+    try {
+      DecoderModel::load(dir.string(), lora_options(at::kFloat));
+    } catch (const zt::Error& error) {
+      return error.what();
+    }
+    return "";
+  };
+  write_variant("model.layers.1.mlp.up_proj.weight", "", "");
+  EXPECT_NE(error_of().find("weight 'model.layers.1.mlp.up_proj.weight' is missing"), std::string::npos);
+  write_variant("", "model.layers.0.extra.weight", "");
+  EXPECT_NE(error_of().find("unexpected weight 'model.layers.0.extra.weight'"), std::string::npos);
+  write_variant("", "", "model.norm.weight");
+  EXPECT_EQ(error_of().find("weight 'model.norm.weight' has shape"), std::string::npos) << "1-d stays 1-d";
+  write_variant("", "", "model.layers.0.self_attn.q_proj.weight");
+  EXPECT_NE(error_of().find("weight 'model.layers.0.self_attn.q_proj.weight' has shape"), std::string::npos);
+}
+
+}  // namespace
