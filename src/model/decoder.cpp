@@ -70,15 +70,60 @@ std::pair<at::Tensor, at::Tensor> rope_tables(const at::Tensor& position_ids, in
   return {emb.cos().to(dtype), emb.sin().to(dtype)};
 }
 
-at::Tensor packed_causal_mask(const at::Tensor& position_ids) {
-  at::Tensor segment = (position_ids == 0).to(at::kLong).cumsum(-1);  // [B, T]
-  int64_t length = position_ids.size(1);
-  at::Tensor causal = at::ones({length, length}, position_ids.options().dtype(at::kBool)).tril();
-  at::Tensor same = segment.unsqueeze(-1) == segment.unsqueeze(-2);  // [B, T, T]
-  return (same & causal).unsqueeze(1);                              // [B, 1, T, T]
+namespace {
+
+// The boolean mask equivalent of a segment layout, for the eager path.
+at::Tensor packed_causal_mask_from(const AttentionLayout& layout, int64_t length, at::Device device) {
+  at::Tensor segment = at::zeros({static_cast<int64_t>(layout.segments.size()), length}, at::kLong);
+  for (size_t b = 0; b < layout.segments.size(); ++b) {
+    int64_t id = 0;
+    for (auto [start, size] : layout.segments[b]) segment[static_cast<int64_t>(b)].narrow(0, start, size).fill_(id++);
+  }
+  segment = segment.to(device);
+  at::Tensor causal = at::ones({length, length}, at::TensorOptions().dtype(at::kBool).device(device)).tril();
+  return ((segment.unsqueeze(-1) == segment.unsqueeze(-2)) & causal).unsqueeze(1);
+}
+
+}  // namespace
+
+
+AttentionLayout layout_from_positions(const at::Tensor& position_ids) {
+  AttentionLayout layout;
+  at::Tensor positions = position_ids.to(at::kCPU, at::kLong).contiguous();
+  const int64_t rows = positions.size(0), length = positions.size(1);
+  const int64_t* data = positions.data_ptr<int64_t>();
+  layout.single_segment = true;
+  for (int64_t b = 0; b < rows; ++b) {
+    std::vector<std::pair<int64_t, int64_t>> segments;
+    for (int64_t t = 0; t < length; ++t) {
+      int64_t position = data[b * length + t];
+      if (t == 0 || position == 0) segments.emplace_back(t, 0);
+      ++segments.back().second;
+      if (position != t) layout.single_segment = false;
+    }
+    layout.segments.push_back(std::move(segments));
+  }
+  return layout;
 }
 
 namespace {
+
+// Causal attention restricted to each packed sample: q, k, v [B, heads, T, D].
+at::Tensor segmented_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                               const AttentionLayout& layout) {
+  // enable_gqa: query head h reads kv head h / (heads / kv_heads) without copying k and v.
+  if (layout.single_segment) return at::scaled_dot_product_attention(q, k, v, {}, 0.0, true, std::nullopt, true);
+  std::vector<at::Tensor> rows;
+  for (int64_t b = 0; b < q.size(0); ++b) {
+    std::vector<at::Tensor> pieces;
+    for (auto [start, length] : layout.segments[static_cast<size_t>(b)]) {
+      auto slice = [&](const at::Tensor& x) { return x.narrow(0, b, 1).narrow(2, start, length); };
+      pieces.push_back(at::scaled_dot_product_attention(slice(q), slice(k), slice(v), {}, 0.0, true, std::nullopt, true));
+    }
+    rows.push_back(pieces.size() == 1 ? pieces[0] : at::cat(pieces, 2));
+  }
+  return rows.size() == 1 ? rows[0] : at::cat(rows, 0);
+}
 
 at::Tensor rotate_half(const at::Tensor& x) {
   int64_t half = x.size(-1) / 2;
@@ -94,7 +139,7 @@ at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tens
 }  // namespace
 
 at::Tensor DecoderModel::attention(const DecoderLayer& layer, const at::Tensor& x, const at::Tensor& cos,
-                                   const at::Tensor& sin, const at::Tensor& mask, bool training,
+                                   const at::Tensor& sin, const AttentionLayout& layout, bool training,
                                    std::optional<CacheSlot> cache) const {
   const int64_t batch = x.size(0), length = x.size(1), head_dim = config_.head_dim;
   at::Tensor q = linear_forward(layer.q, x, training).view({batch, length, config_.num_heads, head_dim});
@@ -115,28 +160,31 @@ at::Tensor DecoderModel::attention(const DecoderLayer& layer, const at::Tensor& 
     cached_k = k;
     cached_v = v;
   }
-  int64_t groups = config_.num_heads / config_.num_kv_heads;
-  if (groups > 1) {  // query head h reads kv head h / groups
-    k = k.repeat_interleave(groups, 1);
-    v = v.repeat_interleave(groups, 1);
-  }
   at::Tensor out;
   if (options_.attn_impl == "eager") {
+    int64_t groups = config_.num_heads / config_.num_kv_heads;
+    if (groups > 1) {  // query head h reads kv head h / groups
+      k = k.repeat_interleave(groups, 1);
+      v = v.repeat_interleave(groups, 1);
+    }
+    at::Tensor mask = layout.mask.defined() ? layout.mask : packed_causal_mask_from(layout, q.size(2), q.device());
     at::Tensor scores = at::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(head_dim));
     scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity());
     out = at::matmul(at::softmax(scores, -1, at::kFloat).to(q.scalar_type()), v);
+  } else if (layout.mask.defined()) {
+    out = at::scaled_dot_product_attention(q, k, v, layout.mask, 0.0, false, std::nullopt, /*enable_gqa=*/true);
   } else {
-    out = at::scaled_dot_product_attention(q, k, v, mask);
+    out = segmented_attention(q, k, v, layout);
   }
   out = out.transpose(1, 2).reshape({batch, length, config_.q_size()});
   return linear_forward(layer.o, out, training);
 }
 
 at::Tensor DecoderModel::layer_forward(const DecoderLayer& layer, const at::Tensor& x, const at::Tensor& cos,
-                                       const at::Tensor& sin, const at::Tensor& mask, bool training,
+                                       const at::Tensor& sin, const AttentionLayout& layout, bool training,
                                        std::optional<CacheSlot> cache) const {
   at::Tensor h =
-      x + attention(layer, rms_norm(x, layer.input_norm, config_.rms_norm_eps), cos, sin, mask, training, cache);
+      x + attention(layer, rms_norm(x, layer.input_norm, config_.rms_norm_eps), cos, sin, layout, training, cache);
   at::Tensor normed = rms_norm(h, layer.post_attention_norm, config_.rms_norm_eps);
   at::Tensor mlp = linear_forward(layer.down,
                                   at::silu(linear_forward(layer.gate, normed, training)) *
@@ -151,7 +199,7 @@ at::Tensor DecoderModel::hidden_states(const at::Tensor& input_ids, const at::Te
            "input_ids and position_ids must both be [B, T]");
   at::Tensor x = at::embedding(embed_tokens, input_ids);  // [B, T, H]
   auto [cos, sin] = rope_tables(position_ids, config_.head_dim, config_.rope_theta, x.scalar_type());
-  at::Tensor mask = packed_causal_mask(position_ids);
+  AttentionLayout layout = layout_from_positions(position_ids);
   const bool checkpoint = options_.gradient_checkpointing && training && at::GradMode::is_enabled();
   // A checkpointed layer only runs backward when its input needs a gradient; the embedding output of a
   // frozen model does not, so it is made to (as PEFT's enable_input_require_grads does).
@@ -159,11 +207,11 @@ at::Tensor DecoderModel::hidden_states(const at::Tensor& input_ids, const at::Te
   for (const DecoderLayer& layer : layers_) {
     if (checkpoint) {
       const DecoderLayer* layer_ptr = &layer;
-      x = checkpoint_layer([this, layer_ptr, cos, sin, mask](const at::Tensor& input) {
-        return layer_forward(*layer_ptr, input, cos, sin, mask, true);
+      x = checkpoint_layer([this, layer_ptr, cos, sin, layout](const at::Tensor& input) {
+        return layer_forward(*layer_ptr, input, cos, sin, layout, true);
       }, x);
     } else {
-      x = layer_forward(layer, x, cos, sin, mask, training);
+      x = layer_forward(layer, x, cos, sin, layout, training);
     }
   }
   return rms_norm(x, final_norm, config_.rms_norm_eps);
@@ -177,8 +225,10 @@ at::Tensor DecoderModel::forward_cached(const at::Tensor& input_ids, const at::T
   }
   at::Tensor x = at::embedding(embed_tokens, input_ids);
   auto [cos, sin] = rope_tables(position_ids, config_.head_dim, config_.rope_theta, x.scalar_type());
+  AttentionLayout layout;
+  layout.mask = attention_mask;
   for (size_t l = 0; l < layers_.size(); ++l)
-    x = layer_forward(layers_[l], x, cos, sin, attention_mask, false, CacheSlot{&cache, l});
+    x = layer_forward(layers_[l], x, cos, sin, layout, false, CacheSlot{&cache, l});
   return rms_norm(x, final_norm, config_.rms_norm_eps);
 }
 

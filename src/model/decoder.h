@@ -59,6 +59,16 @@ struct KvCache {
   int64_t length() const { return keys.empty() || !keys[0].defined() ? 0 : keys[0].size(2); }
 };
 
+// Which keys each query may see. Training rows: causal within each packed sample (segments per row,
+// attention computed per segment, so its cost follows the samples' lengths); inference with a cache: an
+// explicit boolean mask [B, 1, t, T].
+struct AttentionLayout {
+  at::Tensor mask;  // defined: use it (and nothing else)
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> segments;  // per row: (start, length)
+  bool single_segment = false;  // every row is one causal sequence: plain causal attention
+};
+AttentionLayout layout_from_positions(const at::Tensor& position_ids);
+
 struct LossOutput {
   at::Tensor loss_sum;        // scalar, differentiable: sum of token cross-entropies
   int64_t num_tokens = 0;     // label tokens counted
@@ -104,10 +114,10 @@ class DecoderModel {
     size_t layer;
   };
   at::Tensor layer_forward(const DecoderLayer& layer, const at::Tensor& x, const at::Tensor& cos,
-                           const at::Tensor& sin, const at::Tensor& mask, bool training,
+                           const at::Tensor& sin, const AttentionLayout& layout, bool training,
                            std::optional<CacheSlot> cache = std::nullopt) const;
   at::Tensor attention(const DecoderLayer& layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                       const at::Tensor& mask, bool training, std::optional<CacheSlot> cache) const;
+                       const AttentionLayout& layout, bool training, std::optional<CacheSlot> cache) const;
 
   ModelConfig config_;
   ModelOptions options_;
@@ -123,7 +133,5 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 // cos, sin [B, T, head_dim] for the given positions, computed in fp32 and cast to `dtype`.
 std::pair<at::Tensor, at::Tensor> rope_tables(const at::Tensor& position_ids, int64_t head_dim, double theta,
                                               at::ScalarType dtype);
-// Boolean [B, 1, T, T]: causal and within one packed sample (segments start where position_ids == 0).
-at::Tensor packed_causal_mask(const at::Tensor& position_ids);
 
 }  // namespace zt::model
