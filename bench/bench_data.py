@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import random
-import struct
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "python"))
 
-from token_parity import build_corpus  # noqa: E402
+from token_parity import build_corpus, write_records  # noqa: E402
 
 
 def corpus_bytes(megabytes, added_tokens):
@@ -42,13 +41,6 @@ def corpus_bytes(megabytes, added_tokens):
         records.append(record)
         total += len(record)
     return records
-
-
-def write_records(path, records):
-    with open(path, "wb") as handle:
-        for record in records:
-            handle.write(struct.pack("<I", len(record)))
-            handle.write(record)
 
 
 def bench_tokenizer(tool, tokenizer_json, records, work):

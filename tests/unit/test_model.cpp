@@ -59,6 +59,8 @@ struct Case {
   std::string dtype;
 };
 
+void PrintTo(const Case& c, std::ostream* out) { *out << c.model << " " << c.dtype; }
+
 class ModelParity : public ::testing::TestWithParam<Case> {};
 
 // Tolerances: fp32 agrees to rounding (1e-4 of the largest value); bf16 runs every matmul in bf16 with

@@ -2,6 +2,10 @@
 // template selection and the system override.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
 #include "core/check.h"
 #include "data/chat_template.h"
 #include "data/formats.h"
@@ -54,6 +58,22 @@ TEST(Tokenizer, SpecialTokensAndBadFiles) {
   EXPECT_EQ(tokenizer.encode("Hello world"), (std::vector<int32_t>{9707, 1879}));
   EXPECT_THROW(Tokenizer::load(kFixtures + "/no-such-folder"), zt::Error);
   EXPECT_THROW(tokenizer.token_bytes(1 << 30), zt::Error);
+}
+
+TEST(Tokenizer, MergesAsStringsOrPairsAreTheSame) {
+  // tokenizers writes merges as ["a", "b"] pairs; older files (Qwen2's among them) use "a b" strings.
+  std::ifstream stream(kFixtures + "/tokenizer-qwen/tokenizer.json");
+  nlohmann::json config = nlohmann::json::parse(stream);
+  nlohmann::json& merges = config["model"]["merges"];
+  ASSERT_TRUE(merges.at(0).is_array()) << "the fixture should hold the pair form";
+  for (nlohmann::json& merge : merges) merge = merge[0].get<std::string>() + " " + merge[1].get<std::string>();
+  std::filesystem::path path = std::filesystem::path(ZTUNE_TEST_WORK_DIR) / "tokenizer-string-merges.json";
+  std::filesystem::create_directories(path.parent_path());
+  std::ofstream(path) << config.dump();
+  Tokenizer pairs = Tokenizer::load(kFixtures + "/tokenizer-qwen/tokenizer.json");
+  Tokenizer strings = Tokenizer::load(path.string());
+  for (const char* text : {"What is 17 + 25? 17 + 25 = 42.", "你好，我是 ztune-bot。", "def f(x):\n    return x"})
+    EXPECT_EQ(pairs.encode(text), strings.encode(text)) << text;
 }
 
 TEST(ChatTemplate, DetectionAndSystemOverride) {
