@@ -133,6 +133,20 @@ TEST(Model, PackedRowEqualsItsSamplesAlone) {
   EXPECT_LE((packed.narrow(1, 14, 10) - alone_second).abs().max().item<double>(), 1e-5);
 }
 
+TEST(Model, EagerAttentionEqualsSdpaOnPackedRows) {
+  ModelOptions eager_options = lora_options(at::kFloat);
+  eager_options.attn_impl = "eager";
+  DecoderModel sdpa = DecoderModel::load(kFixtures + "/qwen3", lora_options(at::kFloat));
+  DecoderModel eager = DecoderModel::load(kFixtures + "/qwen3", eager_options);
+  torch::manual_seed(9);
+  at::Tensor ids = at::randint(0, 1000, {2, 18}, at::kLong);
+  at::Tensor positions = at::cat({at::arange(7, at::kLong), at::arange(11, at::kLong)}).unsqueeze(0).repeat({2, 1});
+  at::NoGradGuard no_grad;
+  at::Tensor a = sdpa.logits(sdpa.hidden_states(ids, positions, false));
+  at::Tensor b = eager.logits(eager.hidden_states(ids, positions, false));
+  EXPECT_LE((a - b).abs().max().item<double>(), 1e-5);
+}
+
 TEST(Model, CheckpointingGivesTheSameGradients) {
   auto gradients = [](bool checkpointing) {
     ModelOptions options = lora_options(at::kFloat, 0.1);  // dropout on: the recompute must repeat its masks
