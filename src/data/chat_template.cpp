@@ -117,12 +117,6 @@ SpecialTokens read_special_tokens(const std::string& model_dir, const Tokenizer&
   return tokens;
 }
 
-int32_t EncodedSample::num_loss_tokens() const {
-  int32_t count = 0;
-  for (int32_t label : labels) count += label != -100;
-  return count;
-}
-
 ChatTemplate::ChatTemplate(TemplateSpec spec, const Tokenizer& tokenizer, std::optional<std::string> system_override,
                            std::optional<int32_t> eos_id, std::optional<int32_t> bos_id)
     : spec_(std::move(spec)),

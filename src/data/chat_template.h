@@ -46,7 +46,6 @@ SpecialTokens read_special_tokens(const std::string& model_dir, const Tokenizer&
 struct EncodedSample {
   std::vector<int32_t> input_ids;
   std::vector<int32_t> labels;  // -100 where no loss
-  int32_t num_loss_tokens() const;
 };
 
 class ChatTemplate {

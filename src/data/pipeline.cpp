@@ -6,25 +6,7 @@
 #include "core/log.h"
 
 namespace zt::data {
-namespace {
-
 using nlohmann::json;
-
-json refs_to_json(const std::vector<RowRef>& refs) {
-  json out = json::array();
-  for (const RowRef& ref : refs) out.push_back({ref.file, ref.offset, ref.row, ref.line});
-  return out;
-}
-
-std::vector<RowRef> refs_from_json(const json& value) {
-  std::vector<RowRef> refs;
-  for (const json& ref : value)
-    refs.push_back({ref.at(0).get<uint32_t>(), ref.at(1).get<uint64_t>(), ref.at(2).get<uint64_t>(),
-                    ref.at(3).get<uint64_t>()});
-  return refs;
-}
-
-}  // namespace
 
 Truncation parse_truncation(const std::string& name) {
   if (name == "delete") return Truncation::delete_;
@@ -175,9 +157,9 @@ void DataPipeline::restore(const PipelineCursor& cursor) {
 
 json PipelineCursor::to_json() const {
   json ready = json::array();
-  for (const auto& row : ready_rows) ready.push_back(refs_to_json(row));
+  for (const auto& row : ready_rows) ready.push_back(row_refs_to_json(row));
   return {{"reader", reader.to_json()}, {"reader_done", reader_done}, {"ready_rows", ready},
-          {"packer_buffer", refs_to_json(packer_buffer)}, {"packed_tokens", packed_tokens},
+          {"packer_buffer", row_refs_to_json(packer_buffer)}, {"packed_tokens", packed_tokens},
           {"packed_rows", packed_rows}, {"stats", stats}};
 }
 
@@ -186,8 +168,8 @@ PipelineCursor PipelineCursor::from_json(const json& value) {
   try {
     cursor.reader = ReaderCursor::from_json(value.at("reader"));
     cursor.reader_done = value.at("reader_done").get<bool>();
-    for (const json& row : value.at("ready_rows")) cursor.ready_rows.push_back(refs_from_json(row));
-    cursor.packer_buffer = refs_from_json(value.at("packer_buffer"));
+    for (const json& row : value.at("ready_rows")) cursor.ready_rows.push_back(row_refs_from_json(row));
+    cursor.packer_buffer = row_refs_from_json(value.at("packer_buffer"));
     cursor.packed_tokens = value.at("packed_tokens").get<uint64_t>();
     cursor.packed_rows = value.at("packed_rows").get<uint64_t>();
     cursor.stats = value.at("stats").get<std::vector<uint64_t>>();

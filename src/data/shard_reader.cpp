@@ -592,12 +592,24 @@ std::vector<RawRow> ShardReader::read_validation_rows() const {
   return rows;
 }
 
+json row_refs_to_json(const std::vector<RowRef>& refs) {
+  json out = json::array();
+  for (const RowRef& ref : refs) out.push_back({ref.file, ref.offset, ref.row, ref.line});
+  return out;
+}
+
+std::vector<RowRef> row_refs_from_json(const json& value) {
+  std::vector<RowRef> refs;
+  for (const json& ref : value)
+    refs.push_back({ref.at(0).get<uint32_t>(), ref.at(1).get<uint64_t>(), ref.at(2).get<uint64_t>(),
+                    ref.at(3).get<uint64_t>()});
+  return refs;
+}
+
 json ReaderCursor::to_json() const {
-  json refs = json::array();
-  for (const RowRef& ref : buffer) refs.push_back({ref.file, ref.offset, ref.row, ref.line});
   return {{"epoch", epoch},         {"chunk_position", chunk_position}, {"chunk_started", chunk_started},
           {"chunk_offset", chunk_offset}, {"next_line", next_line},   {"next_row", next_row},
-          {"rng_state", rng_state}, {"buffer", refs},                 {"exhausted", exhausted}};
+          {"rng_state", rng_state}, {"buffer", row_refs_to_json(buffer)},                 {"exhausted", exhausted}};
 }
 
 ReaderCursor ReaderCursor::from_json(const json& value) {
@@ -611,9 +623,7 @@ ReaderCursor ReaderCursor::from_json(const json& value) {
     cursor.next_row = value.at("next_row").get<uint64_t>();
     cursor.rng_state = value.at("rng_state").get<uint64_t>();
     cursor.exhausted = value.at("exhausted").get<bool>();
-    for (const json& ref : value.at("buffer"))
-      cursor.buffer.push_back({ref.at(0).get<uint32_t>(), ref.at(1).get<uint64_t>(), ref.at(2).get<uint64_t>(),
-                               ref.at(3).get<uint64_t>()});
+    cursor.buffer = row_refs_from_json(value.at("buffer"));
   } catch (const json::exception& error) {
     ZT_THROW("data cursor is malformed (" << error.what() << ")");
   }

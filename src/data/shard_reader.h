@@ -54,6 +54,10 @@ struct RawRow {
   std::string text;  // the JSON text of the row
 };
 
+// Row references as JSON arrays [file, offset, row, line] (data cursors); from_json throws json errors.
+nlohmann::json row_refs_to_json(const std::vector<RowRef>& refs);
+std::vector<RowRef> row_refs_from_json(const nlohmann::json& value);
+
 // Everything needed to continue an epoch exactly where it stopped.
 struct ReaderCursor {
   uint32_t epoch = 0;

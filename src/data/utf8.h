@@ -32,6 +32,4 @@ inline int utf8_sequence_length(uint8_t lead) {
   return 0;
 }
 
-void append_utf8(uint32_t code_point, std::string& out);
-
 }  // namespace zt::data
