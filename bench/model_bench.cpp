@@ -3,10 +3,12 @@
 // One packed row of SEQ tokens holding SAMPLES_PER_ROW samples per step: forward, chunked loss, backward.
 // Prints one JSON line: tokens/s, peak resident memory added by the steps, and the GEMM peak of this
 // machine (fp32 2048^3 matmul) for MFU.
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
@@ -54,6 +56,10 @@ int main(int argc, char** argv) {
     for (auto& [name, tensor] : model.trainable_parameters()) tensor.mutable_grad() = at::Tensor();
   };
   step();  // warm-up
+  if (const char* trace = std::getenv("ZTUNE_BENCH_TRACE")) {  // chrome trace of one step, for profiling
+    torch::autograd::profiler::RecordProfile profile(trace);
+    step();
+  }
   long before = status_kib("VmRSS:");
   reset_peak_rss();
   auto start = std::chrono::steady_clock::now();

@@ -34,7 +34,9 @@ class ChunkedCrossEntropy : public torch::autograd::Function<ChunkedCrossEntropy
       counts[1] += ((logits.argmax(-1) == y) & valid).sum();
       if (need_hidden || need_weight) {
         // d(sum CE)/d logits = softmax - one_hot, zero on ignored tokens.
-        at::Tensor grad_logits = at::exp(logits - lse.unsqueeze(1));
+        // In place: the logits are not needed any more, and a [chunk, vocab] fp32 copy is the largest
+        // temporary of a training step.
+        at::Tensor grad_logits = logits.sub_(lse.unsqueeze(1)).exp_();
         grad_logits.scatter_add_(1, safe, -at::ones_like(picked).unsqueeze(1));
         grad_logits.mul_(valid.unsqueeze(1));
         at::Tensor grad_cast = grad_logits.to(hidden.scalar_type());

@@ -11,6 +11,7 @@
 #include "core/safetensors_torch.h"
 #include "model/chunked_loss.h"
 #include "model/layer_checkpoint.h"
+#include "model/lora_linear.h"
 
 namespace zt::model {
 namespace {
@@ -46,10 +47,14 @@ double LoraConfig::scaling() const {
 }
 
 at::Tensor linear_forward(const Linear& linear, const at::Tensor& x, bool training) {
+  if (!linear.lora_a.defined()) return at::linear(x, linear.weight, linear.bias);
+  return lora_linear(linear, x, training);
+}
+
+at::Tensor composite_lora_forward(const Linear& linear, const at::Tensor& x, bool training) {
   at::Tensor out = at::linear(x, linear.weight, linear.bias);
-  if (!linear.lora_a.defined()) return out;
   at::Tensor lora_in = x.to(linear.lora_a.scalar_type());
-  if (training && linear.dropout > 0) lora_in = at::dropout(lora_in, linear.dropout, true);
+  if (training && linear.dropout > 0) lora_in = seeded_dropout_reference(lora_in, linear.dropout, draw_dropout_seed());
   at::Tensor update = at::linear(at::linear(lora_in, linear.lora_a), linear.lora_b) * linear.scaling;
   return (out + update).to(out.scalar_type());
 }

@@ -127,8 +127,12 @@ class DecoderModel {
   std::vector<DecoderLayer> layers_;
 };
 
-// y = x W^T + b, plus the LoRA update B(A(dropout(x))) * scaling computed in fp32 as PEFT does.
+// y = x W^T + b, plus the LoRA update B(A(dropout(x))) * scaling computed in fp32 as PEFT does (one fused
+// autograd node, model/lora_linear.h).
 at::Tensor linear_forward(const Linear& linear, const at::Tensor& x, bool training);
+// The same LoRA linear (same dropout masks) as plain autograd operations: the reference the fused node is
+// tested against.
+at::Tensor composite_lora_forward(const Linear& linear, const at::Tensor& x, bool training);
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 // cos, sin [B, T, head_dim] for the given positions, computed in fp32 and cast to `dtype`.
 std::pair<at::Tensor, at::Tensor> rope_tables(const at::Tensor& position_ids, int64_t head_dim, double theta,

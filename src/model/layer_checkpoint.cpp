@@ -2,11 +2,31 @@
 
 #include <torch/torch.h>
 
+#include <optional>
+
 namespace zt::model {
 namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
+
+at::Generator cpu_generator() { return at::globalContext().defaultGenerator(at::kCPU); }
+
+// Sets a generator to a saved state for the lifetime of the object, then puts its own state back.
+class RngReplay {
+ public:
+  RngReplay(at::Generator generator, const at::Tensor& saved) : generator_(std::move(generator)) {
+    current_ = generator_.get_state();
+    generator_.set_state(saved);
+  }
+  ~RngReplay() { generator_.set_state(current_); }
+  RngReplay(const RngReplay&) = delete;
+  RngReplay& operator=(const RngReplay&) = delete;
+
+ private:
+  at::Generator generator_;
+  at::Tensor current_;
+};
 
 struct LayerHolder : torch::CustomClassHolder {
   std::function<at::Tensor(const at::Tensor&)> run;
@@ -15,8 +35,10 @@ struct LayerHolder : torch::CustomClassHolder {
 class CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input, c10::intrusive_ptr<LayerHolder> layer) {
-    at::Generator generator = at::globalContext().defaultGenerator(input.device());
-    ctx->saved_data["rng_state"] = generator.get_state();
+    // LoRA dropout seeds come from the CPU generator whatever the device; other random ops use the device's.
+    ctx->saved_data["cpu_rng_state"] = cpu_generator().get_state();
+    if (!input.device().is_cpu())
+      ctx->saved_data["rng_state"] = at::globalContext().defaultGenerator(input.device()).get_state();
     ctx->saved_data["layer"] = c10::IValue::make_capsule(layer);
     ctx->save_for_backward({input});
     at::NoGradGuard no_grad;
@@ -26,15 +48,15 @@ class CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     at::Tensor input = ctx->get_saved_variables()[0].detach().requires_grad_(true);
     auto layer = c10::static_intrusive_pointer_cast<LayerHolder>(ctx->saved_data["layer"].toCapsule());
-    at::Generator generator = at::globalContext().defaultGenerator(input.device());
-    at::Tensor current_state = generator.get_state();
-    generator.set_state(ctx->saved_data["rng_state"].toTensor());
+    RngReplay cpu(cpu_generator(), ctx->saved_data["cpu_rng_state"].toTensor());
+    std::optional<RngReplay> device;
+    if (!input.device().is_cpu())
+      device.emplace(at::globalContext().defaultGenerator(input.device()), ctx->saved_data["rng_state"].toTensor());
     at::Tensor output;
     {
       at::AutoGradMode enable(true);
       output = layer->run(input);
     }
-    generator.set_state(current_state);
     torch::autograd::backward({output}, {grad_outputs[0]});
     return {input.grad(), at::Tensor()};
   }
