@@ -258,6 +258,11 @@ LossOutput DecoderModel::loss(const at::Tensor& hidden, const at::Tensor& labels
 }
 
 DecoderModel DecoderModel::load(const std::string& model_dir, const ModelOptions& options) {
+  // flash_attn runs through scaled_dot_product_attention per packed sample, whose CUDA backend is the flash
+  // kernel for bf16/fp16 (the varlen layout comes from running each segment separately).
+  ZT_REQUIRE(options.attn_impl == "sdpa" || options.attn_impl == "eager" || options.attn_impl == "flash_attn" ||
+                 options.attn_impl == "flash_attention_2",
+             "--attn_impl '" << options.attn_impl << "' is not one of sdpa, eager, flash_attn");
   DecoderModel model;
   model.config_ = read_model_config(model_dir);
   model.options_ = options;

@@ -33,7 +33,7 @@ struct ModelOptions {
   std::optional<LoraConfig> lora;        // none: no adapters
   std::vector<std::string> modules_to_save;  // embed_tokens, lm_head: trained in full beside LoRA
   bool gradient_checkpointing = false;
-  std::string attn_impl = "sdpa";        // sdpa | eager
+  std::string attn_impl = "sdpa";        // sdpa | eager | flash_attn (sdpa's flash kernel on CUDA)
   // Keep only the weights this returns true for (ZeRO-3 partitions); others stay undefined.
   std::function<bool(const std::string&)> keep_weight;
 };
