@@ -40,6 +40,13 @@ set_tests_properties(cli_unknown_flag_named PROPERTIES
   PASS_REGULAR_EXPRESSION "unknown flag --bogus for 'ztune sft'; the nearest valid flag is --")
 add_test(NAME cli_bad_value_named COMMAND ztune sft --lora_rank eight)
 set_tests_properties(cli_bad_value_named PROPERTIES PASS_REGULAR_EXPRESSION "--lora_rank expects an integer, got 'eight'")
+add_test(NAME cli_deepspeed_offload_refused COMMAND ztune sft --model m --dataset d.jsonl --deepspeed zero3_offload)
+set_tests_properties(cli_deepspeed_offload_refused PROPERTIES PASS_REGULAR_EXPRESSION "CPU offload is not supported by ztune")
+add_test(NAME cli_deepspeed_bad_file_named COMMAND ztune sft --model m --dataset d.jsonl --deepspeed /nonexistent/ds.json)
+set_tests_properties(cli_deepspeed_bad_file_named PROPERTIES PASS_REGULAR_EXPRESSION "/nonexistent/ds.json: cannot open")
+add_test(NAME cli_deepspeed_preset_accepted
+         COMMAND ztune sft --model ${ZTUNE_FIXTURES_DIR}/qwen2 --dataset d.jsonl --deepspeed zero3)
+set_tests_properties(cli_deepspeed_preset_accepted PROPERTIES PASS_REGULAR_EXPRESSION "trainer lands with issue #6")
 add_test(NAME cli_env COMMAND ztune env)
 set_tests_properties(cli_env PROPERTIES PASS_REGULAR_EXPRESSION "libtorch +2\\.11\\.0")
 
@@ -95,4 +102,29 @@ foreach(ranks 1 2 3 4)
   add_test(NAME mpi_data_shards_${ranks}
            COMMAND ${CMAKE_COMMAND} -E env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
                    sh -c "rm -rf ${WORK}/shards-${ranks} && mkdir -p ${WORK}/shards-${ranks} && ${MPIRUN} --oversubscribe -np ${ranks} $<TARGET_FILE:ztune_shard_probe> ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/shards-${ranks} 4096 && ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_shards.py ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/shards-${ranks} ${ranks}")
+endforeach()
+
+# ZeRO stages 0-3 under mpirun with 1-4 ranks equal one process (losses, weights, optimizer partitions,
+# communication bytes); a rank killed mid-step ends the job, named, within 60 s.
+add_executable(ztune_zero_train tools/zero_train.cpp)
+target_link_libraries(ztune_zero_train PRIVATE ztune_lib)
+target_precompile_headers(ztune_zero_train REUSE_FROM ztune_lib)
+foreach(ranks 1 2 3 4)
+  add_test(NAME zero_equivalence_${ranks}
+           COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_zero.py $<TARGET_FILE:ztune_zero_train>
+                   ${ZTUNE_FIXTURES_DIR}/qwen2 ${WORK}/zero-${ranks} ${ranks})
+  set_tests_properties(zero_equivalence_${ranks} PROPERTIES TIMEOUT 1200)
+endforeach()
+add_test(NAME zero_killed_rank_ends_job
+         COMMAND ${CMAKE_COMMAND} -E env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+                 ${CMAKE_SOURCE_DIR}/tests/expect_failure.sh 60 "rank 1 .*(exited on signal 9|Killed)"
+                 ${MPIRUN} --oversubscribe -np 3 $<TARGET_FILE:ztune_zero_train> ${ZTUNE_FIXTURES_DIR}/qwen2
+                 ${WORK} 2 5 6 1 2)
+add_executable(ztune_comm_probe tools/comm_probe.cpp)
+target_link_libraries(ztune_comm_probe PRIVATE ztune_lib)
+target_precompile_headers(ztune_comm_probe REUSE_FROM ztune_lib)
+foreach(ranks 1 2 3 4)
+  add_test(NAME mpi_collectives_${ranks}
+           COMMAND ${CMAKE_COMMAND} -E env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+                   ${MPIRUN} --oversubscribe -np ${ranks} $<TARGET_FILE:ztune_comm_probe>)
 endforeach()

@@ -1,10 +1,13 @@
 #include "cli/commands.h"
 
 #include <cstdio>
+#include <filesystem>
 
 #include "cli/infer_export_args.h"
 #include "cli/sft_args.h"
 #include "core/check.h"
+#include "dist/zero_config.h"
+#include "model/config.h"
 
 namespace zt::cli {
 
@@ -19,6 +22,18 @@ void print_help(const std::string& text) { std::fputs(text.c_str(), stdout); }
 int run_sft(const std::vector<std::string>& argv) {
   SftArgs args;
   if (!parse_command(sft_table(), argv, args)) return 0;
+  if (args.deepspeed.has_value()) {
+    // Checked now so that a bad preset or file is reported before anything loads. "auto" sizes come from
+    // the model's hidden size when the model folder is at hand.
+    dist::ZeroAutoValues autos;
+    autos.max_grad_norm = args.max_grad_norm;
+    std::error_code ignored;
+    if (std::filesystem::exists(std::filesystem::path(args.model) / "config.json", ignored))
+      autos.hidden_size = model::read_model_config(args.model).hidden_size;
+    else
+      autos.hidden_size = 1;  // hub id: resolved when the trainer has the model; only the syntax is checked here
+    dist::load_zero_config(*args.deepspeed, autos);
+  }
   ZT_THROW("'ztune sft' cannot train yet: the trainer lands with issue #6 (this build parses and checks the command line only)");
 }
 

@@ -8,8 +8,6 @@
 namespace zt::cli {
 namespace {
 
-constexpr int kModelIssue = 4;
-constexpr int kDistIssue = 5;
 constexpr int kTrainIssue = 6;
 constexpr int kExportIssue = 7;
 
@@ -19,8 +17,8 @@ const std::vector<std::string> kDtypes = {"bfloat16", "float16", "float32", "aut
 template <class A>
 void add_model_flags(args::Table& table) {
   table.section("model");
-  table.add("model", &A::model, "model folder or hub id (Qwen/Qwen2.5-7B-Instruct)").pending(kModelIssue);
-  table.add("torch_dtype", &A::torch_dtype, "weights dtype; default from config.json").one_of(kDtypes).pending(kModelIssue);
+  table.add("model", &A::model, "model folder or hub id (Qwen/Qwen2.5-7B-Instruct)");
+  table.add("torch_dtype", &A::torch_dtype, "weights dtype; default from config.json").one_of(kDtypes);
   table.add("template", &A::template_name, "chat template; default from the model's tokenizer_config.json")
       .one_of({"qwen2_5", "qwen", "llama3", "default"});
   table.add("system", &A::system, "system prompt; default from the template");
@@ -36,9 +34,8 @@ const args::Table& sft_table() {
     using A = SftArgs;
     args::Table t("sft", "Fine-tune a model with LoRA (or full) on chat data, single process or under mpirun/srun.");
     add_model_flags<A>(t);
-    t.add("model_type", &A::model_type, "model family; default from config.json").pending(kModelIssue);
-    t.add("attn_impl", &A::attn_impl, "attention kernel").one_of({"sdpa", "eager", "flash_attn", "flash_attention_2"})
-        .pending(kModelIssue);
+    t.add("model_type", &A::model_type, "model family; default from config.json");
+    t.add("attn_impl", &A::attn_impl, "attention kernel").one_of({"sdpa", "eager", "flash_attn", "flash_attention_2"});
     t.add("truncation_strategy", &A::truncation_strategy, "what to do with samples over max_length")
         .one_of({"delete", "left", "right"});
     t.add("loss_scale", &A::loss_scale, "which assistant turns carry loss").one_of({"default", "last_round", "all"});
@@ -61,15 +58,14 @@ const args::Table& sft_table() {
     t.add("padding_free", &A::padding_free, "concatenate a batch into one row without padding").pending(kTrainIssue);
 
     t.section("tuner");
-    t.add("train_type", &A::train_type, "what to train").alias("tuner_type").one_of({"lora", "full"}).pending(kModelIssue);
-    t.add("lora_rank", &A::lora_rank, "LoRA rank r").pending(kModelIssue);
-    t.add("lora_alpha", &A::lora_alpha, "LoRA alpha; scaling = alpha / r").pending(kModelIssue);
-    t.add("lora_dropout", &A::lora_dropout, "dropout on the LoRA input").pending(kModelIssue);
-    t.add("lora_bias", &A::lora_bias, "LoRA bias").one_of({"none"}).pending(kModelIssue);
-    t.add("use_rslora", &A::use_rslora, "rank-stabilised scaling alpha / sqrt(r)").pending(kModelIssue);
-    t.add("target_modules", &A::target_modules, "modules given LoRA: all-linear, names, or a regex").pending(kModelIssue);
-    t.add("modules_to_save", &A::modules_to_save, "modules trained in full beside LoRA (embed_tokens, lm_head)")
-        .pending(kModelIssue);
+    t.add("train_type", &A::train_type, "what to train").alias("tuner_type").one_of({"lora", "full"});
+    t.add("lora_rank", &A::lora_rank, "LoRA rank r");
+    t.add("lora_alpha", &A::lora_alpha, "LoRA alpha; scaling = alpha / r");
+    t.add("lora_dropout", &A::lora_dropout, "dropout on the LoRA input");
+    t.add("lora_bias", &A::lora_bias, "LoRA bias").one_of({"none"});
+    t.add("use_rslora", &A::use_rslora, "rank-stabilised scaling alpha / sqrt(r)");
+    t.add("target_modules", &A::target_modules, "modules given LoRA: all-linear, names, or a regex");
+    t.add("modules_to_save", &A::modules_to_save, "modules trained in full beside LoRA (embed_tokens, lm_head)");
 
     t.section("schedule and optimiser");
     t.add("num_train_epochs", &A::num_train_epochs, "epochs").pending(kTrainIssue);
@@ -88,11 +84,10 @@ const args::Table& sft_table() {
     t.add("adam_beta2", &A::adam_beta2, "AdamW beta2").pending(kTrainIssue);
     t.add("adam_epsilon", &A::adam_epsilon, "AdamW epsilon").pending(kTrainIssue);
     t.add("max_grad_norm", &A::max_grad_norm, "clip the global gradient norm to this").pending(kTrainIssue);
-    t.add("gradient_checkpointing", &A::gradient_checkpointing, "recompute activations in backward").pending(kModelIssue);
+    t.add("gradient_checkpointing", &A::gradient_checkpointing, "recompute activations in backward");
     t.add("bf16", &A::bf16, "train in bfloat16 with fp32 master weights").pending(kTrainIssue);
     t.add("fp16", &A::fp16, "train in float16 with loss scaling").pending(kTrainIssue);
-    t.add("deepspeed", &A::deepspeed, "ZeRO: zero0|zero1|zero2|zero3|zero2_offload|zero3_offload|PATH.json")
-        .pending(kDistIssue);
+    t.add("deepspeed", &A::deepspeed, "ZeRO: zero0|zero1|zero2|zero3|PATH.json (DeepSpeed keys; offload is refused)");
 
     t.section("saving, evaluation and logging");
     t.add("output_dir", &A::output_dir, "run folder parent; default output/<model name>").pending(kTrainIssue);

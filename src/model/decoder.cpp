@@ -209,15 +209,15 @@ at::Tensor DecoderModel::hidden_states(const at::Tensor& input_ids, const at::Te
   // A checkpointed layer only runs backward when its input needs a gradient; the embedding output of a
   // frozen model does not, so it is made to (as PEFT's enable_input_require_grads does).
   if (checkpoint && !x.requires_grad()) x = x.detach().requires_grad_(true);
-  for (const DecoderLayer& layer : layers_) {
-    if (checkpoint) {
-      const DecoderLayer* layer_ptr = &layer;
-      x = checkpoint_layer([this, layer_ptr, cos, sin, layout](const at::Tensor& input) {
-        return layer_forward(*layer_ptr, input, cos, sin, layout, true);
-      }, x);
-    } else {
-      x = layer_forward(layer, x, cos, sin, layout, training);
-    }
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    // Under checkpointing the first run is without grad and the recompute (in backward) with it.
+    auto run = [this, l, cos, sin, layout, checkpoint, training](const at::Tensor& input) {
+      if (hooks_.acquire) hooks_.acquire(l, checkpoint && at::GradMode::is_enabled());
+      at::Tensor out = layer_forward(layers_[l], input, cos, sin, layout, training);
+      if (hooks_.release) hooks_.release(l);
+      return out;
+    };
+    x = checkpoint ? checkpoint_layer(run, x) : run(x);
   }
   return rms_norm(x, final_norm, config_.rms_norm_eps);
 }
@@ -232,8 +232,11 @@ at::Tensor DecoderModel::forward_cached(const at::Tensor& input_ids, const at::T
   auto [cos, sin] = rope_tables(position_ids, config_.head_dim, config_.rope_theta, x.scalar_type());
   AttentionLayout layout;
   layout.mask = attention_mask;
-  for (size_t l = 0; l < layers_.size(); ++l)
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    if (hooks_.acquire) hooks_.acquire(l, false);
     x = layer_forward(layers_[l], x, cos, sin, layout, false, CacheSlot{&cache, l});
+    if (hooks_.release) hooks_.release(l);
+  }
   return rms_norm(x, final_norm, config_.rms_norm_eps);
 }
 
@@ -273,10 +276,10 @@ DecoderModel DecoderModel::load(const std::string& model_dir, const ModelOptions
   auto fetch = [&](const std::string& name, std::vector<int64_t> shape, bool trainable) -> at::Tensor {
     ZT_REQUIRE(weights.contains(name), model_dir << ": weight '" << name << "' is missing");
     used.insert(name);
-    if (!keep(name)) return at::Tensor();
     auto [file, info] = weights.locate(name);
     ZT_REQUIRE(info->shape == shape, model_dir << ": weight '" << name << "' has shape "
                                                << at::IntArrayRef(info->shape) << ", expected " << at::IntArrayRef(shape));
+    if (!keep(name)) return at::Tensor();
     // One copy out of the mapped file: the cast (or clone) into the training dtype and device.
     at::Tensor tensor = st::to_tensor(file, *info).to(options.device, options.dtype, false, true);
     tensor.set_requires_grad(trainable);
@@ -342,6 +345,25 @@ DecoderModel DecoderModel::load(const std::string& model_dir, const ModelOptions
     ZT_REQUIRE(used.count(name) > 0, model_dir << ": unexpected weight '" << name << "' for "
                                                << config.architecture_name << " (wrong config.json?)");
   return model;
+}
+
+at::Tensor* DecoderModel::layer_weight_slot(const std::string& name) {
+  for (int64_t l = 0; l < static_cast<int64_t>(layers_.size()); ++l) {
+    const std::string prefix = layer_prefix(l);
+    if (name.rfind(prefix, 0) != 0) continue;
+    DecoderLayer& layer = layers_[static_cast<size_t>(l)];
+    if (name == prefix + "input_layernorm.weight") return &layer.input_norm;
+    if (name == prefix + "post_attention_layernorm.weight") return &layer.post_attention_norm;
+    if (name == prefix + "self_attn.q_norm.weight") return &layer.q_norm;
+    if (name == prefix + "self_attn.k_norm.weight") return &layer.k_norm;
+    Linear* linears[] = {&layer.q, &layer.k, &layer.v, &layer.o, &layer.gate, &layer.up, &layer.down};
+    for (size_t i = 0; i < 7; ++i) {
+      const std::string path = module_path(l, kLinearNames[i]);
+      if (name == path + ".weight") return &linears[i]->weight;
+      if (name == path + ".bias") return &linears[i]->bias;
+    }
+  }
+  ZT_THROW("no layer weight named '" << name << "'");
 }
 
 std::vector<std::pair<std::string, Linear*>> DecoderModel::lora_modules() {

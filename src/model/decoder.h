@@ -104,6 +104,16 @@ class DecoderModel {
   // Every LoRA (A, B) pair with its module path, for initialisation and merging.
   std::vector<std::pair<std::string, Linear*>> lora_modules();
 
+  // ZeRO-3: layer weights that are not resident are brought in by `acquire` before a layer runs (forward,
+  // or its recompute during backward when `backward` is true) and dropped by `release` after it ran.
+  struct LayerHooks {
+    std::function<void(size_t layer, bool backward)> acquire;
+    std::function<void(size_t layer)> release;
+  };
+  void set_layer_hooks(LayerHooks hooks) { hooks_ = std::move(hooks); }
+  // The slot holding a layer weight by its Hugging Face name (model.layers.N....), for the hooks.
+  at::Tensor* layer_weight_slot(const std::string& name);
+
   const ModelConfig& config() const { return config_; }
   const ModelOptions& options() const { return options_; }
 
@@ -125,6 +135,7 @@ class DecoderModel {
   at::Tensor final_norm;    // [H]
   at::Tensor lm_head;       // [V, H]; the embedding when tied
   std::vector<DecoderLayer> layers_;
+  LayerHooks hooks_;
 };
 
 // y = x W^T + b, plus the LoRA update B(A(dropout(x))) * scaling computed in fp32 as PEFT does (one fused

@@ -1,0 +1,339 @@
+#include "dist/comm.h"
+
+#include <mpi.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "core/check.h"
+
+namespace zt::dist {
+
+const char* collective_name(Collective kind) {
+  switch (kind) {
+    case Collective::kAllReduce: return "all_reduce";
+    case Collective::kReduceScatter: return "reduce_scatter";
+    case Collective::kAllGather: return "all_gather";
+    case Collective::kBroadcast: return "broadcast";
+    case Collective::kCount: break;
+  }
+  return "?";
+}
+
+double CommStats::total_bytes() const {
+  double total = 0;
+  for (double b : bytes) total += b;
+  return total;
+}
+
+namespace {
+
+class DoneWork : public Work {
+ public:
+  void wait() override {}
+};
+
+void check_flat(const at::Tensor& t, const char* what) {
+  ZT_CHECK(t.defined() && t.dim() == 1 && t.is_contiguous(), what << ": a contiguous 1-D tensor is required");
+}
+
+int64_t sum_of(const std::vector<int64_t>& counts) {
+  int64_t total = 0;
+  for (int64_t c : counts) {
+    ZT_CHECK(c >= 0, "negative count in a collective");
+    total += c;
+  }
+  return total;
+}
+
+}  // namespace
+
+WorkPtr finished_work() { return std::make_shared<DoneWork>(); }
+
+namespace {
+std::atomic<double> g_collective_timeout_s{1800};
+}
+
+void set_collective_timeout(double seconds) {
+  ZT_REQUIRE(seconds > 0, "the collective timeout must be positive, got " << seconds);
+  g_collective_timeout_s = seconds;
+}
+double collective_timeout_s() { return g_collective_timeout_s; }
+
+void Communicator::count(Collective kind, double bytes) {
+  stats_.bytes[static_cast<size_t>(kind)] += bytes;
+  stats_.calls[static_cast<size_t>(kind)] += 1;
+}
+
+WorkPtr Communicator::all_reduce(at::Tensor& buffer) {
+  check_flat(buffer, "all_reduce");
+  const double n = size_;
+  count(Collective::kAllReduce, 2.0 * (n - 1) / n * static_cast<double>(buffer.nbytes()));
+  return do_all_reduce(buffer);
+}
+
+WorkPtr Communicator::reduce_scatter(const at::Tensor& input, at::Tensor& output, const std::vector<int64_t>& counts) {
+  check_flat(input, "reduce_scatter input");
+  check_flat(output, "reduce_scatter output");
+  ZT_CHECK(static_cast<int>(counts.size()) == size_, "reduce_scatter needs one count per rank");
+  ZT_CHECK(sum_of(counts) == input.numel() && output.numel() == counts[static_cast<size_t>(rank_)],
+           "reduce_scatter: counts do not match the buffers");
+  ZT_CHECK(input.scalar_type() == output.scalar_type(), "reduce_scatter: dtypes differ");
+  const double n = size_;
+  count(Collective::kReduceScatter, (n - 1) / n * static_cast<double>(input.nbytes()));
+  return do_reduce_scatter(input, output, counts);
+}
+
+WorkPtr Communicator::all_gather(const at::Tensor& input, at::Tensor& output, const std::vector<int64_t>& counts) {
+  check_flat(input, "all_gather input");
+  check_flat(output, "all_gather output");
+  ZT_CHECK(static_cast<int>(counts.size()) == size_, "all_gather needs one count per rank");
+  ZT_CHECK(sum_of(counts) == output.numel() && input.numel() == counts[static_cast<size_t>(rank_)],
+           "all_gather: counts do not match the buffers");
+  ZT_CHECK(input.scalar_type() == output.scalar_type(), "all_gather: dtypes differ");
+  const double n = size_;
+  count(Collective::kAllGather, (n - 1) / n * static_cast<double>(output.nbytes()));
+  return do_all_gather(input, output, counts);
+}
+
+WorkPtr Communicator::broadcast(at::Tensor& buffer, int root) {
+  check_flat(buffer, "broadcast");
+  ZT_CHECK(root >= 0 && root < size_, "broadcast root " << root << " out of range");
+  const double n = size_;
+  count(Collective::kBroadcast, (n - 1) / n * static_cast<double>(buffer.nbytes()));
+  return do_broadcast(buffer, root);
+}
+
+namespace {
+
+class SingleCommunicator : public Communicator {
+ public:
+  SingleCommunicator() : Communicator(0, 1) {}
+  std::string backend() const override { return "single"; }
+  std::unique_ptr<Communicator> duplicate() override { return std::make_unique<SingleCommunicator>(); }
+  void barrier() override {}
+
+ protected:
+  WorkPtr do_all_reduce(at::Tensor&) override { return finished_work(); }
+  WorkPtr do_reduce_scatter(const at::Tensor& input, at::Tensor& output, const std::vector<int64_t>&) override {
+    if (output.data_ptr() != input.data_ptr()) output.copy_(input);
+    return finished_work();
+  }
+  WorkPtr do_all_gather(const at::Tensor& input, at::Tensor& output, const std::vector<int64_t>&) override {
+    if (output.data_ptr() != input.data_ptr()) output.copy_(input);
+    return finished_work();
+  }
+  WorkPtr do_broadcast(at::Tensor&, int) override { return finished_work(); }
+};
+
+// ---- MPI ----
+
+// bf16 has no MPI type: a 2-byte contiguous type with its own sum.
+void bf16_sum(void* in, void* inout, int* length, MPI_Datatype*) {
+  const auto* a = static_cast<const c10::BFloat16*>(in);
+  auto* b = static_cast<c10::BFloat16*>(inout);
+  for (int i = 0; i < *length; ++i) b[i] = c10::BFloat16(static_cast<float>(a[i]) + static_cast<float>(b[i]));
+}
+
+struct MpiTypes {
+  MPI_Datatype bf16;
+  MPI_Op bf16_add;
+  MpiTypes() {
+    MPI_Type_contiguous(2, MPI_BYTE, &bf16);
+    MPI_Type_commit(&bf16);
+    MPI_Op_create(&bf16_sum, 1, &bf16_add);
+  }
+};
+
+const MpiTypes& mpi_types() {
+  static MpiTypes types;
+  return types;
+}
+
+MPI_Datatype mpi_type(at::ScalarType type) {
+  switch (type) {
+    case at::kFloat: return MPI_FLOAT;
+    case at::kDouble: return MPI_DOUBLE;
+    case at::kLong: return MPI_INT64_T;
+    case at::kBFloat16: return mpi_types().bf16;
+    default: ZT_THROW("MPI collectives support fp32, fp64, int64 and bf16, not " << c10::toString(type));
+  }
+}
+
+MPI_Op mpi_sum(at::ScalarType type) { return type == at::kBFloat16 ? mpi_types().bf16_add : MPI_SUM; }
+
+int as_int(int64_t count) {
+  ZT_CHECK(count <= std::numeric_limits<int>::max(), "MPI collective of " << count << " elements is too large");
+  return static_cast<int>(count);
+}
+
+class MpiWork : public Work {
+ public:
+  MpiWork(std::vector<at::Tensor> keep, std::vector<int> a = {}, std::vector<int> b = {})
+      : keep_(std::move(keep)), counts_(std::move(a)), offsets_(std::move(b)) {}
+  MPI_Request* request() {
+    requests_.push_back(MPI_REQUEST_NULL);
+    return &requests_.back();
+  }
+  void check_started(int rc, const char* what) {
+    ZT_CHECK(rc == MPI_SUCCESS, what << " failed to start (MPI error " << rc << ")");
+    what_ = what;
+    timeout_s_ = collective_timeout_s();
+  }
+  void set_timeout(double seconds) { timeout_s_ = seconds; }
+  // Polls so that a rank stuck elsewhere turns into an error naming this rank after the timeout instead
+  // of a silent hang (a rank that dies is reported by mpirun, which ends the job).
+  void wait() override {
+    if (requests_.empty()) return;
+    const auto start = std::chrono::steady_clock::now();
+    for (int polls = 0;; ++polls) {
+      int done = 0;
+      int rc = MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &done, MPI_STATUSES_IGNORE);
+      ZT_CHECK(rc == MPI_SUCCESS, what_ << " failed (MPI error " << rc << "); another rank probably failed");
+      if (done) break;
+      if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      ZT_CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < timeout_s_,
+               what_ << " did not complete within " << timeout_s_
+                     << " s; a peer rank is stuck or dead (raise --ddp_timeout if steps are this slow)");
+    }
+    keep_.clear();
+    requests_.clear();
+  }
+  ~MpiWork() override {
+    if (!requests_.empty()) MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
+  }
+
+ private:
+  std::vector<MPI_Request> requests_;  // MPI writes each handle when the operation starts
+  std::vector<at::Tensor> keep_;  // the buffers must outlive the operation
+  std::vector<int> counts_, offsets_;
+  const char* what_ = "";
+  double timeout_s_ = 600;
+};
+
+class MpiCommunicator : public Communicator {
+ public:
+  // Each communicator has its own duplicate of MPI_COMM_WORLD, so that collectives of different users
+  // (gradient buckets, ZeRO-3 weight gathers) never have to start in a common order.
+  MpiCommunicator(int rank, int size) : Communicator(rank, size) {
+    int rc = MPI_Comm_dup(MPI_COMM_WORLD, &comm_);
+    ZT_CHECK(rc == MPI_SUCCESS, "MPI_Comm_dup failed (MPI error " << rc << ")");
+  }
+  ~MpiCommunicator() override {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!finalized) MPI_Comm_free(&comm_);
+  }
+  std::string backend() const override { return "mpi"; }
+  std::unique_ptr<Communicator> duplicate() override { return std::make_unique<MpiCommunicator>(rank(), size()); }
+  void barrier() override {
+    int rc = MPI_Barrier(comm_);
+    ZT_CHECK(rc == MPI_SUCCESS, "MPI_Barrier failed (MPI error " << rc << ")");
+  }
+
+ protected:
+  WorkPtr do_all_reduce(at::Tensor& buffer) override {
+    cpu_only(buffer);
+    auto work = std::make_shared<MpiWork>(std::vector<at::Tensor>{buffer});
+    work->check_started(MPI_Iallreduce(MPI_IN_PLACE, buffer.data_ptr(), as_int(buffer.numel()),
+                                       mpi_type(buffer.scalar_type()), mpi_sum(buffer.scalar_type()), comm_,
+                                       work->request()),
+                        "MPI all_reduce");
+    return work;
+  }
+  WorkPtr do_reduce_scatter(const at::Tensor& input, at::Tensor& output, const std::vector<int64_t>& counts) override {
+    cpu_only(input);
+    cpu_only(output);
+    auto work = std::make_shared<MpiWork>(std::vector<at::Tensor>{input, output});
+    MPI_Datatype type = mpi_type(input.scalar_type());
+    MPI_Op op = mpi_sum(input.scalar_type());
+    if (std::all_of(counts.begin(), counts.end(), [&](int64_t c) { return c == counts[0]; })) {
+      work->check_started(MPI_Ireduce_scatter_block(input.data_ptr(), output.data_ptr(), as_int(counts[0]), type, op,
+                                                    comm_, work->request()),
+                          "MPI reduce_scatter");
+      return work;
+    }
+    // Uneven pieces (a bucket that only some partitions overlap): one reduce per owner. OpenMPI's
+    // non-blocking reduce-scatter with zero counts fails with MPI_ERR_TRUNCATE, so it is not used here.
+    const size_t element = input.element_size();
+    int64_t offset = 0;
+    for (int r = 0; r < size(); ++r) {
+      const int64_t n = counts[static_cast<size_t>(r)];
+      if (n > 0) {
+        const char* from = static_cast<const char*>(input.data_ptr()) + offset * static_cast<int64_t>(element);
+        void* into = r == rank() ? output.data_ptr() : nullptr;
+        work->check_started(MPI_Ireduce(from, into, as_int(n), type, op, r, comm_, work->request()),
+                            "MPI reduce_scatter");
+      }
+      offset += n;
+    }
+    return work;
+  }
+  WorkPtr do_all_gather(const at::Tensor& input, at::Tensor& output, const std::vector<int64_t>& counts) override {
+    cpu_only(input);
+    cpu_only(output);
+    std::vector<int> ints = to_ints(counts), offsets(ints.size(), 0);
+    for (size_t r = 1; r < ints.size(); ++r) offsets[r] = offsets[r - 1] + ints[r - 1];
+    auto work = std::make_shared<MpiWork>(std::vector<at::Tensor>{input, output}, ints, offsets);
+    MPI_Datatype type = mpi_type(input.scalar_type());
+    work->check_started(MPI_Iallgatherv(input.data_ptr(), as_int(input.numel()), type, output.data_ptr(), ints.data(),
+                                        offsets.data(), type, comm_, work->request()),
+                        "MPI all_gather");
+    return work;
+  }
+  WorkPtr do_broadcast(at::Tensor& buffer, int root) override {
+    cpu_only(buffer);
+    auto work = std::make_shared<MpiWork>(std::vector<at::Tensor>{buffer});
+    work->check_started(MPI_Ibcast(buffer.data_ptr(), as_int(buffer.numel()), mpi_type(buffer.scalar_type()), root,
+                                   comm_, work->request()),
+                        "MPI broadcast");
+    return work;
+  }
+
+ private:
+  MPI_Comm comm_ = MPI_COMM_NULL;
+
+  static void cpu_only(const at::Tensor& t) {
+    ZT_CHECK(t.device().is_cpu(), "the MPI communicator takes CPU tensors (CUDA tensors go through NCCL)");
+  }
+  static std::vector<int> to_ints(const std::vector<int64_t>& counts) {
+    std::vector<int> ints;
+    for (int64_t c : counts) ints.push_back(as_int(c));
+    return ints;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_single_communicator() { return std::make_unique<SingleCommunicator>(); }
+
+std::unique_ptr<Communicator> make_mpi_communicator() {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  ZT_CHECK(initialized, "make_mpi_communicator: MPI is not initialized (call init_mpi first)");
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  return std::make_unique<MpiCommunicator>(rank, size);
+}
+
+#ifndef ZTUNE_WITH_CUDA
+std::unique_ptr<Communicator> make_nccl_communicator(const LaunchEnv&) {
+  ZT_THROW("this ztune was built without CUDA/NCCL (ZTUNE_CUDA=OFF); rebuild with the CUDA toolkit to train on GPUs");
+}
+#endif
+
+std::unique_ptr<Communicator> make_communicator(const LaunchEnv& env, const std::string& device) {
+  if (device.rfind("cuda", 0) == 0) return make_nccl_communicator(env);
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (initialized) return make_mpi_communicator();
+  ZT_REQUIRE(env.world_size == 1, "a CPU run over " << env.world_size << " ranks needs MPI: launch with mpirun, or "
+                                                    "srun with PMI support (--mpi=pmix)");
+  return make_single_communicator();
+}
+
+}  // namespace zt::dist

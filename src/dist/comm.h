@@ -1,0 +1,98 @@
+// Collectives over flat buffers behind one small interface: a single process, MPI (CPU tensors) and
+// NCCL (CUDA tensors, src/dist/comm_nccl_cuda.cpp).
+//
+// Every operation sums (reductions) and works on contiguous 1-D tensors of fp32 or bf16 (plus int64 and
+// fp64 for the all-reduce of counters and norms). Operations return a Work handle; MPI and NCCL start them
+// without blocking so that backward keeps running while buckets travel; wait() finishes them.
+//
+// Bytes are counted per collective kind as the bytes this rank sends under the bandwidth-optimal (ring)
+// algorithm, the accounting of the ZeRO paper and nccl-tests: all-reduce 2(N-1)/N x size, reduce-scatter
+// and all-gather (N-1)/N x the full buffer, broadcast (N-1)/N x size.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dist/launch.h"
+
+namespace zt::dist {
+
+enum class Collective { kAllReduce, kReduceScatter, kAllGather, kBroadcast, kCount };
+const char* collective_name(Collective kind);
+
+struct CommStats {
+  std::array<double, static_cast<size_t>(Collective::kCount)> bytes{};  // sent by this rank, ring model
+  std::array<int64_t, static_cast<size_t>(Collective::kCount)> calls{};
+  double total_bytes() const;
+  void reset() { *this = CommStats{}; }
+};
+
+// A started collective; wait() blocks until its output is ready (and is a no-op the second time).
+class Work {
+ public:
+  virtual ~Work() = default;
+  virtual void wait() = 0;
+};
+using WorkPtr = std::shared_ptr<Work>;
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual std::string backend() const = 0;  // "single", "mpi", "nccl"
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+
+  // In place: buffer = sum over ranks of buffer.
+  WorkPtr all_reduce(at::Tensor& buffer);
+  // input holds every rank's piece back to back (counts[r] elements for rank r); output (counts[rank])
+  // receives the sum of everyone's piece for this rank. Counts may differ and may be zero.
+  WorkPtr reduce_scatter(const at::Tensor& input, at::Tensor& output, const std::vector<int64_t>& counts);
+  // The inverse: input (counts[rank]) from each rank lands at its offset in output (sum of counts).
+  WorkPtr all_gather(const at::Tensor& input, at::Tensor& output, const std::vector<int64_t>& counts);
+  // In place from `root`.
+  WorkPtr broadcast(at::Tensor& buffer, int root);
+  virtual void barrier() = 0;
+  // A communicator over the same ranks whose collectives are ordered independently of this one's
+  // (collective call on every rank).
+  virtual std::unique_ptr<Communicator> duplicate() = 0;
+
+  const CommStats& stats() const { return stats_; }
+  CommStats& stats() { return stats_; }
+
+ protected:
+  Communicator(int rank, int size) : rank_(rank), size_(size) {}
+  virtual WorkPtr do_all_reduce(at::Tensor& buffer) = 0;
+  virtual WorkPtr do_reduce_scatter(const at::Tensor& input, at::Tensor& output,
+                                    const std::vector<int64_t>& counts) = 0;
+  virtual WorkPtr do_all_gather(const at::Tensor& input, at::Tensor& output, const std::vector<int64_t>& counts) = 0;
+  virtual WorkPtr do_broadcast(at::Tensor& buffer, int root) = 0;
+
+ private:
+  void count(Collective kind, double bytes);
+  int rank_, size_;
+  CommStats stats_;
+};
+
+// The communicator for this process: NCCL when `device` is CUDA, else MPI when MPI is initialized, else a
+// single process.
+std::unique_ptr<Communicator> make_communicator(const LaunchEnv& env, const std::string& device);
+std::unique_ptr<Communicator> make_single_communicator();
+std::unique_ptr<Communicator> make_mpi_communicator();
+// NCCL over the launch environment: the unique id goes out by MPI_Bcast when MPI is up, else over TCP
+// from MASTER_ADDR:MASTER_PORT (srun without MPI). Throws when built without CUDA.
+std::unique_ptr<Communicator> make_nccl_communicator(const LaunchEnv& env);
+
+// Every wait gives up after this many seconds with an error naming the rank (default 1800; the trainer
+// sets it from --ddp_timeout).
+void set_collective_timeout(double seconds);
+double collective_timeout_s();
+
+// A Work that is already finished.
+WorkPtr finished_work();
+
+}  // namespace zt::dist

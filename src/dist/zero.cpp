@@ -1,0 +1,271 @@
+#include "dist/zero.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "core/check.h"
+
+namespace zt::dist {
+namespace {
+
+bool decays(const std::string& name) {
+  return name.find("bias") == std::string::npos && name.find("norm") == std::string::npos;
+}
+
+}  // namespace
+
+FlatLayout FlatLayout::build(const std::vector<std::pair<std::string, at::Tensor>>& params, int world) {
+  ZT_CHECK(world >= 1, "world size must be positive");
+  FlatLayout layout;
+  layout.world = world;
+  for (const auto& [name, tensor] : params) {
+    FlatEntry entry{name, tensor.sizes().vec(), layout.numel, tensor.numel(), decays(name)};
+    layout.numel += tensor.numel();
+    layout.entries.push_back(std::move(entry));
+  }
+  const int64_t multiple = 2 * static_cast<int64_t>(world);
+  layout.padded = (layout.numel + multiple - 1) / multiple * multiple;
+  if (layout.padded == 0) layout.padded = multiple;
+  return layout;
+}
+
+ZeroEngine::ZeroEngine(Communicator& comm, const ZeroConfig& config,
+                       std::vector<std::pair<std::string, at::Tensor>> trainable, const AdamWConfig& adam)
+    : comm_(comm), config_(config), adam_(adam) {
+  ZT_REQUIRE(!trainable.empty(), "nothing to train: no parameter requires a gradient");
+  layout_ = FlatLayout::build(trainable, comm.size());
+  for (auto& [name, tensor] : trainable) {
+    ZT_CHECK(tensor.requires_grad() && tensor.is_leaf(), "trainable parameter '" << name << "' is not a leaf");
+    params_.push_back(tensor);
+  }
+  const auto options = at::TensorOptions().dtype(at::kFloat).device(params_[0].device());
+  at::Tensor full = at::zeros({layout_.padded}, options);
+  at::Tensor decay = at::zeros({layout_.padded}, options);
+  {
+    at::NoGradGuard no_grad;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      const FlatEntry& e = layout_.entries[i];
+      full.narrow(0, e.offset, e.numel).copy_(params_[i].detach().reshape({-1}));
+      if (e.decay) decay.narrow(0, e.offset, e.numel).fill_(1);
+    }
+  }
+  const int64_t owned = config_.stage == 0 ? layout_.padded : layout_.partition_size();
+  owned_begin_ = config_.stage == 0 ? 0 : comm.rank() * layout_.partition_size();
+  master_ = full.narrow(0, owned_begin_, owned).clone();
+  decay_mask_ = decay.narrow(0, owned_begin_, owned).clone();
+  exp_avg_ = at::zeros_like(master_);
+  exp_avg_sq_ = at::zeros_like(master_);
+  if (config_.precision == "fp16") {
+    loss_scale_ = config_.static_loss_scale > 0 ? config_.static_loss_scale : std::pow(2.0, config_.initial_scale_power);
+    hysteresis_left_ = config_.hysteresis;
+  }
+  if (config_.stage <= 1) {
+    full_grad_ = at::zeros({layout_.padded}, options);
+    return;
+  }
+  partition_grad_ = at::zeros({layout_.partition_size()}, options);
+  // Buckets: consecutive parameters up to reduce_bucket_size elements; the last one runs to the padded
+  // end so that the reduce-scatters cover every partition exactly.
+  bucket_of_.resize(params_.size());
+  seen_.assign(params_.size(), false);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const FlatEntry& e = layout_.entries[i];
+    if (buckets_.empty() || buckets_.back().end - buckets_.back().begin + e.numel > config_.reduce_bucket_size) {
+      if (buckets_.empty() || !buckets_.back().params.empty()) buckets_.emplace_back();
+      buckets_.back().begin = e.offset;
+    }
+    buckets_.back().params.push_back(i);
+    buckets_.back().end = e.offset + e.numel;
+    bucket_of_[i] = buckets_.size() - 1;
+  }
+  buckets_.back().end = layout_.padded;
+  next_bucket_ = static_cast<int64_t>(buckets_.size()) - 1;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    unsigned handle = params_[i].register_hook([this, i](const at::Tensor& grad) { on_gradient(i, grad); });
+    hooks_.emplace_back(params_[i], handle);
+  }
+}
+
+ZeroEngine::~ZeroEngine() {
+  for (auto& [tensor, handle] : hooks_) tensor.remove_hook(handle);
+}
+
+std::vector<int64_t> ZeroEngine::piece_counts(int64_t begin, int64_t end) const {
+  std::vector<int64_t> counts;
+  const int64_t size = layout_.partition_size();
+  for (int r = 0; r < comm_.size(); ++r) {
+    const int64_t lo = std::max(begin, r * size), hi = std::min(end, (r + 1) * size);
+    counts.push_back(std::max<int64_t>(0, hi - lo));
+  }
+  return counts;
+}
+
+void ZeroEngine::on_gradient(size_t param, const at::Tensor& grad) {
+  Bucket& bucket = buckets_[bucket_of_[param]];
+  if (!bucket.staging.defined()) bucket.staging = at::zeros({bucket.end - bucket.begin}, master_.options());
+  const FlatEntry& e = layout_.entries[param];
+  bucket.staging.narrow(0, e.offset - bucket.begin, e.numel).add_(grad.detach().reshape({-1}).to(at::kFloat));
+  if (!seen_[param]) {
+    seen_[param] = true;
+    ++bucket.arrived;
+    launch_ready_buckets(false);
+  }
+}
+
+// Collectives must start in the same order on every rank, so buckets go out strictly from the last to the
+// first (the order backward produces them in): a complete bucket waits for the ones after it. At the end
+// of a micro-batch (`all`), the rest go out in that order too, complete or not; a rank without data for
+// this micro-batch sends zeros in the same sequence.
+void ZeroEngine::launch_ready_buckets(bool all) {
+  while (next_bucket_ >= 0) {
+    Bucket& bucket = buckets_[static_cast<size_t>(next_bucket_)];
+    if (!all && bucket.arrived < static_cast<int64_t>(bucket.params.size())) return;
+    launch_bucket(bucket);
+    --next_bucket_;
+  }
+}
+
+void ZeroEngine::launch_bucket(Bucket& bucket) {
+  if (!bucket.staging.defined()) bucket.staging = at::zeros({bucket.end - bucket.begin}, master_.options());
+  std::vector<int64_t> counts = piece_counts(bucket.begin, bucket.end);
+  bucket.received = at::empty({counts[static_cast<size_t>(comm_.rank())]}, master_.options());
+  bucket.work = comm_.reduce_scatter(bucket.staging, bucket.received, counts);
+  launch_order_.push_back(static_cast<size_t>(&bucket - buckets_.data()));
+}
+
+void ZeroEngine::after_backward() {
+  at::NoGradGuard no_grad;
+  if (config_.stage <= 1) {
+    for (size_t i = 0; i < params_.size(); ++i) {
+      const at::Tensor& grad = params_[i].grad();
+      if (grad.defined()) {
+        const FlatEntry& e = layout_.entries[i];
+        full_grad_.narrow(0, e.offset, e.numel).add_(grad.reshape({-1}).to(at::kFloat));
+      }
+      params_[i].mutable_grad() = at::Tensor();
+    }
+    return;
+  }
+  launch_ready_buckets(true);
+  const int64_t size = layout_.partition_size();
+  for (size_t index : launch_order_) {
+    Bucket& bucket = buckets_[index];
+    bucket.work->wait();
+    const int64_t lo = std::max(bucket.begin, comm_.rank() * size);
+    if (bucket.received.numel() > 0) partition_grad_.narrow(0, lo - owned_begin_, bucket.received.numel()).add_(bucket.received);
+    bucket.work.reset();
+    bucket.staging = at::Tensor();
+    bucket.received = at::Tensor();
+    bucket.arrived = 0;
+  }
+  launch_order_.clear();
+  next_bucket_ = static_cast<int64_t>(buckets_.size()) - 1;
+  seen_.assign(params_.size(), false);
+  for (at::Tensor& p : params_) p.mutable_grad() = at::Tensor();
+}
+
+void ZeroEngine::update_loss_scale(bool overflow) {
+  if (config_.precision != "fp16" || config_.static_loss_scale > 0) return;
+  if (overflow) {
+    good_steps_ = 0;
+    if (--hysteresis_left_ <= 0) {
+      loss_scale_ = std::max(config_.min_loss_scale, loss_scale_ / 2);
+      hysteresis_left_ = config_.hysteresis;
+    }
+  } else if (++good_steps_ >= config_.loss_scale_window) {
+    loss_scale_ *= 2;
+    good_steps_ = 0;
+    hysteresis_left_ = config_.hysteresis;
+  }
+}
+
+void ZeroEngine::adamw(const at::Tensor& grad, double lr) {
+  ++steps_;
+  const double b1 = adam_.beta1, b2 = adam_.beta2;
+  const double correction1 = 1 - std::pow(b1, static_cast<double>(steps_));
+  const double correction2 = 1 - std::pow(b2, static_cast<double>(steps_));
+  // Decoupled weight decay first, then the Adam update (torch.optim.AdamW's order).
+  if (adam_.weight_decay != 0) master_.mul_(1 - lr * adam_.weight_decay * decay_mask_);
+  exp_avg_.mul_(b1).add_(grad, 1 - b1);
+  exp_avg_sq_.mul_(b2).addcmul_(grad, grad, 1 - b2);
+  at::Tensor denom = (exp_avg_sq_.sqrt() / std::sqrt(correction2)).add_(adam_.eps);
+  master_.addcdiv_(exp_avg_, denom, -lr / correction1);
+}
+
+void ZeroEngine::write_back(const at::Tensor& full) {
+  at::NoGradGuard no_grad;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const FlatEntry& e = layout_.entries[i];
+    params_[i].detach().copy_(full.narrow(0, e.offset, e.numel).view(e.shape));
+  }
+}
+
+// Every rank's updated partition, in pieces of at most allgather_bucket_size elements in all.
+at::Tensor ZeroEngine::gather_partitions() {
+  const int64_t world = comm_.size(), size = layout_.partition_size();
+  at::Tensor full = at::empty({layout_.padded}, master_.options());
+  const int64_t piece = std::max<int64_t>(1, std::min(size, config_.allgather_bucket_size / world));
+  std::vector<std::pair<int64_t, int64_t>> pieces;
+  for (int64_t begin = 0; begin < size; begin += piece) pieces.emplace_back(begin, std::min(piece, size - begin));
+  if (pieces.size() == 1) {
+    comm_.all_gather(master_, full, std::vector<int64_t>(static_cast<size_t>(world), size))->wait();
+    return full;
+  }
+  for (auto [begin, length] : pieces) {
+    at::Tensor gathered = at::empty({world * length}, master_.options());
+    comm_.all_gather(master_.narrow(0, begin, length).contiguous(), gathered,
+                     std::vector<int64_t>(static_cast<size_t>(world), length))->wait();
+    for (int64_t r = 0; r < world; ++r)
+      full.narrow(0, r * size + begin, length).copy_(gathered.narrow(0, r * length, length));
+  }
+  return full;
+}
+
+StepResult ZeroEngine::step(double lr, double grad_scale) {
+  at::NoGradGuard no_grad;
+  at::Tensor grad;
+  if (config_.stage == 0) {
+    comm_.all_reduce(full_grad_)->wait();
+    grad = full_grad_;
+  } else if (config_.stage == 1) {
+    grad = at::empty({layout_.partition_size()}, master_.options());
+    comm_.reduce_scatter(full_grad_, grad, std::vector<int64_t>(static_cast<size_t>(comm_.size()),
+                                                                layout_.partition_size()))->wait();
+  } else {
+    grad = partition_grad_;
+  }
+  grad.mul_(grad_scale / loss_scale_);
+  StepResult result;
+  result.loss_scale = loss_scale_;
+  at::Tensor squares = grad.to(at::kDouble).pow(2).sum().reshape({1});
+  if (config_.stage > 0) comm_.all_reduce(squares)->wait();  // each rank holds only its range
+  result.grad_norm = std::sqrt(squares.item<double>());
+  if (!std::isfinite(result.grad_norm)) {
+    // The norm is the same number on every rank, so every rank skips together.
+    result.skipped = true;
+    update_loss_scale(true);
+  } else {
+    update_loss_scale(false);
+    if (config_.gradient_clipping > 0) {
+      const double coefficient = config_.gradient_clipping / (result.grad_norm + 1e-6);
+      if (coefficient < 1) grad.mul_(coefficient);
+    }
+    if (keep_last_gradient_) last_gradient_ = grad.clone();
+    adamw(grad, lr);
+    if (config_.stage == 0) {
+      write_back(master_);
+    } else {
+      write_back(gather_partitions());
+    }
+  }
+  if (full_grad_.defined()) full_grad_.zero_();
+  if (partition_grad_.defined()) partition_grad_.zero_();
+  return result;
+}
+
+int64_t ZeroEngine::optimizer_state_bytes() const {
+  return (master_.numel() + exp_avg_.numel() + exp_avg_sq_.numel()) * static_cast<int64_t>(sizeof(float));
+}
+
+}  // namespace zt::dist

@@ -1,0 +1,128 @@
+// The ZeRO engine: trainable parameters in one flat, padded fp32 buffer split into one contiguous
+// partition per rank (DeepSpeed stages 1-2 layout), AdamW on the own partition, and the stage's
+// gradient and parameter traffic.
+//
+//   stage 0  gradients all-reduced; every rank keeps full master weights and moments (DDP)
+//   stage 1  master weights and moments partitioned; gradients reduce-scattered at the step
+//   stage 2  plus gradients reduce-scattered bucket by bucket during backward (gradient hooks), each rank
+//            accumulating only its partition
+//   stage 3  as stage 2 for the trainable parameters (they stay whole on every rank, as DeepSpeed keeps
+//            parameters under the persistence threshold); the frozen layer weights are partitioned by
+//            LayerWeightPartition (dist/zero3_weights.h)
+// After a step, stages 1-3 all-gather the updated partitions into the model's parameters.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dist/comm.h"
+#include "dist/zero_config.h"
+
+namespace zt::dist {
+
+struct AdamWConfig {
+  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0.1;  // ms-swift defaults
+};
+
+struct FlatEntry {
+  std::string name;
+  std::vector<int64_t> shape;
+  int64_t offset = 0, numel = 0;
+  bool decay = true;  // biases and norm weights are not decayed (as the transformers Trainer does)
+};
+
+// Where each trainable parameter sits in the flat buffer and which range each rank owns.
+struct FlatLayout {
+  std::vector<FlatEntry> entries;
+  int64_t numel = 0;   // sum of the parameters' sizes
+  int64_t padded = 0;  // numel rounded up to a multiple of 2 x world
+  int world = 1;
+  int64_t partition_size() const { return padded / world; }
+  static FlatLayout build(const std::vector<std::pair<std::string, at::Tensor>>& params, int world);
+};
+
+struct StepResult {
+  double grad_norm = 0;  // global, before clipping
+  bool skipped = false;  // non-finite gradients: no update on any rank
+  double loss_scale = 1;
+};
+
+class ZeroEngine {
+ public:
+  ZeroEngine(Communicator& comm, const ZeroConfig& config, std::vector<std::pair<std::string, at::Tensor>> trainable,
+             const AdamWConfig& adam);
+  ~ZeroEngine();
+  ZeroEngine(const ZeroEngine&) = delete;
+  ZeroEngine& operator=(const ZeroEngine&) = delete;
+
+  // After each micro-batch's backward: collects the gradients (stages 0-1) or finishes the bucket
+  // reductions started during backward (stages 2-3), and clears the parameters' .grad.
+  void after_backward();
+  // Reduces what is still to reduce, multiplies the gradients by `grad_scale` (1 / the global number of
+  // label tokens, the trainer's normalisation), computes the global norm, skips the step on every rank if
+  // it is not finite, clips, runs AdamW with `lr` on this rank's range and writes the parameters back.
+  StepResult step(double lr, double grad_scale);
+  // fp16: the factor to multiply the loss by before backward (1 otherwise).
+  double loss_scale() const { return loss_scale_; }
+
+  const FlatLayout& layout() const { return layout_; }
+  const ZeroConfig& config() const { return config_; }
+  // This rank's range [begin, end) of the padded flat buffer (stage 0: all of it).
+  int64_t owned_begin() const { return owned_begin_; }
+  int64_t owned_end() const { return owned_begin_ + master_.numel(); }
+  const at::Tensor& master() const { return master_; }
+  const at::Tensor& exp_avg() const { return exp_avg_; }
+  const at::Tensor& exp_avg_sq() const { return exp_avg_sq_; }
+  int64_t steps_taken() const { return steps_; }
+  // The owned range of the gradient the last step applied (scaled and clipped); kept only when asked.
+  void keep_last_gradient(bool keep) { keep_last_gradient_ = keep; }
+  const at::Tensor& last_gradient() const { return last_gradient_; }
+  // Bytes of fp32 master weights and moments held by this rank.
+  int64_t optimizer_state_bytes() const;
+
+ private:
+  struct Bucket {
+    int64_t begin = 0, end = 0;   // range of the padded flat buffer
+    std::vector<size_t> params;   // indices into params_
+    int64_t arrived = 0;
+    at::Tensor staging;           // fp32 [end - begin], allocated when the first gradient arrives
+    at::Tensor received;          // this rank's reduced piece
+    WorkPtr work;
+  };
+  void on_gradient(size_t param, const at::Tensor& grad);
+  void launch_bucket(Bucket& bucket);
+  void launch_ready_buckets(bool all);
+  std::vector<int64_t> piece_counts(int64_t begin, int64_t end) const;
+  void write_back(const at::Tensor& full);
+  at::Tensor gather_partitions();
+  void adamw(const at::Tensor& grad, double lr);
+  void update_loss_scale(bool overflow);
+
+  Communicator& comm_;
+  ZeroConfig config_;
+  AdamWConfig adam_;
+  FlatLayout layout_;
+  std::vector<at::Tensor> params_;
+  std::vector<size_t> bucket_of_;
+  std::vector<bool> seen_;
+  std::vector<Bucket> buckets_;
+  std::vector<size_t> launch_order_;
+  int64_t next_bucket_ = -1;  // the next bucket to start; they start from the last one down
+  int64_t owned_begin_ = 0;
+  at::Tensor master_, exp_avg_, exp_avg_sq_;
+  at::Tensor full_grad_;       // stages 0-1: the whole flat gradient
+  at::Tensor partition_grad_;  // stages 2-3: this rank's accumulated range
+  at::Tensor decay_mask_;      // 1 where weight decay applies, over the owned range
+  at::Tensor last_gradient_;
+  bool keep_last_gradient_ = false;
+  int64_t steps_ = 0;
+  double loss_scale_ = 1;
+  int good_steps_ = 0, hysteresis_left_ = 0;
+  std::vector<std::pair<at::Tensor, unsigned>> hooks_;
+};
+
+}  // namespace zt::dist

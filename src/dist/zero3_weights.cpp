@@ -1,0 +1,143 @@
+#include "dist/zero3_weights.h"
+
+#include <torch/torch.h>
+
+#include "core/check.h"
+#include "core/safetensors.h"
+#include "core/safetensors_torch.h"
+#include "model/decoder.h"
+
+namespace zt::dist {
+namespace {
+
+// "model.layers.12.mlp.up_proj.weight" -> 12; -1 for anything outside the decoder layers.
+int64_t layer_of(const std::string& name) {
+  const std::string prefix = "model.layers.";
+  if (name.rfind(prefix, 0) != 0) return -1;
+  size_t end = name.find('.', prefix.size());
+  if (end == std::string::npos) return -1;
+  try {
+    return std::stoll(name.substr(prefix.size(), end - prefix.size()));
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+int64_t numel_of(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+}  // namespace
+
+std::function<bool(const std::string&)> LayerWeightPartition::resident_predicate(const std::string& model_dir,
+                                                                                 int64_t persistence_threshold) {
+  st::Checkpoint weights = st::Checkpoint::open(model_dir);
+  std::map<std::string, int64_t> sizes;
+  for (const std::string& name : weights.names()) sizes[name] = numel_of(weights.locate(name).second->shape);
+  return [sizes, persistence_threshold](const std::string& name) {
+    auto found = sizes.find(name);
+    return layer_of(name) < 0 || found == sizes.end() || found->second < persistence_threshold;
+  };
+}
+
+LayerWeightPartition::LayerWeightPartition(Communicator& comm, model::DecoderModel& model,
+                                           const std::string& model_dir, int64_t persistence_threshold,
+                                           at::ScalarType dtype, at::Device device)
+    : comm_(comm.duplicate()), model_(model) {
+  st::Checkpoint weights = st::Checkpoint::open(model_dir);
+  auto resident = resident_predicate(model_dir, persistence_threshold);
+  layers_.resize(static_cast<size_t>(model.config().num_layers));
+  for (const std::string& name : weights.names()) {  // sorted: the same order on every rank
+    const int64_t l = layer_of(name);
+    if (l < 0 || resident(name)) continue;
+    ZT_REQUIRE(l < static_cast<int64_t>(layers_.size()), model_dir << ": weight '" << name << "' is beyond layer "
+                                                                   << layers_.size() - 1);
+    ZT_CHECK(!model.layer_weight_slot(name)->defined(), "'" << name << "' is partitioned but was loaded whole");
+    Layer& layer = layers_[static_cast<size_t>(l)];
+    std::vector<int64_t> shape = weights.locate(name).second->shape;
+    layer.entries.push_back({name, shape, layer.numel, numel_of(shape)});
+    layer.numel += numel_of(shape);
+  }
+  const int64_t world = comm_->size(), rank = comm_->rank();
+  const auto options = at::TensorOptions().dtype(dtype).device(device);
+  for (Layer& layer : layers_) {
+    layer.padded = (layer.numel + world - 1) / world * world;
+    const int64_t chunk = layer.padded / world, begin = rank * chunk, end = begin + chunk;
+    layer.owned = at::zeros({chunk}, options);
+    for (const Entry& e : layer.entries) {
+      const int64_t lo = std::max(begin, e.offset), hi = std::min(end, e.offset + e.numel);
+      if (lo >= hi) continue;
+      auto [file, info] = weights.locate(e.name);
+      // A view of the mapped file: only the pages of this slice are read.
+      at::Tensor source = st::to_tensor(file, *info).reshape({-1}).narrow(0, lo - e.offset, hi - lo);
+      layer.owned.narrow(0, lo - begin, hi - lo).copy_(source);
+    }
+  }
+  model.set_layer_hooks({[this](size_t l, bool backward) { acquire(l, backward); },
+                         [this](size_t l) { release(l); }});
+}
+
+LayerWeightPartition::~LayerWeightPartition() { model_.set_layer_hooks({}); }
+
+void LayerWeightPartition::start_gather(size_t index) {
+  Layer& layer = layers_[index];
+  if (layer.work || layer.entries.empty()) return;
+  layer.gathered = at::empty({layer.padded}, layer.owned.options());
+  layer.work = comm_->all_gather(layer.owned, layer.gathered,
+                                 std::vector<int64_t>(static_cast<size_t>(comm_->size()), layer.owned.numel()));
+  ++gathers_;
+}
+
+void LayerWeightPartition::acquire(size_t index, bool backward) {
+  Layer& layer = layers_[index];
+  if (layer.entries.empty()) return;
+  start_gather(index);
+  // Prefetch the layer that runs next: the following one in forward, the previous one in backward.
+  const int64_t next = static_cast<int64_t>(index) + (backward ? -1 : 1);
+  if (next >= 0 && next < static_cast<int64_t>(layers_.size())) start_gather(static_cast<size_t>(next));
+  layer.work->wait();
+  for (const Entry& e : layer.entries)
+    *model_.layer_weight_slot(e.name) = layer.gathered.narrow(0, e.offset, e.numel).view(e.shape);
+}
+
+void LayerWeightPartition::release(size_t index) {
+  Layer& layer = layers_[index];
+  if (layer.entries.empty()) return;
+  for (const Entry& e : layer.entries) *model_.layer_weight_slot(e.name) = at::Tensor();
+  layer.gathered = at::Tensor();
+  layer.work.reset();
+}
+
+void LayerWeightPartition::replay_without_data(bool recompute) {
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    acquire(l, false);
+    release(l);
+  }
+  if (!recompute) return;
+  for (size_t l = layers_.size(); l-- > 0;) {
+    acquire(l, true);
+    release(l);
+  }
+}
+
+int64_t LayerWeightPartition::partitioned_numel() const {
+  int64_t n = 0;
+  for (const Layer& layer : layers_) n += layer.numel;
+  return n;
+}
+
+int64_t LayerWeightPartition::padded_numel() const {
+  int64_t n = 0;
+  for (const Layer& layer : layers_) n += layer.padded;
+  return n;
+}
+
+int64_t LayerWeightPartition::owned_bytes() const {
+  int64_t n = 0;
+  for (const Layer& layer : layers_) n += layer.owned.nbytes();
+  return n;
+}
+
+}  // namespace zt::dist

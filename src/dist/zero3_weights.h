@@ -1,0 +1,77 @@
+// ZeRO stage 3 for the frozen weights: the large tensors of each decoder layer form one flat buffer per
+// layer, padded to a multiple of the world size and split evenly. A rank reads only its slice from the
+// safetensors files (through the mmap, never the whole tensor); before a layer runs, its buffer is
+// all-gathered and the layer's weights become views of it, and after the layer ran they are dropped (the
+// autograd graph keeps what backward needs until backward is done with it). With gradient checkpointing
+// every layer is gathered twice per step, for its forward and for its recompute in backward, and the next
+// layer in the direction of travel is prefetched while the current one computes. Tensors smaller than
+// the persistence threshold (norms, biases) stay resident on every rank.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dist/comm.h"
+
+namespace zt::model {
+class DecoderModel;
+}
+
+namespace zt::dist {
+
+class LayerWeightPartition {
+ public:
+  // What DecoderModel::load should keep resident (pass as ModelOptions::keep_weight).
+  static std::function<bool(const std::string&)> resident_predicate(const std::string& model_dir,
+                                                                    int64_t persistence_threshold);
+
+  // Loads this rank's slices and installs the model's layer hooks. `model` must have been loaded with
+  // resident_predicate(model_dir, persistence_threshold) and must outlive this object.
+  LayerWeightPartition(Communicator& comm, model::DecoderModel& model, const std::string& model_dir,
+                       int64_t persistence_threshold, at::ScalarType dtype, at::Device device);
+  ~LayerWeightPartition();
+  LayerWeightPartition(const LayerWeightPartition&) = delete;
+  LayerWeightPartition& operator=(const LayerWeightPartition&) = delete;
+
+  // Every rank must take part in every gather. A rank without data for a micro-batch calls this instead
+  // of running the model: the same gathers in the same order, forward and (with gradient checkpointing,
+  // `recompute`) backward, without computing anything.
+  void replay_without_data(bool recompute);
+
+  int64_t partitioned_numel() const;   // elements of all layers' buffers, unpadded
+  int64_t padded_numel() const;        // the same, padded: what the gathers move
+  int64_t owned_bytes() const;         // this rank's slices
+  int64_t gathers() const { return gathers_; }
+  // The gathers run on their own duplicate of the communicator (so they never have to interleave in a
+  // fixed order with the gradient buckets); its byte counts are here.
+  Communicator& communicator() { return *comm_; }
+
+ private:
+  struct Entry {
+    std::string name;
+    std::vector<int64_t> shape;
+    int64_t offset = 0, numel = 0;
+  };
+  struct Layer {
+    std::vector<Entry> entries;
+    int64_t numel = 0, padded = 0;
+    at::Tensor owned;     // this rank's slice [padded / world]
+    at::Tensor gathered;  // while in use or in flight
+    WorkPtr work;
+  };
+  void start_gather(size_t layer);
+  void acquire(size_t layer, bool backward);
+  void release(size_t layer);
+
+  std::unique_ptr<Communicator> comm_;
+  model::DecoderModel& model_;
+  std::vector<Layer> layers_;
+  int64_t gathers_ = 0;
+};
+
+}  // namespace zt::dist

@@ -1,0 +1,146 @@
+// Run under mpirun: trains LoRA on a fixture model for a number of steps with a ZeRO stage and writes what
+// tests/python/check_zero.py compares against a single-process run: per-step global losses and gradient
+// norms, the final adapter, each rank's optimizer partition and last gradient, and the bytes each
+// collective moved.
+//
+// usage: ztune_zero_train MODEL_DIR OUT_DIR STAGE STEPS [ROWS_PER_STEP] [DIE_RANK DIE_STEP]
+// Every step has ROWS_PER_STEP rows (the global batch, identical whatever the world size); row i goes to
+// rank i % world. Every rank runs the same number of micro-batches (ceil(rows / world)); a rank without a
+// row for one contributes zero gradients and (stage 3) replays the weight gathers, so the collectives stay
+// aligned. DIE_RANK kills itself with
+// SIGKILL in the middle of step DIE_STEP (the fault test).
+#include <torch/torch.h>
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+
+#include "core/check.h"
+#include "core/safetensors_torch.h"
+#include "dist/comm.h"
+#include "dist/launch.h"
+#include "dist/zero.h"
+#include "dist/zero3_weights.h"
+#include "model/decoder.h"
+
+namespace {
+
+struct Row {
+  at::Tensor ids, positions, labels;
+};
+
+// The same rows on every rank: a generator seeded by (step, row).
+Row make_row(int64_t step, int64_t index, int64_t vocab) {
+  std::mt19937 generator(static_cast<unsigned>(1000 * step + index + 1));
+  const int64_t length = 12 + static_cast<int64_t>(generator() % 13);
+  at::Tensor ids = at::empty({1, length}, at::kLong);
+  for (int64_t t = 0; t < length; ++t) ids[0][t] = static_cast<int64_t>(generator() % static_cast<unsigned>(vocab));
+  at::Tensor labels = ids.clone();
+  labels.narrow(1, 0, 3).fill_(-100);  // a prompt without loss
+  return {ids, at::arange(length, at::kLong).unsqueeze(0), labels};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 5 && argc != 6 && argc != 8) {
+    std::fprintf(stderr, "usage: %s MODEL_DIR OUT_DIR STAGE STEPS [ROWS_PER_STEP] [DIE_RANK DIE_STEP]\n", argv[0]);
+    return 2;
+  }
+  const std::string model_dir = argv[1], out_dir = argv[2];
+  const int stage = std::stoi(argv[3]);
+  const int64_t steps = std::stoll(argv[4]), rows_per_step = argc >= 6 ? std::stoll(argv[5]) : 6;
+  const int die_rank = argc == 8 ? std::stoi(argv[6]) : -1;
+  const int64_t die_step = argc == 8 ? std::stoll(argv[7]) : -1;
+
+  zt::dist::LaunchEnv env = zt::dist::detect_launch_env();
+  zt::set_process_identity({env.rank, env.world_size, ""});
+  zt::dist::init_mpi(env);
+  at::set_num_threads(1);  // ranks share two cores
+  std::unique_ptr<zt::dist::Communicator> comm = zt::dist::make_communicator(env, "cpu");
+  const int rank = comm->rank(), world = comm->size();
+
+  const int64_t threshold = 100;  // small, so that the fixture's layer weights are partitioned in stage 3
+  zt::model::ModelOptions options;
+  options.lora = zt::model::LoraConfig{8, 16, 0.0, false, {"all-linear"}};
+  options.gradient_checkpointing = true;
+  if (stage == 3) options.keep_weight = zt::dist::LayerWeightPartition::resident_predicate(model_dir, threshold);
+  torch::manual_seed(1234);  // the same LoRA initialisation on every rank and in the single run
+  zt::model::DecoderModel model = zt::model::DecoderModel::load(model_dir, options);
+  std::unique_ptr<zt::dist::LayerWeightPartition> partition;
+  if (stage == 3)
+    partition = std::make_unique<zt::dist::LayerWeightPartition>(*comm, model, model_dir, threshold, at::kFloat, at::kCPU);
+
+  zt::dist::ZeroConfig config;
+  config.stage = stage;
+  config.reduce_bucket_size = 5000;      // several buckets on the fixture
+  config.allgather_bucket_size = 20000;  // and several pieces for the parameter all-gather
+  config.gradient_clipping = 1.0;
+  zt::dist::ZeroEngine engine(*comm, config, model.trainable_parameters(), zt::dist::AdamWConfig{});
+  engine.keep_last_gradient(true);
+  comm->stats().reset();
+  if (partition) partition->communicator().stats().reset();
+
+  nlohmann::json log;
+  const int64_t micro_batches = (rows_per_step + world - 1) / world;
+  for (int64_t step = 0; step < steps; ++step) {
+    double loss_sum = 0, tokens = 0;
+    for (int64_t micro = 0; micro < micro_batches; ++micro) {
+      const int64_t index = micro * world + rank;
+      if (index < rows_per_step) {
+        Row row = make_row(step, index, model.config().vocab_size);
+        zt::model::LossOutput loss = model.loss(model.hidden_states(row.ids, row.positions, true), row.labels);
+        if (rank == die_rank && step == die_step) std::raise(SIGKILL);
+        (loss.loss_sum * engine.loss_scale()).backward();
+        loss_sum += loss.loss_sum.item<double>();
+        tokens += static_cast<double>(loss.num_tokens);
+      } else if (partition) {
+        partition->replay_without_data(options.gradient_checkpointing);
+      }
+      engine.after_backward();
+    }
+    at::Tensor totals = at::tensor({loss_sum, tokens}, at::kDouble);
+    comm->all_reduce(totals)->wait();
+    zt::dist::StepResult result = engine.step(1e-3, 1.0 / totals[1].item<double>());
+    log["loss"].push_back(totals[0].item<double>() / totals[1].item<double>());
+    log["grad_norm"].push_back(result.grad_norm);
+    log["skipped"].push_back(result.skipped);
+  }
+
+  nlohmann::json bytes;
+  for (size_t k = 0; k < static_cast<size_t>(zt::dist::Collective::kCount); ++k)
+    bytes[zt::dist::collective_name(static_cast<zt::dist::Collective>(k))] =
+        (comm->stats().bytes[k] + (partition ? partition->communicator().stats().bytes[k] : 0.0)) / steps;
+  log["bytes_per_step"] = bytes;
+  log["world"] = world;
+  log["stage"] = stage;
+  log["trainable_numel"] = engine.layout().numel;
+  log["trainable_padded"] = engine.layout().padded;
+  log["owned_begin"] = engine.owned_begin();
+  log["owned_end"] = engine.owned_end();
+  log["optimizer_state_bytes"] = engine.optimizer_state_bytes();
+  if (partition) {
+    log["frozen_partitioned_numel"] = partition->partitioned_numel();
+    log["frozen_padded_numel"] = partition->padded_numel();
+    log["frozen_owned_bytes"] = partition->owned_bytes();
+  }
+  const std::string prefix = out_dir + "/rank" + std::to_string(rank);
+  std::ofstream(prefix + ".json") << log.dump(1);
+  zt::st::save_tensors(prefix + ".safetensors", {{"master", engine.master()},
+                                                 {"exp_avg", engine.exp_avg()},
+                                                 {"exp_avg_sq", engine.exp_avg_sq()},
+                                                 {"last_gradient", engine.last_gradient()}});
+  if (rank == 0) {
+    std::vector<std::pair<std::string, at::Tensor>> adapter;
+    for (auto& [name, tensor] : model.trainable_parameters()) adapter.emplace_back(name, tensor.detach());
+    zt::st::save_tensors(out_dir + "/adapter.safetensors", adapter);
+  }
+  comm->barrier();
+  partition.reset();
+  zt::dist::finalize_mpi();
+  return 0;
+}

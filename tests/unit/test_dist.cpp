@@ -1,0 +1,227 @@
+// The distributed layer within one process: ZeRO config parsing (presets, auto values, errors), the flat
+// layout, the engine's AdamW against torch::optim::AdamW, clipping against clip_grad_norm_, non-finite
+// skipping and fp16 loss scaling, the single-process communicator and the TCP rendezvous.
+// Multi-rank equivalence runs under mpirun (tests/python/check_zero.py).
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "core/check.h"
+#include "dist/comm.h"
+#include "dist/rendezvous.h"
+#include "dist/zero.h"
+#include "dist/zero_config.h"
+
+namespace {
+
+using namespace zt::dist;
+
+ZeroAutoValues autos(int64_t hidden = 64, std::string dtype = "fp32") {
+  ZeroAutoValues values;
+  values.hidden_size = hidden;
+  values.max_grad_norm = 0.5;
+  values.dtype = std::move(dtype);
+  return values;
+}
+
+TEST(ZeroConfig, PresetsReadLikeDeepSpeedWithAutoValuesFilled) {
+  ZeroConfig zero2 = load_zero_config("zero2", autos());
+  EXPECT_EQ(zero2.stage, 2);
+  EXPECT_EQ(zero2.reduce_bucket_size, 200000000);
+  EXPECT_TRUE(zero2.overlap_comm);
+  EXPECT_DOUBLE_EQ(zero2.gradient_clipping, 0.5);  // "auto" -> --max_grad_norm
+  EXPECT_EQ(zero2.precision, "fp32");
+  ZeroConfig zero3 = load_zero_config("zero3", autos(64, "bf16"));
+  EXPECT_EQ(zero3.stage, 3);
+  EXPECT_EQ(zero3.reduce_bucket_size, 64 * 64);
+  EXPECT_EQ(zero3.stage3_param_persistence_threshold, 640);
+  EXPECT_EQ(zero3.stage3_prefetch_bucket_size, static_cast<int64_t>(0.9 * 64 * 64));
+  EXPECT_EQ(zero3.precision, "bf16");
+  EXPECT_EQ(load_zero_config("zero0", autos(64, "fp16")).precision, "fp16");
+  EXPECT_EQ(load_zero_config("zero1", autos()).stage, 1);
+}
+
+TEST(ZeroConfig, ShippedFilesEqualTheCompiledPresets) {
+  for (int stage = 0; stage < 4; ++stage) {
+    const std::string name = "zero" + std::to_string(stage);
+    std::ifstream in(std::string(ZTUNE_SOURCE_DIR) + "/configs/" + name + ".json");
+    std::stringstream text;
+    text << in.rdbuf();
+    EXPECT_EQ(text.str(), zero_preset_json(name)) << name;
+  }
+}
+
+TEST(ZeroConfig, BadConfigsAreNamedErrors) {
+  auto message = [](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const zt::Error& error) {
+      return std::string(error.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message([] { load_zero_config("zero3_offload", autos()); }).find("offload is not supported"), std::string::npos);
+  EXPECT_NE(message([] { load_zero_config("zero9", autos()); }).find("neither a preset"), std::string::npos);
+  EXPECT_NE(message([] { parse_zero_config("{\"zero_optimization\": {\"stage\": 5}}", "x.json", autos()); })
+                .find("x.json: \"stage\" must be 0, 1, 2 or 3"),
+            std::string::npos);
+  EXPECT_NE(message([] { parse_zero_config("{\"zero_optimization\": ", "y.json", autos()); }).find("y.json: not valid JSON"),
+            std::string::npos);
+  EXPECT_NE(message([] { parse_zero_config("{\"zero_optimization\": {\"reduce_bucket_size\": \"big\"}}", "z.json", autos()); })
+                .find("\"reduce_bucket_size\" must be a non-negative number"),
+            std::string::npos);
+  EXPECT_NE(message([] { load_zero_config("/nonexistent/ds.json", autos()); }).find("cannot open"), std::string::npos);
+  EXPECT_NE(message([] {
+              parse_zero_config("{\"zero_optimization\": {\"offload_optimizer\": {\"device\": \"cpu\"}}}", "o.json", autos());
+            }).find("o.json: \"offload_optimizer\" to 'cpu' is not supported"),
+            std::string::npos);
+}
+
+TEST(FlatLayout, PadsToTwiceTheWorldAndMarksDecay) {
+  std::vector<std::pair<std::string, at::Tensor>> params = {{"a.lora_A.weight", at::zeros({3, 5})},
+                                                            {"b.bias", at::zeros({7})},
+                                                            {"model.norm.weight", at::zeros({2})}};
+  FlatLayout layout = FlatLayout::build(params, 3);
+  EXPECT_EQ(layout.numel, 24);
+  EXPECT_EQ(layout.padded, 24);
+  EXPECT_EQ(FlatLayout::build(params, 4).padded, 24);
+  EXPECT_EQ(FlatLayout::build(params, 5).padded, 30);
+  EXPECT_EQ(layout.entries[1].offset, 15);
+  EXPECT_TRUE(layout.entries[0].decay);
+  EXPECT_FALSE(layout.entries[1].decay);
+  EXPECT_FALSE(layout.entries[2].decay);
+}
+
+// Three parameters with gradients set by hand, stepped by the engine and by torch's AdamW.
+struct Problem {
+  std::vector<std::pair<std::string, at::Tensor>> params;
+  std::vector<at::Tensor> copies;
+  explicit Problem(int seed) {
+    torch::manual_seed(seed);
+    for (auto [name, shape] : {std::make_pair("x.lora_A.weight", std::vector<int64_t>{4, 6}),
+                               std::make_pair("x.lora_B.weight", std::vector<int64_t>{6, 4}),
+                               std::make_pair("y.bias", std::vector<int64_t>{5})}) {
+      at::Tensor p = at::randn(shape).requires_grad_(true);
+      params.emplace_back(name, p);
+      copies.push_back(p.detach().clone().requires_grad_(true));
+    }
+  }
+};
+
+void set_gradients(Problem& problem, int step, double scale) {
+  for (size_t i = 0; i < problem.params.size(); ++i) {
+    torch::manual_seed(100 * step + static_cast<int>(i));
+    at::Tensor g = at::randn(problem.params[i].second.sizes()) * scale;
+    problem.params[i].second.mutable_grad() = g.clone();
+    problem.copies[i].mutable_grad() = g.clone();
+  }
+}
+
+TEST(ZeroEngine, StepEqualsTorchAdamWWithDecayGroupsAndClipping) {
+  for (double clip : {0.0, 0.3}) {
+    Problem problem(1);
+    auto comm = make_single_communicator();
+    ZeroConfig config;
+    config.gradient_clipping = clip;
+    AdamWConfig adam{0.9, 0.95, 1e-8, 0.1};
+    ZeroEngine engine(*comm, config, problem.params, adam);
+    std::vector<at::Tensor> decayed = {problem.copies[0], problem.copies[1]}, plain = {problem.copies[2]};
+    torch::optim::AdamW reference(
+        {torch::optim::OptimizerParamGroup(decayed,
+                                           std::make_unique<torch::optim::AdamWOptions>(
+                                               torch::optim::AdamWOptions(0.01).betas({0.9, 0.95}).eps(1e-8).weight_decay(0.1))),
+         torch::optim::OptimizerParamGroup(plain, std::make_unique<torch::optim::AdamWOptions>(
+                                                      torch::optim::AdamWOptions(0.01).betas({0.9, 0.95}).eps(1e-8).weight_decay(0)))},
+        torch::optim::AdamWOptions(0.01));
+    for (int step = 0; step < 5; ++step) {
+      set_gradients(problem, step, 2.0);
+      engine.after_backward();
+      StepResult result = engine.step(0.01, 0.5);  // the engine scales; do the same for torch
+      for (at::Tensor& c : problem.copies) c.mutable_grad().mul_(0.5);
+      double norm = torch::nn::utils::clip_grad_norm_(problem.copies, clip > 0 ? clip : 1e30);
+      EXPECT_NEAR(result.grad_norm, norm, 1e-5 * norm);
+      reference.step();
+    }
+    for (size_t i = 0; i < problem.copies.size(); ++i)
+      EXPECT_LE((problem.params[i].second - problem.copies[i]).abs().max().item<double>(), 1e-6) << "clip " << clip;
+  }
+}
+
+TEST(ZeroEngine, NonFiniteGradientsSkipTheStepAndLowerTheFp16Scale) {
+  Problem problem(2);
+  auto comm = make_single_communicator();
+  ZeroConfig config;
+  config.precision = "fp16";
+  config.initial_scale_power = 4;
+  config.hysteresis = 2;
+  ZeroEngine engine(*comm, config, problem.params, AdamWConfig{});
+  EXPECT_DOUBLE_EQ(engine.loss_scale(), 16);
+  at::Tensor before = problem.params[0].second.detach().clone();
+  for (int overflow = 0; overflow < 2; ++overflow) {
+    set_gradients(problem, 0, 1.0);
+    problem.params[1].second.mutable_grad()[0][0] = std::numeric_limits<float>::infinity();
+    engine.after_backward();
+    EXPECT_TRUE(engine.step(0.1, 1.0).skipped);
+  }
+  EXPECT_TRUE(at::equal(before, problem.params[0].second.detach()));
+  EXPECT_EQ(engine.steps_taken(), 0);
+  EXPECT_DOUBLE_EQ(engine.loss_scale(), 8);  // halved after `hysteresis` overflows
+  set_gradients(problem, 1, 1.0);
+  engine.after_backward();
+  EXPECT_FALSE(engine.step(0.1, 1.0).skipped);
+  EXPECT_FALSE(at::equal(before, problem.params[0].second.detach()));
+}
+
+TEST(ZeroEngine, BackwardHooksFillBucketsInStageTwo) {
+  // Stage 2 in one process: gradients reach the partition through the hooks, in several buckets.
+  torch::manual_seed(3);
+  at::Tensor a = at::randn({8, 3}).requires_grad_(true), b = at::randn({3, 8}).requires_grad_(true);
+  at::Tensor a0 = a.detach().clone().requires_grad_(true), b0 = b.detach().clone().requires_grad_(true);
+  auto comm = make_single_communicator();
+  ZeroConfig two, zero;
+  two.stage = 2;
+  two.reduce_bucket_size = 10;
+  ZeroEngine staged(*comm, two, {{"a.weight", a}, {"b.weight", b}}, AdamWConfig{});
+  ZeroEngine plain(*comm, zero, {{"a.weight", a0}, {"b.weight", b0}}, AdamWConfig{});
+  at::Tensor x = at::randn({5, 8});
+  for (int micro = 0; micro < 2; ++micro) {  // gradient accumulation over two micro-batches
+    at::matmul(at::matmul(x, a), b).pow(2).sum().backward();
+    staged.after_backward();
+    at::matmul(at::matmul(x, a0), b0).pow(2).sum().backward();
+    plain.after_backward();
+  }
+  EXPECT_NEAR(staged.step(0.01, 0.1).grad_norm, plain.step(0.01, 0.1).grad_norm, 1e-4);
+  EXPECT_LE((a - a0).abs().max().item<double>(), 1e-7);
+  EXPECT_LE((b - b0).abs().max().item<double>(), 1e-7);
+}
+
+TEST(Communicator, SingleProcessCopiesAndCountsNothing) {
+  auto comm = make_single_communicator();
+  at::Tensor in = at::arange(6, at::kFloat), out = at::zeros({6});
+  comm->reduce_scatter(in, out, {6})->wait();
+  EXPECT_TRUE(at::equal(in, out));
+  comm->all_reduce(in)->wait();
+  EXPECT_EQ(comm->stats().total_bytes(), 0);
+  EXPECT_EQ(comm->stats().calls[static_cast<size_t>(Collective::kAllReduce)], 1);
+}
+
+TEST(Rendezvous, RankZeroHandsTheBlobToEveryPeer) {
+  const int port = 20000 + static_cast<int>(getpid() % 20000);
+  const std::string blob("nccl-unique-id\0with-zero", 24);
+  std::string got1, got2;
+  std::thread server([&] { EXPECT_EQ(tcp_share_blob(blob, 0, 3, "127.0.0.1", port, 20), blob); });
+  std::thread one([&] { got1 = tcp_share_blob("", 1, 3, "127.0.0.1", port, 20); });
+  std::thread two([&] { got2 = tcp_share_blob("", 2, 3, "localhost", port, 20); });
+  server.join();
+  one.join();
+  two.join();
+  EXPECT_EQ(got1, blob);
+  EXPECT_EQ(got2, blob);
+  EXPECT_THROW(tcp_share_blob("", 1, 2, "127.0.0.1", port, 0.5), zt::Error);  // nobody listening
+}
+
+}  // namespace
