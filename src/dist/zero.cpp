@@ -145,6 +145,7 @@ void ZeroEngine::after_backward() {
       }
       params_[i].mutable_grad() = at::Tensor();
     }
+    for (auto& callback : after_backward_callbacks_) callback();
     return;
   }
   launch_ready_buckets(true);
@@ -163,6 +164,7 @@ void ZeroEngine::after_backward() {
   next_bucket_ = static_cast<int64_t>(buckets_.size()) - 1;
   seen_.assign(params_.size(), false);
   for (at::Tensor& p : params_) p.mutable_grad() = at::Tensor();
+  for (auto& callback : after_backward_callbacks_) callback();
 }
 
 void ZeroEngine::update_loss_scale(bool overflow) {
@@ -199,6 +201,11 @@ void ZeroEngine::write_back(const at::Tensor& full) {
     const FlatEntry& e = layout_.entries[i];
     params_[i].detach().copy_(full.narrow(0, e.offset, e.numel).view(e.shape));
   }
+}
+
+at::Tensor ZeroEngine::gather_full_parameters() {
+  at::NoGradGuard no_grad;
+  return config_.stage == 0 ? master_.clone() : gather_partitions();
 }
 
 // Every rank's updated partition, in pieces of at most allgather_bucket_size elements in all.
@@ -255,7 +262,7 @@ StepResult ZeroEngine::step(double lr, double grad_scale) {
     adamw(grad, lr);
     if (config_.stage == 0) {
       write_back(master_);
-    } else {
+    } else if (!parameters_partitioned_) {
       write_back(gather_partitions());
     }
   }

@@ -6,14 +6,20 @@
 //   stage 1  master weights and moments partitioned; gradients reduce-scattered at the step
 //   stage 2  plus gradients reduce-scattered bucket by bucket during backward (gradient hooks), each rank
 //            accumulating only its partition
-//   stage 3  as stage 2 for the trainable parameters (they stay whole on every rank, as DeepSpeed keeps
-//            parameters under the persistence threshold); the frozen layer weights are partitioned by
-//            LayerWeightPartition (dist/zero3_weights.h)
-// After a step, stages 1-3 all-gather the updated partitions into the model's parameters.
+//   stage 3  gradients as in stage 2; parameters partitioned too: LayerWeightPartition (dist/zero3_weights.h)
+//            gathers each decoder layer's frozen weights and its trainable parameters (from these master
+//            partitions) before the layer runs and drops them after
+// After a step, stages 1-2 all-gather the updated partitions into the model's parameters; stage 3 leaves
+// them partitioned.
+//
+// Every rank must run the same number of micro-batches per step (a rank without data calls
+// after_backward() all the same, and under stage 3 LayerWeightPartition::replay_without_data()): the
+// collectives are matched by order.
 #pragma once
 
 #include <ATen/core/Tensor.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -83,6 +89,15 @@ class ZeroEngine {
   const at::Tensor& last_gradient() const { return last_gradient_; }
   // Bytes of fp32 master weights and moments held by this rank.
   int64_t optimizer_state_bytes() const;
+  // Every rank's master weights as one padded flat buffer (collective on every rank), e.g. to save.
+  at::Tensor gather_full_parameters();
+
+  // For stage 3 (LayerWeightPartition): the parameters, their pieces per rank, and the switch that stops
+  // step() from writing whole parameters back; callbacks run at the end of after_backward().
+  std::vector<at::Tensor>& parameters() { return params_; }
+  std::vector<int64_t> piece_counts(int64_t begin, int64_t end) const;
+  void set_parameters_partitioned(bool partitioned) { parameters_partitioned_ = partitioned; }
+  void add_after_backward_callback(std::function<void()> callback) { after_backward_callbacks_.push_back(std::move(callback)); }
 
  private:
   struct Bucket {
@@ -96,7 +111,6 @@ class ZeroEngine {
   void on_gradient(size_t param, const at::Tensor& grad);
   void launch_bucket(Bucket& bucket);
   void launch_ready_buckets(bool all);
-  std::vector<int64_t> piece_counts(int64_t begin, int64_t end) const;
   void write_back(const at::Tensor& full);
   at::Tensor gather_partitions();
   void adamw(const at::Tensor& grad, double lr);
@@ -119,6 +133,8 @@ class ZeroEngine {
   at::Tensor decay_mask_;      // 1 where weight decay applies, over the owned range
   at::Tensor last_gradient_;
   bool keep_last_gradient_ = false;
+  bool parameters_partitioned_ = false;
+  std::vector<std::function<void()>> after_backward_callbacks_;
   int64_t steps_ = 0;
   double loss_scale_ = 1;
   int good_steps_ = 0, hysteresis_left_ = 0;

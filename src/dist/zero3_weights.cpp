@@ -5,6 +5,7 @@
 #include "core/check.h"
 #include "core/safetensors.h"
 #include "core/safetensors_torch.h"
+#include "dist/zero.h"
 #include "model/decoder.h"
 
 namespace zt::dist {
@@ -81,41 +82,112 @@ LayerWeightPartition::LayerWeightPartition(Communicator& comm, model::DecoderMod
 
 LayerWeightPartition::~LayerWeightPartition() { model_.set_layer_hooks({}); }
 
+void LayerWeightPartition::attach_trainables(ZeroEngine& engine) {
+  ZT_CHECK(engine.config().stage == 3, "attach_trainables needs a stage 3 engine");
+  ZT_CHECK(engine_ == nullptr, "trainables attached twice");
+  const FlatLayout& layout = engine.layout();
+  const std::string peft = "base_model.model.";
+  for (size_t i = 0; i < layout.entries.size(); ++i) {
+    std::string name = layout.entries[i].name;
+    if (name.rfind(peft, 0) == 0) name = name.substr(peft.size());
+    const int64_t l = layer_of(name);
+    ZT_REQUIRE(l >= 0 && l < static_cast<int64_t>(layers_.size()),
+               "--deepspeed zero3 partitions trainable parameters by decoder layer; '"
+                   << layout.entries[i].name << "' is outside the layers (use zero2 with --modules_to_save)");
+    Layer& layer = layers_[static_cast<size_t>(l)];
+    const FlatEntry& e = layout.entries[i];
+    if (layer.trainables.empty()) layer.train_begin = e.offset;
+    ZT_CHECK(layer.trainables.empty() || layer.train_end == e.offset,
+             "trainable parameters of layer " << l << " are not contiguous in the flat buffer");
+    layer.trainables.push_back(i);
+    layer.train_end = e.offset + e.numel;
+  }
+  engine_ = &engine;
+  engine.set_parameters_partitioned(true);
+  engine.add_after_backward_callback([this] {
+    for (Layer& layer : layers_) release_trainables(layer);
+  });
+  for (Layer& layer : layers_) {
+    layer.train_live = true;
+    release_trainables(layer);
+  }
+}
+
 void LayerWeightPartition::start_gather(size_t index) {
   Layer& layer = layers_[index];
-  if (layer.work || layer.entries.empty()) return;
-  layer.gathered = at::empty({layer.padded}, layer.owned.options());
-  layer.work = comm_->all_gather(layer.owned, layer.gathered,
-                                 std::vector<int64_t>(static_cast<size_t>(comm_->size()), layer.owned.numel()));
-  ++gathers_;
+  if (!layer.work && !layer.entries.empty()) {
+    layer.gathered = at::empty({layer.padded}, layer.owned.options());
+    layer.work = comm_->all_gather(layer.owned, layer.gathered,
+                                   std::vector<int64_t>(static_cast<size_t>(comm_->size()), layer.owned.numel()));
+    ++gathers_;
+  }
+  if (engine_ != nullptr && !layer.trainables.empty() && !layer.train_work && !layer.train_live) {
+    // Each rank contributes the part of the layer's range that falls in its master partition.
+    std::vector<int64_t> counts = engine_->piece_counts(layer.train_begin, layer.train_end);
+    const int64_t mine = counts[static_cast<size_t>(comm_->rank())];
+    const int64_t start = mine > 0 ? std::max(layer.train_begin, engine_->owned_begin()) - engine_->owned_begin() : 0;
+    at::Tensor input = engine_->master().narrow(0, start, mine);
+    layer.train_gathered = at::empty({layer.train_end - layer.train_begin}, engine_->master().options());
+    layer.train_work = comm_->all_gather(input, layer.train_gathered, counts);
+  }
 }
 
 void LayerWeightPartition::acquire(size_t index, bool backward) {
   Layer& layer = layers_[index];
-  if (layer.entries.empty()) return;
   start_gather(index);
   // Prefetch the layer that runs next: the following one in forward, the previous one in backward.
   const int64_t next = static_cast<int64_t>(index) + (backward ? -1 : 1);
   if (next >= 0 && next < static_cast<int64_t>(layers_.size())) start_gather(static_cast<size_t>(next));
-  layer.work->wait();
-  for (const Entry& e : layer.entries)
-    *model_.layer_weight_slot(e.name) = layer.gathered.narrow(0, e.offset, e.numel).view(e.shape);
+  if (layer.work) {
+    layer.work->wait();
+    for (const Entry& e : layer.entries)
+      *model_.layer_weight_slot(e.name) = layer.gathered.narrow(0, e.offset, e.numel).view(e.shape);
+  }
+  if (layer.train_work) {
+    layer.train_work->wait();
+    layer.train_work.reset();
+    at::NoGradGuard no_grad;
+    const FlatLayout& layout = engine_->layout();
+    for (size_t p : layer.trainables) {
+      const FlatEntry& e = layout.entries[p];
+      // set_data keeps the tensor (and its gradient hook) and swaps what it holds.
+      engine_->parameters()[p].set_data(
+          layer.train_gathered.narrow(0, e.offset - layer.train_begin, e.numel).view(e.shape));
+    }
+    layer.train_live = true;
+  }
+}
+
+void LayerWeightPartition::release_trainables(Layer& layer) {
+  if (!layer.train_live || engine_ == nullptr) return;
+  at::NoGradGuard no_grad;
+  for (size_t p : layer.trainables)
+    engine_->parameters()[p].set_data(at::empty({0}, engine_->master().options()));
+  layer.train_gathered = at::Tensor();
+  layer.train_live = false;
 }
 
 void LayerWeightPartition::release(size_t index) {
   Layer& layer = layers_[index];
-  if (layer.entries.empty()) return;
   for (const Entry& e : layer.entries) *model_.layer_weight_slot(e.name) = at::Tensor();
   layer.gathered = at::Tensor();
   layer.work.reset();
+  // Autograd saved the trainable tensors themselves (not copies) when it recorded this layer, so they keep
+  // their values until backward is through; without autograd nothing holds them.
+  if (!at::GradMode::is_enabled()) release_trainables(layer);
 }
 
 void LayerWeightPartition::replay_without_data(bool recompute) {
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    acquire(l, false);
-    release(l);
+  {
+    // As in a real step: a checkpointed forward runs without autograd, a plain one with it.
+    at::AutoGradMode forward_mode(!recompute);
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      acquire(l, false);
+      release(l);
+    }
   }
   if (!recompute) return;
+  at::AutoGradMode backward_mode(true);
   for (size_t l = layers_.size(); l-- > 0;) {
     acquire(l, true);
     release(l);

@@ -24,6 +24,8 @@ class DecoderModel;
 
 namespace zt::dist {
 
+class ZeroEngine;
+
 class LayerWeightPartition {
  public:
   // What DecoderModel::load should keep resident (pass as ModelOptions::keep_weight).
@@ -37,6 +39,12 @@ class LayerWeightPartition {
   ~LayerWeightPartition();
   LayerWeightPartition(const LayerWeightPartition&) = delete;
   LayerWeightPartition& operator=(const LayerWeightPartition&) = delete;
+
+  // Stage 3 for the trainable parameters too: each layer's LoRA (or other trainable) tensors are gathered
+  // with the layer from the engine's fp32 master partitions, and emptied when no longer needed (at once
+  // after a forward without autograd, else once backward is through, at the end of after_backward()).
+  // Every trainable parameter must belong to a decoder layer. The engine must be stage 3 and outlive this.
+  void attach_trainables(ZeroEngine& engine);
 
   // Every rank must take part in every gather. A rank without data for a micro-batch calls this instead
   // of running the model: the same gathers in the same order, forward and (with gradient checkpointing,
@@ -63,7 +71,15 @@ class LayerWeightPartition {
     at::Tensor owned;     // this rank's slice [padded / world]
     at::Tensor gathered;  // while in use or in flight
     WorkPtr work;
+    // Trainable parameters of the layer: indices into the engine's parameters, contiguous in its flat
+    // buffer over [train_begin, train_end).
+    std::vector<size_t> trainables;
+    int64_t train_begin = 0, train_end = 0;
+    at::Tensor train_gathered;
+    WorkPtr train_work;
+    bool train_live = false;
   };
+  void release_trainables(Layer& layer);
   void start_gather(size_t layer);
   void acquire(size_t layer, bool backward);
   void release(size_t layer);
@@ -71,6 +87,7 @@ class LayerWeightPartition {
   std::unique_ptr<Communicator> comm_;
   model::DecoderModel& model_;
   std::vector<Layer> layers_;
+  ZeroEngine* engine_ = nullptr;
   int64_t gathers_ = 0;
 };
 

@@ -10,9 +10,10 @@ with WORLD ranks, then checks:
   the reference's full state (the flat layout is the same, only the padding differs);
 - the bytes each rank sent per step equal the ZeRO paper's accounting within 5%, psi in fp32 bytes and
   every term times (N-1)/N: 2 psi for stages 0-1; for stages 2-3, which reduce-scatter after each of the
-  A micro-batches of a step, (A + 1) psi, plus 2 A psi_frozen in stage 3 (the frozen layer weights
-  gathered for forward and again for the recompute in backward). With --rows equal to the world size,
-  A = 1 and these are the paper's 2 psi and 2 psi + 2 psi_frozen;
+  A micro-batches of a step, (A + 1) psi in stage 2 (the last term the parameter all-gather after the
+  step), and A psi + 2 A (psi + psi_frozen) in stage 3, whose layers (trainable and frozen weights) are
+  gathered for forward and again for the recompute in backward, with no gather after the step. With
+  --rows equal to the world size, A = 1: the paper's 2 psi, and 3 psi plus the frozen-weight gathers;
 - the optimizer state on each rank is 1/N of the whole from stage 1 on.
 --table prints the measured bytes and memory as a markdown table (docs/BENCHMARKS.md).
 """
@@ -109,8 +110,10 @@ def main():
         micro = -(-args.rows // n)
         if stage <= 1:
             expected = 2 * psi * ring
-        else:
-            expected = (micro + 1) * psi * ring + (2 * micro * frozen * ring if stage == 3 else 0)
+        elif stage == 2:
+            expected = (micro + 1) * psi * ring
+        else:  # stage 3 gathers trainable and frozen weights per layer, twice per micro-batch, no step gather
+            expected = micro * psi * ring + 2 * micro * (psi + frozen) * ring
         for r, (log, _) in enumerate(ranks):
             sent = sum(log["bytes_per_step"].values())
             if n == 1:

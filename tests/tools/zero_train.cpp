@@ -82,6 +82,7 @@ int main(int argc, char** argv) {
   config.gradient_clipping = 1.0;
   zt::dist::ZeroEngine engine(*comm, config, model.trainable_parameters(), zt::dist::AdamWConfig{});
   engine.keep_last_gradient(true);
+  if (partition) partition->attach_trainables(engine);
   comm->stats().reset();
   if (partition) partition->communicator().stats().reset();
 
@@ -134,9 +135,12 @@ int main(int argc, char** argv) {
                                                  {"exp_avg", engine.exp_avg()},
                                                  {"exp_avg_sq", engine.exp_avg_sq()},
                                                  {"last_gradient", engine.last_gradient()}});
+  // Saved from the gathered master weights: under stage 3 the model's own tensors are empty between uses.
+  at::Tensor full = engine.gather_full_parameters();
   if (rank == 0) {
     std::vector<std::pair<std::string, at::Tensor>> adapter;
-    for (auto& [name, tensor] : model.trainable_parameters()) adapter.emplace_back(name, tensor.detach());
+    for (const zt::dist::FlatEntry& e : engine.layout().entries)
+      adapter.emplace_back(e.name, full.narrow(0, e.offset, e.numel).view(e.shape));
     zt::st::save_tensors(out_dir + "/adapter.safetensors", adapter);
   }
   comm->barrier();
