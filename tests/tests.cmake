@@ -128,3 +128,10 @@ foreach(ranks 1 2 3 4)
            COMMAND ${CMAKE_COMMAND} -E env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
                    ${MPIRUN} --oversubscribe -np ${ranks} $<TARGET_FILE:ztune_comm_probe>)
 endforeach()
+
+# Learning-rate schedules equal transformers.get_scheduler.
+add_executable(ztune_lr_schedule tools/lr_schedule.cpp)
+target_link_libraries(ztune_lr_schedule PRIVATE ztune_lib)
+target_precompile_headers(ztune_lr_schedule REUSE_FROM ztune_lib)
+add_test(NAME lr_schedule_matches_transformers
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_schedule.py $<TARGET_FILE:ztune_lr_schedule>)

@@ -166,7 +166,8 @@ MPI_Datatype mpi_type(at::ScalarType type) {
 MPI_Op mpi_sum(at::ScalarType type) { return type == at::kBFloat16 ? mpi_types().bf16_add : MPI_SUM; }
 
 int as_int(int64_t count) {
-  ZT_CHECK(count <= std::numeric_limits<int>::max(), "MPI collective of " << count << " elements is too large");
+  ZT_CHECK(count >= 0 && count <= std::numeric_limits<int>::max(),
+           "MPI collective of " << count << " elements is out of range; lower the bucket sizes");
   return static_cast<int>(count);
 }
 
@@ -174,6 +175,8 @@ class MpiWork : public Work {
  public:
   MpiWork(std::vector<at::Tensor> keep, std::vector<int> a = {}, std::vector<int> b = {})
       : keep_(std::move(keep)), counts_(std::move(a)), offsets_(std::move(b)) {}
+  const int* counts() const { return counts_.data(); }
+  const int* offsets() const { return offsets_.data(); }
   MPI_Request* request() {
     requests_.push_back(MPI_REQUEST_NULL);
     return &requests_.back();
@@ -202,8 +205,23 @@ class MpiWork : public Work {
     keep_.clear();
     requests_.clear();
   }
+  // A Work dropped unfinished (an exception unwinding past it) waits a little, then gives up rather than
+  // hang before the error is reported; its buffers are then leaked so MPI can never write into freed memory.
   ~MpiWork() override {
-    if (!requests_.empty()) MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
+    if (requests_.empty()) return;
+    const auto start = std::chrono::steady_clock::now();
+    int done = 0;
+    while (!done && std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < 10) {
+      if (MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &done, MPI_STATUSES_IGNORE) != MPI_SUCCESS)
+        break;
+      if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (!done) {
+      static std::vector<at::Tensor>* abandoned = new std::vector<at::Tensor>();
+      abandoned->insert(abandoned->end(), keep_.begin(), keep_.end());
+      new std::vector<int>(std::move(counts_));
+      new std::vector<int>(std::move(offsets_));
+    }
   }
 
  private:
@@ -275,12 +293,13 @@ class MpiCommunicator : public Communicator {
   WorkPtr do_all_gather(const at::Tensor& input, at::Tensor& output, const std::vector<int64_t>& counts) override {
     cpu_only(input);
     cpu_only(output);
-    std::vector<int> ints = to_ints(counts), offsets(ints.size(), 0);
-    for (size_t r = 1; r < ints.size(); ++r) offsets[r] = offsets[r - 1] + ints[r - 1];
-    auto work = std::make_shared<MpiWork>(std::vector<at::Tensor>{input, output}, ints, offsets);
+    std::vector<int64_t> offsets(counts.size(), 0);
+    for (size_t r = 1; r < counts.size(); ++r) offsets[r] = offsets[r - 1] + counts[r - 1];
+    // The count and offset arrays must live until the operation completes: the Work owns them.
+    auto work = std::make_shared<MpiWork>(std::vector<at::Tensor>{input, output}, to_ints(counts), to_ints(offsets));
     MPI_Datatype type = mpi_type(input.scalar_type());
-    work->check_started(MPI_Iallgatherv(input.data_ptr(), as_int(input.numel()), type, output.data_ptr(), ints.data(),
-                                        offsets.data(), type, comm_, work->request()),
+    work->check_started(MPI_Iallgatherv(input.data_ptr(), as_int(input.numel()), type, output.data_ptr(),
+                                        work->counts(), work->offsets(), type, comm_, work->request()),
                         "MPI all_gather");
     return work;
   }

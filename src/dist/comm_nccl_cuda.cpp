@@ -1,4 +1,5 @@
 // NCCL communicator for CUDA tensors (compiled only with ZTUNE_CUDA).
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime.h>
 #include <mpi.h>
@@ -197,6 +198,10 @@ class NcclCommunicator : public Communicator {
     ZT_CUDA(cudaStreamWaitEvent(stream_, ready, 0));
     ZT_CUDA(cudaEventDestroy(ready));
     enqueue();
+    // The caching allocator must not hand these buffers out again until the communicator's stream is
+    // done with them, even if the Work is dropped unwaited.
+    const c10::cuda::CUDAStream comm_stream = c10::cuda::getStreamFromExternal(stream_, device_);
+    for (const at::Tensor& t : tensors) c10::cuda::CUDACachingAllocator::recordStream(t.storage().data_ptr(), comm_stream);
     ZT_CUDA(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
     ZT_CUDA(cudaEventRecord(done, stream_));
     return std::make_shared<NcclWork>(comm_, done, std::move(tensors), rank());

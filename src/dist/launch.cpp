@@ -73,6 +73,9 @@ bool init_mpi(const LaunchEnv& env) {
   int provided = 0;
   int rc = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
   ZT_CHECK(rc == MPI_SUCCESS, "MPI_Init_thread failed with code " << rc);
+  // Every MPI call comes from the main thread: CPU autograd runs backward, and so the gradient hooks that
+  // start bucket reductions, on the thread that called backward().
+  ZT_REQUIRE(provided >= MPI_THREAD_FUNNELED, "this MPI library does not provide MPI_THREAD_FUNNELED");
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);

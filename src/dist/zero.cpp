@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/check.h"
@@ -87,6 +88,17 @@ ZeroEngine::ZeroEngine(Communicator& comm, const ZeroConfig& config,
   }
 }
 
+int ZeroEngine::add_release_callback(std::function<void()> callback) {
+  release_callbacks_.emplace_back(++last_callback_id_, std::move(callback));
+  return last_callback_id_;
+}
+
+void ZeroEngine::remove_release_callback(int id) {
+  release_callbacks_.erase(std::remove_if(release_callbacks_.begin(), release_callbacks_.end(),
+                                          [id](const auto& entry) { return entry.first == id; }),
+                           release_callbacks_.end());
+}
+
 ZeroEngine::~ZeroEngine() {
   for (auto& [tensor, handle] : hooks_) tensor.remove_hook(handle);
 }
@@ -103,6 +115,9 @@ std::vector<int64_t> ZeroEngine::piece_counts(int64_t begin, int64_t end) const 
 
 void ZeroEngine::on_gradient(size_t param, const at::Tensor& grad) {
   Bucket& bucket = buckets_[bucket_of_[param]];
+  ZT_CHECK(!bucket.work, "a gradient of '" << layout_.entries[param].name
+                                           << "' arrived after its bucket was sent; call after_backward() "
+                                              "between two backward passes");
   if (!bucket.staging.defined()) bucket.staging = at::zeros({bucket.end - bucket.begin}, master_.options());
   const FlatEntry& e = layout_.entries[param];
   bucket.staging.narrow(0, e.offset - bucket.begin, e.numel).add_(grad.detach().reshape({-1}).to(at::kFloat));
@@ -145,7 +160,7 @@ void ZeroEngine::after_backward() {
       }
       params_[i].mutable_grad() = at::Tensor();
     }
-    for (auto& callback : after_backward_callbacks_) callback();
+    for (auto& [id, callback] : release_callbacks_) callback();
     return;
   }
   launch_ready_buckets(true);
@@ -164,17 +179,19 @@ void ZeroEngine::after_backward() {
   next_bucket_ = static_cast<int64_t>(buckets_.size()) - 1;
   seen_.assign(params_.size(), false);
   for (at::Tensor& p : params_) p.mutable_grad() = at::Tensor();
-  for (auto& callback : after_backward_callbacks_) callback();
+  for (auto& [id, callback] : release_callbacks_) callback();
 }
 
 void ZeroEngine::update_loss_scale(bool overflow) {
   if (config_.precision != "fp16" || config_.static_loss_scale > 0) return;
   if (overflow) {
     good_steps_ = 0;
-    if (--hysteresis_left_ <= 0) {
+    // DeepSpeed: the first `hysteresis - 1` overflows are forgiven, then every overflow halves the scale
+    // until a clean window restores the allowance.
+    if (hysteresis_left_ > 1)
+      --hysteresis_left_;
+    else
       loss_scale_ = std::max(config_.min_loss_scale, loss_scale_ / 2);
-      hysteresis_left_ = config_.hysteresis;
-    }
   } else if (++good_steps_ >= config_.loss_scale_window) {
     loss_scale_ *= 2;
     good_steps_ = 0;
@@ -229,8 +246,21 @@ at::Tensor ZeroEngine::gather_partitions() {
   return full;
 }
 
+void ZeroEngine::mark_zero_gradients(const std::vector<size_t>& params) {
+  for (size_t i : params) {
+    Bucket& bucket = buckets_[bucket_of_[i]];
+    if (seen_[i] || bucket.work) continue;
+    if (!bucket.staging.defined()) bucket.staging = at::zeros({bucket.end - bucket.begin}, master_.options());
+    seen_[i] = true;
+    ++bucket.arrived;
+  }
+  launch_ready_buckets(false);
+}
+
 StepResult ZeroEngine::step(double lr, double grad_scale) {
   at::NoGradGuard no_grad;
+  // Whatever holds copies of the parameters lets go of them before they change.
+  for (auto& [id, callback] : release_callbacks_) callback();
   at::Tensor grad;
   if (config_.stage == 0) {
     comm_.all_reduce(full_grad_)->wait();

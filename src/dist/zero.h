@@ -93,11 +93,16 @@ class ZeroEngine {
   at::Tensor gather_full_parameters();
 
   // For stage 3 (LayerWeightPartition): the parameters, their pieces per rank, and the switch that stops
-  // step() from writing whole parameters back; callbacks run at the end of after_backward().
+  // step() from writing whole parameters back. Release callbacks run at the end of after_backward() and
+  // at the start of step(); add returns an id for remove.
   std::vector<at::Tensor>& parameters() { return params_; }
   std::vector<int64_t> piece_counts(int64_t begin, int64_t end) const;
   void set_parameters_partitioned(bool partitioned) { parameters_partitioned_ = partitioned; }
-  void add_after_backward_callback(std::function<void()> callback) { after_backward_callbacks_.push_back(std::move(callback)); }
+  int add_release_callback(std::function<void()> callback);
+  void remove_release_callback(int id);
+  // A rank without data for a micro-batch: these parameters' gradients count as zero, and the buckets
+  // that completes go out in the order they would have on a rank with data.
+  void mark_zero_gradients(const std::vector<size_t>& params);
 
  private:
   struct Bucket {
@@ -134,7 +139,8 @@ class ZeroEngine {
   at::Tensor last_gradient_;
   bool keep_last_gradient_ = false;
   bool parameters_partitioned_ = false;
-  std::vector<std::function<void()>> after_backward_callbacks_;
+  std::vector<std::pair<int, std::function<void()>>> release_callbacks_;
+  int last_callback_id_ = 0;
   int64_t steps_ = 0;
   double loss_scale_ = 1;
   int good_steps_ = 0, hysteresis_left_ = 0;

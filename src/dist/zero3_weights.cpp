@@ -47,6 +47,8 @@ LayerWeightPartition::LayerWeightPartition(Communicator& comm, model::DecoderMod
                                            const std::string& model_dir, int64_t persistence_threshold,
                                            at::ScalarType dtype, at::Device device)
     : comm_(comm.duplicate()), model_(model) {
+  ZT_REQUIRE(!model.options().full_training,
+             "--deepspeed zero3 with --train_type full is not supported yet; use zero2 for full training");
   st::Checkpoint weights = st::Checkpoint::open(model_dir);
   auto resident = resident_predicate(model_dir, persistence_threshold);
   layers_.resize(static_cast<size_t>(model.config().num_layers));
@@ -80,7 +82,10 @@ LayerWeightPartition::LayerWeightPartition(Communicator& comm, model::DecoderMod
                          [this](size_t l) { release(l); }});
 }
 
-LayerWeightPartition::~LayerWeightPartition() { model_.set_layer_hooks({}); }
+LayerWeightPartition::~LayerWeightPartition() {
+  model_.set_layer_hooks({});
+  if (engine_ != nullptr) engine_->remove_release_callback(release_callback_);
+}
 
 void LayerWeightPartition::attach_trainables(ZeroEngine& engine) {
   ZT_CHECK(engine.config().stage == 3, "attach_trainables needs a stage 3 engine");
@@ -104,7 +109,7 @@ void LayerWeightPartition::attach_trainables(ZeroEngine& engine) {
   }
   engine_ = &engine;
   engine.set_parameters_partitioned(true);
-  engine.add_after_backward_callback([this] {
+  release_callback_ = engine.add_release_callback([this] {
     for (Layer& layer : layers_) release_trainables(layer);
   });
   for (Layer& layer : layers_) {
@@ -159,6 +164,11 @@ void LayerWeightPartition::acquire(size_t index, bool backward) {
 }
 
 void LayerWeightPartition::release_trainables(Layer& layer) {
+  if (layer.train_work) {  // a prefetch that was not used: its values may be about to change
+    layer.train_work->wait();
+    layer.train_work.reset();
+    layer.train_gathered = at::Tensor();
+  }
   if (!layer.train_live || engine_ == nullptr) return;
   at::NoGradGuard no_grad;
   for (size_t p : layer.trainables)
@@ -191,6 +201,9 @@ void LayerWeightPartition::replay_without_data(bool recompute) {
   for (size_t l = layers_.size(); l-- > 0;) {
     acquire(l, true);
     release(l);
+    // Where a rank with data would now have this layer's gradients: the buckets they complete go out
+    // here too, so both communicators see their operations in the same interleaving on every rank.
+    if (engine_ != nullptr) engine_->mark_zero_gradients(layers_[l].trainables);
   }
 }
 

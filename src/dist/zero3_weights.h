@@ -43,7 +43,8 @@ class LayerWeightPartition {
   // Stage 3 for the trainable parameters too: each layer's LoRA (or other trainable) tensors are gathered
   // with the layer from the engine's fp32 master partitions, and emptied when no longer needed (at once
   // after a forward without autograd, else once backward is through, at the end of after_backward()).
-  // Every trainable parameter must belong to a decoder layer. The engine must be stage 3 and outlive this.
+  // Every trainable parameter must belong to a decoder layer. The engine must be stage 3 and outlive this;
+  // once this is destroyed the engine's parameters stay empty (gather_full_parameters() still works).
   void attach_trainables(ZeroEngine& engine);
 
   // Every rank must take part in every gather. A rank without data for a micro-batch calls this instead
@@ -88,6 +89,7 @@ class LayerWeightPartition {
   model::DecoderModel& model_;
   std::vector<Layer> layers_;
   ZeroEngine* engine_ = nullptr;
+  int release_callback_ = 0;
   int64_t gathers_ = 0;
 };
 

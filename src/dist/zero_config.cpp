@@ -40,7 +40,7 @@ bool enabled(const json& root, const char* key, const ZeroAutoValues& autos, con
   if (!root.contains(key)) return false;
   ZT_REQUIRE(root[key].is_object(), origin << ": \"" << key << "\" must be an object");
   const json& section = root[key];
-  if (!section.contains("enabled")) return true;  // DeepSpeed: a present section is on unless disabled
+  if (!section.contains("enabled")) return false;  // DeepSpeed: off unless "enabled" says otherwise
   if (is_auto(section["enabled"])) return autos.dtype == key;
   return flag_value(section, "enabled", false, origin);
 }
@@ -81,6 +81,8 @@ ZeroConfig parse_zero_config(const std::string& json_text, const std::string& or
   if (root.contains("zero_optimization")) {
     const json& zero = root["zero_optimization"];
     ZT_REQUIRE(zero.is_object(), origin << ": \"zero_optimization\" must be an object");
+    ZT_REQUIRE(!zero.contains("stage") || zero["stage"].is_number_integer(),
+               origin << ": \"stage\" must be 0, 1, 2 or 3, got " << zero["stage"].dump());
     config.stage = static_cast<int>(count_value(zero, "stage", 0, std::nullopt, origin));
     ZT_REQUIRE(config.stage >= 0 && config.stage <= 3, origin << ": \"stage\" must be 0, 1, 2 or 3, got " << config.stage);
     const int64_t hidden = autos.hidden_size;
@@ -113,7 +115,9 @@ ZeroConfig parse_zero_config(const std::string& json_text, const std::string& or
       config.gradient_clipping = clip.get<double>();
     }
   }
-  const bool bf16 = enabled(root, "bf16", autos, origin), fp16 = enabled(root, "fp16", autos, origin);
+  // "bfloat16" is DeepSpeed's older name for the bf16 section.
+  const bool bf16 = enabled(root, "bf16", autos, origin) || enabled(root, "bfloat16", autos, origin);
+  const bool fp16 = enabled(root, "fp16", autos, origin);
   ZT_REQUIRE(!(bf16 && fp16), origin << ": bf16 and fp16 cannot both be enabled");
   config.precision = bf16 ? "bf16" : fp16 ? "fp16" : "fp32";
   if (fp16) {
@@ -125,7 +129,13 @@ ZeroConfig parse_zero_config(const std::string& json_text, const std::string& or
     config.initial_scale_power = static_cast<int>(count_value(section, "initial_scale_power", 16, std::nullopt, origin));
     config.loss_scale_window = static_cast<int>(count_value(section, "loss_scale_window", 1000, std::nullopt, origin));
     config.hysteresis = static_cast<int>(count_value(section, "hysteresis", 2, std::nullopt, origin));
-    if (section.contains("min_loss_scale")) config.min_loss_scale = section["min_loss_scale"].get<double>();
+    if (section.contains("min_loss_scale")) {
+      ZT_REQUIRE(section["min_loss_scale"].is_number() && section["min_loss_scale"].get<double>() > 0,
+                 origin << ": \"fp16.min_loss_scale\" must be a positive number");
+      config.min_loss_scale = section["min_loss_scale"].get<double>();
+    }
+    ZT_REQUIRE(config.loss_scale_window > 0, origin << ": \"fp16.loss_scale_window\" must be positive");
+    ZT_REQUIRE(config.hysteresis > 0, origin << ": \"fp16.hysteresis\" must be positive");
   }
   return config;
 }

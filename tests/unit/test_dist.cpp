@@ -43,6 +43,11 @@ TEST(ZeroConfig, PresetsReadLikeDeepSpeedWithAutoValuesFilled) {
   EXPECT_EQ(zero3.precision, "bf16");
   EXPECT_EQ(load_zero_config("zero0", autos(64, "fp16")).precision, "fp16");
   EXPECT_EQ(load_zero_config("zero1", autos()).stage, 1);
+  // A precision section without "enabled" is off, as in DeepSpeed; "bfloat16" is the older bf16 name.
+  EXPECT_EQ(parse_zero_config("{\"fp16\": {\"loss_scale\": 0}, \"bf16\": {\"enabled\": true}}", "a.json", autos()).precision,
+            "bf16");
+  EXPECT_EQ(parse_zero_config("{\"fp16\": {\"loss_scale\": 0}}", "b.json", autos()).precision, "fp32");
+  EXPECT_EQ(parse_zero_config("{\"bfloat16\": {\"enabled\": true}}", "c.json", autos()).precision, "bf16");
 }
 
 TEST(ZeroConfig, ShippedFilesEqualTheCompiledPresets) {
@@ -68,6 +73,12 @@ TEST(ZeroConfig, BadConfigsAreNamedErrors) {
   EXPECT_NE(message([] { load_zero_config("zero9", autos()); }).find("neither a preset"), std::string::npos);
   EXPECT_NE(message([] { parse_zero_config("{\"zero_optimization\": {\"stage\": 5}}", "x.json", autos()); })
                 .find("x.json: \"stage\" must be 0, 1, 2 or 3"),
+            std::string::npos);
+  EXPECT_NE(message([] { parse_zero_config("{\"zero_optimization\": {\"stage\": 2.5}}", "w.json", autos()); })
+                .find("w.json: \"stage\" must be 0, 1, 2 or 3"),
+            std::string::npos);
+  EXPECT_NE(message([] { parse_zero_config("{\"fp16\": {\"enabled\": true, \"loss_scale_window\": 0}}", "v.json", autos()); })
+                .find("v.json: \"fp16.loss_scale_window\" must be positive"),
             std::string::npos);
   EXPECT_NE(message([] { parse_zero_config("{\"zero_optimization\": ", "y.json", autos()); }).find("y.json: not valid JSON"),
             std::string::npos);
@@ -170,6 +181,11 @@ TEST(ZeroEngine, NonFiniteGradientsSkipTheStepAndLowerTheFp16Scale) {
   EXPECT_TRUE(at::equal(before, problem.params[0].second.detach()));
   EXPECT_EQ(engine.steps_taken(), 0);
   EXPECT_DOUBLE_EQ(engine.loss_scale(), 8);  // halved after `hysteresis` overflows
+  set_gradients(problem, 0, 1.0);
+  problem.params[1].second.mutable_grad()[0][0] = std::numeric_limits<float>::quiet_NaN();
+  engine.after_backward();
+  EXPECT_TRUE(engine.step(0.1, 1.0).skipped);
+  EXPECT_DOUBLE_EQ(engine.loss_scale(), 4);  // and at every overflow after that until a clean window
   set_gradients(problem, 1, 1.0);
   engine.after_backward();
   EXPECT_FALSE(engine.step(0.1, 1.0).skipped);
