@@ -301,6 +301,35 @@ StepResult ZeroEngine::step(double lr, double grad_scale) {
   return result;
 }
 
+void ZeroEngine::load_full_state(const std::vector<FlatEntry>& entries, const at::Tensor& master,
+                                 const at::Tensor& exp_avg, const at::Tensor& exp_avg_sq, int64_t steps) {
+  ZT_REQUIRE(entries.size() == layout_.entries.size(),
+             "the checkpoint has " << entries.size() << " trainable tensors, this run " << layout_.entries.size()
+                                   << " (different --train_type, --target_modules or --lora_rank?)");
+  for (size_t i = 0; i < entries.size(); ++i)
+    ZT_REQUIRE(entries[i].name == layout_.entries[i].name && entries[i].shape == layout_.entries[i].shape,
+               "checkpoint tensor '" << entries[i].name << "' " << at::IntArrayRef(entries[i].shape)
+                                     << " does not match this run's '" << layout_.entries[i].name << "' "
+                                     << at::IntArrayRef(layout_.entries[i].shape));
+  at::NoGradGuard no_grad;
+  auto owned_slice = [&](const at::Tensor& whole) {
+    ZT_REQUIRE(whole.numel() == layout_.numel, "checkpoint buffer of " << whole.numel() << " values, expected "
+                                                                       << layout_.numel);
+    at::Tensor padded = at::zeros({layout_.padded}, master_.options());
+    padded.narrow(0, 0, layout_.numel).copy_(whole);
+    return padded.narrow(0, owned_begin_, master_.numel()).clone();
+  };
+  master_ = owned_slice(master);
+  exp_avg_ = owned_slice(exp_avg);
+  exp_avg_sq_ = owned_slice(exp_avg_sq);
+  steps_ = steps;
+  if (!parameters_partitioned_) {
+    at::Tensor full = at::zeros({layout_.padded}, master_.options());
+    full.narrow(0, 0, layout_.numel).copy_(master);
+    write_back(full);
+  }
+}
+
 int64_t ZeroEngine::optimizer_state_bytes() const {
   return (master_.numel() + exp_avg_.numel() + exp_avg_sq_.numel()) * static_cast<int64_t>(sizeof(float));
 }

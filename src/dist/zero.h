@@ -89,6 +89,11 @@ class ZeroEngine {
   const at::Tensor& last_gradient() const { return last_gradient_; }
   // Bytes of fp32 master weights and moments held by this rank.
   int64_t optimizer_state_bytes() const;
+  // Restores the optimizer from whole unpadded buffers (a checkpoint written with any world size or
+  // stage): `entries` must name the same parameters with the same shapes, in the same order. Parameters
+  // are written back as after a step.
+  void load_full_state(const std::vector<FlatEntry>& entries, const at::Tensor& master, const at::Tensor& exp_avg,
+                       const at::Tensor& exp_avg_sq, int64_t steps);
   // Every rank's master weights as one padded flat buffer (collective on every rank), e.g. to save.
   at::Tensor gather_full_parameters();
 
