@@ -8,6 +8,7 @@
 #include "core/check.h"
 #include "dist/zero_config.h"
 #include "model/config.h"
+#include "train/trainer.h"
 
 namespace zt::cli {
 
@@ -34,7 +35,7 @@ int run_sft(const std::vector<std::string>& argv) {
       autos.hidden_size = 1;  // hub id: resolved when the trainer has the model; only the syntax is checked here
     dist::load_zero_config(*args.deepspeed, autos);
   }
-  ZT_THROW("'ztune sft' cannot train yet: the trainer lands with issue #6 (this build parses and checks the command line only)");
+  return train::run_sft(args, sft_table().to_json(args));
 }
 
 int run_infer(const std::vector<std::string>& argv) {

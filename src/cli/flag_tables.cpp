@@ -49,7 +49,7 @@ const args::Table& sft_table() {
     t.add("dataset_shuffle", &A::dataset_shuffle, "shuffle the training data");
     t.add("streaming", &A::streaming, "stream the data (needs --max_steps)");
     t.add("shuffle_buffer_size", &A::shuffle_buffer_size, "shuffle buffer for streaming");
-    t.add("seed", &A::seed, "random seed (init, dropout)").pending(kTrainIssue);
+    t.add("seed", &A::seed, "random seed (init, dropout)");
     t.add("data_seed", &A::data_seed, "random seed of data order and splits");
     t.add("dataset_num_proc", &A::dataset_num_proc, "threads that encode data").pending(kTrainIssue);
     t.add("dataloader_num_workers", &A::dataloader_num_workers, "threads that prepare batches").pending(kTrainIssue);
@@ -68,35 +68,35 @@ const args::Table& sft_table() {
     t.add("modules_to_save", &A::modules_to_save, "modules trained in full beside LoRA (embed_tokens, lm_head)");
 
     t.section("schedule and optimiser");
-    t.add("num_train_epochs", &A::num_train_epochs, "epochs").pending(kTrainIssue);
-    t.add("max_steps", &A::max_steps, "optimizer steps; -1: from epochs").pending(kTrainIssue);
-    t.add("per_device_train_batch_size", &A::per_device_train_batch_size, "micro-batch per rank").pending(kTrainIssue);
+    t.add("num_train_epochs", &A::num_train_epochs, "epochs");
+    t.add("max_steps", &A::max_steps, "optimizer steps; -1: from epochs");
+    t.add("per_device_train_batch_size", &A::per_device_train_batch_size, "micro-batch per rank");
     t.add("per_device_eval_batch_size", &A::per_device_eval_batch_size, "eval batch per rank").pending(kTrainIssue);
     t.add("gradient_accumulation_steps", &A::gradient_accumulation_steps,
-          "micro-batches per step; default max(1, ceil(16 / batch / world))").pending(kTrainIssue);
-    t.add("learning_rate", &A::learning_rate, "peak learning rate; default 1e-4 (lora), 1e-5 (full)").pending(kTrainIssue);
+          "micro-batches per step; default max(1, ceil(16 / batch / world))");
+    t.add("learning_rate", &A::learning_rate, "peak learning rate; default 1e-4 (lora), 1e-5 (full)");
     t.add("lr_scheduler_type", &A::lr_scheduler_type, "learning-rate schedule")
-        .one_of({"cosine", "linear", "constant", "constant_with_warmup"}).pending(kTrainIssue);
-    t.add("warmup_ratio", &A::warmup_ratio, "warm-up as a fraction of steps").pending(kTrainIssue);
-    t.add("warmup_steps", &A::warmup_steps, "warm-up steps (overrides warmup_ratio)").pending(kTrainIssue);
-    t.add("weight_decay", &A::weight_decay, "AdamW weight decay").pending(kTrainIssue);
-    t.add("adam_beta1", &A::adam_beta1, "AdamW beta1").pending(kTrainIssue);
-    t.add("adam_beta2", &A::adam_beta2, "AdamW beta2").pending(kTrainIssue);
-    t.add("adam_epsilon", &A::adam_epsilon, "AdamW epsilon").pending(kTrainIssue);
-    t.add("max_grad_norm", &A::max_grad_norm, "clip the global gradient norm to this").pending(kTrainIssue);
+        .one_of({"cosine", "linear", "constant", "constant_with_warmup"});
+    t.add("warmup_ratio", &A::warmup_ratio, "warm-up as a fraction of steps");
+    t.add("warmup_steps", &A::warmup_steps, "warm-up steps (overrides warmup_ratio)");
+    t.add("weight_decay", &A::weight_decay, "AdamW weight decay");
+    t.add("adam_beta1", &A::adam_beta1, "AdamW beta1");
+    t.add("adam_beta2", &A::adam_beta2, "AdamW beta2");
+    t.add("adam_epsilon", &A::adam_epsilon, "AdamW epsilon");
+    t.add("max_grad_norm", &A::max_grad_norm, "clip the global gradient norm to this");
     t.add("gradient_checkpointing", &A::gradient_checkpointing, "recompute activations in backward");
-    t.add("bf16", &A::bf16, "train in bfloat16 with fp32 master weights").pending(kTrainIssue);
-    t.add("fp16", &A::fp16, "train in float16 with loss scaling").pending(kTrainIssue);
+    t.add("bf16", &A::bf16, "train in bfloat16 with fp32 master weights");
+    t.add("fp16", &A::fp16, "train in float16 with loss scaling");
     t.add("deepspeed", &A::deepspeed, "ZeRO: zero0|zero1|zero2|zero3|PATH.json (DeepSpeed keys; offload is refused)");
 
     t.section("saving, evaluation and logging");
-    t.add("output_dir", &A::output_dir, "run folder parent; default output/<model name>").pending(kTrainIssue);
-    t.add("save_steps", &A::save_steps, "checkpoint every N steps (the last step is always saved)").pending(kTrainIssue);
-    t.add("save_total_limit", &A::save_total_limit, "keep at most N checkpoints").pending(kTrainIssue);
+    t.add("output_dir", &A::output_dir, "run folder parent; default output/<model name>");
+    t.add("save_steps", &A::save_steps, "checkpoint every N steps (the last step is always saved)");
+    t.add("save_total_limit", &A::save_total_limit, "keep at most N checkpoints");
     t.add("save_only_model", &A::save_only_model, "save weights without optimizer state").pending(kTrainIssue);
     t.add("eval_steps", &A::eval_steps, "evaluate every N steps; default: save_steps").pending(kTrainIssue);
-    t.add("logging_steps", &A::logging_steps, "log every N steps").pending(kTrainIssue);
-    t.add("logging_first_step", &A::logging_first_step, "also log step 1").pending(kTrainIssue);
+    t.add("logging_steps", &A::logging_steps, "log every N steps");
+    t.add("logging_first_step", &A::logging_first_step, "also log step 1");
     t.add("report_to", &A::report_to, "where metrics go").one_of({"tensorboard", "swanlab", "none", "all"})
         .pending(kTrainIssue);
     t.add("resume_from_checkpoint", &A::resume_from_checkpoint, "checkpoint folder to resume from").pending(kTrainIssue);
