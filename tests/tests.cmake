@@ -142,3 +142,8 @@ add_test(NAME sft_end_to_end
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_sft.py $<TARGET_FILE:ztune>
                  ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/sft)
 set_tests_properties(sft_end_to_end PROPERTIES TIMEOUT 900)
+# Resume equals an uninterrupted run (bitwise), and another world size and stage can take a checkpoint over.
+add_test(NAME sft_resume_equals_uninterrupted
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_resume.py $<TARGET_FILE:ztune>
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/resume)
+set_tests_properties(sft_resume_equals_uninterrupted PROPERTIES TIMEOUT 900)

@@ -99,9 +99,9 @@ const args::Table& sft_table() {
     t.add("logging_first_step", &A::logging_first_step, "also log step 1");
     t.add("report_to", &A::report_to, "where metrics go").one_of({"tensorboard", "swanlab", "none", "all"})
         .pending(kTrainIssue);
-    t.add("resume_from_checkpoint", &A::resume_from_checkpoint, "checkpoint folder to resume from").pending(kTrainIssue);
-    t.add("resume_only_model", &A::resume_only_model, "resume weights only (fresh optimizer and data)").pending(kTrainIssue);
-    t.add("ignore_data_skip", &A::ignore_data_skip, "on resume, start the data from the beginning").pending(kTrainIssue);
+    t.add("resume_from_checkpoint", &A::resume_from_checkpoint, "checkpoint folder to resume from");
+    t.add("resume_only_model", &A::resume_only_model, "resume weights only (fresh optimizer and data)");
+    t.add("ignore_data_skip", &A::ignore_data_skip, "on resume, start the data from the beginning");
 
     t.section("SwanLab");
     t.add("swanlab_token", &A::swanlab_token, "API key (or env SWANLAB_API_KEY)").hidden_value().pending(kTrainIssue);

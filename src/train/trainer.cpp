@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -129,6 +130,19 @@ json adapter_config(const cli::SftArgs& args, const std::string& model_dir) {
           {"init_lora_weights", true}};
 }
 
+// The CPU generator (LoRA dropout seeds) as bytes, and back.
+std::string cpu_rng_state() {
+  at::Tensor state = at::detail::getDefaultCPUGenerator().get_state();
+  return std::string(reinterpret_cast<const char*>(state.const_data_ptr<uint8_t>()), static_cast<size_t>(state.numel()));
+}
+
+void set_cpu_rng_state(const std::string& bytes) {
+  at::Tensor state = at::empty({static_cast<int64_t>(bytes.size())}, at::kByte);
+  std::memcpy(state.mutable_data_ptr<uint8_t>(), bytes.data(), bytes.size());
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  generator.set_state(state);
+}
+
 struct Run {
   const cli::SftArgs& args;
   dist::Communicator& comm;
@@ -168,7 +182,7 @@ void save_checkpoint(Run& run, int64_t step, const json& log_history, const data
                {{"global_step", step}, {"log_history", log_history}, {"world_size", run.comm.size()}});
   }
   RankState state{run.comm.rank(), run.engine.owned_begin(), run.engine.master(), run.engine.exp_avg(),
-                  run.engine.exp_avg_sq(), run.engine.steps_taken(), "", cursor.to_json().dump()};
+                  run.engine.exp_avg_sq(), run.engine.steps_taken(), cpu_rng_state(), cursor.to_json().dump()};
   const std::string crc = write_rank_shard(temporary.string(), state);
   std::vector<uint64_t> crcs = dist::allgather_u64({std::stoull(crc, nullptr, 16)});
   if (run.comm.rank() == 0) {
@@ -291,13 +305,43 @@ int run_sft(const cli::SftArgs& args, const json& args_json) {
                                 << " per epoch, batch " << batch << " x accumulation " << accumulation << ")");
   }
 
+  // --resume_from_checkpoint: optimizer (any world size or stage), step, and with the same world size the
+  // data position and random state of every rank; --resume_only_model takes the weights alone.
+  int64_t first_step = 0;
+  int64_t epoch = 0;
+  pipeline.start_epoch(0);
+  if (args.resume_from_checkpoint.has_value()) {
+    FullState state = read_full_state(*args.resume_from_checkpoint);
+    if (args.resume_only_model) {
+      at::Tensor zeros = at::zeros_like(state.master);
+      engine.load_full_state(state.layout.entries, state.master, zeros, zeros, 0);
+    } else {
+      engine.load_full_state(state.layout.entries, state.master, state.exp_avg, state.exp_avg_sq, state.step);
+      first_step = state.step;
+      epoch = first_step / steps_per_epoch;
+      const bool same_world = state.world_size == world;
+      if (same_world && !args.ignore_data_skip) {
+        data::PipelineCursor cursor =
+            data::PipelineCursor::from_json(json::parse(state.data_cursors[static_cast<size_t>(rank)]));
+        pipeline.restore(cursor);
+        epoch = cursor.reader.epoch;
+        if (!state.rng_states[static_cast<size_t>(rank)].empty()) set_cpu_rng_state(state.rng_states[static_cast<size_t>(rank)]);
+      } else {
+        pipeline.start_epoch(static_cast<uint32_t>(epoch));
+        if (rank == 0 && !same_world)
+          ZT_LOG_WARN("the checkpoint was written by " << state.world_size << " ranks, this run has " << world
+                                                       << ": the optimizer is re-partitioned and epoch " << epoch
+                                                       << " starts again from its first row");
+      }
+    }
+    if (rank == 0) ZT_LOG_INFO("resumed from " << *args.resume_from_checkpoint << " at step " << first_step);
+  }
+
   json log_history = json::array();
   const auto start = Clock::now();
   double window_loss = 0, window_tokens = 0, window_correct = 0, total_tokens = 0;
   int window_steps = 0;
-  int64_t epoch = 0;
-  pipeline.start_epoch(0);
-  for (int64_t step = 0; step < total_steps; ++step) {
+  for (int64_t step = first_step; step < total_steps; ++step) {
     if (step / steps_per_epoch != epoch) {
       epoch = step / steps_per_epoch;
       pipeline.start_epoch(static_cast<uint32_t>(epoch));
@@ -338,7 +382,7 @@ int run_sft(const cli::SftArgs& args, const json& args_json) {
     const bool log_now = done % args.logging_steps == 0 || (args.logging_first_step && done == 1) || done == total_steps;
     if (log_now && rank == 0) {
       const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-      const double remaining = elapsed / double(done) * double(total_steps - done);
+      const double remaining = elapsed / double(done - first_step) * double(total_steps - done);
       json entry = {{"loss", window_loss / window_steps},
                     {"grad_norm", result.grad_norm},
                     {"learning_rate", lr},
@@ -349,7 +393,7 @@ int run_sft(const cli::SftArgs& args, const json& args_json) {
                     {"elapsed_time", format_seconds(elapsed)},
                     {"remaining_time", format_seconds(remaining)},
                     {"memory(GiB)", resident_gib()},
-                    {"train_speed(s/it)", elapsed / double(done)},
+                    {"train_speed(s/it)", elapsed / double(done - first_step)},
                     {"tokens/s", total_tokens / std::max(1e-9, elapsed)}};
       if (result.skipped) entry["skipped"] = true;
       logging << entry.dump() << "\n" << std::flush;
