@@ -276,18 +276,12 @@ class MpiCommunicator : public Communicator {
     }
     // Uneven pieces (a bucket that only some partitions overlap): one reduce per owner. OpenMPI's
     // non-blocking reduce-scatter with zero counts fails with MPI_ERR_TRUNCATE, so it is not used here.
-    const size_t element = input.element_size();
-    int64_t offset = 0;
-    for (int r = 0; r < size(); ++r) {
-      const int64_t n = counts[static_cast<size_t>(r)];
-      if (n > 0) {
-        const char* from = static_cast<const char*>(input.data_ptr()) + offset * static_cast<int64_t>(element);
-        void* into = r == rank() ? output.data_ptr() : nullptr;
-        work->check_started(MPI_Ireduce(from, into, as_int(n), type, op, r, comm_, work->request()),
-                            "MPI reduce_scatter");
-      }
-      offset += n;
-    }
+    const int64_t element = static_cast<int64_t>(input.element_size());
+    for_each_piece(counts, [&](int r, int64_t offset, int64_t n) {
+      const char* from = static_cast<const char*>(input.data_ptr()) + offset * element;
+      void* into = r == rank() ? output.data_ptr() : nullptr;
+      work->check_started(MPI_Ireduce(from, into, as_int(n), type, op, r, comm_, work->request()), "MPI reduce_scatter");
+    });
     return work;
   }
   WorkPtr do_all_gather(const at::Tensor& input, at::Tensor& output, const std::vector<int64_t>& counts) override {

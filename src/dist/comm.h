@@ -95,4 +95,15 @@ double collective_timeout_s();
 // A Work that is already finished.
 WorkPtr finished_work();
 
+// Calls f(rank, offset, count) for every rank with a non-empty piece of a buffer laid out as `counts`
+// (the per-owner form of uneven reduce-scatters and all-gathers).
+template <typename F>
+void for_each_piece(const std::vector<int64_t>& counts, F f) {
+  int64_t offset = 0;
+  for (size_t r = 0; r < counts.size(); ++r) {
+    if (counts[r] > 0) f(static_cast<int>(r), offset, counts[r]);
+    offset += counts[r];
+  }
+}
+
 }  // namespace zt::dist

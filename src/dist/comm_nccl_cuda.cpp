@@ -134,18 +134,13 @@ class NcclCommunicator : public Communicator {
         return;
       }
       // Uneven pieces: one reduce per owner, grouped into a single launch.
-      const size_t element = input.element_size();
+      const int64_t element = static_cast<int64_t>(input.element_size());
       ZT_NCCL(ncclGroupStart());
-      int64_t offset = 0;
-      for (int r = 0; r < size(); ++r) {
-        const int64_t n = counts[static_cast<size_t>(r)];
-        if (n > 0) {
-          char* from = static_cast<char*>(input.data_ptr()) + offset * element;
-          void* into = r == rank() ? output.data_ptr() : nullptr;
-          ZT_NCCL(ncclReduce(from, into, static_cast<size_t>(n), type, ncclSum, r, comm_, stream_));
-        }
-        offset += n;
-      }
+      for_each_piece(counts, [&](int r, int64_t offset, int64_t n) {
+        char* from = static_cast<char*>(input.data_ptr()) + offset * element;
+        void* into = r == rank() ? output.data_ptr() : nullptr;
+        ZT_NCCL(ncclReduce(from, into, static_cast<size_t>(n), type, ncclSum, r, comm_, stream_));
+      });
       ZT_NCCL(ncclGroupEnd());
     });
   }
@@ -157,18 +152,13 @@ class NcclCommunicator : public Communicator {
                               stream_));
         return;
       }
-      const size_t element = input.element_size();
+      const int64_t element = static_cast<int64_t>(input.element_size());
       ZT_NCCL(ncclGroupStart());
-      int64_t offset = 0;
-      for (int r = 0; r < size(); ++r) {
-        const int64_t n = counts[static_cast<size_t>(r)];
-        if (n > 0) {
-          char* into = static_cast<char*>(output.data_ptr()) + offset * element;
-          const void* from = r == rank() ? input.data_ptr() : into;
-          ZT_NCCL(ncclBroadcast(from, into, static_cast<size_t>(n), type, r, comm_, stream_));
-        }
-        offset += n;
-      }
+      for_each_piece(counts, [&](int r, int64_t offset, int64_t n) {
+        char* into = static_cast<char*>(output.data_ptr()) + offset * element;
+        const void* from = r == rank() ? input.data_ptr() : into;
+        ZT_NCCL(ncclBroadcast(from, into, static_cast<size_t>(n), type, r, comm_, stream_));
+      });
       ZT_NCCL(ncclGroupEnd());
     });
   }

@@ -225,6 +225,13 @@ at::Tensor ZeroEngine::gather_full_parameters() {
   return config_.stage == 0 ? master_.clone() : gather_partitions();
 }
 
+std::vector<std::pair<std::string, at::Tensor>> ZeroEngine::gather_named_parameters() {
+  at::Tensor full = gather_full_parameters();
+  std::vector<std::pair<std::string, at::Tensor>> named;
+  for (const FlatEntry& e : layout_.entries) named.emplace_back(e.name, full.narrow(0, e.offset, e.numel).view(e.shape));
+  return named;
+}
+
 // Every rank's updated partition, in pieces of at most allgather_bucket_size elements in all.
 at::Tensor ZeroEngine::gather_partitions() {
   const int64_t world = comm_.size(), size = layout_.partition_size();

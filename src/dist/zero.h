@@ -94,8 +94,11 @@ class ZeroEngine {
   // are written back as after a step.
   void load_full_state(const std::vector<FlatEntry>& entries, const at::Tensor& master, const at::Tensor& exp_avg,
                        const at::Tensor& exp_avg_sq, int64_t steps);
-  // Every rank's master weights as one padded flat buffer (collective on every rank), e.g. to save.
+  // Every rank's master weights as one padded flat buffer (collective on every rank).
   at::Tensor gather_full_parameters();
+  // The same, as one tensor per parameter under its name (collective on every rank), e.g. to save: under
+  // stage 3 the model's own tensors are empty between uses.
+  std::vector<std::pair<std::string, at::Tensor>> gather_named_parameters();
 
   // For stage 3 (LayerWeightPartition): the parameters, their pieces per rank, and the switch that stops
   // step() from writing whole parameters back. Release callbacks run at the end of after_backward() and

@@ -103,7 +103,13 @@ void fsync_path(const std::string& path) {
 
 }  // namespace
 
-std::string file_crc32(const std::string& path) {
+std::string crc_hex(uint32_t crc) {
+  std::ostringstream hex;
+  hex << std::hex << std::setw(8) << std::setfill('0') << crc;
+  return hex.str();
+}
+
+uint32_t file_crc32(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   ZT_REQUIRE(in, path << ": cannot open");
   uint32_t crc = 0xFFFFFFFFu;
@@ -113,9 +119,7 @@ std::string file_crc32(const std::string& path) {
     for (std::streamsize i = 0; i < in.gcount(); ++i)
       crc = crc_table()[(crc ^ static_cast<uint8_t>(buffer[static_cast<size_t>(i)])) & 0xFF] ^ (crc >> 8);
   }
-  std::ostringstream hex;
-  hex << std::hex << std::setw(8) << std::setfill('0') << (crc ^ 0xFFFFFFFFu);
-  return hex.str();
+  return crc ^ 0xFFFFFFFFu;
 }
 
 std::string shard_name(int rank) {
@@ -124,7 +128,7 @@ std::string shard_name(int rank) {
   return name;
 }
 
-std::string write_rank_shard(const std::string& dir, const RankState& state) {
+uint32_t write_rank_shard(const std::string& dir, const RankState& state) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors are reported by us, naming the file
   const std::string path = (fs::path(dir) / shard_name(state.rank)).string();
   const std::string temporary = path + ".tmp";
@@ -149,7 +153,7 @@ std::string write_rank_shard(const std::string& dir, const RankState& state) {
 }
 
 void write_manifest(const std::string& dir, const dist::FlatLayout& layout, int stage,
-                    const std::vector<std::string>& checksums) {
+                    const std::vector<uint32_t>& checksums) {
   ZT_CHECK(static_cast<int>(checksums.size()) == layout.world, "one checksum per rank expected");
   json manifest = {{"format", kCheckpointFormat}, {"world_size", layout.world}, {"stage", stage},
                    {"numel", layout.numel},        {"padded", layout.padded}};
@@ -157,7 +161,7 @@ void write_manifest(const std::string& dir, const dist::FlatLayout& layout, int 
     manifest["entries"].push_back({{"name", e.name}, {"shape", e.shape}, {"offset", e.offset}, {"numel", e.numel},
                                    {"decay", e.decay}});
   for (int r = 0; r < layout.world; ++r)
-    manifest["shards"].push_back({{"file", shard_name(r)}, {"crc32", checksums[static_cast<size_t>(r)]}});
+    manifest["shards"].push_back({{"file", shard_name(r)}, {"crc32", crc_hex(checksums[static_cast<size_t>(r)])}});
   const std::string path = (fs::path(dir) / "zero_manifest.json").string();
   {
     std::ofstream out(path + ".tmp");
@@ -207,7 +211,7 @@ FullState read_full_state(const std::string& dir) {
     const std::string path = (fs::path(dir) / shard.at("file").get<std::string>()).string();
     ZT_REQUIRE(fs::exists(path), path << ": missing; the checkpoint was written by " << state.world_size
                                       << " ranks and needs every shard");
-    const std::string crc = file_crc32(path), expected = shard.at("crc32").get<std::string>();
+    const std::string crc = crc_hex(file_crc32(path)), expected = shard.at("crc32").get<std::string>();
     ZT_REQUIRE(crc == expected, path << ": corrupt (CRC-32 " << crc << ", the manifest says " << expected
                                      << "); resume from an earlier checkpoint");
     H5Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);

@@ -38,15 +38,16 @@ struct FullState {
 };
 
 std::string shard_name(int rank);  // "zero_rank_00000.h5"
-// Writes `dir`/shard_name(rank) through a temporary file, fsync and rename; returns its CRC-32 as hex.
-std::string write_rank_shard(const std::string& dir, const RankState& state);
+// Writes `dir`/shard_name(rank) through a temporary file, fsync and rename; returns its CRC-32.
+uint32_t write_rank_shard(const std::string& dir, const RankState& state);
 // Rank 0, after every rank wrote its shard: `checksums` in rank order.
 void write_manifest(const std::string& dir, const dist::FlatLayout& layout, int stage,
-                    const std::vector<std::string>& checksums);
+                    const std::vector<uint32_t>& checksums);
 // Reads every shard of `dir`, verifying the manifest and checksums.
 FullState read_full_state(const std::string& dir);
 
-// CRC-32 (IEEE) of a file, hex.
-std::string file_crc32(const std::string& path);
+// CRC-32 (IEEE) of a file, and its form in the manifest (8 hex digits).
+uint32_t file_crc32(const std::string& path);
+std::string crc_hex(uint32_t crc);
 
 }  // namespace zt::train

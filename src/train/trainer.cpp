@@ -9,7 +9,6 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <iomanip>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
@@ -170,11 +169,8 @@ void save_checkpoint(Run& run, int64_t step, const json& log_history, const data
     fs::create_directories(temporary);
   }
   run.comm.barrier();
-  at::Tensor full = run.engine.gather_full_parameters();
+  std::vector<std::pair<std::string, at::Tensor>> adapter = run.engine.gather_named_parameters();
   if (run.comm.rank() == 0) {
-    std::vector<std::pair<std::string, at::Tensor>> adapter;
-    for (const dist::FlatEntry& e : run.engine.layout().entries)
-      adapter.emplace_back(e.name, full.narrow(0, e.offset, e.numel).view(e.shape));
     st::save_tensors((temporary / "adapter_model.safetensors").string(), adapter);
     write_json(temporary / "adapter_config.json", adapter_config(run.args, run.model_dir));
     write_json(temporary / "args.json", run.args_json);
@@ -183,16 +179,11 @@ void save_checkpoint(Run& run, int64_t step, const json& log_history, const data
   }
   RankState state{run.comm.rank(), run.engine.owned_begin(), run.engine.master(), run.engine.exp_avg(),
                   run.engine.exp_avg_sq(), run.engine.steps_taken(), cpu_rng_state(), cursor.to_json().dump()};
-  const std::string crc = write_rank_shard(temporary.string(), state);
-  std::vector<uint64_t> crcs = dist::allgather_u64({std::stoull(crc, nullptr, 16)});
+  const uint32_t crc = write_rank_shard(temporary.string(), state);
+  std::vector<uint64_t> crcs = dist::allgather_u64({crc});
   if (run.comm.rank() == 0) {
-    std::vector<std::string> hex;
-    for (uint64_t c : crcs) {
-      std::ostringstream text;
-      text << std::hex << std::setw(8) << std::setfill('0') << c;
-      hex.push_back(text.str());
-    }
-    write_manifest(temporary.string(), run.engine.layout(), run.engine.config().stage, hex);
+    std::vector<uint32_t> checksums(crcs.begin(), crcs.end());
+    write_manifest(temporary.string(), run.engine.layout(), run.engine.config().stage, checksums);
     fs::remove_all(final_dir);
     fs::rename(temporary, final_dir);
     std::ofstream(fs::path(run.run_dir) / "latest") << final_dir.filename().string() << "\n";

@@ -10,30 +10,18 @@ ranks with zero3: the optimizer is re-partitioned from the manifest and the run 
 """
 import glob
 import json
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 from safetensors.numpy import load_file
+from sft_run import run_sft
 
 
 def sft(ztune, model, dataset, out, ranks, extra):
-    shutil.rmtree(out, ignore_errors=True)
-    command = [ztune, "sft", "--model", model, "--dataset", dataset, "--max_steps", "12",
-               "--gradient_accumulation_steps", "2", "--learning_rate", "2e-3", "--packing", "true",
-               "--max_length", "256", "--save_steps", "6", "--logging_steps", "3", "--output_dir", str(out)] + extra
-    if ranks > 1:
-        command = ["mpirun", "--oversubscribe", "-np", str(ranks)] + command
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1")
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
-    if result.returncode != 0:
-        sys.exit(f"FAIL: {' '.join(command)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
-    run = Path(glob.glob(str(out / "v1-*"))[0])
+    run, stdout, stderr = run_sft(ztune, model, dataset, out, ranks, extra)
     logs = {e["global_step/max_steps"]: e["loss"] for e in map(json.loads, (run / "logging.jsonl").read_text().splitlines())}
-    return run, logs, result.stdout + result.stderr
+    return run, logs, stdout + stderr
 
 
 def main():

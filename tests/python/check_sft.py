@@ -12,40 +12,25 @@ Runs one process (no ZeRO) and two ranks under mpirun with zero2 and with zero3,
   the LoRA B matrices moved away from zero;
 - zero2 and zero3 on two ranks give the same losses and adapters (fp32).
 """
-import glob
 import json
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors.numpy import load_file
+from sft_run import run_sft
 
 KEYS = ["loss", "grad_norm", "learning_rate", "token_acc", "epoch", "global_step/max_steps", "elapsed_time",
         "remaining_time", "memory(GiB)", "train_speed(s/it)", "tokens/s"]
 
 
 def train(ztune, model, dataset, out, ranks, deepspeed):
-    shutil.rmtree(out, ignore_errors=True)
-    command = [ztune, "sft", "--model", model, "--dataset", dataset, "--max_steps", "12",
-               "--gradient_accumulation_steps", "2", "--per_device_train_batch_size", "1", "--learning_rate", "2e-3",
-               "--packing", "true", "--max_length", "256", "--save_steps", "6", "--logging_steps", "3",
-               "--lora_dropout", "0", "--output_dir", str(out)]
+    extra = ["--per_device_train_batch_size", "1", "--lora_dropout", "0"]
     if deepspeed:
-        command += ["--deepspeed", deepspeed]
-    if ranks > 1:
-        command = ["mpirun", "--oversubscribe", "-np", str(ranks)] + command
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1")
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
-    if result.returncode != 0:
-        sys.exit(f"FAIL: {' '.join(command)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
-    runs = glob.glob(str(out / "v1-*"))
-    if len(runs) != 1:
-        sys.exit(f"FAIL: expected one run folder v1-* under {out}, found {runs}")
-    return Path(runs[0]), result.stdout
+        extra += ["--deepspeed", deepspeed]
+    run, stdout, _ = run_sft(ztune, model, dataset, out, ranks, extra)
+    return run, stdout
 
 
 def check_run(name, run, ranks, stdout, model, failures):

@@ -135,14 +135,8 @@ int main(int argc, char** argv) {
                                                  {"exp_avg", engine.exp_avg()},
                                                  {"exp_avg_sq", engine.exp_avg_sq()},
                                                  {"last_gradient", engine.last_gradient()}});
-  // Saved from the gathered master weights: under stage 3 the model's own tensors are empty between uses.
-  at::Tensor full = engine.gather_full_parameters();
-  if (rank == 0) {
-    std::vector<std::pair<std::string, at::Tensor>> adapter;
-    for (const zt::dist::FlatEntry& e : engine.layout().entries)
-      adapter.emplace_back(e.name, full.narrow(0, e.offset, e.numel).view(e.shape));
-    zt::st::save_tensors(out_dir + "/adapter.safetensors", adapter);
-  }
+  std::vector<std::pair<std::string, at::Tensor>> adapter = engine.gather_named_parameters();
+  if (rank == 0) zt::st::save_tensors(out_dir + "/adapter.safetensors", adapter);
   comm->barrier();
   partition.reset();
   zt::dist::finalize_mpi();

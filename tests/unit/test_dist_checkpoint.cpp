@@ -32,7 +32,7 @@ void write_as_ranks(const std::string& dir, int world, int stage, const at::Tens
     p.narrow(0, 0, layout.numel).copy_(t);
     return p;
   };
-  std::vector<std::string> checksums;
+  std::vector<uint32_t> checksums;
   for (int r = 0; r < world; ++r) {
     const int64_t size = stage == 0 ? layout.padded : layout.partition_size(), begin = stage == 0 ? 0 : r * size;
     train::RankState state{r, begin, padded(master).narrow(0, begin, size), padded(m).narrow(0, begin, size),

@@ -1,0 +1,27 @@
+"""Runs `ztune sft` the way the end-to-end tests do (check_sft.py, check_resume.py): 12 steps on the sample
+data, packed to 256 tokens, 2 micro-batches per step, a checkpoint every 6 steps and a log line every 3,
+under mpirun when more than one rank is asked for. Exits with the command's output when it fails."""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run_sft(ztune, model, dataset, out, ranks, extra):
+    """Returns the run folder (out/v1-*) and the command's stdout and stderr."""
+    shutil.rmtree(out, ignore_errors=True)
+    command = [ztune, "sft", "--model", model, "--dataset", dataset, "--max_steps", "12",
+               "--gradient_accumulation_steps", "2", "--learning_rate", "2e-3", "--packing", "true",
+               "--max_length", "256", "--save_steps", "6", "--logging_steps", "3", "--output_dir", str(out)] + extra
+    if ranks > 1:
+        command = ["mpirun", "--oversubscribe", "-np", str(ranks)] + command
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1")
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    if result.returncode != 0:
+        sys.exit(f"FAIL: {' '.join(command)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    runs = glob.glob(str(Path(out) / "v1-*"))
+    if len(runs) != 1:
+        sys.exit(f"FAIL: expected one run folder v1-* under {out}, found {runs}")
+    return Path(runs[0]), result.stdout, result.stderr
