@@ -8,7 +8,6 @@
 namespace zt::cli {
 namespace {
 
-constexpr int kTrainIssue = 6;
 constexpr int kExportIssue = 7;
 
 const std::vector<std::string> kDtypes = {"bfloat16", "float16", "float32", "auto", "bf16", "fp16", "fp32"};
@@ -23,8 +22,7 @@ void add_model_flags(args::Table& table) {
       .one_of({"qwen2_5", "qwen", "llama3", "default"});
   table.add("system", &A::system, "system prompt; default from the template");
   table.add("max_length", &A::max_length, "max tokens per sample; default: the model's max positions");
-  table.add("use_hf", &A::use_hf, "resolve hub ids against the Hugging Face cache instead of ModelScope's")
-      .pending(kTrainIssue);
+  table.add("use_hf", &A::use_hf, "resolve hub ids against the Hugging Face cache instead of ModelScope's");
 }
 
 }  // namespace
@@ -51,11 +49,14 @@ const args::Table& sft_table() {
     t.add("shuffle_buffer_size", &A::shuffle_buffer_size, "shuffle buffer for streaming");
     t.add("seed", &A::seed, "random seed (init, dropout)");
     t.add("data_seed", &A::data_seed, "random seed of data order and splits");
-    t.add("dataset_num_proc", &A::dataset_num_proc, "threads that encode data").pending(kTrainIssue);
-    t.add("dataloader_num_workers", &A::dataloader_num_workers, "threads that prepare batches").pending(kTrainIssue);
+    t.add("dataset_num_proc", &A::dataset_num_proc,
+          "accepted for ms-swift command lines; ztune has no preprocessing pass (rows are encoded as they stream)");
+    t.add("dataloader_num_workers", &A::dataloader_num_workers,
+          "accepted for ms-swift command lines; rows are prepared on the training thread");
     t.add("packing", &A::packing, "pack several samples into each row");
     t.add("packing_length", &A::packing_length, "tokens per packed row; default: max_length");
-    t.add("padding_free", &A::padding_free, "concatenate a batch into one row without padding").pending(kTrainIssue);
+    t.add("padding_free", &A::padding_free,
+          "concatenate a batch into one row without padding (ztune always does: rows are never padded)");
 
     t.section("tuner");
     t.add("train_type", &A::train_type, "what to train").alias("tuner_type").one_of({"lora", "full"});
@@ -66,12 +67,13 @@ const args::Table& sft_table() {
     t.add("use_rslora", &A::use_rslora, "rank-stabilised scaling alpha / sqrt(r)");
     t.add("target_modules", &A::target_modules, "modules given LoRA: all-linear, names, or a regex");
     t.add("modules_to_save", &A::modules_to_save, "modules trained in full beside LoRA (embed_tokens, lm_head)");
+    t.add("adapters", &A::adapters, "continue training from this PEFT adapter (its r, alpha and targets are used)");
 
     t.section("schedule and optimiser");
     t.add("num_train_epochs", &A::num_train_epochs, "epochs");
     t.add("max_steps", &A::max_steps, "optimizer steps; -1: from epochs");
     t.add("per_device_train_batch_size", &A::per_device_train_batch_size, "micro-batch per rank");
-    t.add("per_device_eval_batch_size", &A::per_device_eval_batch_size, "eval batch per rank").pending(kTrainIssue);
+    t.add("per_device_eval_batch_size", &A::per_device_eval_batch_size, "eval batch per rank");
     t.add("gradient_accumulation_steps", &A::gradient_accumulation_steps,
           "micro-batches per step; default max(1, ceil(16 / batch / world))");
     t.add("learning_rate", &A::learning_rate, "peak learning rate; default 1e-4 (lora), 1e-5 (full)");
@@ -93,22 +95,22 @@ const args::Table& sft_table() {
     t.add("output_dir", &A::output_dir, "run folder parent; default output/<model name>");
     t.add("save_steps", &A::save_steps, "checkpoint every N steps (the last step is always saved)");
     t.add("save_total_limit", &A::save_total_limit, "keep at most N checkpoints");
-    t.add("save_only_model", &A::save_only_model, "save weights without optimizer state").pending(kTrainIssue);
-    t.add("eval_steps", &A::eval_steps, "evaluate every N steps; default: save_steps").pending(kTrainIssue);
+    t.add("save_only_model", &A::save_only_model, "save weights without optimizer state (resume needs --resume_only_model)");
+    t.add("eval_steps", &A::eval_steps, "evaluate on the validation rows every N steps (and at the end); default: save_steps");
     t.add("logging_steps", &A::logging_steps, "log every N steps");
     t.add("logging_first_step", &A::logging_first_step, "also log step 1");
-    t.add("report_to", &A::report_to, "where metrics go").one_of({"tensorboard", "swanlab", "none", "all"})
-        .pending(kTrainIssue);
+    t.add("report_to", &A::report_to, "where metrics go: TensorBoard files under runs/ (swanlab is refused: no cloud access)")
+        .one_of({"tensorboard", "swanlab", "none", "all"});
     t.add("resume_from_checkpoint", &A::resume_from_checkpoint, "checkpoint folder to resume from");
     t.add("resume_only_model", &A::resume_only_model, "resume weights only (fresh optimizer and data)");
     t.add("ignore_data_skip", &A::ignore_data_skip, "on resume, start the data from the beginning");
 
     t.section("SwanLab");
-    t.add("swanlab_token", &A::swanlab_token, "API key (or env SWANLAB_API_KEY)").hidden_value().pending(kTrainIssue);
-    t.add("swanlab_project", &A::swanlab_project, "project").pending(kTrainIssue);
-    t.add("swanlab_workspace", &A::swanlab_workspace, "workspace").pending(kTrainIssue);
-    t.add("swanlab_exp_name", &A::swanlab_exp_name, "experiment name").pending(kTrainIssue);
-    t.add("swanlab_mode", &A::swanlab_mode, "mode").one_of({"cloud", "local"}).pending(kTrainIssue);
+    t.add("swanlab_token", &A::swanlab_token, "API key (or env SWANLAB_API_KEY); never written anywhere").hidden_value();
+    t.add("swanlab_project", &A::swanlab_project, "project");
+    t.add("swanlab_workspace", &A::swanlab_workspace, "workspace");
+    t.add("swanlab_exp_name", &A::swanlab_exp_name, "experiment name");
+    t.add("swanlab_mode", &A::swanlab_mode, "mode").one_of({"cloud", "local"});
 
     t.section("hub");
     t.add("push_to_hub", &A::push_to_hub, "push the final adapter to the ModelScope hub").pending(kExportIssue);

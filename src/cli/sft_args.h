@@ -49,6 +49,7 @@ struct SftArgs {
   bool use_rslora = false;
   std::vector<std::string> target_modules = {"all-linear"};
   std::vector<std::string> modules_to_save;
+  std::vector<std::string> adapters;        // continue training from this PEFT adapter
 
   // schedule and optimiser
   double num_train_epochs = 3.0;

@@ -2,16 +2,15 @@
 
 #include <torch/torch.h>
 
-#include <chrono>
 #include <cmath>
-#include <cstring>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
-#include <sstream>
 
 #include "cli/sft_args.h"
 #include "core/check.h"
@@ -28,30 +27,49 @@
 #include "model/config.h"
 #include "model/decoder.h"
 #include "train/dist_checkpoint.h"
+#include "train/hub_cache.h"
+#include "train/run_log.h"
 #include "train/schedule.h"
+#include "train/stop_signal.h"
 
 namespace zt::train {
 namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-using Clock = std::chrono::steady_clock;
 
-// A local folder, or a hub id found in the ModelScope cache.
-std::string resolve_model(const std::string& model) {
-  if (fs::exists(fs::path(model) / "config.json")) return model;
-  std::vector<fs::path> looked;
-  const char* cache = std::getenv("MODELSCOPE_CACHE");
-  const char* home = std::getenv("HOME");
-  fs::path root = cache != nullptr ? fs::path(cache) : fs::path(home != nullptr ? home : "/root") / ".cache/modelscope/hub";
-  for (fs::path candidate : {root / "models" / model, root / model}) {
-    if (fs::exists(candidate / "config.json")) return candidate.string();
-    looked.push_back(candidate);
+// ---- setup helpers ----
+
+// Each --dataset entry as the files to read: a local file, or the data files of a cached hub dataset.
+std::vector<data::DatasetSource> resolve_datasets(const std::vector<std::string>& specs, bool use_hf) {
+  std::vector<data::DatasetSource> sources;
+  for (const std::string& spec : specs) {
+    data::DatasetSource source = data::parse_dataset_spec(spec);
+    if (fs::exists(source.path)) {
+      sources.push_back(source);
+      continue;
+    }
+    const std::string ext = fs::path(source.path).extension().string();
+    ZT_REQUIRE(ext != ".jsonl" && ext != ".json" && ext != ".csv",
+               source.path << ": dataset file not found (check the path; --dataset takes files or cached hub ids)");
+    std::string id = source.path, subset;
+    if (size_t colon = id.rfind(':'); colon != std::string::npos) subset = id.substr(colon + 1), id = id.substr(0, colon);
+    const bool hf = use_hf || spec.rfind("HF::", 0) == 0;
+    std::vector<std::string> looked;
+    std::vector<std::string> files = cached_dataset_files(id, subset, hf, looked);
+    ZT_REQUIRE(!files.empty(), "--dataset " << spec << ": no such file, and no cached " << (hf ? "Hugging Face" : "ModelScope")
+                                            << " dataset '" << id << "' with .jsonl/.json/.csv files (looked in "
+                                            << [&] {
+                                                 std::string all;
+                                                 for (const std::string& l : looked) all += (all.empty() ? "" : ", ") + l;
+                                                 return all;
+                                               }()
+                                            << "); ztune does not download while training: fetch it first or pass a file");
+    ZT_REQUIRE(files.size() == 1 || !source.sample_count.has_value(),
+               "--dataset " << spec << ": '#N' needs a single data file, but the cached dataset has " << files.size());
+    for (const std::string& file : files) sources.push_back({file, source.sample_count});
   }
-  std::ostringstream where;
-  for (const fs::path& p : looked) where << " " << p.string();
-  ZT_THROW("--model " << model << ": not a folder with config.json, and not in the ModelScope cache (looked in"
-                      << where.str() << "); download it first or pass a local folder");
+  return sources;
 }
 
 // Rank 0 picks output_dir/vN-YYYYMMDD-HHMMSS (N = 1 + the largest existing) and every rank gets it.
@@ -59,74 +77,98 @@ std::string choose_run_dir(const std::string& parent, dist::Communicator& comm) 
   std::string chosen;
   if (comm.rank() == 0) {
     int largest = 0;
-    std::regex pattern("v([0-9]+)-.*");
+    const std::regex pattern("v([0-9]+)-.*");
     std::error_code ignored;
     if (fs::is_directory(parent, ignored))
       for (const auto& entry : fs::directory_iterator(parent)) {
         std::smatch match;
-        std::string name = entry.path().filename().string();
+        const std::string name = entry.path().filename().string();
         if (std::regex_match(name, match, pattern)) largest = std::max(largest, std::stoi(match[1]));
       }
-    std::time_t now = std::time(nullptr);
+    const std::time_t now = std::time(nullptr);
     char stamp[32];
     std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&now));
     chosen = (fs::path(parent) / ("v" + std::to_string(largest + 1) + "-" + stamp)).string();
+    ZT_REQUIRE(chosen.size() <= 4096, "--output_dir " << parent << ": the path is too long");
     fs::create_directories(chosen);
   }
-  at::Tensor length = at::tensor({static_cast<int64_t>(chosen.size())}, at::kLong);
-  comm.broadcast(length, 0)->wait();
-  at::Tensor bytes = at::zeros({length.item<int64_t>()}, at::kLong);
-  for (size_t i = 0; i < chosen.size(); ++i) bytes[static_cast<int64_t>(i)] = static_cast<int64_t>(chosen[i]);
-  comm.broadcast(bytes, 0)->wait();
-  std::string shared;
-  for (int64_t i = 0; i < bytes.numel(); ++i) shared.push_back(static_cast<char>(bytes[i].item<int64_t>()));
-  return shared;
-}
-
-std::string format_seconds(double seconds) {
-  const int64_t s = static_cast<int64_t>(std::max(0.0, seconds));
-  char text[32];
-  std::snprintf(text, sizeof text, "%lldh %02lldm %02llds", static_cast<long long>(s / 3600),
-                static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
-  return text;
-}
-
-double resident_gib() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / (1024.0 * 1024.0);
-  return 0;
+  std::vector<uint64_t> bytes(chosen.begin(), chosen.end());
+  bytes.insert(bytes.begin(), chosen.size());
+  bytes.resize(4096 + 1, 0);
+  at::Tensor shared = at::tensor(at::ArrayRef<int64_t>(reinterpret_cast<const int64_t*>(bytes.data()), 4097), at::kLong);
+  comm.broadcast(shared, 0)->wait();
+  std::string out;
+  for (int64_t i = 1; i <= shared[0].item<int64_t>(); ++i) out.push_back(static_cast<char>(shared[i].item<int64_t>()));
+  return out;
 }
 
 at::ScalarType training_dtype(const cli::SftArgs& args, const model::ModelConfig& config) {
   if (args.bf16.value_or(false)) return at::kBFloat16;
   if (args.fp16.value_or(false)) return at::kHalf;
   const std::string name = args.torch_dtype.value_or(config.dtype);
-  if (name == "bfloat16") return at::kBFloat16;
-  if (name == "float16") return at::kHalf;
+  if (name == "bfloat16" || name == "bf16") return at::kBFloat16;
+  if (name == "float16" || name == "fp16") return at::kHalf;
   return at::kFloat;
 }
 
-json adapter_config(const cli::SftArgs& args, const std::string& model_dir) {
+json read_json(const fs::path& path) {
+  std::ifstream in(path);
+  ZT_REQUIRE(in.good(), path.string() << ": cannot open");
+  try {
+    return json::parse(in);
+  } catch (const json::exception& e) {
+    ZT_THROW(path.string() << ": not valid JSON (" << e.what() << ")");
+  }
+}
+
+void write_json(const fs::path& path, const json& value) {
+  std::ofstream out(path);
+  out << value.dump(2) << "\n";
+  ZT_REQUIRE(out.good(), path.string() << ": write failed (disk full?)");
+}
+
+// --adapters DIR (start from an existing PEFT adapter): its configuration replaces the LoRA flags.
+model::LoraConfig lora_config(const cli::SftArgs& args) {
+  model::LoraConfig lora{args.lora_rank, static_cast<double>(args.lora_alpha), args.lora_dropout, args.use_rslora,
+                         args.target_modules};
+  if (args.adapters.empty()) return lora;
+  ZT_REQUIRE(args.adapters.size() == 1, "--adapters: training continues from one adapter, " << args.adapters.size() << " given");
+  const json config = read_json(fs::path(args.adapters[0]) / "adapter_config.json");
+  lora.rank = config.value("r", lora.rank);
+  lora.alpha = config.value("lora_alpha", lora.alpha);
+  lora.dropout = config.value("lora_dropout", lora.dropout);
+  lora.use_rslora = config.value("use_rslora", lora.use_rslora);
+  if (config.contains("target_modules") && config["target_modules"].is_array())
+    lora.target_modules = config["target_modules"].get<std::vector<std::string>>();
+  return lora;
+}
+
+json adapter_config(const model::LoraConfig& lora, const cli::SftArgs& args, const std::string& model_dir) {
   json targets = json::array();
-  if (args.target_modules.size() == 1 && args.target_modules[0] == "all-linear")
+  if (lora.target_modules.size() == 1 && lora.target_modules[0] == "all-linear")
     targets = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
   else
-    for (const std::string& t : args.target_modules) targets.push_back(t);
+    for (const std::string& t : lora.target_modules) targets.push_back(t);
   return {{"peft_type", "LORA"},
           {"task_type", "CAUSAL_LM"},
           {"base_model_name_or_path", model_dir},
-          {"r", args.lora_rank},
-          {"lora_alpha", args.lora_alpha},
-          {"lora_dropout", args.lora_dropout},
-          {"use_rslora", args.use_rslora},
+          {"r", lora.rank},
+          {"lora_alpha", lora.alpha},
+          {"lora_dropout", lora.dropout},
+          {"use_rslora", lora.use_rslora},
           {"bias", args.lora_bias},
           {"target_modules", targets},
           {"modules_to_save", args.modules_to_save.empty() ? json(nullptr) : json(args.modules_to_save)},
           {"inference_mode", true},
           {"fan_in_fan_out", false},
           {"init_lora_weights", true}};
+}
+
+std::vector<std::pair<std::string, at::Tensor>> read_safetensors(const std::string& path) {
+  st::Checkpoint file = st::Checkpoint::open(path);
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const std::string& name : file.names()) tensors.emplace_back(name, st::load_tensor(file, name).clone());
+  return tensors;
 }
 
 // The CPU generator (LoRA dropout seeds) as bytes, and back.
@@ -142,61 +184,540 @@ void set_cpu_rng_state(const std::string& bytes) {
   generator.set_state(state);
 }
 
-struct Run {
-  const cli::SftArgs& args;
-  dist::Communicator& comm;
-  model::DecoderModel& model;
-  dist::ZeroEngine& engine;
-  dist::LayerWeightPartition* partition;
-  std::string run_dir, model_dir;
-  json args_json;
-  std::vector<std::string> saved;
+// Rows of one micro-batch as one row without padding: samples side by side, positions restarting, so
+// attention stays inside each sample and the loss is the sum over the samples (--padding_free).
+data::PackedRow concatenate(const std::vector<data::PackedRow>& rows) {
+  if (rows.size() == 1) return rows[0];
+  data::PackedRow out;
+  for (const data::PackedRow& row : rows) {
+    out.input_ids.insert(out.input_ids.end(), row.input_ids.begin(), row.input_ids.end());
+    out.labels.insert(out.labels.end(), row.labels.begin(), row.labels.end());
+    out.position_ids.insert(out.position_ids.end(), row.position_ids.begin(), row.position_ids.end());
+  }
+  return out;
+}
+
+data::PackedRow as_row(const data::EncodedSample& sample) {
+  data::PackedRow row;
+  row.input_ids = sample.input_ids;
+  row.labels = sample.labels;
+  for (size_t i = 0; i < sample.input_ids.size(); ++i) row.position_ids.push_back(static_cast<int32_t>(i));
+  return row;
+}
+
+struct Counts {
+  double loss_sum = 0, tokens = 0, correct = 0;
+  void add(const Counts& other) {
+    loss_sum += other.loss_sum, tokens += other.tokens, correct += other.correct;
+  }
 };
 
-void write_json(const fs::path& path, const json& value) {
-  std::ofstream out(path);
-  out << value.dump(2) << "\n";
-  ZT_REQUIRE(out.good(), path.string() << ": write failed (disk full?)");
-}
+struct StepOutcome {
+  double loss = 0, tokens = 0, correct = 0, learning_rate = 0;
+  dist::StepResult result;
+  int stop_signal = 0;  // a rank received SIGTERM/SIGUSR1 during the step
+};
 
-// checkpoint-STEP/: PEFT adapter, args, trainer state and the distributed state, written into a
-// temporary folder that rank 0 renames once every rank's shard is there; `latest` is updated last.
-void save_checkpoint(Run& run, int64_t step, const json& log_history, const data::PipelineCursor& cursor) {
-  const fs::path final_dir = fs::path(run.run_dir) / ("checkpoint-" + std::to_string(step));
-  const fs::path temporary = fs::path(run.run_dir) / (".checkpoint-" + std::to_string(step) + ".tmp");
-  if (run.comm.rank() == 0) {
-    fs::remove_all(temporary);
-    fs::create_directories(temporary);
+// ---- the trainer ----
+
+class Trainer {
+ public:
+  Trainer(const cli::SftArgs& args, json args_json, dist::Communicator& comm)
+      : args_(args), args_json_(std::move(args_json)), comm_(comm), rank_(comm.rank()), world_(comm.size()) {
+    check_arguments();
+    open_data();
+    plan_steps();
+    build_model();
+    open_run_folder();
+    resume();
   }
-  run.comm.barrier();
-  std::vector<std::pair<std::string, at::Tensor>> adapter = run.engine.gather_named_parameters();
-  if (run.comm.rank() == 0) {
-    st::save_tensors((temporary / "adapter_model.safetensors").string(), adapter);
-    write_json(temporary / "adapter_config.json", adapter_config(run.args, run.model_dir));
-    write_json(temporary / "args.json", run.args_json);
-    write_json(temporary / "trainer_state.json",
-               {{"global_step", step}, {"log_history", log_history}, {"world_size", run.comm.size()}});
-  }
-  RankState state{run.comm.rank(), run.engine.owned_begin(), run.engine.master(), run.engine.exp_avg(),
-                  run.engine.exp_avg_sq(), run.engine.steps_taken(), cpu_rng_state(), cursor.to_json().dump()};
-  const uint32_t crc = write_rank_shard(temporary.string(), state);
-  std::vector<uint64_t> crcs = dist::allgather_u64({crc});
-  if (run.comm.rank() == 0) {
-    std::vector<uint32_t> checksums(crcs.begin(), crcs.end());
-    write_manifest(temporary.string(), run.engine.layout(), run.engine.config().stage, checksums);
-    fs::remove_all(final_dir);
-    fs::rename(temporary, final_dir);
-    std::ofstream(fs::path(run.run_dir) / "latest") << final_dir.filename().string() << "\n";
-    run.saved.push_back(final_dir.string());
-    if (run.args.save_total_limit.has_value())
-      while (static_cast<int>(run.saved.size()) > std::max(1, *run.args.save_total_limit)) {
-        fs::remove_all(run.saved.front());
-        run.saved.erase(run.saved.begin());
+
+  void run() {
+    for (int64_t step = first_step_; step < total_steps_; ++step) {
+      const StepOutcome outcome = train_step(step);
+      const int64_t done = step + 1;
+      report(done, outcome);
+      const bool last = done == total_steps_ || outcome.stop_signal != 0;
+      if (has_eval_ && (done % eval_steps_ == 0 || done == total_steps_)) evaluate(done);
+      if (done % args_.save_steps == 0 || last) save_checkpoint(done);
+      if (outcome.stop_signal != 0) {
+        if (rank_ == 0)
+          std::printf("%s received: stopped after step %lld of %lld; resume with --resume_from_checkpoint %s\n",
+                      signal_name(outcome.stop_signal), static_cast<long long>(done),
+                      static_cast<long long>(total_steps_), saved_.back().c_str());
+        break;
       }
-    ZT_LOG_INFO("saved " << final_dir.string());
+    }
+    finish();
   }
-  run.comm.barrier();
-}
+
+ private:
+  // ---- setup ----
+
+  void check_arguments() {
+    ZT_REQUIRE(!args_.dataset.empty(), "--dataset is required");
+    ZT_REQUIRE(!args_.streaming || args_.max_steps > 0,
+               "--streaming true needs --max_steps: a stream has no known length to derive the steps from");
+    ZT_REQUIRE(args_.train_type == "lora" || args_.adapters.empty(), "--adapters continues LoRA training; it needs --train_type lora");
+    for (const std::string& target : args_.report_to)
+      ZT_REQUIRE(target != "swanlab", "--report_to swanlab: SwanLab needs its cloud service, which ztune does not talk to "
+                                      "yet; use --report_to tensorboard (the default) or none");
+    ZT_REQUIRE(args_.save_steps > 0 && args_.logging_steps > 0 && args_.eval_steps.value_or(1) > 0,
+               "--save_steps, --logging_steps and --eval_steps must be positive");
+  }
+
+  void open_data() {
+    model_dir_ = resolve_model_dir(args_.model, args_.use_hf);
+    config_ = model::read_model_config(model_dir_);
+    tokenizer_ = std::make_unique<data::Tokenizer>(data::Tokenizer::load(model_dir_));
+    const data::SpecialTokens special = data::read_special_tokens(model_dir_, *tokenizer_);
+    chat_ = std::make_unique<data::ChatTemplate>(
+        data::template_by_name(args_.template_name.value_or(data::detect_template_name(model_dir_))), *tokenizer_,
+        args_.system, special.eos_id, special.bos_id);
+    data::ReaderOptions reader_options;
+    reader_options.rank = rank_;
+    reader_options.world_size = world_;
+    reader_options.shuffle = args_.dataset_shuffle;
+    reader_options.shuffle_buffer_size = static_cast<uint32_t>(args_.shuffle_buffer_size);
+    reader_options.data_seed = static_cast<uint64_t>(args_.data_seed);
+    reader_options.split_ratio = args_.val_dataset.empty() ? args_.split_dataset_ratio : 0.0;
+    reader_ = std::make_unique<data::ShardReader>(resolve_datasets(args_.dataset, args_.use_hf), reader_options,
+                                                  dist::allgather_u64);
+    data::PipelineOptions options;
+    if (args_.columns.has_value()) options.format.column_renames = data::parse_column_renames(*args_.columns);
+    options.loss_scale = data::parse_loss_scale(args_.loss_scale);
+    options.max_length = args_.max_length.value_or(static_cast<int>(config_.max_position_embeddings));
+    options.truncation = data::parse_truncation(args_.truncation_strategy);
+    options.packing = args_.packing;
+    options.packing_length = args_.packing_length.value_or(0);
+    options.strict = args_.strict;
+    pipeline_ = std::make_unique<data::DataPipeline>(*reader_, *chat_, options);
+    open_eval_data(reader_options);
+  }
+
+  // The validation rows: --val_dataset files, or the part --split_dataset_ratio held out (written to
+  // val_dataset.jsonl). Each rank encodes its share once; evaluation runs as many batches on every rank.
+  void open_eval_data(data::ReaderOptions options) {
+    std::vector<data::RawRow> rows;
+    if (!args_.val_dataset.empty()) {
+      options.shuffle = false;
+      options.split_ratio = 0;
+      data::ShardReader val_reader(resolve_datasets(args_.val_dataset, args_.use_hf), options, dist::allgather_u64);
+      val_reader.start_epoch(0);
+      while (std::optional<data::RawRow> row = val_reader.next()) rows.push_back(std::move(*row));
+    } else if (args_.split_dataset_ratio > 0) {
+      held_out_ = reader_->read_validation_rows();
+      for (size_t i = static_cast<size_t>(rank_); i < held_out_.size(); i += static_cast<size_t>(world_))
+        rows.push_back(held_out_[i]);
+    }
+    uint64_t skipped = 0;
+    for (const data::RawRow& row : rows) {
+      if (std::optional<data::SampleWithSource> sample = pipeline_->encode(row))
+        eval_rows_.push_back(as_row(sample->sample));
+      else
+        ++skipped;
+    }
+    const int batch = std::max(1, args_.per_device_eval_batch_size);
+    uint64_t most = 0, total = 0, total_skipped = 0;
+    std::vector<uint64_t> all = dist::allgather_u64({eval_rows_.size(), skipped});
+    for (size_t r = 0; r < all.size(); r += 2) {
+      most = std::max<uint64_t>(most, (all[r] + batch - 1) / batch);
+      total += all[r], total_skipped += all[r + 1];
+    }
+    eval_batches_ = static_cast<int64_t>(most);
+    if (rank_ == 0 && total + total_skipped > 0)
+      ZT_LOG_INFO("validation: " << total << " rows" << (total_skipped ? ", " + std::to_string(total_skipped) + " skipped (too long or malformed)" : ""));
+    has_eval_ = total > 0;
+    if (!has_eval_) eval_rows_.clear();
+  }
+
+  // Rows per rank in one epoch (packed rows when packing), counted once; every rank runs as many
+  // micro-batches as the fullest rank, idle where it has no row left.
+  void plan_steps() {
+    batch_ = args_.per_device_train_batch_size;
+    accumulation_ = args_.gradient_accumulation_steps.value_or(std::max(1, static_cast<int>(std::ceil(16.0 / batch_ / world_))));
+    const int64_t per_step = static_cast<int64_t>(batch_) * accumulation_;
+    eval_steps_ = args_.eval_steps.value_or(args_.save_steps);
+    if (args_.streaming) {
+      total_steps_ = args_.max_steps;
+      steps_per_epoch_ = total_steps_;
+      return;
+    }
+    pipeline_->start_epoch(0);
+    uint64_t my_rows = 0;
+    while (pipeline_->next()) ++my_rows;
+    for (uint64_t rows : dist::allgather_u64({my_rows})) most_rows_ = std::max(most_rows_, rows);
+    ZT_REQUIRE(most_rows_ > 0, "no usable training rows (" << pipeline_->stats().summary() << ")");
+    steps_per_epoch_ = std::max<int64_t>(1, (static_cast<int64_t>(most_rows_) + per_step - 1) / per_step);
+    total_steps_ = args_.max_steps > 0 ? args_.max_steps
+                                       : static_cast<int64_t>(std::ceil(args_.num_train_epochs * double(steps_per_epoch_)));
+  }
+
+  void build_model() {
+    model::ModelOptions options;
+    options.dtype = training_dtype(args_, config_);
+    const bool full = args_.train_type == "full";
+    options.full_training = full;
+    if (!full) lora_ = lora_config(args_), options.lora = lora_;
+    options.modules_to_save = args_.modules_to_save;
+    options.gradient_checkpointing = args_.gradient_checkpointing;
+    options.attn_impl = args_.attn_impl.value_or("sdpa");
+    dist::ZeroAutoValues autos;
+    autos.hidden_size = config_.hidden_size;
+    autos.max_grad_norm = args_.max_grad_norm;
+    autos.dtype = options.dtype == at::kBFloat16 ? "bf16" : options.dtype == at::kHalf ? "fp16" : "fp32";
+    dist::ZeroConfig zero = args_.deepspeed.has_value() ? dist::load_zero_config(*args_.deepspeed, autos) : dist::ZeroConfig{};
+    if (!args_.deepspeed.has_value()) {
+      zero.gradient_clipping = args_.max_grad_norm;
+      zero.precision = autos.dtype;
+    }
+    ZT_REQUIRE(!(full && zero.stage == 3), "--train_type full with ZeRO-3 is not supported: every weight would have to be "
+                                           "partitioned as a trainable; use --deepspeed zero2 (or zero1) for full training");
+    if (zero.stage == 3)
+      options.keep_weight = dist::LayerWeightPartition::resident_predicate(model_dir_, zero.stage3_param_persistence_threshold);
+    torch::manual_seed(args_.seed);  // the same LoRA initialisation on every rank
+    model_ = std::make_unique<model::DecoderModel>(model::DecoderModel::load(model_dir_, options));
+    if (!args_.adapters.empty()) {
+      model_->load_adapter_tensors(read_safetensors((fs::path(args_.adapters[0]) / "adapter_model.safetensors").string()));
+      if (rank_ == 0) ZT_LOG_INFO("training continues from the adapter in " << args_.adapters[0]);
+    }
+    if (zero.stage == 3)
+      partition_ = std::make_unique<dist::LayerWeightPartition>(comm_, *model_, model_dir_,
+                                                                zero.stage3_param_persistence_threshold, options.dtype, at::kCPU);
+    const dist::AdamWConfig adam{args_.adam_beta1, args_.adam_beta2, args_.adam_epsilon, args_.weight_decay};
+    engine_ = std::make_unique<dist::ZeroEngine>(comm_, zero, model_->trainable_parameters(), adam);
+    if (partition_) partition_->attach_trainables(*engine_);
+    schedule_ = std::make_unique<LearningRateSchedule>(ScheduleConfig{
+        args_.lr_scheduler_type, args_.learning_rate.value_or(full ? 1e-5 : 1e-4), total_steps_, args_.warmup_steps,
+        args_.warmup_ratio});
+  }
+
+  void open_run_folder() {
+    const std::string parent = args_.output_dir.value_or((fs::path("output") / fs::path(model_dir_).filename()).string());
+    run_dir_ = choose_run_dir(parent, comm_);
+    if (rank_ != 0) return;
+    write_json(fs::path(run_dir_) / "args.json", args_json_);
+    if (!held_out_.empty()) {
+      std::ofstream val(fs::path(run_dir_) / "val_dataset.jsonl");
+      for (const data::RawRow& row : held_out_) val << row.text << "\n";
+      ZT_REQUIRE(val.good(), run_dir_ << "/val_dataset.jsonl: write failed");
+    }
+    const bool tensorboard = std::find(args_.report_to.begin(), args_.report_to.end(), "none") == args_.report_to.end();
+    log_ = std::make_unique<RunLog>(run_dir_, tensorboard);
+    ZT_LOG_INFO("run folder " << run_dir_ << "; " << world_ << " ranks, ZeRO stage " << engine_->config().stage << ", "
+                              << engine_->layout().numel << " trainable parameters; "
+                              << (args_.streaming ? std::string("streaming") : std::to_string(most_rows_) + " rows on the fullest rank")
+                              << ", " << total_steps_ << " steps (" << steps_per_epoch_ << " per epoch, batch " << batch_
+                              << " x accumulation " << accumulation_ << " x " << world_ << " ranks)");
+  }
+
+  // --resume_from_checkpoint: optimizer (any world size or stage), step, and with the same world size the
+  // data position and random state of every rank; --resume_only_model takes the weights alone.
+  void resume() {
+    pipeline_->start_epoch(0);
+    if (!args_.resume_from_checkpoint.has_value()) return;
+    const std::string& dir = *args_.resume_from_checkpoint;
+    ZT_REQUIRE(fs::is_directory(dir), "--resume_from_checkpoint " << dir << ": no such folder");
+    if (!fs::exists(fs::path(dir) / "zero_manifest.json")) {
+      ZT_REQUIRE(args_.resume_only_model, "--resume_from_checkpoint " << dir << ": the checkpoint has no optimizer state (it was "
+                                          "saved with --save_only_model true); add --resume_only_model true to start from its weights");
+      load_weights_only(dir);
+      return;
+    }
+    FullState state = read_full_state(dir);
+    if (args_.resume_only_model) {
+      const at::Tensor zeros = at::zeros_like(state.master);
+      engine_->load_full_state(state.layout.entries, state.master, zeros, zeros, 0);
+      if (rank_ == 0) ZT_LOG_INFO("weights taken from " << dir << "; optimizer, step and data start fresh");
+      return;
+    }
+    engine_->load_full_state(state.layout.entries, state.master, state.exp_avg, state.exp_avg_sq, state.step);
+    first_step_ = state.step;
+    epoch_ = first_step_ / steps_per_epoch_;
+    const bool same_world = state.world_size == world_;
+    if (same_world && !args_.ignore_data_skip) {
+      const data::PipelineCursor cursor =
+          data::PipelineCursor::from_json(json::parse(state.data_cursors[static_cast<size_t>(rank_)]));
+      pipeline_->restore(cursor);
+      epoch_ = cursor.reader.epoch;
+      if (!state.rng_states[static_cast<size_t>(rank_)].empty()) set_cpu_rng_state(state.rng_states[static_cast<size_t>(rank_)]);
+    } else {
+      pipeline_->start_epoch(static_cast<uint32_t>(epoch_));
+      if (rank_ == 0 && !same_world)
+        ZT_LOG_WARN("the checkpoint was written by " << state.world_size << " ranks, this run has " << world_
+                                                     << ": the optimizer is re-partitioned and epoch " << epoch_
+                                                     << " starts again from its first row");
+    }
+    if (rank_ == 0) ZT_LOG_INFO("resumed from " << dir << " at step " << first_step_);
+  }
+
+  void load_weights_only(const std::string& dir) {
+    const fs::path adapter = fs::path(dir) / "adapter_model.safetensors", full = fs::path(dir) / "model.safetensors";
+    const fs::path file = fs::exists(adapter) ? adapter : full;
+    ZT_REQUIRE(fs::exists(file), dir << ": neither adapter_model.safetensors nor model.safetensors is there");
+    std::map<std::string, at::Tensor> by_name;
+    for (auto& [name, tensor] : read_safetensors(file.string())) by_name.emplace(name, tensor);
+    std::vector<dist::FlatEntry> entries = engine_->layout().entries;
+    std::vector<at::Tensor> pieces;
+    for (const dist::FlatEntry& entry : entries) {
+      auto found = by_name.find(entry.name);
+      ZT_REQUIRE(found != by_name.end(), file.string() << ": tensor '" << entry.name << "' is missing");
+      ZT_REQUIRE(found->second.numel() == entry.numel, file.string() << ": tensor '" << entry.name << "' has the wrong size");
+      pieces.push_back(found->second.to(at::kFloat).reshape({-1}));
+    }
+    const at::Tensor master = at::cat(pieces);
+    const at::Tensor zeros = at::zeros_like(master);
+    engine_->load_full_state(entries, master, zeros, zeros, 0);
+    if (rank_ == 0) ZT_LOG_INFO("weights taken from " << file.string() << "; optimizer, step and data start fresh");
+  }
+
+  // ---- one optimizer step ----
+
+  // Accumulates `accumulation` micro-batches of `batch` rows, then takes the ZeRO step with the gradients
+  // normalised by the label tokens of the whole step over all ranks.
+  StepOutcome train_step(int64_t step) {
+    enter_epoch_of(step);
+    Counts local;
+    for (int micro = 0; micro < accumulation_; ++micro) {
+      std::vector<data::PackedRow> rows = next_rows(batch_);
+      if (!rows.empty())
+        local.add(forward_backward(concatenate(rows)));
+      else if (partition_)
+        partition_->replay_without_data(args_.gradient_checkpointing);
+      engine_->after_backward();
+    }
+    at::Tensor totals = at::tensor({local.loss_sum, local.tokens, local.correct, double(stop_requested())}, at::kDouble);
+    comm_.all_reduce(totals)->wait();
+    StepOutcome outcome;
+    outcome.tokens = totals[1].item<double>();
+    outcome.loss = totals[0].item<double>() / std::max(1.0, outcome.tokens);
+    outcome.correct = totals[2].item<double>();
+    outcome.stop_signal = totals[3].item<double>() > 0 ? (stop_requested() ? stop_requested() : SIGTERM) : 0;
+    outcome.learning_rate = schedule_->at(step);
+    outcome.result = engine_->step(outcome.learning_rate, 1.0 / std::max(1.0, outcome.tokens));
+    return outcome;
+  }
+
+  void enter_epoch_of(int64_t step) {
+    if (args_.streaming || step / steps_per_epoch_ == epoch_) return;
+    epoch_ = step / steps_per_epoch_;
+    pipeline_->start_epoch(static_cast<uint32_t>(epoch_));
+  }
+
+  std::vector<data::PackedRow> next_rows(int count) {
+    std::vector<data::PackedRow> rows;
+    while (static_cast<int>(rows.size()) < count) {
+      std::optional<data::PackedRow> row = pipeline_->next();
+      if (!row && args_.streaming) {  // a stream goes round again until max_steps
+        pipeline_->start_epoch(static_cast<uint32_t>(++epoch_));
+        row = pipeline_->next();
+      }
+      if (!row) break;
+      rows.push_back(std::move(*row));
+    }
+    return rows;
+  }
+
+  static at::Tensor as_tensor(const std::vector<int32_t>& values) {
+    return at::tensor(at::ArrayRef<int32_t>(values), at::kInt).to(at::kLong).view({1, static_cast<int64_t>(values.size())});
+  }
+
+  Counts forward_backward(const data::PackedRow& row) {
+    const model::LossOutput loss =
+        model_->loss(model_->hidden_states(as_tensor(row.input_ids), as_tensor(row.position_ids), true), as_tensor(row.labels));
+    (loss.loss_sum * engine_->loss_scale()).backward();
+    return {loss.loss_sum.item<double>(), static_cast<double>(loss.num_tokens), static_cast<double>(loss.num_correct)};
+  }
+
+  // ---- evaluation ----
+
+  // eval_loss as transformers reports it: the mean over batches of each batch's per-token loss (weighted
+  // by the batch's rows); eval_token_acc over all label tokens.
+  void evaluate(int64_t step) {
+    const auto start = std::chrono::steady_clock::now();
+    at::NoGradGuard no_grad;
+    const size_t batch = static_cast<size_t>(std::max(1, args_.per_device_eval_batch_size));
+    double weighted_loss = 0, rows = 0, tokens = 0, correct = 0;
+    for (int64_t b = 0; b < eval_batches_; ++b) {
+      const size_t begin = static_cast<size_t>(b) * batch;
+      std::vector<data::PackedRow> group;
+      for (size_t i = begin; i < std::min(eval_rows_.size(), begin + batch); ++i) group.push_back(eval_rows_[i]);
+      // A rank whose share is done still runs a one-token forward: under ZeRO-3 every rank takes part in
+      // every layer gather.
+      const data::PackedRow row = group.empty() ? data::PackedRow{{0}, {-100}, {0}, {}, {}} : concatenate(group);
+      const model::LossOutput loss =
+          model_->loss(model_->hidden_states(as_tensor(row.input_ids), as_tensor(row.position_ids), false), as_tensor(row.labels));
+      if (group.empty() || loss.num_tokens == 0) continue;
+      weighted_loss += loss.loss_sum.item<double>() / double(loss.num_tokens) * double(group.size());
+      rows += double(group.size());
+      tokens += double(loss.num_tokens);
+      correct += double(loss.num_correct);
+    }
+    at::Tensor totals = at::tensor({weighted_loss, rows, tokens, correct}, at::kDouble);
+    comm_.all_reduce(totals)->wait();
+    EvalLogLine line;
+    line.step = step;
+    line.total_steps = total_steps_;
+    line.loss = totals[0].item<double>() / std::max(1.0, totals[1].item<double>());
+    line.token_acc = totals[3].item<double>() / std::max(1.0, totals[2].item<double>());
+    line.epoch = double(step) / double(steps_per_epoch_);
+    line.runtime = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    line.samples = static_cast<int64_t>(totals[1].item<double>());
+    line.batches = eval_batches_ * world_;
+    last_eval_ = {step, line.loss};
+    if (rank_ == 0) log_->eval(line);
+  }
+
+  // ---- logging ----
+
+  void report(int64_t done, const StepOutcome& outcome) {
+    window_.loss += outcome.loss, window_.tokens += outcome.tokens, window_.correct += outcome.correct;
+    ++window_.steps;
+    tokens_seen_ += outcome.tokens;
+    const bool due = done % args_.logging_steps == 0 || (args_.logging_first_step && done == 1) ||
+                     done == total_steps_ || outcome.stop_signal != 0;
+    if (!due) return;
+    if (rank_ == 0) {
+      TrainLogLine line;
+      line.step = done;
+      line.total_steps = total_steps_;
+      line.first_step = first_step_;
+      line.loss = window_.loss / window_.steps;
+      line.grad_norm = outcome.result.grad_norm;
+      line.learning_rate = outcome.learning_rate;
+      line.token_acc = window_.correct / std::max(1.0, window_.tokens);
+      line.epoch = double(done) / double(steps_per_epoch_);
+      line.tokens_seen = tokens_seen_;
+      line.skipped = outcome.result.skipped;
+      log_->train(line);
+    }
+    window_ = {};
+  }
+
+  // ---- checkpoints ----
+
+  // checkpoint-STEP/: the weights (PEFT adapter, or the full model), args, trainer state and the
+  // distributed optimizer state, written into a temporary folder that rank 0 renames once every rank's
+  // shard is there; `latest` is updated last and old checkpoints are deleted after that.
+  void save_checkpoint(int64_t step) {
+    const fs::path final_dir = fs::path(run_dir_) / ("checkpoint-" + std::to_string(step));
+    const fs::path temporary = fs::path(run_dir_) / (".checkpoint-" + std::to_string(step) + ".tmp");
+    if (rank_ == 0) {
+      fs::remove_all(temporary);
+      fs::create_directories(temporary);
+    }
+    comm_.barrier();
+    std::vector<std::pair<std::string, at::Tensor>> weights = engine_->gather_named_parameters();
+    if (rank_ == 0) write_weights(temporary, weights);
+    if (!args_.save_only_model) {
+      const RankState state{rank_, engine_->owned_begin(), engine_->master(), engine_->exp_avg(), engine_->exp_avg_sq(),
+                            engine_->steps_taken(), cpu_rng_state(), pipeline_->cursor().to_json().dump()};
+      const uint32_t crc = write_rank_shard(temporary.string(), state);
+      const std::vector<uint64_t> crcs = dist::allgather_u64({crc});
+      if (rank_ == 0)
+        write_manifest(temporary.string(), engine_->layout(), engine_->config().stage,
+                       std::vector<uint32_t>(crcs.begin(), crcs.end()));
+    }
+    if (rank_ == 0) {
+      if (last_eval_.first == step && (!best_.has_value() || last_eval_.second < best_->second))
+        best_ = {final_dir.string(), last_eval_.second};
+      json state = {{"global_step", step}, {"max_steps", total_steps_}, {"log_history", log_->history()},
+                    {"world_size", world_}, {"best_model_checkpoint", best_ ? json(best_->first) : json(nullptr)},
+                    {"best_metric", best_ ? json(best_->second) : json(nullptr)}};
+      write_json(temporary / "trainer_state.json", state);
+      fs::remove_all(final_dir);
+      fs::rename(temporary, final_dir);
+      std::ofstream(fs::path(run_dir_) / "latest") << final_dir.filename().string() << "\n";
+      saved_.push_back(final_dir.string());
+      remove_old_checkpoints();
+      log_->write_images();
+      ZT_LOG_INFO("saved " << final_dir.string());
+    }
+    comm_.barrier();
+  }
+
+  void write_weights(const fs::path& dir, std::vector<std::pair<std::string, at::Tensor>>& weights) const {
+    if (args_.train_type == "full") {
+      const at::ScalarType dtype = model_->options().dtype;
+      for (auto& [name, tensor] : weights) tensor = tensor.to(dtype);
+      st::save_tensors((dir / "model.safetensors").string(), weights);
+      // Everything else a loader needs: config, generation config, tokenizer files.
+      for (const auto& entry : fs::directory_iterator(model_dir_)) {
+        const std::string name = entry.path().filename().string(), ext = entry.path().extension().string();
+        if (!entry.is_regular_file() || ext == ".safetensors" || ext == ".bin" || ext == ".pt" ||
+            name == "model.safetensors.index.json")
+          continue;
+        fs::copy_file(entry.path(), dir / name, fs::copy_options::overwrite_existing);
+      }
+    } else {
+      st::save_tensors((dir / "adapter_model.safetensors").string(), weights);
+      write_json(dir / "adapter_config.json", adapter_config(*lora_, args_, model_dir_));
+    }
+    write_json(dir / "args.json", args_json_);
+  }
+
+  // --save_total_limit: the oldest go first, never the best one.
+  void remove_old_checkpoints() {
+    if (!args_.save_total_limit.has_value()) return;
+    const size_t limit = static_cast<size_t>(std::max(1, *args_.save_total_limit));
+    for (auto it = saved_.begin(); saved_.size() > limit && it != saved_.end();) {
+      if (best_ && *it == best_->first && it + 1 != saved_.end()) {
+        ++it;
+        continue;
+      }
+      fs::remove_all(*it);
+      it = saved_.erase(it);
+    }
+  }
+
+  void finish() {
+    if (rank_ != 0) return;
+    log_->write_images();
+    std::printf("data: %s\nlast checkpoint: %s\n", pipeline_->stats().summary().c_str(),
+                saved_.empty() ? "none" : saved_.back().c_str());
+    if (best_) std::printf("best checkpoint: %s (eval_loss %.4f)\n", best_->first.c_str(), best_->second);
+    std::fflush(stdout);
+  }
+
+  const cli::SftArgs& args_;
+  const json args_json_;
+  dist::Communicator& comm_;
+  const int rank_, world_;
+
+  std::string model_dir_;
+  model::ModelConfig config_;
+  std::unique_ptr<data::Tokenizer> tokenizer_;
+  std::unique_ptr<data::ChatTemplate> chat_;
+  std::unique_ptr<data::ShardReader> reader_;
+  std::unique_ptr<data::DataPipeline> pipeline_;
+  std::vector<data::RawRow> held_out_;         // --split_dataset_ratio rows (all ranks)
+  std::vector<data::PackedRow> eval_rows_;     // this rank's share, encoded
+  int64_t eval_batches_ = 0;                   // per rank, the most any rank has
+  bool has_eval_ = false;
+
+  int batch_ = 1, accumulation_ = 1;
+  uint64_t most_rows_ = 0;
+  int64_t steps_per_epoch_ = 1, total_steps_ = 0, eval_steps_ = 1;
+
+  std::optional<model::LoraConfig> lora_;
+  std::unique_ptr<model::DecoderModel> model_;
+  std::unique_ptr<dist::ZeroEngine> engine_;
+  std::unique_ptr<dist::LayerWeightPartition> partition_;  // destroyed first: it holds the engine and model
+  std::unique_ptr<LearningRateSchedule> schedule_;
+
+  std::string run_dir_;
+  std::unique_ptr<RunLog> log_;
+  std::vector<std::string> saved_;
+  std::optional<std::pair<std::string, double>> best_;  // checkpoint, eval_loss
+  std::pair<int64_t, double> last_eval_{-1, 0};
+
+  int64_t first_step_ = 0, epoch_ = 0;
+  double tokens_seen_ = 0;
+  struct {
+    double loss = 0, tokens = 0, correct = 0;
+    int steps = 0;
+  } window_;
+};
 
 }  // namespace
 
@@ -204,206 +725,12 @@ int run_sft(const cli::SftArgs& args, const json& args_json) {
   dist::LaunchEnv env = dist::detect_launch_env();
   set_process_identity({env.rank, env.world_size, ""});
   dist::init_mpi(env);
-  std::unique_ptr<dist::Communicator> comm = dist::make_communicator(env, "cpu");
-  const int rank = comm->rank(), world = comm->size();
-  ZT_REQUIRE(args.train_type == "lora", "--train_type full lands with the rest of issue #6; use lora");
-  ZT_REQUIRE(!args.dataset.empty(), "--dataset is required");
-
-  const std::string model_dir = resolve_model(args.model);
-  model::ModelConfig config = model::read_model_config(model_dir);
-  data::Tokenizer tokenizer = data::Tokenizer::load(model_dir);
-  data::SpecialTokens special = data::read_special_tokens(model_dir, tokenizer);
-  data::ChatTemplate chat(data::template_by_name(args.template_name.value_or(data::detect_template_name(model_dir))),
-                          tokenizer, args.system, special.eos_id, special.bos_id);
-  std::vector<data::DatasetSource> sources;
-  for (const std::string& spec : args.dataset) sources.push_back(data::parse_dataset_spec(spec));
-  data::ReaderOptions reader_options;
-  reader_options.rank = rank;
-  reader_options.world_size = world;
-  reader_options.shuffle = args.dataset_shuffle;
-  reader_options.shuffle_buffer_size = static_cast<uint32_t>(args.shuffle_buffer_size);
-  reader_options.data_seed = static_cast<uint64_t>(args.data_seed);
-  reader_options.split_ratio = args.split_dataset_ratio;
-  data::ShardReader reader(sources, reader_options, dist::allgather_u64);
-  data::PipelineOptions pipeline_options;
-  if (args.columns.has_value()) pipeline_options.format.column_renames = data::parse_column_renames(*args.columns);
-  pipeline_options.loss_scale = data::parse_loss_scale(args.loss_scale);
-  pipeline_options.max_length = args.max_length.value_or(static_cast<int>(config.max_position_embeddings));
-  pipeline_options.truncation = data::parse_truncation(args.truncation_strategy);
-  pipeline_options.packing = args.packing;
-  pipeline_options.packing_length = args.packing_length.value_or(0);
-  pipeline_options.strict = args.strict;
-  data::DataPipeline pipeline(reader, chat, pipeline_options);
-
-  // Rows per rank in one epoch (packed rows when packing), counted once; every rank runs as many
-  // micro-batches as the fullest rank, idle where it has no row left.
-  pipeline.start_epoch(0);
-  uint64_t my_rows = 0;
-  while (pipeline.next()) ++my_rows;
-  uint64_t most_rows = 0;
-  for (uint64_t rows : dist::allgather_u64({my_rows})) most_rows = std::max(most_rows, rows);
-  ZT_REQUIRE(most_rows > 0, "no usable training rows (" << pipeline.stats().summary() << ")");
-  const int batch = args.per_device_train_batch_size;
-  const int accumulation =
-      args.gradient_accumulation_steps.value_or(std::max(1, static_cast<int>(std::ceil(16.0 / batch / world))));
-  const int64_t per_step = static_cast<int64_t>(batch) * accumulation;
-  const int64_t steps_per_epoch = std::max<int64_t>(1, (static_cast<int64_t>(most_rows) + per_step - 1) / per_step);
-  const int64_t total_steps = args.max_steps > 0
-                                  ? args.max_steps
-                                  : static_cast<int64_t>(std::ceil(args.num_train_epochs * double(steps_per_epoch)));
-
-  model::ModelOptions model_options;
-  model_options.dtype = training_dtype(args, config);
-  model_options.lora = model::LoraConfig{args.lora_rank, static_cast<double>(args.lora_alpha), args.lora_dropout,
-                                         args.use_rslora, args.target_modules};
-  model_options.modules_to_save = args.modules_to_save;
-  model_options.gradient_checkpointing = args.gradient_checkpointing;
-  model_options.attn_impl = args.attn_impl.value_or("sdpa");
-  dist::ZeroAutoValues autos;
-  autos.hidden_size = config.hidden_size;
-  autos.max_grad_norm = args.max_grad_norm;
-  autos.dtype = model_options.dtype == at::kBFloat16 ? "bf16" : model_options.dtype == at::kHalf ? "fp16" : "fp32";
-  dist::ZeroConfig zero = args.deepspeed.has_value() ? dist::load_zero_config(*args.deepspeed, autos) : dist::ZeroConfig{};
-  if (!args.deepspeed.has_value()) {
-    zero.gradient_clipping = args.max_grad_norm;
-    zero.precision = autos.dtype;
+  install_stop_handlers();
+  {
+    std::unique_ptr<dist::Communicator> comm = dist::make_communicator(env, "cpu");
+    Trainer trainer(args, args_json, *comm);
+    trainer.run();
   }
-  if (zero.stage == 3)
-    model_options.keep_weight =
-        dist::LayerWeightPartition::resident_predicate(model_dir, zero.stage3_param_persistence_threshold);
-  torch::manual_seed(args.seed);  // the same LoRA initialisation on every rank
-  model::DecoderModel model = model::DecoderModel::load(model_dir, model_options);
-  std::unique_ptr<dist::LayerWeightPartition> partition;
-  if (zero.stage == 3)
-    partition = std::make_unique<dist::LayerWeightPartition>(*comm, model, model_dir,
-                                                             zero.stage3_param_persistence_threshold,
-                                                             model_options.dtype, at::kCPU);
-  dist::AdamWConfig adam{args.adam_beta1, args.adam_beta2, args.adam_epsilon, args.weight_decay};
-  dist::ZeroEngine engine(*comm, zero, model.trainable_parameters(), adam);
-  if (partition) partition->attach_trainables(engine);
-  LearningRateSchedule schedule({args.lr_scheduler_type, args.learning_rate.value_or(1e-4), total_steps,
-                                 args.warmup_steps, args.warmup_ratio});
-
-  const std::string parent = args.output_dir.value_or((fs::path("output") / fs::path(model_dir).filename()).string());
-  Run run{args, *comm, model, engine, partition.get(), choose_run_dir(parent, *comm), model_dir, args_json, {}};
-  std::ofstream logging;
-  if (rank == 0) {
-    write_json(fs::path(run.run_dir) / "args.json", args_json);
-    logging.open(fs::path(run.run_dir) / "logging.jsonl");
-    ZT_LOG_INFO("run folder " << run.run_dir << "; " << world << " ranks, ZeRO stage " << zero.stage << ", "
-                                << engine.layout().numel << " trainable parameters; " << most_rows
-                                << " rows on the fullest rank, " << total_steps << " steps (" << steps_per_epoch
-                                << " per epoch, batch " << batch << " x accumulation " << accumulation << ")");
-  }
-
-  // --resume_from_checkpoint: optimizer (any world size or stage), step, and with the same world size the
-  // data position and random state of every rank; --resume_only_model takes the weights alone.
-  int64_t first_step = 0;
-  int64_t epoch = 0;
-  pipeline.start_epoch(0);
-  if (args.resume_from_checkpoint.has_value()) {
-    FullState state = read_full_state(*args.resume_from_checkpoint);
-    if (args.resume_only_model) {
-      at::Tensor zeros = at::zeros_like(state.master);
-      engine.load_full_state(state.layout.entries, state.master, zeros, zeros, 0);
-    } else {
-      engine.load_full_state(state.layout.entries, state.master, state.exp_avg, state.exp_avg_sq, state.step);
-      first_step = state.step;
-      epoch = first_step / steps_per_epoch;
-      const bool same_world = state.world_size == world;
-      if (same_world && !args.ignore_data_skip) {
-        data::PipelineCursor cursor =
-            data::PipelineCursor::from_json(json::parse(state.data_cursors[static_cast<size_t>(rank)]));
-        pipeline.restore(cursor);
-        epoch = cursor.reader.epoch;
-        if (!state.rng_states[static_cast<size_t>(rank)].empty()) set_cpu_rng_state(state.rng_states[static_cast<size_t>(rank)]);
-      } else {
-        pipeline.start_epoch(static_cast<uint32_t>(epoch));
-        if (rank == 0 && !same_world)
-          ZT_LOG_WARN("the checkpoint was written by " << state.world_size << " ranks, this run has " << world
-                                                       << ": the optimizer is re-partitioned and epoch " << epoch
-                                                       << " starts again from its first row");
-      }
-    }
-    if (rank == 0) ZT_LOG_INFO("resumed from " << *args.resume_from_checkpoint << " at step " << first_step);
-  }
-
-  json log_history = json::array();
-  const auto start = Clock::now();
-  double window_loss = 0, window_tokens = 0, window_correct = 0, total_tokens = 0;
-  int window_steps = 0;
-  for (int64_t step = first_step; step < total_steps; ++step) {
-    if (step / steps_per_epoch != epoch) {
-      epoch = step / steps_per_epoch;
-      pipeline.start_epoch(static_cast<uint32_t>(epoch));
-    }
-    double loss_sum = 0, tokens = 0, correct = 0;
-    for (int micro = 0; micro < accumulation; ++micro) {
-      bool had_row = false;
-      for (int b = 0; b < batch; ++b) {
-        std::optional<data::PackedRow> row = pipeline.next();
-        if (!row) continue;
-        had_row = true;
-        const int64_t length = static_cast<int64_t>(row->input_ids.size());
-        auto as_tensor = [&](const std::vector<int32_t>& v) {
-          return at::tensor(at::ArrayRef<int32_t>(v), at::kInt).to(at::kLong).view({1, length});
-        };
-        model::LossOutput loss = model.loss(model.hidden_states(as_tensor(row->input_ids), as_tensor(row->position_ids), true),
-                                            as_tensor(row->labels));
-        (loss.loss_sum * engine.loss_scale()).backward();
-        loss_sum += loss.loss_sum.item<double>();
-        tokens += static_cast<double>(loss.num_tokens);
-        correct += static_cast<double>(loss.num_correct);
-      }
-      if (!had_row && partition) partition->replay_without_data(args.gradient_checkpointing);
-      engine.after_backward();
-    }
-    at::Tensor totals = at::tensor({loss_sum, tokens, correct}, at::kDouble);
-    comm->all_reduce(totals)->wait();
-    const double global_tokens = totals[1].item<double>();
-    const double lr = schedule.at(step);
-    dist::StepResult result = engine.step(lr, 1.0 / std::max(1.0, global_tokens));
-    const double step_loss = totals[0].item<double>() / std::max(1.0, global_tokens);
-    window_loss += step_loss;
-    window_tokens += global_tokens;
-    window_correct += totals[2].item<double>();
-    total_tokens += global_tokens;
-    ++window_steps;
-    const int64_t done = step + 1;
-    const bool log_now = done % args.logging_steps == 0 || (args.logging_first_step && done == 1) || done == total_steps;
-    if (log_now && rank == 0) {
-      const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-      const double remaining = elapsed / double(done - first_step) * double(total_steps - done);
-      json entry = {{"loss", window_loss / window_steps},
-                    {"grad_norm", result.grad_norm},
-                    {"learning_rate", lr},
-                    {"token_acc", window_correct / std::max(1.0, window_tokens)},
-                    {"epoch", double(done) / double(steps_per_epoch)},
-                    {"global_step/max_steps", std::to_string(done) + "/" + std::to_string(total_steps)},
-                    {"percentage", std::to_string(100.0 * double(done) / double(total_steps)).substr(0, 5) + "%"},
-                    {"elapsed_time", format_seconds(elapsed)},
-                    {"remaining_time", format_seconds(remaining)},
-                    {"memory(GiB)", resident_gib()},
-                    {"train_speed(s/it)", elapsed / double(done - first_step)},
-                    {"tokens/s", total_tokens / std::max(1e-9, elapsed)}};
-      if (result.skipped) entry["skipped"] = true;
-      logging << entry.dump() << "\n" << std::flush;
-      log_history.push_back(entry);
-      std::printf("step %lld/%lld  loss %.4f  lr %.3g  grad_norm %.3f  %.0f tokens/s  ETA %s\n",
-                  static_cast<long long>(done), static_cast<long long>(total_steps), window_loss / window_steps, lr,
-                  result.grad_norm, total_tokens / std::max(1e-9, elapsed), format_seconds(remaining).c_str());
-      std::fflush(stdout);
-      window_loss = window_tokens = window_correct = 0;
-      window_steps = 0;
-    }
-    if (done % args.save_steps == 0 || done == total_steps) save_checkpoint(run, done, log_history, pipeline.cursor());
-  }
-  if (rank == 0) {
-    std::printf("data: %s\nlast checkpoint: %s\n", pipeline.stats().summary().c_str(),
-                run.saved.empty() ? "none" : run.saved.back().c_str());
-  }
-  partition.reset();
-  comm.reset();
   dist::finalize_mpi();
   return 0;
 }

@@ -10,10 +10,18 @@ Runs one process (no ZeRO) and two ranks under mpirun with zero2 and with zero3,
 - the logged loss falls from the first to the last logged step;
 - the adapter loads into peft on top of the transformers model, its tensors are exactly the file's, and
   the LoRA B matrices moved away from zero;
-- zero2 and zero3 on two ranks give the same losses and adapters (fp32).
+- zero2 and zero3 on two ranks give the same losses and adapters (fp32);
+- evaluation (10% held out, every 6 steps): val_dataset.jsonl holds 30 rows of the dataset, logging.jsonl
+  has eval_loss/eval_token_acc at steps 6 and 12, and the eval_loss at step 12 equals the one computed in
+  Python (ms-swift's encoding of val_dataset.jsonl, transformers + the saved adapter in peft, mean over
+  rows of each row's per-token loss) within 1e-4; trainer_state.json names the best checkpoint;
+- TensorBoard's own event reader reads runs/ and finds the logged losses and learning rates;
+- images/train_loss.svg is a well-formed SVG with the curve.
 """
 import json
+import os
 import sys
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +29,15 @@ import torch
 from safetensors.numpy import load_file
 from sft_run import run_sft
 
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
 KEYS = ["loss", "grad_norm", "learning_rate", "token_acc", "epoch", "global_step/max_steps", "elapsed_time",
         "remaining_time", "memory(GiB)", "train_speed(s/it)", "tokens/s"]
 
 
 def train(ztune, model, dataset, out, ranks, deepspeed):
-    extra = ["--per_device_train_batch_size", "1", "--lora_dropout", "0"]
+    extra = ["--per_device_train_batch_size", "1", "--lora_dropout", "0", "--split_dataset_ratio", "0.1",
+             "--eval_steps", "6"]
     if deepspeed:
         extra += ["--deepspeed", deepspeed]
     run, stdout, _ = run_sft(ztune, model, dataset, out, ranks, extra)
@@ -34,7 +45,11 @@ def train(ztune, model, dataset, out, ranks, deepspeed):
 
 
 def check_run(name, run, ranks, stdout, model, failures):
-    logs = [json.loads(line) for line in (run / "logging.jsonl").read_text().splitlines()]
+    entries = [json.loads(line) for line in (run / "logging.jsonl").read_text().splitlines()]
+    logs = [e for e in entries if "loss" in e]
+    evals = [e for e in entries if "eval_loss" in e]
+    check_eval(name, run, evals, model, failures)
+    check_tensorboard(name, run, logs, failures)
     missing = [k for k in KEYS if k not in logs[0]]
     if missing:
         failures.append(f"{name}: logging.jsonl lacks {missing}")
@@ -69,6 +84,71 @@ def check_run(name, run, ranks, stdout, model, failures):
     elif any(not np.array_equal(state[k].numpy(), adapter[k]) for k in adapter):
         failures.append(f"{name}: peft loaded different values")
     return logs, adapter
+
+
+def swift_encode(model, path, max_length):
+    """ms-swift's encoding of a jsonl file (rows over max_length dropped, as --truncation_strategy delete)."""
+    from encoding_parity import swift_reference
+    rows = swift_reference(model, "qwen2", "qwen2_5", "default", str(path), 100000)
+    return [(ids, labels) for ids, labels in rows if len(ids) <= max_length]
+
+
+def peft_eval_loss(model, adapter, rows):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+    base = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
+    peft_model = PeftModel.from_pretrained(base, str(adapter)).eval()
+    losses = []
+    with torch.no_grad():
+        for ids, labels in rows:
+            logits = peft_model(input_ids=torch.tensor([ids])).logits[0, :-1]
+            target = torch.tensor(labels[1:])
+            losses.append(torch.nn.functional.cross_entropy(logits, target, ignore_index=-100).item())
+    return sum(losses) / len(losses)
+
+
+def check_eval(name, run, evals, model, failures):
+    dataset_lines = set(Path(sys.argv[3]).read_text().splitlines())
+    val_lines = (run / "val_dataset.jsonl").read_text().splitlines()
+    if len(val_lines) != 30 or not all(line in dataset_lines for line in val_lines):
+        failures.append(f"{name}: val_dataset.jsonl has {len(val_lines)} rows (expected 30 rows of the dataset)")
+    if [e["global_step/max_steps"] for e in evals] != ["6/12", "12/12"]:
+        failures.append(f"{name}: eval entries at {[e['global_step/max_steps'] for e in evals]}, expected 6 and 12")
+        return
+    if not all(0 <= e["eval_token_acc"] <= 1 for e in evals):
+        failures.append(f"{name}: eval_token_acc out of range")
+    reference = peft_eval_loss(model, run / "checkpoint-12", swift_encode(model, run / "val_dataset.jsonl", 256))
+    if abs(reference - evals[-1]["eval_loss"]) > 1e-4:
+        failures.append(f"{name}: eval_loss {evals[-1]['eval_loss']:.6f}, Python computes {reference:.6f}")
+    print(f"{name}: eval_loss at step 12 {evals[-1]['eval_loss']:.6f}, peft {reference:.6f}")
+    state = json.loads((run / "checkpoint-12" / "trainer_state.json").read_text())
+    best = min(evals, key=lambda e: e["eval_loss"])["global_step/max_steps"].split("/")[0]
+    if not str(state.get("best_model_checkpoint", "")).endswith(f"checkpoint-{best}"):
+        failures.append(f"{name}: best_model_checkpoint {state.get('best_model_checkpoint')}, expected checkpoint-{best}")
+
+
+def check_tensorboard(name, run, logs, failures):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    events = EventAccumulator(str(run / "runs"))
+    events.Reload()
+    for tag, key in (("train/loss", "loss"), ("train/learning_rate", "learning_rate"), ("train/grad_norm", "grad_norm")):
+        if tag not in events.Tags()["scalars"]:
+            failures.append(f"{name}: TensorBoard has no {tag} (tags {events.Tags()['scalars']})")
+            continue
+        scalars = [(s.step, s.value) for s in events.Scalars(tag)]
+        expected = [(int(e["global_step/max_steps"].split("/")[0]), e[key]) for e in logs]
+        if [s for s, _ in scalars] != [s for s, _ in expected] or any(
+                abs(a - b) > 1e-6 * max(1.0, abs(b)) for (_, a), (_, b) in zip(scalars, expected)):
+            failures.append(f"{name}: TensorBoard {tag} {scalars} differs from logging.jsonl {expected}")
+    if "eval/loss" not in events.Tags()["scalars"]:
+        failures.append(f"{name}: TensorBoard has no eval/loss")
+    try:
+        svg = ElementTree.parse(run / "images" / "train_loss.svg").getroot()
+        points = [p.get("points").split() for p in svg.iter("{http://www.w3.org/2000/svg}polyline")]
+        if not points or len(points[0]) != len(logs):
+            failures.append(f"{name}: images/train_loss.svg does not hold the {len(logs)} logged losses")
+    except (OSError, ElementTree.ParseError) as error:
+        failures.append(f"{name}: images/train_loss.svg: {error}")
 
 
 def main():

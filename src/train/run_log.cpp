@@ -1,0 +1,132 @@
+#include "train/run_log.h"
+
+#include <cstdio>
+#include <filesystem>
+
+#include "core/check.h"
+#include "train/plot.h"
+#include "train/tensorboard.h"
+
+namespace zt::train {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+double resident_gib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / (1024.0 * 1024.0);
+  return 0;
+}
+
+std::string step_of(int64_t step, int64_t total) { return std::to_string(step) + "/" + std::to_string(total); }
+
+std::string percentage(int64_t step, int64_t total) {
+  char text[16];
+  std::snprintf(text, sizeof text, "%.2f%%", 100.0 * double(step) / double(std::max<int64_t>(1, total)));
+  return text;
+}
+
+}  // namespace
+
+std::string format_seconds(double seconds) {
+  const int64_t s = static_cast<int64_t>(std::max(0.0, seconds));
+  char text[32];
+  std::snprintf(text, sizeof text, "%lldh %02lldm %02llds", static_cast<long long>(s / 3600),
+                static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
+  return text;
+}
+
+RunLog::RunLog(const std::string& run_dir, bool tensorboard) : run_dir_(run_dir) {
+  const fs::path path = fs::path(run_dir) / "logging.jsonl";
+  jsonl_.open(path, std::ios::app);
+  ZT_REQUIRE(jsonl_.good(), path.string() << ": cannot open for writing");
+  if (tensorboard) events_ = std::make_unique<EventWriter>((fs::path(run_dir) / "runs").string());
+}
+
+RunLog::~RunLog() = default;
+
+double RunLog::seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
+
+void RunLog::write(const json& entry) {
+  jsonl_ << entry.dump() << "\n" << std::flush;
+  history_.push_back(entry);
+}
+
+void RunLog::train(const TrainLogLine& line) {
+  const double elapsed = seconds();
+  const double per_step = elapsed / double(std::max<int64_t>(1, line.step - line.first_step));
+  const double remaining = per_step * double(line.total_steps - line.step);
+  const double tokens_per_second = line.tokens_seen / std::max(1e-9, elapsed);
+  json entry = {{"loss", line.loss},
+                {"grad_norm", line.grad_norm},
+                {"learning_rate", line.learning_rate},
+                {"token_acc", line.token_acc},
+                {"epoch", line.epoch},
+                {"global_step/max_steps", step_of(line.step, line.total_steps)},
+                {"percentage", percentage(line.step, line.total_steps)},
+                {"elapsed_time", format_seconds(elapsed)},
+                {"remaining_time", format_seconds(remaining)},
+                {"memory(GiB)", resident_gib()},
+                {"train_speed(s/it)", per_step},
+                {"tokens/s", tokens_per_second}};
+  if (line.skipped) entry["skipped"] = true;
+  write(entry);
+  const std::pair<const char*, double> scalars[] = {{"train/loss", line.loss},
+                                                    {"train/grad_norm", line.grad_norm},
+                                                    {"train/learning_rate", line.learning_rate},
+                                                    {"train/token_acc", line.token_acc},
+                                                    {"train/epoch", line.epoch},
+                                                    {"train/tokens_per_second", tokens_per_second}};
+  for (const auto& [tag, value] : scalars) {
+    if (events_) events_->add_scalar(tag, value, line.step);
+    curves_[tag].first.push_back(double(line.step));
+    curves_[tag].second.push_back(value);
+  }
+  if (events_) events_->flush();
+  std::printf("step %lld/%lld  loss %.4f  lr %.3g  grad_norm %.3f  token_acc %.3f  %.0f tokens/s  ETA %s\n",
+              static_cast<long long>(line.step), static_cast<long long>(line.total_steps), line.loss,
+              line.learning_rate, line.grad_norm, line.token_acc, tokens_per_second, format_seconds(remaining).c_str());
+  std::fflush(stdout);
+}
+
+void RunLog::eval(const EvalLogLine& line) {
+  const double runtime = std::max(1e-9, line.runtime);
+  json entry = {{"eval_loss", line.loss},
+                {"eval_token_acc", line.token_acc},
+                {"eval_runtime", line.runtime},
+                {"eval_samples_per_second", double(line.samples) / runtime},
+                {"eval_steps_per_second", double(line.batches) / runtime},
+                {"epoch", line.epoch},
+                {"global_step/max_steps", step_of(line.step, line.total_steps)}};
+  write(entry);
+  for (const auto& [tag, value] : {std::pair<const char*, double>{"eval/loss", line.loss}, {"eval/token_acc", line.token_acc}}) {
+    if (events_) events_->add_scalar(tag, value, line.step);
+    curves_[tag].first.push_back(double(line.step));
+    curves_[tag].second.push_back(value);
+  }
+  if (events_) events_->flush();
+  std::printf("eval at step %lld: eval_loss %.4f  eval_token_acc %.4f  (%lld samples, %.1f s)\n",
+              static_cast<long long>(line.step), line.loss, line.token_acc, static_cast<long long>(line.samples),
+              line.runtime);
+  std::fflush(stdout);
+}
+
+void RunLog::write_images() const {
+  if (curves_.empty()) return;
+  const fs::path dir = fs::path(run_dir_) / "images";
+  fs::create_directories(dir);
+  for (const auto& [tag, curve] : curves_) {
+    std::string name = tag;
+    for (char& c : name)
+      if (c == '/') c = '_';
+    std::vector<Series> series{{tag, curve.first, curve.second, "#1f77b4"}};
+    if (tag == "train/loss" && curve.second.size() > 2)
+      series.push_back({"smoothed (0.9)", curve.first, smooth(curve.second, 0.9), "#d62728"});
+    write_line_chart((dir / (name + ".svg")).string(), tag, "step", series);
+  }
+}
+
+}  // namespace zt::train

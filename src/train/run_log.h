@@ -1,0 +1,57 @@
+// What a run reports (rank 0 only): logging.jsonl with ms-swift's keys, TensorBoard event files under
+// runs/, the progress line on stdout, and the curves under images/.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace zt::train {
+
+class EventWriter;
+
+struct TrainLogLine {
+  int64_t step = 0, total_steps = 0, first_step = 0;  // first_step: where this process started (resume)
+  double loss = 0, grad_norm = 0, learning_rate = 0, token_acc = 0, epoch = 0;
+  double tokens_seen = 0;  // by this process, for tokens/s
+  bool skipped = false;    // the optimizer step was skipped (non-finite gradients)
+};
+
+struct EvalLogLine {
+  int64_t step = 0, total_steps = 0;
+  double loss = 0, token_acc = 0, epoch = 0, runtime = 0;
+  int64_t samples = 0, batches = 0;
+};
+
+class RunLog {
+ public:
+  // Opens run_dir/logging.jsonl and, with `tensorboard`, an event file under run_dir/runs.
+  RunLog(const std::string& run_dir, bool tensorboard);
+  ~RunLog();
+
+  void train(const TrainLogLine& line);
+  void eval(const EvalLogLine& line);
+  // Rewrites the charts under run_dir/images (train_loss.svg, train_learning_rate.svg, ...).
+  void write_images() const;
+  // Every entry written so far (trainer_state.json's log_history).
+  const nlohmann::json& history() const { return history_; }
+  double seconds() const;
+
+ private:
+  void write(const nlohmann::json& entry);
+  std::string run_dir_;
+  std::ofstream jsonl_;
+  std::unique_ptr<EventWriter> events_;
+  nlohmann::json history_ = nlohmann::json::array();
+  std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> curves_;  // tag -> steps, values
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+std::string format_seconds(double seconds);
+
+}  // namespace zt::train
