@@ -147,3 +147,25 @@ add_test(NAME sft_resume_equals_uninterrupted
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_resume.py $<TARGET_FILE:ztune>
                  ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/resume)
 set_tests_properties(sft_resume_equals_uninterrupted PROPERTIES TIMEOUT 900)
+# Loss-curve parity with a transformers + peft training loop (30 steps, fp32, same data order).
+add_test(NAME sft_loss_parity
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_loss_parity.py $<TARGET_FILE:ztune>
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/loss-parity)
+# SIGTERM / SIGUSR1: checkpoint at the next step boundary and a clean exit, on one and two ranks.
+add_test(NAME sft_preemption
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_preemption.py $<TARGET_FILE:ztune>
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/preemption)
+# kill -9 at random points around saves: earlier checkpoints stay whole; a corrupted shard is named.
+add_test(NAME sft_crash_during_save
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_crash_during_save.py $<TARGET_FILE:ztune>
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/crash-during-save 12)
+# Tokens given as flags, in a config file or in the environment appear in no output file or log.
+add_test(NAME sft_secrets_never_written
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_secrets.py $<TARGET_FILE:ztune>
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/secrets)
+# --train_type full: whole-model checkpoints that transformers loads.
+add_test(NAME sft_full_training
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_full.py $<TARGET_FILE:ztune>
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/full)
+set_tests_properties(sft_loss_parity sft_preemption sft_crash_during_save sft_secrets_never_written sft_full_training
+                     PROPERTIES TIMEOUT 900)

@@ -11,10 +11,16 @@ from pathlib import Path
 
 def run_sft(ztune, model, dataset, out, ranks, extra):
     """Returns the run folder (out/v1-*) and the command's stdout and stderr."""
+    return run_sft_command(ztune, out, ranks, [
+        "--model", model, "--dataset", dataset, "--max_steps", "12", "--gradient_accumulation_steps", "2",
+        "--learning_rate", "2e-3", "--packing", "true", "--max_length", "256", "--save_steps", "6",
+        "--logging_steps", "3"] + extra)
+
+
+def run_sft_command(ztune, out, ranks, arguments):
+    """`ztune sft ARGUMENTS --output_dir OUT` (a fresh OUT) on `ranks` ranks; the run folder, stdout, stderr."""
     shutil.rmtree(out, ignore_errors=True)
-    command = [ztune, "sft", "--model", model, "--dataset", dataset, "--max_steps", "12",
-               "--gradient_accumulation_steps", "2", "--learning_rate", "2e-3", "--packing", "true",
-               "--max_length", "256", "--save_steps", "6", "--logging_steps", "3", "--output_dir", str(out)] + extra
+    command = [ztune, "sft"] + arguments + ["--output_dir", str(out)]
     if ranks > 1:
         command = ["mpirun", "--oversubscribe", "-np", str(ranks)] + command
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1")
