@@ -155,6 +155,26 @@ void DataPipeline::restore(const PipelineCursor& cursor) {
   packer_->restore(std::move(ready), std::move(buffer), cursor.packed_tokens, cursor.packed_rows);
 }
 
+void DataPipeline::redeal(const std::vector<PipelineCursor>& cursors, int rank) {
+  ZT_REQUIRE(!cursors.empty(), "redeal needs the cursors of the run that stopped");
+  start_epoch(cursors[0].reader.epoch);
+  std::vector<ReaderCursor> readers;
+  std::vector<RowRef> pending;  // encoded and counted once already, not yet in a training row
+  for (const PipelineCursor& cursor : cursors) {
+    readers.push_back(cursor.reader);
+    for (const auto& row : cursor.ready_rows) pending.insert(pending.end(), row.begin(), row.end());
+    pending.insert(pending.end(), cursor.packer_buffer.begin(), cursor.packer_buffer.end());
+  }
+  reader_.redeal(readers, pending);
+  reader_done_ = false;
+  stats_ = RowStats();
+  if (rank != 0) return;
+  for (const PipelineCursor& cursor : cursors) stats_.add_counts(cursor.stats);
+  // The pending rows are read and counted again where they land.
+  stats_.rows_read -= std::min<uint64_t>(stats_.rows_read, pending.size());
+  stats_.rows_used -= std::min<uint64_t>(stats_.rows_used, pending.size());
+}
+
 json PipelineCursor::to_json() const {
   json ready = json::array();
   for (const auto& row : ready_rows) ready.push_back(row_refs_to_json(row));

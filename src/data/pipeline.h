@@ -56,6 +56,10 @@ class DataPipeline {
   std::optional<double> fill_ratio() const;  // packing only
   PipelineCursor cursor() const;
   void restore(const PipelineCursor& cursor);
+  // Continues the epoch a run with another number of ranks stopped in, from all its ranks' cursors (in
+  // rank order): every row none of them had used is dealt among this run's ranks (ShardReader::redeal),
+  // the rows their packers held included. Rank 0 carries the old ranks' row counts.
+  void redeal(const std::vector<PipelineCursor>& cursors, int rank);
 
   // Converts and encodes one row (no counting); nullopt with the reason when it would be skipped.
   std::optional<SampleWithSource> encode(const RawRow& row, RowIssue* issue = nullptr, std::string* detail = nullptr,

@@ -140,6 +140,8 @@ struct ShardReader::Impl {
   // Streaming state.
   uint32_t epoch = 0;
   std::vector<uint64_t> my_chunks;
+  bool redealt = false;                 // set by redeal: my_chunks come from custom_deal
+  std::vector<DealtChunk> custom_deal;  // my_chunks with their starting points
   uint64_t chunk_position = 0;
   bool chunk_started = false;
   uint64_t chunk_offset = 0;  // next line start (bytes) or row to read in the current chunk
@@ -389,16 +391,36 @@ struct ShardReader::Impl {
   }
 
   // ---- streaming ----
-  void deal_chunks() {
+  // The non-empty chunks rank `rank` of `world` is dealt in epoch `of_epoch`: the chunks permuted from
+  // (data_seed, epoch) when shuffling, then dealt round-robin.
+  std::vector<uint64_t> chunks_dealt(uint32_t of_epoch, int rank, int world) const {
     std::vector<uint64_t> order(chunks.size());
     for (uint64_t c = 0; c < chunks.size(); ++c) order[c] = c;
     if (options.shuffle) {
-      Rng shuffle_rng(Rng::mix(options.data_seed, epoch));
+      Rng shuffle_rng(Rng::mix(options.data_seed, of_epoch));
       for (uint64_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[shuffle_rng.below(i)]);
     }
+    std::vector<uint64_t> out;
+    for (uint64_t k = static_cast<uint64_t>(rank); k < order.size(); k += static_cast<uint64_t>(world))
+      if (chunks[order[k]].first_start != kNoLine) out.push_back(order[k]);
+    return out;
+  }
+
+  void deal_chunks() {
+    my_chunks = chunks_dealt(epoch, options.rank, options.world_size);
+    custom_deal.clear();
+    redealt = false;
+  }
+
+  void use_deal(const std::vector<DealtChunk>& deal) {
+    redealt = true;
+    custom_deal = deal;
     my_chunks.clear();
-    for (uint64_t k = static_cast<uint64_t>(options.rank); k < order.size(); k += static_cast<uint64_t>(options.world_size))
-      if (chunks[order[k]].first_start != kNoLine) my_chunks.push_back(order[k]);
+    for (const DealtChunk& dealt : deal) {
+      ZT_REQUIRE(dealt.chunk < chunks.size(), "data cursor names chunk " << dealt.chunk << " of " << chunks.size()
+                                                                          << " (written for other data?)");
+      my_chunks.push_back(dealt.chunk);
+    }
   }
 
   // Reads the next line of this rank's chunks; false when they are exhausted.
@@ -411,6 +433,10 @@ struct ShardReader::Impl {
         chunk_offset = chunk.first_start;
         next_line = chunk.first_line;
         next_row = chunk.first_row;
+        if (redealt && custom_deal[chunk_position].has_start) {
+          const DealtChunk& dealt = custom_deal[chunk_position];
+          chunk_offset = dealt.offset, next_line = dealt.line, next_row = dealt.row;
+        }
         block.clear();
         block_start = chunk_offset;
       }
@@ -541,12 +567,15 @@ ReaderCursor ShardReader::cursor() const {
   for (size_t i = impl.options.shuffle ? 0 : impl.fifo_head; i < impl.buffer.size(); ++i)
     cursor.buffer.push_back(impl.buffer[i].ref);
   cursor.exhausted = impl.chunk_position >= impl.my_chunks.size();
+  cursor.redealt = impl.redealt;
+  cursor.dealt = impl.custom_deal;
   return cursor;
 }
 
 void ShardReader::restore(const ReaderCursor& cursor) {
   Impl& impl = *impl_;
   start_epoch(cursor.epoch);
+  if (cursor.redealt) impl.use_deal(cursor.dealt);
   ZT_REQUIRE(cursor.chunk_position <= impl.my_chunks.size(),
              "data cursor points past this rank's chunks (written by a run with other data or world size?)");
   impl.chunk_position = cursor.chunk_position;
@@ -558,6 +587,45 @@ void ShardReader::restore(const ReaderCursor& cursor) {
   impl.block_start = cursor.chunk_offset;
   impl.rng.set_state(cursor.rng_state);
   for (const RowRef& ref : cursor.buffer) impl.buffer.push_back(impl.reread(ref));
+}
+
+void ShardReader::redeal(const std::vector<ReaderCursor>& cursors, const std::vector<RowRef>& pending) {
+  Impl& impl = *impl_;
+  ZT_REQUIRE(!cursors.empty(), "redeal needs the cursors of the run that stopped");
+  const uint32_t epoch = cursors[0].epoch;
+  for (const ReaderCursor& cursor : cursors)
+    ZT_REQUIRE(cursor.epoch == epoch, "the data cursors of the checkpoint are in different epochs");
+  start_epoch(epoch);
+  // What each old rank had not read yet, taken position by position across the old ranks.
+  const int old_world = static_cast<int>(cursors.size());
+  std::vector<std::vector<DealtChunk>> remaining(cursors.size());
+  size_t longest = 0;
+  for (int r = 0; r < old_world; ++r) {
+    const ReaderCursor& cursor = cursors[static_cast<size_t>(r)];
+    std::vector<DealtChunk> list = cursor.dealt;
+    if (!cursor.redealt)
+      for (uint64_t chunk : impl.chunks_dealt(epoch, r, old_world)) list.push_back({chunk, false, 0, 0, 0});
+    for (size_t p = cursor.chunk_position; p < list.size(); ++p) {
+      DealtChunk item = list[p];
+      if (p == cursor.chunk_position && cursor.chunk_started)
+        item = {item.chunk, true, cursor.chunk_offset, cursor.next_line, cursor.next_row};
+      remaining[static_cast<size_t>(r)].push_back(item);
+    }
+    longest = std::max(longest, remaining[static_cast<size_t>(r)].size());
+  }
+  std::vector<DealtChunk> all;
+  for (size_t p = 0; p < longest; ++p)
+    for (const auto& list : remaining)
+      if (p < list.size()) all.push_back(list[p]);
+  std::vector<DealtChunk> mine;
+  for (size_t i = static_cast<size_t>(impl.options.rank); i < all.size(); i += static_cast<size_t>(impl.options.world_size))
+    mine.push_back(all[i]);
+  impl.use_deal(mine);
+  std::vector<RowRef> rows;
+  for (const ReaderCursor& cursor : cursors) rows.insert(rows.end(), cursor.buffer.begin(), cursor.buffer.end());
+  rows.insert(rows.end(), pending.begin(), pending.end());
+  for (size_t i = static_cast<size_t>(impl.options.rank); i < rows.size(); i += static_cast<size_t>(impl.options.world_size))
+    impl.buffer.push_back(impl.reread(rows[i]));
 }
 
 RawRow ShardReader::read_row(const RowRef& ref) const { return impl_->reread(ref); }
@@ -607,9 +675,16 @@ std::vector<RowRef> row_refs_from_json(const json& value) {
 }
 
 json ReaderCursor::to_json() const {
-  return {{"epoch", epoch},         {"chunk_position", chunk_position}, {"chunk_started", chunk_started},
+  json out = {{"epoch", epoch},         {"chunk_position", chunk_position}, {"chunk_started", chunk_started},
           {"chunk_offset", chunk_offset}, {"next_line", next_line},   {"next_row", next_row},
           {"rng_state", rng_state}, {"buffer", row_refs_to_json(buffer)},                 {"exhausted", exhausted}};
+  if (redealt) {
+    json list = json::array();
+    for (const DealtChunk& d : dealt)
+      list.push_back(d.has_start ? json{d.chunk, d.offset, d.line, d.row} : json{d.chunk});
+    out["dealt"] = list;
+  }
+  return out;
 }
 
 ReaderCursor ReaderCursor::from_json(const json& value) {
@@ -624,6 +699,15 @@ ReaderCursor ReaderCursor::from_json(const json& value) {
     cursor.rng_state = value.at("rng_state").get<uint64_t>();
     cursor.exhausted = value.at("exhausted").get<bool>();
     cursor.buffer = row_refs_from_json(value.at("buffer"));
+    cursor.redealt = value.contains("dealt");
+    if (cursor.redealt)
+      for (const json& d : value.at("dealt")) {
+        DealtChunk dealt;
+        dealt.chunk = d.at(0).get<uint64_t>();
+        if (d.size() == 4)
+          dealt = {dealt.chunk, true, d.at(1).get<uint64_t>(), d.at(2).get<uint64_t>(), d.at(3).get<uint64_t>()};
+        cursor.dealt.push_back(dealt);
+      }
   } catch (const json::exception& error) {
     ZT_THROW("data cursor is malformed (" << error.what() << ")");
   }

@@ -58,6 +58,14 @@ struct RawRow {
 nlohmann::json row_refs_to_json(const std::vector<RowRef>& refs);
 std::vector<RowRef> row_refs_from_json(const nlohmann::json& value);
 
+// A chunk a rank was dealt, and where reading starts in it when not at its beginning (the unread tail of
+// a chunk another run stopped in).
+struct DealtChunk {
+  uint64_t chunk = 0;
+  bool has_start = false;
+  uint64_t offset = 0, line = 0, row = 0;
+};
+
 // Everything needed to continue an epoch exactly where it stopped.
 struct ReaderCursor {
   uint32_t epoch = 0;
@@ -69,6 +77,8 @@ struct ReaderCursor {
   uint64_t rng_state = 0;
   std::vector<RowRef> buffer;   // rows in the shuffle buffer, re-read on restore
   bool exhausted = false;
+  bool redealt = false;            // false: the epoch's usual dealing of chunks
+  std::vector<DealtChunk> dealt;   // when redealt: this rank's chunks (ShardReader::redeal)
   nlohmann::json to_json() const;
   static ReaderCursor from_json(const nlohmann::json& json);
 };
@@ -100,6 +110,13 @@ class ShardReader {
 
   ReaderCursor cursor() const;
   void restore(const ReaderCursor& cursor);
+
+  // Continues the epoch that a run with another number of ranks stopped in. `cursors` holds that run's
+  // cursor of every rank (in rank order); `pending` rows had been read but not yet used (the caller's
+  // buffers). What no old rank had read — chunks none of them started, the unread tails of the chunks
+  // they were in, their shuffle buffers and `pending` — is dealt among this run's ranks, so over all
+  // ranks every row of the epoch is used exactly once across the two runs.
+  void redeal(const std::vector<ReaderCursor>& cursors, const std::vector<RowRef>& pending);
 
   // Rows of the training selection over all ranks in one epoch (after #N sampling and the split).
   uint64_t num_train_rows() const;

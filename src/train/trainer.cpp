@@ -435,19 +435,26 @@ class Trainer {
     first_step_ = state.step;
     epoch_ = first_step_ / steps_per_epoch_;
     const bool same_world = state.world_size == world_;
-    if (same_world && !args_.ignore_data_skip) {
+    if (args_.ignore_data_skip) {
+      pipeline_->start_epoch(static_cast<uint32_t>(epoch_));
+    } else if (same_world) {
       const data::PipelineCursor cursor =
           data::PipelineCursor::from_json(json::parse(state.data_cursors[static_cast<size_t>(rank_)]));
       pipeline_->restore(cursor);
       epoch_ = cursor.reader.epoch;
-      if (!state.rng_states[static_cast<size_t>(rank_)].empty()) set_cpu_rng_state(state.rng_states[static_cast<size_t>(rank_)]);
     } else {
-      pipeline_->start_epoch(static_cast<uint32_t>(epoch_));
-      if (rank_ == 0 && !same_world)
+      // Another world size: what the old ranks had not used of their epoch is dealt among these ranks.
+      std::vector<data::PipelineCursor> cursors;
+      for (const std::string& text : state.data_cursors) cursors.push_back(data::PipelineCursor::from_json(json::parse(text)));
+      pipeline_->redeal(cursors, rank_);
+      epoch_ = cursors[0].reader.epoch;
+      if (rank_ == 0)
         ZT_LOG_WARN("the checkpoint was written by " << state.world_size << " ranks, this run has " << world_
-                                                     << ": the optimizer is re-partitioned and epoch " << epoch_
-                                                     << " starts again from its first row");
+                                                     << ": the optimizer state is re-partitioned and the unread rows of epoch "
+                                                     << epoch_ << " are dealt among the " << world_ << " ranks");
     }
+    if (!args_.ignore_data_skip && rank_ < state.world_size && !state.rng_states[static_cast<size_t>(rank_)].empty())
+      set_cpu_rng_state(state.rng_states[static_cast<size_t>(rank_)]);
     if (rank_ == 0) ZT_LOG_INFO("resumed from " << dir << " at step " << first_step_);
   }
 

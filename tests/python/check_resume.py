@@ -8,10 +8,11 @@ usage: check_resume.py ZTUNE MODEL_DIR DATASET WORK_DIR
    the final adapters must be bitwise equal.
 2. Another world size and stage: two ranks with zero2 (gradient accumulation 3) for 20 steps, versus the
    same run's checkpoint-10 resumed by three ranks with zero3 (accumulation 2, so a step still holds 6
-   rows). Across world sizes the rows a step holds depend on how the data is dealt, so this part trains on
-   one conversation repeated (every step sees the same rows whatever the dealing) with dropout off: what is
-   checked is the re-partitioned optimizer state, step and schedule. Losses of steps 11-20 and the final
-   adapters must agree within 1e-5.
+   rows). The rows the old ranks had not used are dealt among the new ones (that each row of the epoch is
+   used exactly once is the unit test Pipeline.RedealAcrossWorldSizesUsesEveryRowOnce), so which rows a
+   step holds depends on the dealing; this part therefore trains on one conversation repeated (every step
+   sees the same rows whatever the dealing) with dropout off, and checks the re-partitioned optimizer
+   state, step and schedule: losses of steps 11-20 and the final adapters must agree within 1e-5.
 """
 import json
 import sys

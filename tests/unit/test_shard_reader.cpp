@@ -401,4 +401,95 @@ TEST(Pipeline, PackedResumeFromCursorsIsExact) {
   }
 }
 
+// A run on `from` ranks stops mid-epoch (each rank after a different number of rows); a run on `to` ranks
+// redeals what they had not used. Over both runs every row of the epoch is used exactly once, and a cursor
+// taken after the redeal restores exactly.
+void check_redeal(int from, int to, bool packing, bool shuffle) {
+  SCOPED_TRACE(std::to_string(from) + " -> " + std::to_string(to) + " ranks, packing " + std::to_string(packing) +
+               ", shuffle " + std::to_string(shuffle));
+  const std::string path = write_corpus("redeal.jsonl", 700, 31);
+  const size_t expected_rows = non_blank_lines(path).size();
+  PipelineOptions options;
+  options.max_length = 256;
+  options.truncation = Truncation::right;
+  options.packing = packing;
+  options.packing_buffer = 25;
+  auto reader_options = [&](int rank, int world) {
+    ReaderOptions o;
+    o.rank = rank;
+    o.world_size = world;
+    o.chunk_bytes = 4096;
+    o.shuffle = shuffle;
+    o.shuffle_buffer_size = 30;
+    o.data_seed = 9;
+    return o;
+  };
+  std::mutex mutex;
+  std::vector<uint64_t> used;  // global row index of every sample that went into a training row
+  auto take = [&](const PackedRow& row) {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (const RowRef& ref : row.sources) used.push_back(ref.row);
+  };
+  std::vector<PipelineCursor> cursors(static_cast<size_t>(from));
+  SimulatedWorld first(from);
+  first.run([&](int rank) {
+    ShardReader reader({{path, std::nullopt}}, reader_options(rank, from), first.exchange_for(rank));
+    FixtureTemplate fixture;  // the tokenizer's cache is per thread
+    DataPipeline pipeline(reader, fixture.chat, options);
+    pipeline.start_epoch(2);
+    for (int i = 0; i < 40 + 23 * rank; ++i)
+      if (auto row = pipeline.next()) take(*row);
+    cursors[static_cast<size_t>(rank)] = PipelineCursor::from_json(pipeline.cursor().to_json());
+  });
+  std::vector<std::vector<std::vector<int32_t>>> after_restore_point(static_cast<size_t>(to));
+  std::vector<nlohmann::json> mid_cursors(static_cast<size_t>(to));
+  SimulatedWorld second(to);
+  second.run([&](int rank) {
+    ShardReader reader({{path, std::nullopt}}, reader_options(rank, to), second.exchange_for(rank));
+    FixtureTemplate fixture;  // the tokenizer's cache is per thread
+    DataPipeline pipeline(reader, fixture.chat, options);
+    pipeline.redeal(cursors, rank);
+    std::vector<std::vector<int32_t>> rows;
+    while (true) {
+      if (rows.size() == 7) mid_cursors[static_cast<size_t>(rank)] = pipeline.cursor().to_json();
+      std::optional<PackedRow> row = pipeline.next();
+      if (!row) break;
+      take(*row);
+      rows.push_back(row->input_ids);
+    }
+    after_restore_point[static_cast<size_t>(rank)] = rows;
+  });
+  std::sort(used.begin(), used.end());
+  std::vector<uint64_t> every(expected_rows);
+  for (size_t i = 0; i < expected_rows; ++i) every[i] = i;
+  EXPECT_TRUE(used == every) << "every row of the epoch exactly once over the two runs: " << used.size() << " used, "
+                             << every.size() << " rows";
+
+  // A cursor taken after the redeal (same world size) continues exactly.
+  SimulatedWorld third(to);
+  third.run([&](int rank) {
+    ShardReader reader({{path, std::nullopt}}, reader_options(rank, to), third.exchange_for(rank));
+    if (mid_cursors[static_cast<size_t>(rank)].is_null()) return;
+    FixtureTemplate fixture;  // the tokenizer's cache is per thread
+    DataPipeline pipeline(reader, fixture.chat, options);
+    pipeline.restore(PipelineCursor::from_json(mid_cursors[static_cast<size_t>(rank)]));
+    std::vector<std::vector<int32_t>> rest;
+    while (auto row = pipeline.next()) rest.push_back(row->input_ids);
+    const auto& all = after_restore_point[static_cast<size_t>(rank)];
+    std::lock_guard<std::mutex> lock(mutex);
+    const std::vector<std::vector<int32_t>> expected(all.begin() + 7, all.end());
+    size_t same = 0;
+    while (same < std::min(rest.size(), expected.size()) && rest[same] == expected[same]) ++same;
+    EXPECT_TRUE(rest == expected) << "rank " << rank << ": " << rest.size() << " rows after restoring, " << expected.size()
+                                  << " expected; the first " << same << " agree";
+  });
+}
+
+TEST(Pipeline, RedealAcrossWorldSizesUsesEveryRowOnce) {
+  check_redeal(2, 3, false, true);
+  check_redeal(2, 3, true, true);
+  check_redeal(3, 2, true, false);
+  check_redeal(4, 1, false, false);
+}
+
 }  // namespace
