@@ -169,3 +169,14 @@ add_test(NAME sft_full_training
                  ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/full)
 set_tests_properties(sft_loss_parity sft_preemption sft_crash_during_save sft_secrets_never_written sft_full_training
                      PROPERTIES TIMEOUT 900)
+# Hub ids of models and datasets resolve from the ModelScope (or, with --use_hf, Hugging Face) cache.
+add_test(NAME sft_hub_ids_from_cache
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_hub_cache.py $<TARGET_FILE:ztune>
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/hub-cache)
+set_tests_properties(sft_hub_ids_from_cache PROPERTIES TIMEOUT 600)
+add_test(NAME cli_streaming_needs_max_steps
+         COMMAND ztune sft --model ${ZTUNE_FIXTURES_DIR}/qwen2 --dataset ${SAMPLE}/sharegpt_seed.jsonl --streaming true)
+set_tests_properties(cli_streaming_needs_max_steps PROPERTIES PASS_REGULAR_EXPRESSION "--streaming true needs --max_steps")
+add_test(NAME cli_report_to_swanlab_refused
+         COMMAND ztune sft --model ${ZTUNE_FIXTURES_DIR}/qwen2 --dataset ${SAMPLE}/sharegpt_seed.jsonl --report_to swanlab)
+set_tests_properties(cli_report_to_swanlab_refused PROPERTIES PASS_REGULAR_EXPRESSION "--report_to swanlab: SwanLab needs")

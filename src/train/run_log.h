@@ -18,7 +18,7 @@ class EventWriter;
 struct TrainLogLine {
   int64_t step = 0, total_steps = 0, first_step = 0;  // first_step: where this process started (resume)
   double loss = 0, grad_norm = 0, learning_rate = 0, token_acc = 0, epoch = 0;
-  double tokens_seen = 0;  // by this process, for tokens/s
+  double tokens_seen = 0;  // input tokens of all ranks since this process started, for tokens/s
   bool skipped = false;    // the optimizer step was skipped (non-finite gradients)
 };
 

@@ -12,6 +12,9 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "cli/sft_args.h"
 #include "core/check.h"
 #include "core/log.h"
@@ -127,6 +130,14 @@ void write_json(const fs::path& path, const json& value) {
   ZT_REQUIRE(out.good(), path.string() << ": write failed (disk full?)");
 }
 
+// Flushes a file or folder to disk (a checkpoint is complete on disk before it is renamed into place).
+void fsync_path(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
 // --adapters DIR (start from an existing PEFT adapter): its configuration replaces the LoRA flags.
 model::LoraConfig lora_config(const cli::SftArgs& args) {
   model::LoraConfig lora{args.lora_rank, static_cast<double>(args.lora_alpha), args.lora_dropout, args.use_rslora,
@@ -206,14 +217,16 @@ data::PackedRow as_row(const data::EncodedSample& sample) {
 }
 
 struct Counts {
-  double loss_sum = 0, tokens = 0, correct = 0;
+  double loss_sum = 0, tokens = 0, correct = 0;  // tokens: label tokens
+  double input_tokens = 0;
   void add(const Counts& other) {
-    loss_sum += other.loss_sum, tokens += other.tokens, correct += other.correct;
+    loss_sum += other.loss_sum, tokens += other.tokens, correct += other.correct, input_tokens += other.input_tokens;
   }
 };
 
 struct StepOutcome {
   double loss = 0, tokens = 0, correct = 0, learning_rate = 0;
+  double input_tokens = 0;  // all ranks, for throughput
   dist::StepResult result;
   int stop_signal = 0;  // a rank received SIGTERM/SIGUSR1 during the step
 };
@@ -493,9 +506,11 @@ class Trainer {
         partition_->replay_without_data(args_.gradient_checkpointing);
       engine_->after_backward();
     }
-    at::Tensor totals = at::tensor({local.loss_sum, local.tokens, local.correct, double(stop_requested())}, at::kDouble);
+    at::Tensor totals =
+        at::tensor({local.loss_sum, local.tokens, local.correct, double(stop_requested()), local.input_tokens}, at::kDouble);
     comm_.all_reduce(totals)->wait();
     StepOutcome outcome;
+    outcome.input_tokens = totals[4].item<double>();
     outcome.tokens = totals[1].item<double>();
     outcome.loss = totals[0].item<double>() / std::max(1.0, outcome.tokens);
     outcome.correct = totals[2].item<double>();
@@ -533,7 +548,8 @@ class Trainer {
     const model::LossOutput loss =
         model_->loss(model_->hidden_states(as_tensor(row.input_ids), as_tensor(row.position_ids), true), as_tensor(row.labels));
     (loss.loss_sum * engine_->loss_scale()).backward();
-    return {loss.loss_sum.item<double>(), static_cast<double>(loss.num_tokens), static_cast<double>(loss.num_correct)};
+    return {loss.loss_sum.item<double>(), static_cast<double>(loss.num_tokens), static_cast<double>(loss.num_correct),
+            static_cast<double>(row.input_ids.size())};
   }
 
   // ---- evaluation ----
@@ -580,7 +596,7 @@ class Trainer {
   void report(int64_t done, const StepOutcome& outcome) {
     window_.loss += outcome.loss, window_.tokens += outcome.tokens, window_.correct += outcome.correct;
     ++window_.steps;
-    tokens_seen_ += outcome.tokens;
+    tokens_seen_ += outcome.input_tokens;
     const bool due = done % args_.logging_steps == 0 || (args_.logging_first_step && done == 1) ||
                      done == total_steps_ || outcome.stop_signal != 0;
     if (!due) return;
@@ -632,9 +648,15 @@ class Trainer {
                     {"world_size", world_}, {"best_model_checkpoint", best_ ? json(best_->first) : json(nullptr)},
                     {"best_metric", best_ ? json(best_->second) : json(nullptr)}};
       write_json(temporary / "trainer_state.json", state);
+      for (const auto& entry : fs::directory_iterator(temporary)) fsync_path(entry.path());
+      fsync_path(temporary);
       fs::remove_all(final_dir);
       fs::rename(temporary, final_dir);
-      std::ofstream(fs::path(run_dir_) / "latest") << final_dir.filename().string() << "\n";
+      fsync_path(run_dir_);
+      const fs::path latest = fs::path(run_dir_) / "latest", latest_tmp = fs::path(run_dir_) / ".latest.tmp";
+      std::ofstream(latest_tmp) << final_dir.filename().string() << "\n";
+      fsync_path(latest_tmp);
+      fs::rename(latest_tmp, latest);
       saved_.push_back(final_dir.string());
       remove_old_checkpoints();
       log_->write_images();
