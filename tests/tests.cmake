@@ -180,3 +180,16 @@ set_tests_properties(cli_streaming_needs_max_steps PROPERTIES PASS_REGULAR_EXPRE
 add_test(NAME cli_report_to_swanlab_refused
          COMMAND ztune sft --model ${ZTUNE_FIXTURES_DIR}/qwen2 --dataset ${SAMPLE}/sharegpt_seed.jsonl --report_to swanlab)
 set_tests_properties(cli_report_to_swanlab_refused PROPERTIES PASS_REGULAR_EXPRESSION "--report_to swanlab: SwanLab needs")
+# ztune export: consolidation for world sizes 1-4 x ZeRO 0-3, merge (one file and sharded) against peft.
+add_test(NAME export_consolidate_and_merge
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_export.py $<TARGET_FILE:ztune>
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/export)
+# ztune infer: greedy batch inference equals transformers generate; the chat through a pseudo-terminal.
+add_test(NAME infer_batch_and_chat
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_infer.py $<TARGET_FILE:ztune>
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/infer)
+# The hub client against a local server following the ModelScope protocol.
+add_test(NAME hub_upload_and_push
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_hub.py $<TARGET_FILE:ztune>
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/hub)
+set_tests_properties(export_consolidate_and_merge infer_batch_and_chat hub_upload_and_push PROPERTIES TIMEOUT 900)

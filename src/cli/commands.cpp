@@ -38,28 +38,4 @@ int run_sft(const std::vector<std::string>& argv) {
   return train::run_sft(args, sft_table().to_json(args));
 }
 
-int run_infer(const std::vector<std::string>& argv) {
-  InferArgs args;
-  if (!parse_command(infer_table(), argv, args)) return 0;
-  ZT_THROW("'ztune infer' is not available yet: inference lands with issue #7");
-}
-
-int run_export(const std::vector<std::string>& argv) {
-  ExportArgs args;
-  if (!parse_command(export_table(), argv, args)) return 0;
-  ZT_THROW("'ztune export' is not available yet: export lands with issue #7");
-}
-
-int run_upload(const std::vector<std::string>& argv) {
-  UploadArgs args;
-  if (!parse_command(upload_table(), argv, args)) return 0;
-  ZT_THROW("'ztune upload' is not available yet: the hub client lands with issue #7");
-}
-
-int run_login(const std::vector<std::string>& argv) {
-  LoginArgs args;
-  if (!parse_command(login_table(), argv, args)) return 0;
-  ZT_THROW("'ztune login' is not available yet: the hub client lands with issue #7");
-}
-
 }  // namespace zt::cli

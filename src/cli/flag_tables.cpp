@@ -8,7 +8,6 @@
 namespace zt::cli {
 namespace {
 
-constexpr int kExportIssue = 7;
 
 const std::vector<std::string> kDtypes = {"bfloat16", "float16", "float32", "auto", "bf16", "fp16", "fp32"};
 
@@ -113,10 +112,10 @@ const args::Table& sft_table() {
     t.add("swanlab_mode", &A::swanlab_mode, "mode").one_of({"cloud", "local"});
 
     t.section("hub");
-    t.add("push_to_hub", &A::push_to_hub, "push the final adapter to the ModelScope hub").pending(kExportIssue);
-    t.add("hub_model_id", &A::hub_model_id, "hub repository owner/name").pending(kExportIssue);
-    t.add("hub_token", &A::hub_token, "hub token (or env MODELSCOPE_API_TOKEN)").hidden_value().pending(kExportIssue);
-    t.add("hub_private_repo", &A::hub_private_repo, "create the repository private").pending(kExportIssue);
+    t.add("push_to_hub", &A::push_to_hub, "push the final adapter to the ModelScope hub");
+    t.add("hub_model_id", &A::hub_model_id, "hub repository owner/name");
+    t.add("hub_token", &A::hub_token, "hub token (or env MODELSCOPE_API_TOKEN)").hidden_value();
+    t.add("hub_private_repo", &A::hub_private_repo, "create the repository private");
     return t;
   }();
   return table;
@@ -127,24 +126,21 @@ const args::Table& infer_table() {
     using A = InferArgs;
     args::Table t("infer", "Chat with a model or adapter in the terminal, or run batch inference over a dataset.");
     add_model_flags<A>(t);
-    t.add("adapters", &A::adapters, "LoRA checkpoint folders").pending(kExportIssue);
-    t.add("load_args", &A::load_args, "read model, template, system and dtype from the checkpoint's args.json")
-        .pending(kExportIssue);
+    t.add("adapters", &A::adapters, "LoRA checkpoint folders");
+    t.add("load_args", &A::load_args, "read model, template, system and dtype from the checkpoint's args.json");
     t.section("generation");
-    t.add("infer_backend", &A::infer_backend, "inference engine (pt is accepted as native)").one_of({"native", "pt"})
-        .pending(kExportIssue);
-    t.add("max_batch_size", &A::max_batch_size, "prompts decoded together in batch inference").pending(kExportIssue);
-    t.add("stream", &A::stream, "print tokens as they are generated; default true when interactive").pending(kExportIssue);
-    t.add("temperature", &A::temperature, "sampling temperature; 0 is greedy; default from generation_config.json")
-        .pending(kExportIssue);
-    t.add("top_p", &A::top_p, "nucleus sampling mass").pending(kExportIssue);
-    t.add("top_k", &A::top_k, "sample among the k most likely tokens").pending(kExportIssue);
-    t.add("repetition_penalty", &A::repetition_penalty, "penalty on already generated tokens").pending(kExportIssue);
-    t.add("max_new_tokens", &A::max_new_tokens, "tokens generated per reply").pending(kExportIssue);
-    t.add("merge_lora", &A::merge_lora, "merge the adapter into CKPT-merged first").pending(kExportIssue);
-    t.add("val_dataset", &A::val_dataset, "run batch inference over these datasets").pending(kExportIssue);
-    t.add("result_path", &A::result_path, "jsonl written by batch inference").pending(kExportIssue);
-    t.add("seed", &A::seed, "sampling seed").pending(kExportIssue);
+    t.add("infer_backend", &A::infer_backend, "inference engine (pt is accepted as native)").one_of({"native", "pt"});
+    t.add("max_batch_size", &A::max_batch_size, "prompts decoded together in batch inference");
+    t.add("stream", &A::stream, "print tokens as they are generated; default true when interactive");
+    t.add("temperature", &A::temperature, "sampling temperature; 0 is greedy; default from generation_config.json");
+    t.add("top_p", &A::top_p, "nucleus sampling mass");
+    t.add("top_k", &A::top_k, "sample among the k most likely tokens");
+    t.add("repetition_penalty", &A::repetition_penalty, "penalty on already generated tokens");
+    t.add("max_new_tokens", &A::max_new_tokens, "tokens generated per reply");
+    t.add("merge_lora", &A::merge_lora, "merge the adapter into CKPT-merged first");
+    t.add("val_dataset", &A::val_dataset, "run batch inference over these datasets");
+    t.add("result_path", &A::result_path, "jsonl written by batch inference");
+    t.add("seed", &A::seed, "sampling seed");
     return t;
   }();
   return table;
@@ -155,23 +151,23 @@ const args::Table& export_table() {
     using A = ExportArgs;
     args::Table t("export", "Consolidate checkpoints into PEFT adapters, merge LoRA into the base model, push to the hub.");
     t.section("input");
-    t.add("adapters", &A::adapters, "LoRA checkpoint folder").pending(kExportIssue);
-    t.add("model", &A::model, "base model; default from the adapter's args.json").pending(kExportIssue);
-    t.add("ckpt_dir", &A::ckpt_dir, "checkpoint whose per-rank shards are consolidated").pending(kExportIssue);
-    t.add("to_peft", &A::to_peft, "folder receiving the consolidated PEFT adapter").pending(kExportIssue);
-    t.add("torch_dtype", &A::torch_dtype, "dtype of merged weights").one_of(kDtypes).pending(kExportIssue);
+    t.add("adapters", &A::adapters, "LoRA checkpoint folder");
+    t.add("model", &A::model, "base model; default from the adapter's args.json");
+    t.add("ckpt_dir", &A::ckpt_dir, "checkpoint whose per-rank shards are consolidated");
+    t.add("to_peft", &A::to_peft, "folder receiving the consolidated PEFT adapter");
+    t.add("torch_dtype", &A::torch_dtype, "dtype of merged weights").one_of(kDtypes);
     t.section("merge");
-    t.add("merge_lora", &A::merge_lora, "write the base model with the adapter merged in").pending(kExportIssue);
-    t.add("output_dir", &A::output_dir, "output folder; default CKPT-merged").pending(kExportIssue);
-    t.add("exist_ok", &A::exist_ok, "allow writing into an existing output folder").pending(kExportIssue);
-    t.add("max_shard_size", &A::max_shard_size, "largest safetensors shard (5GB, 500MB, 2GiB)").pending(kExportIssue);
+    t.add("merge_lora", &A::merge_lora, "write the base model with the adapter merged in");
+    t.add("output_dir", &A::output_dir, "output folder; default CKPT-merged");
+    t.add("exist_ok", &A::exist_ok, "allow writing into an existing output folder");
+    t.add("max_shard_size", &A::max_shard_size, "largest safetensors shard (5GB, 500MB, 2GiB)");
     t.section("hub");
-    t.add("push_to_hub", &A::push_to_hub, "push the result to the ModelScope hub").pending(kExportIssue);
-    t.add("hub_model_id", &A::hub_model_id, "hub repository owner/name").pending(kExportIssue);
-    t.add("hub_token", &A::hub_token, "hub token (or env MODELSCOPE_API_TOKEN)").hidden_value().pending(kExportIssue);
-    t.add("hub_private_repo", &A::hub_private_repo, "create the repository private").pending(kExportIssue);
-    t.add("commit_message", &A::commit_message, "hub commit message").pending(kExportIssue);
-    t.add("use_hf", &A::use_hf, "push to Hugging Face instead of ModelScope").pending(kExportIssue);
+    t.add("push_to_hub", &A::push_to_hub, "push the result to the ModelScope hub");
+    t.add("hub_model_id", &A::hub_model_id, "hub repository owner/name");
+    t.add("hub_token", &A::hub_token, "hub token (or env MODELSCOPE_API_TOKEN)").hidden_value();
+    t.add("hub_private_repo", &A::hub_private_repo, "create the repository private");
+    t.add("commit_message", &A::commit_message, "hub commit message");
+    t.add("use_hf", &A::use_hf, "resolve the base model in the Hugging Face cache (pushing goes to ModelScope)");
     return t;
   }();
   return table;
@@ -181,15 +177,13 @@ const args::Table& upload_table() {
   static const args::Table table = [] {
     using A = UploadArgs;
     args::Table t("upload", "Upload a file or folder to a ModelScope model or dataset repository.");
-    t.positional("REPO_ID", &A::repo_id, "owner/name").pending(kExportIssue);
-    t.positional("LOCAL_PATH", &A::local_path, "file or folder to upload").pending(kExportIssue);
-    t.positional("PATH_IN_REPO", &A::path_in_repo, "destination path in the repository").pending(kExportIssue);
-    t.add("repo_type", &A::repo_type, "repository kind").alias("repo-type").one_of({"model", "dataset"})
-        .pending(kExportIssue);
-    t.add("token", &A::token, "hub token (or env MODELSCOPE_API_TOKEN, or the saved login)").hidden_value()
-        .pending(kExportIssue);
-    t.add("commit_message", &A::commit_message, "commit message").pending(kExportIssue);
-    t.add("revision", &A::revision, "branch").pending(kExportIssue);
+    t.positional("REPO_ID", &A::repo_id, "owner/name");
+    t.positional("LOCAL_PATH", &A::local_path, "file or folder to upload");
+    t.positional("PATH_IN_REPO", &A::path_in_repo, "destination path in the repository");
+    t.add("repo_type", &A::repo_type, "repository kind").alias("repo-type").one_of({"model", "dataset"});
+    t.add("token", &A::token, "hub token (or env MODELSCOPE_API_TOKEN, or the saved login)").hidden_value();
+    t.add("commit_message", &A::commit_message, "commit message");
+    t.add("revision", &A::revision, "branch");
     return t;
   }();
   return table;
@@ -199,7 +193,7 @@ const args::Table& login_table() {
   static const args::Table table = [] {
     using A = LoginArgs;
     args::Table t("login", "Check a ModelScope token and save it for later hub commands.");
-    t.add("token", &A::token, "hub access token").hidden_value().pending(kExportIssue);
+    t.add("token", &A::token, "hub access token").hidden_value();
     return t;
   }();
   return table;

@@ -502,6 +502,7 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special
   std::string bytes;
   for (int32_t id : ids) {
     if (skip_special_tokens && is_special(id)) continue;
+    if (id < 0 || id >= size()) continue;  // a row of the embedding with no token (as HF's decode skips it)
     bytes += token_bytes(id);
   }
   return replace_invalid_utf8(bytes);
@@ -521,10 +522,16 @@ bool Tokenizer::is_special(int32_t id) const {
 int32_t Tokenizer::size() const { return static_cast<int32_t>(impl_->model->id_bytes.size()); }
 
 std::string StreamDecoder::push(int32_t id) {
-  if (!(skip_special_ && tokenizer_.is_special(id))) pending_ += tokenizer_.token_bytes(id);
-  size_t complete = valid_utf8_prefix(pending_);
-  // Bytes after the valid prefix are an unfinished character (wait for more) or invalid (replace now).
-  if (!is_truncated_utf8(std::string_view(pending_).substr(complete))) complete = pending_.size();
+  if (id >= 0 && id < tokenizer_.size() && !(skip_special_ && tokenizer_.is_special(id)))
+    pending_ += tokenizer_.token_bytes(id);
+  // Everything goes out except a tail that may still become a character: the longest suffix (of at most
+  // 3 bytes, after the valid prefix) that is an unfinished multi-byte sequence. Invalid bytes before it
+  // are replaced now, exactly as decoding the whole text at once would replace them.
+  const size_t valid = valid_utf8_prefix(pending_);
+  size_t hold = 0;
+  for (size_t k = std::min<size_t>(3, pending_.size() - valid); k >= 1 && hold == 0; --k)
+    if (is_truncated_utf8(std::string_view(pending_).substr(pending_.size() - k))) hold = k;
+  const size_t complete = pending_.size() - hold;
   std::string out = replace_invalid_utf8(std::string_view(pending_).substr(0, complete));
   pending_.erase(0, complete);
   return out;

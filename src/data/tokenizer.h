@@ -31,7 +31,8 @@ class Tokenizer {
   // Appends to `ids` (no allocation in steady state).
   void encode_into(std::string_view text, std::vector<int32_t>& ids) const;
 
-  // Bytes of the tokens joined, invalid UTF-8 replaced by U+FFFD (as HF's ByteLevel decoder).
+  // Bytes of the tokens joined, invalid UTF-8 replaced by U+FFFD (as HF's ByteLevel decoder); ids with no
+  // token (embedding rows past the vocabulary) are skipped, as HF's decode skips them.
   std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = false) const;
   // Raw bytes of one token (may be part of a multi-byte character).
   const std::string& token_bytes(int32_t id) const;

@@ -29,6 +29,8 @@
 #include "dist/zero3_weights.h"
 #include "model/config.h"
 #include "model/decoder.h"
+#include "export/hub.h"
+#include "export/peft_adapter.h"
 #include "train/dist_checkpoint.h"
 #include "train/hub_cache.h"
 #include "train/run_log.h"
@@ -155,24 +157,16 @@ model::LoraConfig lora_config(const cli::SftArgs& args) {
 }
 
 json adapter_config(const model::LoraConfig& lora, const cli::SftArgs& args, const std::string& model_dir) {
-  json targets = json::array();
-  if (lora.target_modules.size() == 1 && lora.target_modules[0] == "all-linear")
-    targets = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
-  else
-    for (const std::string& t : lora.target_modules) targets.push_back(t);
-  return {{"peft_type", "LORA"},
-          {"task_type", "CAUSAL_LM"},
-          {"base_model_name_or_path", model_dir},
-          {"r", lora.rank},
-          {"lora_alpha", lora.alpha},
-          {"lora_dropout", lora.dropout},
-          {"use_rslora", lora.use_rslora},
-          {"bias", args.lora_bias},
-          {"target_modules", targets},
-          {"modules_to_save", args.modules_to_save.empty() ? json(nullptr) : json(args.modules_to_save)},
-          {"inference_mode", true},
-          {"fan_in_fan_out", false},
-          {"init_lora_weights", true}};
+  exporting::LoraAdapterConfig config;
+  config.rank = lora.rank;
+  config.alpha = lora.alpha;
+  config.dropout = lora.dropout;
+  config.use_rslora = lora.use_rslora;
+  config.target_modules = lora.target_modules;
+  config.modules_to_save = args.modules_to_save;
+  config.bias = args.lora_bias;
+  config.base_model = model_dir;
+  return exporting::adapter_config_json(config);
 }
 
 std::vector<std::pair<std::string, at::Tensor>> read_safetensors(const std::string& path) {
@@ -275,12 +269,14 @@ class Trainer {
     for (const std::string& target : args_.report_to)
       ZT_REQUIRE(target != "swanlab", "--report_to swanlab: SwanLab needs its cloud service, which ztune does not talk to "
                                       "yet; use --report_to tensorboard (the default) or none");
+    ZT_REQUIRE(!args_.push_to_hub || args_.hub_model_id.has_value(), "--push_to_hub true needs --hub_model_id OWNER/NAME");
     ZT_REQUIRE(args_.save_steps > 0 && args_.logging_steps > 0 && args_.eval_steps.value_or(1) > 0,
                "--save_steps, --logging_steps and --eval_steps must be positive");
   }
 
   void open_data() {
     model_dir_ = resolve_model_dir(args_.model, args_.use_hf);
+    args_json_["model_dir"] = fs::absolute(model_dir_).lexically_normal().string();  // for infer and export
     config_ = model::read_model_config(model_dir_);
     tokenizer_ = std::make_unique<data::Tokenizer>(data::Tokenizer::load(model_dir_));
     const data::SpecialTokens special = data::read_special_tokens(model_dir_, *tokenizer_);
@@ -694,7 +690,11 @@ class Trainer {
         ++it;
         continue;
       }
-      fs::remove_all(*it);
+      // Renamed out of the way first, so that a crash while deleting never leaves a half checkpoint-N.
+      const fs::path doomed = fs::path(*it).parent_path() / ("." + fs::path(*it).filename().string() + ".deleting");
+      fs::remove_all(doomed);
+      fs::rename(*it, doomed);
+      fs::remove_all(doomed);
       it = saved_.erase(it);
     }
   }
@@ -706,10 +706,15 @@ class Trainer {
                 saved_.empty() ? "none" : saved_.back().c_str());
     if (best_) std::printf("best checkpoint: %s (eval_loss %.4f)\n", best_->first.c_str(), best_->second);
     std::fflush(stdout);
+    if (args_.push_to_hub && !saved_.empty()) {
+      exporting::push_folder(saved_.back(), args_.hub_model_id.value_or(""), args_.hub_token, args_.hub_private_repo,
+                             "ztune sft " + fs::path(saved_.back()).filename().string());
+      std::printf("pushed %s to the hub as %s\n", saved_.back().c_str(), args_.hub_model_id->c_str());
+    }
   }
 
   const cli::SftArgs& args_;
-  const json args_json_;
+  json args_json_;
   dist::Communicator& comm_;
   const int rank_, world_;
 

@@ -6,8 +6,8 @@ usage: check_crash_during_save.py ZTUNE MODEL_DIR DATASET WORK_DIR [TRIALS]
 Each trial trains with a checkpoint after every step and is killed with SIGKILL at a random moment
 (seeded) shortly after a step's progress line, i.e. during or right after that step's save. Afterwards every checkpoint-N folder must be complete: the adapter loads with safetensors,
 trainer_state.json parses, the manifest lists one shard per rank and each shard's CRC-32 (computed here
-with zlib) matches it; `latest`, when present, names one of them. Unfinished saves may only exist as
-hidden .checkpoint-N.tmp folders. The last trial's `latest` must resume in ztune. Then one byte of a shard
+with zlib) matches it; `latest`, when present, names one of them. Unfinished saves (and deletions of old
+checkpoints by --save_total_limit) may only exist as hidden folders. The last trial's `latest` must resume in ztune. Then one byte of a shard
 is flipped and resuming must fail with a message naming the shard and the checksum.
 """
 import glob

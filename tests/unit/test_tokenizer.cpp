@@ -40,6 +40,34 @@ TEST(Tokenizer, StreamingDecodeNeverSplitsACharacter) {
   EXPECT_EQ(without_special.find("<|im_end|>"), std::string::npos);
 }
 
+// Random byte soup (stray continuation bytes, lead bytes, truncated and complete characters) cut into
+// single-byte tokens: the streamed text equals replacing invalid UTF-8 in the whole text at once, which
+// is what HF's decode of all the ids gives.
+TEST(Tokenizer, StreamingDecodeOfInvalidBytesEqualsDecodingTheWhole) {
+  Tokenizer tokenizer = Tokenizer::load(kFixtures + "/tokenizer-qwen/tokenizer.json");
+  std::vector<int32_t> byte_token(256, -1);
+  for (int32_t id = 0; id < tokenizer.size(); ++id)
+    if (tokenizer.token_bytes(id).size() == 1) byte_token[static_cast<uint8_t>(tokenizer.token_bytes(id)[0])] = id;
+  const std::vector<std::string> atoms = {"a", "\x9f", "\xe5", "\xe5\xb0\x94", "\xf0\x9f", "\xf0\x9f\x98\x80", "\xc3",
+                                          "\xc3\xa9", "\xed\xa0\x80", "\xff", " ", "\xe2\x80"};
+  uint64_t state = 12345;
+  for (int trial = 0; trial < 500; ++trial) {
+    std::string bytes;
+    for (int i = 0; i < 12; ++i) {
+      state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+      bytes += atoms[(state >> 33) % atoms.size()];
+    }
+    StreamDecoder stream(tokenizer, false);
+    std::string joined;
+    for (unsigned char byte : bytes) {
+      ASSERT_GE(byte_token[byte], 0) << "no single-byte token for " << int(byte);
+      joined += stream.push(byte_token[byte]);
+    }
+    joined += stream.finish();
+    ASSERT_EQ(joined, replace_invalid_utf8(bytes)) << "trial " << trial;
+  }
+}
+
 TEST(Tokenizer, InvalidUtf8IsReplacedLikePython) {
   EXPECT_EQ(replace_invalid_utf8("a\xff" "b"), "a\xEF\xBF\xBD" "b");
   EXPECT_EQ(replace_invalid_utf8("\xe4\xbd"), "\xEF\xBF\xBD");              // truncated: one replacement

@@ -1,0 +1,85 @@
+// `ztune export`: a checkpoint's shards consolidated into a PEFT adapter (--ckpt_dir/--adapters with
+// --to_peft), or the adapter merged into its base model (--merge_lora true).
+#include <filesystem>
+
+#include "cli/commands.h"
+#include "cli/infer_export_args.h"
+#include "core/check.h"
+#include "core/log.h"
+#include "export/checkpoint_args.h"
+#include "export/consolidate.h"
+#include "export/hub.h"
+#include "export/merge.h"
+#include "export/peft_adapter.h"
+#include "train/hub_cache.h"
+
+namespace zt::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string without_trailing_slash(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  return path;
+}
+
+// The base model of an adapter: --model, else what its args.json recorded, else adapter_config.json's.
+std::string base_model_of(const std::string& adapter_dir, const std::optional<std::string>& model, bool use_hf) {
+  if (model.has_value()) return train::resolve_model_dir(*model, use_hf);
+  const exporting::TrainedWith trained = exporting::read_trained_with(adapter_dir);
+  if (trained.model.has_value()) return train::resolve_model_dir(*trained.model, use_hf || trained.use_hf);
+  const std::string from_config = exporting::read_adapter_config(adapter_dir).base_model;
+  ZT_REQUIRE(!from_config.empty(), adapter_dir << ": no args.json or base_model_name_or_path names the base model; pass --model");
+  return train::resolve_model_dir(from_config, use_hf);
+}
+
+}  // namespace
+
+int run_export(const std::vector<std::string>& argv) {
+  ExportArgs args;
+  if (!parse_command(export_table(), argv, args)) return 0;
+  ZT_REQUIRE(args.adapters.size() <= 1, "--adapters: export takes one checkpoint, " << args.adapters.size() << " given");
+  const std::string checkpoint = without_trailing_slash(
+      args.ckpt_dir.value_or(args.adapters.empty() ? std::string() : args.adapters[0]));
+  ZT_REQUIRE(!checkpoint.empty(), "nothing to export: pass --adapters CKPT (with --merge_lora true or --to_peft DIR) "
+                                  "or --ckpt_dir CKPT --to_peft DIR");
+  ZT_REQUIRE(fs::is_directory(checkpoint), checkpoint << ": no such checkpoint folder");
+  ZT_REQUIRE(args.to_peft.has_value() || args.merge_lora || args.push_to_hub,
+             "what should export do? --to_peft DIR (a PEFT adapter from the shards), --merge_lora true, or "
+             "--push_to_hub true --hub_model_id OWNER/NAME");
+  ZT_REQUIRE(!args.push_to_hub || args.hub_model_id.has_value(), "--push_to_hub true needs --hub_model_id OWNER/NAME");
+
+  std::string adapter_dir = checkpoint;
+  if (args.to_peft.has_value()) {
+    exporting::export_peft_adapter(checkpoint, *args.to_peft);
+    adapter_dir = *args.to_peft;
+  } else if (!fs::exists(fs::path(checkpoint) / "adapter_model.safetensors") &&
+             !fs::exists(fs::path(checkpoint) / "model.safetensors")) {
+    // No adapter file (an interrupted or older save): rebuild it from the shards next to the merge output.
+    adapter_dir = without_trailing_slash(args.output_dir.value_or(checkpoint + "-merged")) + "-adapter";
+    ZT_LOG_WARN(checkpoint << " has no adapter_model.safetensors; consolidating its shards into " << adapter_dir);
+    exporting::export_peft_adapter(checkpoint, adapter_dir);
+  }
+  std::string result = adapter_dir;
+  if (args.merge_lora) {
+    exporting::MergeOptions merge;
+    merge.base_dir = base_model_of(checkpoint, args.model, args.use_hf);
+    merge.adapter_dir = adapter_dir;
+    merge.out_dir = without_trailing_slash(args.output_dir.value_or(checkpoint + "-merged"));
+    merge.dtype = exporting::parse_dtype(args.torch_dtype.value_or(""));
+    merge.max_shard_bytes = exporting::parse_size(args.max_shard_size);
+    merge.exist_ok = args.exist_ok;
+    exporting::merge_lora(merge);
+    result = merge.out_dir;
+    std::printf("merged model: %s\n", merge.out_dir.c_str());
+  } else if (args.to_peft.has_value()) {
+    std::printf("PEFT adapter: %s\n", adapter_dir.c_str());
+  }
+  if (args.push_to_hub) {
+    exporting::push_folder(result, *args.hub_model_id, args.hub_token, args.hub_private_repo, args.commit_message);
+    std::printf("pushed %s to the hub as %s\n", result.c_str(), args.hub_model_id->c_str());
+  }
+  return 0;
+}
+
+}  // namespace zt::cli

@@ -1,0 +1,303 @@
+// `ztune infer`: chat in the terminal with streaming output, or batch inference over datasets, with a
+// model folder or a LoRA checkpoint (whose args.json names the base model, template, system and dtype).
+#include <ATen/ATen.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/infer_export_args.h"
+#include "core/check.h"
+#include "core/log.h"
+#include "data/chat_template.h"
+#include "data/formats.h"
+#include "data/shard_reader.h"
+#include "data/tokenizer.h"
+#include "export/checkpoint_args.h"
+#include "export/merge.h"
+#include "export/peft_adapter.h"
+#include "model/decoder.h"
+#include "model/generation.h"
+#include "train/hub_cache.h"
+
+namespace zt::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+std::string without_trailing_slash(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  return path;
+}
+
+json read_json_or_empty(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in.good()) return json::object();
+  json value = json::parse(in, nullptr, false);
+  ZT_REQUIRE(!value.is_discarded(), path.string() << ": not valid JSON");
+  return value;
+}
+
+// Everything a reply needs: the model (with its adapter, or merged), tokenizer, template, sampling.
+class Session {
+ public:
+  explicit Session(const InferArgs& args) : args_(args) {
+    ZT_REQUIRE(args.adapters.size() <= 1, "--adapters: infer takes one adapter, " << args.adapters.size() << " given");
+    std::optional<std::string> adapter;
+    if (!args.adapters.empty()) adapter = without_trailing_slash(args.adapters[0]);
+    exporting::TrainedWith trained;
+    if (adapter && args.load_args) trained = exporting::read_trained_with(*adapter);
+    model_dir_ = resolve_base(adapter, trained);
+    if (adapter && args.merge_lora) {
+      const std::string merged = *adapter + "-merged";
+      if (fs::exists(fs::path(merged) / "config.json")) {
+        ZT_LOG_INFO("using the merged model in " << merged);
+      } else {
+        exporting::MergeOptions merge;
+        merge.base_dir = model_dir_;
+        merge.adapter_dir = *adapter;
+        merge.out_dir = merged;
+        exporting::merge_lora(merge);
+      }
+      model_dir_ = merged;
+      adapter.reset();
+    }
+    source_dir_ = adapter.value_or(model_dir_);
+    const model::ModelConfig config = model::read_model_config(model_dir_);
+    tokenizer_ = std::make_unique<data::Tokenizer>(data::Tokenizer::load(model_dir_));
+    const data::SpecialTokens special = data::read_special_tokens(model_dir_, *tokenizer_);
+    const std::string template_name =
+        args.template_name.value_or(trained.template_name.value_or(data::detect_template_name(model_dir_)));
+    chat_ = std::make_unique<data::ChatTemplate>(data::template_by_name(template_name), *tokenizer_,
+                                                 args.system.has_value() ? args.system : trained.system, special.eos_id,
+                                                 special.bos_id);
+    max_length_ = args.max_length.value_or(trained.max_length.value_or(static_cast<int>(config.max_position_embeddings)));
+
+    model::ModelOptions options;
+    options.dtype = exporting::parse_dtype(args.torch_dtype.value_or(trained.torch_dtype.value_or(config.dtype)))
+                        .value_or(at::kFloat);
+    if (adapter) {
+      const exporting::LoraAdapterConfig lora = exporting::read_adapter_config(*adapter);
+      options.lora = model::LoraConfig{lora.rank, lora.alpha, 0.0, lora.use_rslora, lora.target_modules};
+    }
+    model_ = std::make_unique<model::DecoderModel>(model::DecoderModel::load(model_dir_, options));
+    if (adapter) model_->load_adapter_tensors(exporting::read_adapter_tensors(*adapter));
+    configure_sampling();
+    ZT_LOG_INFO("model " << model_dir_ << (adapter ? " with the adapter " + *adapter : std::string()) << ", template "
+                         << template_name << ", " << (sampling_.do_sample ? "sampling" : "greedy") << ", at most "
+                         << sampling_.max_new_tokens << " new tokens");
+  }
+
+  // Replies to each conversation (ending with a user turn). `on_text(i, text)` streams the decoded text.
+  std::vector<std::string> reply(const std::vector<data::Conversation>& conversations,
+                                 const std::function<void(size_t, const std::string&)>& on_text = {}) {
+    std::vector<std::vector<int64_t>> prompts;
+    for (const data::Conversation& conversation : conversations) {
+      std::vector<int32_t> ids = chat_->encode_prompt(conversation);
+      ZT_REQUIRE(static_cast<int>(ids.size()) < max_length_,
+                 "the conversation is " << ids.size() << " tokens, at least --max_length " << max_length_
+                                        << "; start a new one ('clear') or raise --max_length");
+      prompts.emplace_back(ids.begin(), ids.end());
+    }
+    std::vector<data::StreamDecoder> decoders(conversations.size(), data::StreamDecoder(*tokenizer_, true));
+    std::vector<std::string> texts(conversations.size());
+    model::SamplingConfig config = sampling_;
+    config.seed = sampling_.seed + replies_++;
+    at::NoGradGuard no_grad;
+    model::generate(*model_, prompts, config, [&](size_t i, int64_t token) {
+      const std::string piece = decoders[i].push(static_cast<int32_t>(token));
+      texts[i] += piece;
+      if (on_text && !piece.empty()) on_text(i, piece);
+    });
+    for (size_t i = 0; i < texts.size(); ++i) {
+      const std::string rest = decoders[i].finish();
+      texts[i] += rest;
+      if (on_text && !rest.empty()) on_text(i, rest);
+    }
+    return texts;
+  }
+
+  const std::string& source_dir() const { return source_dir_; }
+
+ private:
+  std::string resolve_base(const std::optional<std::string>& adapter, const exporting::TrainedWith& trained) const {
+    if (args_.model.has_value()) return train::resolve_model_dir(*args_.model, args_.use_hf);
+    ZT_REQUIRE(adapter.has_value(), "pass --model DIR (or a hub id) or --adapters CHECKPOINT");
+    if (trained.model.has_value()) return train::resolve_model_dir(*trained.model, args_.use_hf || trained.use_hf);
+    const std::string base = exporting::read_adapter_config(*adapter).base_model;
+    ZT_REQUIRE(!base.empty(), *adapter << ": neither args.json nor adapter_config.json names the base model; pass --model");
+    return train::resolve_model_dir(base, args_.use_hf);
+  }
+
+  // generation_config.json's defaults, then the flags; --temperature 0 means greedy.
+  void configure_sampling() {
+    const json generation = read_json_or_empty(fs::path(model_dir_) / "generation_config.json");
+    sampling_.do_sample = generation.value("do_sample", false);
+    sampling_.temperature = args_.temperature.value_or(generation.value("temperature", 1.0));
+    sampling_.top_p = args_.top_p.value_or(generation.value("top_p", 1.0));
+    sampling_.top_k = args_.top_k.value_or(generation.value("top_k", 0));
+    sampling_.repetition_penalty = args_.repetition_penalty.value_or(generation.value("repetition_penalty", 1.0));
+    sampling_.max_new_tokens = args_.max_new_tokens.value_or(generation.value("max_new_tokens", 512));
+    if (args_.temperature.has_value()) sampling_.do_sample = *args_.temperature > 0;
+    if (sampling_.temperature <= 0) sampling_.do_sample = false;
+    ZT_REQUIRE(sampling_.max_new_tokens > 0, "--max_new_tokens must be positive");
+    sampling_.seed = static_cast<uint64_t>(args_.seed);
+    for (int32_t id : chat_->stop_ids()) sampling_.stop_ids.push_back(id);
+    const json eos = generation.value("eos_token_id", json());
+    if (eos.is_number_integer()) sampling_.stop_ids.push_back(eos.get<int64_t>());
+    if (eos.is_array())
+      for (const json& id : eos) sampling_.stop_ids.push_back(id.get<int64_t>());
+  }
+
+  const InferArgs& args_;
+  std::string model_dir_, source_dir_;
+  std::unique_ptr<data::Tokenizer> tokenizer_;
+  std::unique_ptr<data::ChatTemplate> chat_;
+  std::unique_ptr<model::DecoderModel> model_;
+  model::SamplingConfig sampling_;
+  int max_length_ = 2048;
+  uint64_t replies_ = 0;
+};
+
+json messages_json(const data::Conversation& conversation) {
+  json messages = json::array();
+  for (const data::Message& message : conversation.messages)
+    messages.push_back({{"role", data::role_name(message.role)}, {"content", message.content}});
+  return messages;
+}
+
+// --val_dataset: each row's conversation without its last assistant reply (kept as `labels`) is a
+// prompt; replies are generated --max_batch_size at a time and written as jsonl.
+int batch_inference(const InferArgs& args, Session& session) {
+  std::string result_path = args.result_path.value_or("");
+  if (result_path.empty()) {
+    char stamp[32];
+    const std::time_t now = std::time(nullptr);
+    std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&now));
+    result_path = (fs::path(session.source_dir()) / "infer_result" / (std::string(stamp) + ".jsonl")).string();
+  }
+  if (fs::path(result_path).has_parent_path()) fs::create_directories(fs::path(result_path).parent_path());
+  std::ofstream out(result_path);
+  ZT_REQUIRE(out.good(), result_path << ": cannot write the results");
+
+  std::vector<data::DatasetSource> sources;
+  for (const std::string& spec : args.val_dataset) sources.push_back(data::parse_dataset_spec(spec));
+  data::ReaderOptions options;
+  options.shuffle = false;
+  data::ShardReader reader(sources, options, [](const std::vector<uint64_t>& v) { return v; });
+  data::FormatOptions format;
+  format.require_reply = false;
+  struct Item {
+    data::Conversation prompt;
+    std::optional<std::string> reference;
+  };
+  std::vector<Item> items;
+  uint64_t skipped = 0;
+  while (std::optional<data::RawRow> row = reader.next()) {
+    data::ConvertResult converted = data::convert_line(row->text, format);
+    if (!converted.ok()) {
+      ZT_LOG_WARN(reader.file_paths()[row->ref.file] << ":" << row->ref.line << ": skipped ("
+                                                     << data::row_issue_name(*converted.issue) << ")");
+      ++skipped;
+      continue;
+    }
+    Item item{std::move(converted.conversation), std::nullopt};
+    if (!item.prompt.messages.empty() && item.prompt.messages.back().role == data::Role::assistant) {
+      item.reference = item.prompt.messages.back().content;
+      item.prompt.messages.pop_back();
+    }
+    if (item.prompt.messages.empty() || item.prompt.messages.back().role != data::Role::user) {
+      ZT_LOG_WARN(reader.file_paths()[row->ref.file] << ":" << row->ref.line << ": skipped (no user turn to answer)");
+      ++skipped;
+      continue;
+    }
+    items.push_back(std::move(item));
+  }
+  const size_t batch = static_cast<size_t>(std::max(1, args.max_batch_size));
+  const bool stream = args.stream.value_or(false) && batch == 1;
+  const auto start = std::chrono::steady_clock::now();
+  for (size_t begin = 0; begin < items.size(); begin += batch) {
+    std::vector<data::Conversation> prompts;
+    for (size_t i = begin; i < std::min(items.size(), begin + batch); ++i) prompts.push_back(items[i].prompt);
+    if (stream) std::printf("[%zu/%zu] ", begin + 1, items.size());
+    const std::vector<std::string> replies = session.reply(prompts, [&](size_t, const std::string& text) {
+      if (stream) std::fputs(text.c_str(), stdout), std::fflush(stdout);
+    });
+    for (size_t i = 0; i < replies.size(); ++i) {
+      const Item& item = items[begin + i];
+      out << json{{"messages", messages_json(item.prompt)},
+                  {"response", replies[i]},
+                  {"labels", item.reference ? json(*item.reference) : json(nullptr)}}
+                 .dump()
+          << "\n";
+    }
+    out.flush();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const size_t done = std::min(items.size(), begin + batch);
+    if (stream) std::printf("\n");
+    std::fprintf(stderr, "\r%zu/%zu rows, %.1f rows/s", done, items.size(), double(done) / std::max(1e-9, seconds));
+  }
+  std::fprintf(stderr, "\n");
+  std::printf("%zu replies written to %s%s\n", items.size(), result_path.c_str(),
+              skipped ? (" (" + std::to_string(skipped) + " rows skipped)").c_str() : "");
+  return 0;
+}
+
+// The terminal chat: a line is a user turn; 'clear' forgets the history, 'exit' (or end of input) ends.
+int chat(const InferArgs& args, Session& session) {
+  const bool interactive = isatty(STDIN_FILENO) != 0;
+  const bool stream = args.stream.value_or(true);
+  std::printf("chat with %s ('clear' starts over, 'exit' ends)\n", session.source_dir().c_str());
+  data::Conversation history;
+  std::string line;
+  while (true) {
+    std::printf("<<< ");
+    std::fflush(stdout);
+    if (!std::getline(std::cin, line)) break;
+    if (!interactive) std::printf("%s\n", line.c_str());  // piped input: show what was asked
+    if (line == "exit" || line == "quit") break;
+    if (line == "clear") {
+      history.messages.clear();
+      std::printf("history cleared\n");
+      continue;
+    }
+    if (line.empty()) continue;
+    history.messages.push_back({data::Role::user, line, std::nullopt});
+    std::printf(">>> ");
+    std::fflush(stdout);
+    std::string reply;
+    try {
+      reply = session.reply({history}, [&](size_t, const std::string& text) {
+        if (stream) std::fputs(text.c_str(), stdout), std::fflush(stdout);
+      })[0];
+    } catch (const Error& error) {
+      history.messages.pop_back();
+      std::printf("\n%s\n", error.what());
+      continue;
+    }
+    if (!stream) std::fputs(reply.c_str(), stdout);
+    std::printf("\n");
+    std::fflush(stdout);
+    history.messages.push_back({data::Role::assistant, reply, std::nullopt});
+  }
+  if (interactive) std::printf("\n");
+  return 0;
+}
+
+}  // namespace
+
+int run_infer(const std::vector<std::string>& argv) {
+  InferArgs args;
+  if (!parse_command(infer_table(), argv, args)) return 0;
+  Session session(args);
+  return args.val_dataset.empty() ? chat(args, session) : batch_inference(args, session);
+}
+
+}  // namespace zt::cli

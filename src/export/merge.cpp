@@ -1,0 +1,178 @@
+#include "export/merge.h"
+
+#include <ATen/ATen.h>
+
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "core/check.h"
+#include "core/log.h"
+#include "core/safetensors_torch.h"
+#include "export/peft_adapter.h"
+
+namespace zt::exporting {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+constexpr const char* kPrefix = "base_model.model.";
+
+std::string dtype_name(c10::ScalarType dtype) {
+  return dtype == at::kBFloat16 ? "bfloat16" : dtype == at::kHalf ? "float16" : "float32";
+}
+
+struct AdapterParts {
+  std::map<std::string, std::pair<at::Tensor, at::Tensor>> lora;  // module path -> (A, B)
+  std::map<std::string, at::Tensor> replaced;                      // HF weight name -> full tensor
+  std::map<std::string, bool> used;
+};
+
+AdapterParts split_adapter(const std::string& adapter_dir) {
+  AdapterParts parts;
+  for (auto& [name, tensor] : read_adapter_tensors(adapter_dir)) {
+    ZT_REQUIRE(name.rfind(kPrefix, 0) == 0, adapter_dir << ": tensor '" << name << "' does not start with " << kPrefix
+                                                        << "; not a PEFT adapter");
+    const std::string rest = name.substr(std::string(kPrefix).size());
+    parts.used[name] = false;
+    auto ends_with = [&](const std::string& suffix) {
+      return rest.size() > suffix.size() && rest.compare(rest.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    if (ends_with(".lora_A.weight"))
+      parts.lora[rest.substr(0, rest.size() - 14)].first = tensor;
+    else if (ends_with(".lora_B.weight"))
+      parts.lora[rest.substr(0, rest.size() - 14)].second = tensor;
+    else
+      parts.replaced[rest] = tensor;
+  }
+  for (const auto& [path, pair] : parts.lora)
+    ZT_REQUIRE(pair.first.defined() && pair.second.defined(),
+               adapter_dir << ": module '" << path << "' has only one of lora_A and lora_B");
+  return parts;
+}
+
+}  // namespace
+
+uint64_t parse_size(const std::string& text) {
+  size_t digits = 0;
+  while (digits < text.size() && (std::isdigit(static_cast<unsigned char>(text[digits])) || text[digits] == '.')) ++digits;
+  ZT_REQUIRE(digits > 0, "--max_shard_size '" << text << "': expected a size such as 5GB, 500MB or 2GiB");
+  const double number = std::stod(text.substr(0, digits));
+  std::string unit = text.substr(digits);
+  for (char& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  static const std::map<std::string, double> units = {{"", 1},          {"B", 1},         {"KB", 1e3},
+                                                      {"MB", 1e6},      {"GB", 1e9},      {"TB", 1e12},
+                                                      {"KIB", 1024.0},  {"MIB", 1048576.0}, {"GIB", 1073741824.0}};
+  auto found = units.find(unit);
+  ZT_REQUIRE(found != units.end(), "--max_shard_size '" << text << "': unknown unit '" << text.substr(digits)
+                                                        << "' (use B, KB, MB, GB, KiB, MiB or GiB)");
+  ZT_REQUIRE(number * found->second >= 1, "--max_shard_size '" << text << "' must be at least one byte");
+  return static_cast<uint64_t>(number * found->second);
+}
+
+std::optional<c10::ScalarType> parse_dtype(const std::string& name) {
+  if (name.empty() || name == "auto") return std::nullopt;
+  if (name == "bfloat16" || name == "bf16") return at::kBFloat16;
+  if (name == "float16" || name == "fp16") return at::kHalf;
+  if (name == "float32" || name == "fp32") return at::kFloat;
+  ZT_THROW("--torch_dtype '" << name << "': expected bfloat16, float16 or float32");
+}
+
+int merge_lora(const MergeOptions& options) {
+  const fs::path base(options.base_dir), out(options.out_dir);
+  ZT_REQUIRE(fs::exists(base / "config.json"), options.base_dir << ": not a model folder (no config.json)");
+  std::error_code ignored;
+  ZT_REQUIRE(!fs::equivalent(base, out, ignored), "the merged model cannot be written into the base folder "
+                                                  << options.base_dir << "; pass another --output_dir");
+  if (fs::exists(out)) {
+    ZT_REQUIRE(options.exist_ok, options.out_dir << " already exists; pass --exist_ok true to write into it");
+    for (const auto& entry : fs::directory_iterator(out))  // stale shards of an earlier merge would confuse loaders
+      if (entry.path().extension() == ".safetensors" || entry.path().filename() == "model.safetensors.index.json")
+        fs::remove(entry.path());
+  }
+  fs::create_directories(out);
+
+  const LoraAdapterConfig config = read_adapter_config(options.adapter_dir);
+  AdapterParts parts = split_adapter(options.adapter_dir);
+  const double scaling = config.scaling();
+  const st::Checkpoint weights = st::Checkpoint::open(options.base_dir);
+
+  // Plan the shards from the headers: each tensor's output size, in name order.
+  struct Planned {
+    std::string name;
+    c10::ScalarType dtype;
+  };
+  std::vector<std::vector<Planned>> shards(1);
+  uint64_t shard_bytes = 0, total_bytes = 0;
+  for (const std::string& name : weights.names()) {
+    const at::Tensor probe = st::load_tensor(weights, name);  // a view over the mapped file
+    const c10::ScalarType dtype = options.dtype.value_or(probe.scalar_type());
+    const uint64_t bytes = static_cast<uint64_t>(probe.numel()) * c10::elementSize(dtype);
+    if (!shards.back().empty() && shard_bytes + bytes > options.max_shard_bytes) shards.emplace_back(), shard_bytes = 0;
+    shards.back().push_back({name, dtype});
+    shard_bytes += bytes;
+    total_bytes += bytes;
+  }
+
+  at::NoGradGuard no_grad;
+  json weight_map = json::object();
+  const size_t count = shards.size();
+  for (size_t s = 0; s < count; ++s) {
+    char file[64];
+    std::snprintf(file, sizeof file, "model-%05zu-of-%05zu.safetensors", s + 1, count);
+    const std::string file_name = count == 1 ? "model.safetensors" : file;
+    std::vector<std::pair<std::string, at::Tensor>> tensors;
+    for (const Planned& planned : shards[s]) {
+      at::Tensor tensor = st::load_tensor(weights, planned.name);
+      const std::string& name = planned.name;
+      const std::string module = name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0
+                                     ? name.substr(0, name.size() - 7) : std::string();
+      if (auto lora = parts.lora.find(module); !module.empty() && lora != parts.lora.end()) {
+        const at::Tensor delta = at::matmul(lora->second.second.to(at::kFloat), lora->second.first.to(at::kFloat)) * scaling;
+        ZT_REQUIRE(delta.sizes() == tensor.sizes(), options.adapter_dir << ": the LoRA update of '" << module << "' has shape "
+                                                    << delta.sizes() << ", the base weight " << tensor.sizes());
+        tensor = tensor.to(at::kFloat) + delta;
+        parts.used[kPrefix + module + ".lora_A.weight"] = parts.used[kPrefix + module + ".lora_B.weight"] = true;
+      } else if (auto full = parts.replaced.find(name); full != parts.replaced.end()) {
+        ZT_REQUIRE(full->second.sizes() == tensor.sizes(), options.adapter_dir << ": '" << name << "' has shape "
+                                                           << full->second.sizes() << ", the base weight " << tensor.sizes());
+        tensor = full->second;
+        parts.used[kPrefix + name] = true;
+      }
+      tensors.emplace_back(name, tensor.to(planned.dtype).contiguous());
+      weight_map[name] = file_name;
+    }
+    st::save_tensors((out / file_name).string(), tensors);
+  }
+  for (const auto& [name, used] : parts.used)
+    ZT_REQUIRE(used, options.adapter_dir << ": adapter tensor '" << name << "' matches no weight of " << options.base_dir
+                                         << " (an adapter trained on another model?)");
+  if (count > 1) {
+    std::ofstream index(out / "model.safetensors.index.json");
+    index << json{{"metadata", {{"total_size", total_bytes}}}, {"weight_map", weight_map}}.dump(2) << "\n";
+    ZT_REQUIRE(index.good(), options.out_dir << "/model.safetensors.index.json: write failed");
+  }
+  // The rest of the base folder: config (with the new dtype), generation config, tokenizer files.
+  for (const auto& entry : fs::directory_iterator(base)) {
+    const std::string name = entry.path().filename().string(), ext = entry.path().extension().string();
+    if (!entry.is_regular_file() || ext == ".safetensors" || ext == ".bin" || ext == ".pt" || ext == ".pth" ||
+        name == "model.safetensors.index.json" || name.rfind("pytorch_model", 0) == 0)
+      continue;
+    if (name == "config.json" && options.dtype.has_value()) {
+      std::ifstream in(entry.path());
+      json model_config = json::parse(in);
+      model_config[model_config.contains("torch_dtype") ? "torch_dtype" : "dtype"] = dtype_name(*options.dtype);
+      std::ofstream(out / name) << model_config.dump(2) << "\n";
+      continue;
+    }
+    fs::copy_file(entry.path(), out / name, fs::copy_options::overwrite_existing);
+  }
+  ZT_LOG_INFO("merged " << options.adapter_dir << " into " << options.base_dir << ": " << options.out_dir << " ("
+                        << count << (count == 1 ? " file" : " shards") << ", " << total_bytes << " bytes)");
+  return static_cast<int>(count);
+}
+
+}  // namespace zt::exporting

@@ -1,0 +1,113 @@
+#include "export/peft_adapter.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/check.h"
+#include "core/safetensors_torch.h"
+
+namespace zt::exporting {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+json read_json_file(const fs::path& path) {
+  std::ifstream in(path);
+  ZT_REQUIRE(in.good(), path.string() << ": not found");
+  try {
+    return json::parse(in);
+  } catch (const json::exception& e) {
+    ZT_THROW(path.string() << ": not valid JSON (" << e.what() << ")");
+  }
+}
+
+}  // namespace
+
+double LoraAdapterConfig::scaling() const { return use_rslora ? alpha / std::sqrt(double(rank)) : alpha / double(rank); }
+
+json adapter_config_json(const LoraAdapterConfig& config) {
+  json targets = json::array();
+  if (config.target_modules.size() == 1 && config.target_modules[0] == "all-linear")
+    targets = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+  else
+    for (const std::string& t : config.target_modules) targets.push_back(t);
+  return {{"peft_type", "LORA"},
+          {"task_type", "CAUSAL_LM"},
+          {"base_model_name_or_path", config.base_model},
+          {"r", config.rank},
+          {"lora_alpha", config.alpha},
+          {"lora_dropout", config.dropout},
+          {"use_rslora", config.use_rslora},
+          {"use_dora", false},
+          {"bias", config.bias},
+          {"target_modules", targets},
+          {"modules_to_save", config.modules_to_save.empty() ? json(nullptr) : json(config.modules_to_save)},
+          {"inference_mode", true},
+          {"fan_in_fan_out", false},
+          {"init_lora_weights", true}};
+}
+
+LoraAdapterConfig read_adapter_config(const std::string& adapter_dir) {
+  const fs::path path = fs::path(adapter_dir) / "adapter_config.json";
+  const json value = read_json_file(path);
+  LoraAdapterConfig config;
+  try {
+    ZT_REQUIRE(value.value("peft_type", std::string("LORA")) == "LORA", path.string() << ": not a LoRA adapter");
+    config.rank = value.at("r").get<int64_t>();
+    config.alpha = value.at("lora_alpha").get<double>();
+    config.dropout = value.value("lora_dropout", 0.0);
+    config.use_rslora = value.value("use_rslora", false);
+    if (value.contains("target_modules") && value["target_modules"].is_array())
+      config.target_modules = value["target_modules"].get<std::vector<std::string>>();
+    if (value.contains("modules_to_save") && value["modules_to_save"].is_array())
+      config.modules_to_save = value["modules_to_save"].get<std::vector<std::string>>();
+    config.bias = value.value("bias", std::string("none"));
+    config.base_model = value.value("base_model_name_or_path", std::string());
+  } catch (const json::exception& e) {
+    ZT_THROW(path.string() << ": " << e.what());
+  }
+  return config;
+}
+
+LoraAdapterConfig adapter_config_from_args(const json& args, const std::string& base_model) {
+  LoraAdapterConfig config;
+  auto number = [&](const char* key, double fallback) {
+    return args.contains(key) && args[key].is_number() ? args[key].get<double>() : fallback;
+  };
+  config.rank = static_cast<int64_t>(number("lora_rank", double(config.rank)));
+  config.alpha = number("lora_alpha", config.alpha);
+  config.dropout = number("lora_dropout", config.dropout);
+  config.use_rslora = args.contains("use_rslora") && args["use_rslora"].is_boolean() && args["use_rslora"].get<bool>();
+  if (args.contains("target_modules") && args["target_modules"].is_array())
+    config.target_modules = args["target_modules"].get<std::vector<std::string>>();
+  if (args.contains("modules_to_save") && args["modules_to_save"].is_array())
+    config.modules_to_save = args["modules_to_save"].get<std::vector<std::string>>();
+  if (args.contains("lora_bias") && args["lora_bias"].is_string()) config.bias = args["lora_bias"].get<std::string>();
+  config.base_model = base_model;
+  return config;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> read_adapter_tensors(const std::string& adapter_dir) {
+  const fs::path path = fs::path(adapter_dir) / "adapter_model.safetensors";
+  ZT_REQUIRE(fs::exists(path), path.string() << ": not found (is " << adapter_dir << " a PEFT adapter or checkpoint folder?)");
+  const st::Checkpoint file = st::Checkpoint::open(path.string());
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const std::string& name : file.names()) tensors.emplace_back(name, st::load_tensor(file, name).clone());
+  return tensors;
+}
+
+void write_adapter(const std::string& dir, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+                   const LoraAdapterConfig& config) {
+  fs::create_directories(dir);
+  st::save_tensors((fs::path(dir) / "adapter_model.safetensors").string(), tensors);
+  std::ofstream out(fs::path(dir) / "adapter_config.json");
+  out << adapter_config_json(config).dump(2) << "\n";
+  ZT_REQUIRE(out.good(), dir << "/adapter_config.json: write failed");
+}
+
+}  // namespace zt::exporting
