@@ -242,7 +242,7 @@ int batch_inference(const InferArgs& args, Session& session) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const size_t done = std::min(items.size(), begin + batch);
     if (stream) std::printf("\n");
-    std::fprintf(stderr, "\r%zu/%zu rows, %.1f rows/s", done, items.size(), double(done) / std::max(1e-9, seconds));
+    std::fprintf(stderr, "\r%zu/%zu rows, %.3f rows/s", done, items.size(), double(done) / std::max(1e-9, seconds));
   }
   std::fprintf(stderr, "\n");
   std::printf("%zu replies written to %s%s\n", items.size(), result_path.c_str(),
