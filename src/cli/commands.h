@@ -23,6 +23,11 @@ template <class A>
 std::optional<std::set<std::string>> parse_command(const args::Table& table, const std::vector<std::string>& argv,
                                                    A& target);
 bool help_requested(const std::vector<std::string>& argv);
+// "out/ckpt///" -> "out/ckpt" (so that CKPT + "-merged" names a sibling folder).
+inline std::string without_trailing_slash(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  return path;
+}
 void print_help(const std::string& text);
 
 template <class A>

@@ -18,11 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string without_trailing_slash(std::string path) {
-  while (path.size() > 1 && path.back() == '/') path.pop_back();
-  return path;
-}
-
 // The base model of an adapter: --model, else what its args.json recorded, else adapter_config.json's.
 std::string base_model_of(const std::string& adapter_dir, const std::optional<std::string>& model, bool use_hf) {
   if (model.has_value()) return train::resolve_model_dir(*model, use_hf);

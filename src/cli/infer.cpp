@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/infer_export_args.h"
 #include "core/check.h"
+#include "core/json_file.h"
 #include "core/log.h"
 #include "data/chat_template.h"
 #include "data/formats.h"
@@ -31,19 +32,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-std::string without_trailing_slash(std::string path) {
-  while (path.size() > 1 && path.back() == '/') path.pop_back();
-  return path;
-}
-
-json read_json_or_empty(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in.good()) return json::object();
-  json value = json::parse(in, nullptr, false);
-  ZT_REQUIRE(!value.is_discarded(), path.string() << ": not valid JSON");
-  return value;
-}
 
 // Everything a reply needs: the model (with its adapter, or merged), tokenizer, template, sampling.
 class Session {
@@ -138,7 +126,7 @@ class Session {
 
   // generation_config.json's defaults, then the flags; --temperature 0 means greedy.
   void configure_sampling() {
-    const json generation = read_json_or_empty(fs::path(model_dir_) / "generation_config.json");
+    const json generation = read_json_file_or_empty((fs::path(model_dir_) / "generation_config.json").string());
     sampling_.do_sample = generation.value("do_sample", false);
     sampling_.temperature = args_.temperature.value_or(generation.value("temperature", 1.0));
     sampling_.top_p = args_.top_p.value_or(generation.value("top_p", 1.0));

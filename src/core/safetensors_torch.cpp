@@ -60,6 +60,13 @@ at::Tensor load_tensor(const Checkpoint& checkpoint, const std::string& name) {
   return to_tensor(file, *info);
 }
 
+std::vector<std::pair<std::string, at::Tensor>> load_tensors(const std::string& path) {
+  const Checkpoint checkpoint = Checkpoint::open(path);
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const std::string& name : checkpoint.names()) tensors.emplace_back(name, load_tensor(checkpoint, name).clone());
+  return tensors;
+}
+
 void save_tensors(const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                   const std::map<std::string, std::string>& metadata) {
   std::vector<at::Tensor> contiguous;

@@ -1,10 +1,10 @@
 #include "export/checkpoint_args.h"
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "core/json_file.h"
 
 namespace zt::exporting {
 
@@ -12,9 +12,8 @@ TrainedWith read_trained_with(const std::string& checkpoint_dir) {
   TrainedWith out;
   const std::filesystem::path path = std::filesystem::path(checkpoint_dir) / "args.json";
   if (!std::filesystem::exists(path)) return out;
-  std::ifstream in(path);
-  const nlohmann::json args = nlohmann::json::parse(in, nullptr, false);
-  ZT_REQUIRE(!args.is_discarded() && args.is_object(), path.string() << ": not a JSON object");
+  const nlohmann::json args = read_json_file(path.string());
+  ZT_REQUIRE(args.is_object(), path.string() << ": not a JSON object");
   auto text = [&](const char* key) -> std::optional<std::string> {
     if (args.contains(key) && args[key].is_string()) return args[key].get<std::string>();
     return std::nullopt;

@@ -3,10 +3,10 @@
 #include <ATen/ATen.h>
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "core/json_file.h"
 #include "core/log.h"
 #include "export/peft_adapter.h"
 #include "train/dist_checkpoint.h"
@@ -43,9 +43,7 @@ void export_peft_adapter(const std::string& checkpoint_dir, const std::string& o
   } else {
     const fs::path args_path = fs::path(checkpoint_dir) / "args.json";
     ZT_REQUIRE(fs::exists(args_path), checkpoint_dir << ": neither adapter_config.json nor args.json is there to describe the adapter");
-    std::ifstream in(args_path);
-    const json args = json::parse(in, nullptr, false);
-    ZT_REQUIRE(!args.is_discarded(), args_path.string() << ": not valid JSON");
+    const json args = read_json_file(args_path.string());
     config = adapter_config_from_args(args, args.value("model", std::string()));
   }
   write_adapter(out_dir, tensors, config);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "core/json_file.h"
 #include "core/log.h"
 #include "core/safetensors_torch.h"
 #include "export/peft_adapter.h"
@@ -162,10 +163,9 @@ int merge_lora(const MergeOptions& options) {
         name == "model.safetensors.index.json" || name.rfind("pytorch_model", 0) == 0)
       continue;
     if (name == "config.json" && options.dtype.has_value()) {
-      std::ifstream in(entry.path());
-      json model_config = json::parse(in);
+      json model_config = read_json_file(entry.path().string());
       model_config[model_config.contains("torch_dtype") ? "torch_dtype" : "dtype"] = dtype_name(*options.dtype);
-      std::ofstream(out / name) << model_config.dump(2) << "\n";
+      write_json_file((out / name).string(), model_config);
       continue;
     }
     fs::copy_file(entry.path(), out / name, fs::copy_options::overwrite_existing);

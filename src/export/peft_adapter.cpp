@@ -4,10 +4,10 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "core/json_file.h"
 #include "core/safetensors_torch.h"
 
 namespace zt::exporting {
@@ -15,16 +15,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-json read_json_file(const fs::path& path) {
-  std::ifstream in(path);
-  ZT_REQUIRE(in.good(), path.string() << ": not found");
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    ZT_THROW(path.string() << ": not valid JSON (" << e.what() << ")");
-  }
-}
 
 }  // namespace
 
@@ -54,7 +44,7 @@ json adapter_config_json(const LoraAdapterConfig& config) {
 
 LoraAdapterConfig read_adapter_config(const std::string& adapter_dir) {
   const fs::path path = fs::path(adapter_dir) / "adapter_config.json";
-  const json value = read_json_file(path);
+  const json value = read_json_file(path.string());
   LoraAdapterConfig config;
   try {
     ZT_REQUIRE(value.value("peft_type", std::string("LORA")) == "LORA", path.string() << ": not a LoRA adapter");
@@ -95,19 +85,14 @@ LoraAdapterConfig adapter_config_from_args(const json& args, const std::string& 
 std::vector<std::pair<std::string, at::Tensor>> read_adapter_tensors(const std::string& adapter_dir) {
   const fs::path path = fs::path(adapter_dir) / "adapter_model.safetensors";
   ZT_REQUIRE(fs::exists(path), path.string() << ": not found (is " << adapter_dir << " a PEFT adapter or checkpoint folder?)");
-  const st::Checkpoint file = st::Checkpoint::open(path.string());
-  std::vector<std::pair<std::string, at::Tensor>> tensors;
-  for (const std::string& name : file.names()) tensors.emplace_back(name, st::load_tensor(file, name).clone());
-  return tensors;
+  return st::load_tensors(path.string());
 }
 
 void write_adapter(const std::string& dir, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                    const LoraAdapterConfig& config) {
   fs::create_directories(dir);
   st::save_tensors((fs::path(dir) / "adapter_model.safetensors").string(), tensors);
-  std::ofstream out(fs::path(dir) / "adapter_config.json");
-  out << adapter_config_json(config).dump(2) << "\n";
-  ZT_REQUIRE(out.good(), dir << "/adapter_config.json: write failed");
+  write_json_file((fs::path(dir) / "adapter_config.json").string(), adapter_config_json(config));
 }
 
 }  // namespace zt::exporting

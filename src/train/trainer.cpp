@@ -17,6 +17,7 @@
 
 #include "cli/sft_args.h"
 #include "core/check.h"
+#include "core/json_file.h"
 #include "core/log.h"
 #include "core/safetensors_torch.h"
 #include "data/chat_template.h"
@@ -116,22 +117,6 @@ at::ScalarType training_dtype(const cli::SftArgs& args, const model::ModelConfig
   return at::kFloat;
 }
 
-json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  ZT_REQUIRE(in.good(), path.string() << ": cannot open");
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    ZT_THROW(path.string() << ": not valid JSON (" << e.what() << ")");
-  }
-}
-
-void write_json(const fs::path& path, const json& value) {
-  std::ofstream out(path);
-  out << value.dump(2) << "\n";
-  ZT_REQUIRE(out.good(), path.string() << ": write failed (disk full?)");
-}
-
 // Flushes a file or folder to disk (a checkpoint is complete on disk before it is renamed into place).
 void fsync_path(const fs::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -146,7 +131,7 @@ model::LoraConfig lora_config(const cli::SftArgs& args) {
                          args.target_modules};
   if (args.adapters.empty()) return lora;
   ZT_REQUIRE(args.adapters.size() == 1, "--adapters: training continues from one adapter, " << args.adapters.size() << " given");
-  const json config = read_json(fs::path(args.adapters[0]) / "adapter_config.json");
+  const json config = read_json_file((fs::path(args.adapters[0]) / "adapter_config.json").string());
   lora.rank = config.value("r", lora.rank);
   lora.alpha = config.value("lora_alpha", lora.alpha);
   lora.dropout = config.value("lora_dropout", lora.dropout);
@@ -167,13 +152,6 @@ json adapter_config(const model::LoraConfig& lora, const cli::SftArgs& args, con
   config.bias = args.lora_bias;
   config.base_model = model_dir;
   return exporting::adapter_config_json(config);
-}
-
-std::vector<std::pair<std::string, at::Tensor>> read_safetensors(const std::string& path) {
-  st::Checkpoint file = st::Checkpoint::open(path);
-  std::vector<std::pair<std::string, at::Tensor>> tensors;
-  for (const std::string& name : file.names()) tensors.emplace_back(name, st::load_tensor(file, name).clone());
-  return tensors;
 }
 
 // The CPU generator (LoRA dropout seeds) as bytes, and back.
@@ -387,7 +365,7 @@ class Trainer {
     torch::manual_seed(args_.seed);  // the same LoRA initialisation on every rank
     model_ = std::make_unique<model::DecoderModel>(model::DecoderModel::load(model_dir_, options));
     if (!args_.adapters.empty()) {
-      model_->load_adapter_tensors(read_safetensors((fs::path(args_.adapters[0]) / "adapter_model.safetensors").string()));
+      model_->load_adapter_tensors(st::load_tensors((fs::path(args_.adapters[0]) / "adapter_model.safetensors").string()));
       if (rank_ == 0) ZT_LOG_INFO("training continues from the adapter in " << args_.adapters[0]);
     }
     if (zero.stage == 3)
@@ -405,7 +383,7 @@ class Trainer {
     const std::string parent = args_.output_dir.value_or((fs::path("output") / fs::path(model_dir_).filename()).string());
     run_dir_ = choose_run_dir(parent, comm_);
     if (rank_ != 0) return;
-    write_json(fs::path(run_dir_) / "args.json", args_json_);
+    write_json_file((fs::path(run_dir_) / "args.json").string(), args_json_);
     if (!held_out_.empty()) {
       std::ofstream val(fs::path(run_dir_) / "val_dataset.jsonl");
       for (const data::RawRow& row : held_out_) val << row.text << "\n";
@@ -472,7 +450,7 @@ class Trainer {
     const fs::path file = fs::exists(adapter) ? adapter : full;
     ZT_REQUIRE(fs::exists(file), dir << ": neither adapter_model.safetensors nor model.safetensors is there");
     std::map<std::string, at::Tensor> by_name;
-    for (auto& [name, tensor] : read_safetensors(file.string())) by_name.emplace(name, tensor);
+    for (auto& [name, tensor] : st::load_tensors(file.string())) by_name.emplace(name, tensor);
     std::vector<dist::FlatEntry> entries = engine_->layout().entries;
     std::vector<at::Tensor> pieces;
     for (const dist::FlatEntry& entry : entries) {
@@ -643,7 +621,7 @@ class Trainer {
       json state = {{"global_step", step}, {"max_steps", total_steps_}, {"log_history", log_->history()},
                     {"world_size", world_}, {"best_model_checkpoint", best_ ? json(best_->first) : json(nullptr)},
                     {"best_metric", best_ ? json(best_->second) : json(nullptr)}};
-      write_json(temporary / "trainer_state.json", state);
+      write_json_file((temporary / "trainer_state.json").string(), state);
       for (const auto& entry : fs::directory_iterator(temporary)) fsync_path(entry.path());
       fsync_path(temporary);
       fs::remove_all(final_dir);
@@ -676,9 +654,9 @@ class Trainer {
       }
     } else {
       st::save_tensors((dir / "adapter_model.safetensors").string(), weights);
-      write_json(dir / "adapter_config.json", adapter_config(*lora_, args_, model_dir_));
+      write_json_file((dir / "adapter_config.json").string(), adapter_config(*lora_, args_, model_dir_));
     }
-    write_json(dir / "args.json", args_json_);
+    write_json_file((dir / "args.json").string(), args_json_);
   }
 
   // --save_total_limit: the oldest go first, never the best one.
