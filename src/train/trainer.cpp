@@ -678,10 +678,16 @@ class Trainer {
   }
 
   void finish() {
+    // The data summary of the current epoch over all ranks (each rank counted its own share).
+    const std::vector<uint64_t> mine = pipeline_->stats().to_counts();
+    const std::vector<uint64_t> all = dist::allgather_u64(mine);
     if (rank_ != 0) return;
+    data::RowStats total;
+    for (size_t r = 0; r < all.size(); r += mine.size())
+      total.add_counts(std::vector<uint64_t>(all.begin() + static_cast<long>(r), all.begin() + static_cast<long>(r + mine.size())));
     log_->write_images();
-    std::printf("data: %s\nlast checkpoint: %s\n", pipeline_->stats().summary().c_str(),
-                saved_.empty() ? "none" : saved_.back().c_str());
+    std::printf("data (epoch %lld, all %d ranks): %s\nlast checkpoint: %s\n", static_cast<long long>(epoch_), world_,
+                total.summary().c_str(), saved_.empty() ? "none" : saved_.back().c_str());
     if (best_) std::printf("best checkpoint: %s (eval_loss %.4f)\n", best_->first.c_str(), best_->second);
     std::fflush(stdout);
     if (args_.push_to_hub && !saved_.empty()) {

@@ -164,6 +164,16 @@ def main():
     if loss_diff > 1e-5 or weight_diff > 1e-5:
         failures.append(f"zero2 and zero3 differ: losses by {loss_diff:.3g}, adapters by {weight_diff:.3g}")
     print(f"zero2 vs zero3 on 2 ranks: losses within {loss_diff:.2g}, adapters within {weight_diff:.2g}")
+    # A whole epoch on two ranks: the closing data summary counts every training row once, over all ranks.
+    _, stdout, _ = run_sft(ztune, model, dataset, work / "epoch-x2", 2,
+                           ["--max_steps", "-1", "--num_train_epochs", "1", "--split_dataset_ratio", "0.1",
+                            "--deepspeed", "zero2", "--report_to", "none"])
+    import re
+    found = re.search(r"data \(epoch 0, all 2 ranks\): rows read (\d+), used (\d+), skipped (\d+)", stdout)
+    if not found or int(found[1]) != 270 or int(found[2]) + int(found[3]) != 270:
+        failures.append(f"the closing data summary is not the whole epoch over both ranks: {found[0] if found else stdout[-500:]}")
+    else:
+        print(f"one epoch on 2 ranks: {found[0]}")
     if failures:
         sys.exit("FAIL:\n  " + "\n  ".join(failures))
     print("ok")
