@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
   }
   const int64_t seq = std::stoll(argv[2]), samples = std::stoll(argv[3]), steps = std::stoll(argv[4]);
   zt::model::ModelOptions options;
-  options.lora = zt::model::LoraConfig{8, 32, 0.05, false, {"all-linear"}};
+  options.lora = zt::model::lora_config(8, 32, 0.05);
   options.gradient_checkpointing = std::string(argv[5]) == "1";
   torch::manual_seed(0);
   zt::model::DecoderModel model = zt::model::DecoderModel::load(argv[1], options);

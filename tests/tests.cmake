@@ -16,7 +16,7 @@ set_tests_properties(generation_python_writes_reference PROPERTIES FIXTURES_SETU
 
 add_executable(ztune_st_write_samples tools/st_write_samples.cpp)
 target_link_libraries(ztune_st_write_samples PRIVATE ztune_lib)
-target_precompile_headers(ztune_st_write_samples REUSE_FROM ztune_lib)
+target_precompile_headers(ztune_st_write_samples REUSE_FROM ztune_core)
 add_test(NAME safetensors_ztune_writes_samples COMMAND ztune_st_write_samples ${WORK}/safetensors-cpp)
 set_tests_properties(safetensors_ztune_writes_samples PROPERTIES FIXTURES_SETUP st_cpp_samples)
 add_test(NAME safetensors_python_reads_ztune
@@ -68,15 +68,15 @@ add_test(NAME fixtures_load_in_transformers
 
 add_executable(ztune_tokenize_corpus tools/tokenize_corpus.cpp)
 target_link_libraries(ztune_tokenize_corpus PRIVATE ztune_lib)
-target_precompile_headers(ztune_tokenize_corpus REUSE_FROM ztune_lib)
+target_precompile_headers(ztune_tokenize_corpus REUSE_FROM ztune_core)
 
 add_executable(ztune_encode_dataset tools/encode_dataset.cpp)
 target_link_libraries(ztune_encode_dataset PRIVATE ztune_lib)
-target_precompile_headers(ztune_encode_dataset REUSE_FROM ztune_lib)
+target_precompile_headers(ztune_encode_dataset REUSE_FROM ztune_core)
 
 add_executable(ztune_shard_probe tools/shard_probe.cpp)
 target_link_libraries(ztune_shard_probe PRIVATE ztune_lib)
-target_precompile_headers(ztune_shard_probe REUSE_FROM ztune_lib)
+target_precompile_headers(ztune_shard_probe REUSE_FROM ztune_core)
 
 # ---- data pipeline (issue 3) ----
 set(SAMPLE ${CMAKE_SOURCE_DIR}/data/sample)
@@ -109,7 +109,7 @@ endforeach()
 # communication bytes); a rank killed mid-step ends the job, named, within 60 s.
 add_executable(ztune_zero_train tools/zero_train.cpp)
 target_link_libraries(ztune_zero_train PRIVATE ztune_lib)
-target_precompile_headers(ztune_zero_train REUSE_FROM ztune_lib)
+target_precompile_headers(ztune_zero_train REUSE_FROM ztune_core)
 foreach(ranks 1 2 3 4)
   add_test(NAME zero_equivalence_${ranks}
            COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_zero.py $<TARGET_FILE:ztune_zero_train>
@@ -123,7 +123,7 @@ add_test(NAME zero_killed_rank_ends_job
                  ${WORK} 2 5 6 1 2)
 add_executable(ztune_comm_probe tools/comm_probe.cpp)
 target_link_libraries(ztune_comm_probe PRIVATE ztune_lib)
-target_precompile_headers(ztune_comm_probe REUSE_FROM ztune_lib)
+target_precompile_headers(ztune_comm_probe REUSE_FROM ztune_core)
 foreach(ranks 1 2 3 4)
   add_test(NAME mpi_collectives_${ranks}
            COMMAND ${CMAKE_COMMAND} -E env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -133,7 +133,7 @@ endforeach()
 # Learning-rate schedules equal transformers.get_scheduler.
 add_executable(ztune_lr_schedule tools/lr_schedule.cpp)
 target_link_libraries(ztune_lr_schedule PRIVATE ztune_lib)
-target_precompile_headers(ztune_lr_schedule REUSE_FROM ztune_lib)
+target_precompile_headers(ztune_lr_schedule REUSE_FROM ztune_core)
 add_test(NAME lr_schedule_matches_transformers
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_schedule.py $<TARGET_FILE:ztune_lr_schedule>)
 
@@ -193,3 +193,37 @@ add_test(NAME hub_upload_and_push
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_hub.py $<TARGET_FILE:ztune>
                  ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/hub)
 set_tests_properties(export_consolidate_and_merge infer_batch_and_chat hub_upload_and_push PROPERTIES TIMEOUT 900)
+
+# The layers of src/ include only downward (the table in CMakeLists.txt).
+add_test(NAME layers_include_only_downward COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/check_layers.py ${CMAKE_SOURCE_DIR})
+set_tests_properties(layers_include_only_downward PROPERTIES LABELS unit)
+
+# Environment failures end with one line naming the path and exit 1 (or 2 for bad input), never the bug
+# banner; a save that meets a full disk leaves the earlier checkpoint whole and named by `latest`.
+add_test(NAME env_failures_named
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_env_failures.py $<TARGET_FILE:ztune>
+                 ${ZTUNE_FIXTURES_DIR} ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/env-failures)
+set_tests_properties(env_failures_named PROPERTIES TIMEOUT 900)
+# A test tool given a bad tokenizer reports it instead of aborting.
+add_test(NAME tokenize_corpus_bad_tokenizer_named
+         COMMAND ztune_tokenize_corpus ${WORK}/no-such-tokenizer.json ${WORK}/none.bin ${WORK}/none-out.bin)
+set_tests_properties(tokenize_corpus_bad_tokenizer_named PROPERTIES
+  PASS_REGULAR_EXPRESSION "error: .*no-such-tokenizer.json" FAIL_REGULAR_EXPRESSION "uncaught|terminate called")
+
+# Labels, so that a developer can run a part: `ctest -L unit` (about a minute), -L mpi, -L python,
+# -L slow (15 s or more each), -L gpu (needs a GPU; none yet). The gtest cases carry `unit` already.
+set(ZTUNE_TEST_LABELS
+  "unit:cli_.*|layers_include_only_downward|tokenize_corpus_bad_tokenizer_named|safetensors_ztune_writes_samples"
+  "mpi:mpi_.*|zero_.*|sft_end_to_end|sft_resume_equals_uninterrupted|sft_preemption"
+  "python:.*_python_.*|fixtures_.*|token_parity_.*|encoding_parity_.*|lr_schedule_matches_transformers|sft_.*|export_.*|infer_.*|hub_.*|env_failures_named|mpi_data_shards_.*|zero_equivalence_.*"
+  "slow:zero_equivalence_[34]|sft_end_to_end|sft_resume_equals_uninterrupted|sft_loss_parity|sft_crash_during_save|sft_full_training|export_consolidate_and_merge|infer_batch_and_chat")
+get_property(ztune_registered DIRECTORY PROPERTY TESTS)
+foreach(rule ${ZTUNE_TEST_LABELS})
+  string(REGEX MATCH "^[a-z]+" label "${rule}")
+  string(REGEX REPLACE "^[a-z]+:" "" pattern "${rule}")
+  foreach(test ${ztune_registered})
+    if(test MATCHES "^(${pattern})$")
+      set_property(TEST ${test} APPEND PROPERTY LABELS ${label})
+    endif()
+  endforeach()
+endforeach()

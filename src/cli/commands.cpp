@@ -8,6 +8,7 @@
 #include "core/check.h"
 #include "dist/zero_config.h"
 #include "model/config.h"
+#include "train/train_config.h"
 #include "train/trainer.h"
 
 namespace zt::cli {
@@ -35,7 +36,7 @@ int run_sft(const std::vector<std::string>& argv) {
       autos.hidden_size = 1;  // hub id: resolved when the trainer has the model; only the syntax is checked here
     dist::load_zero_config(*args.deepspeed, autos);
   }
-  return train::run_sft(args, sft_table().to_json(args));
+  return train::run_sft(train_config(args, sft_table().to_json(args)));
 }
 
 }  // namespace zt::cli

@@ -6,12 +6,12 @@
 #include "cli/infer_export_args.h"
 #include "core/check.h"
 #include "core/log.h"
-#include "export/checkpoint_args.h"
-#include "export/consolidate.h"
-#include "export/hub.h"
+#include "checkpoint/trained_with.h"
+#include "export/to_peft.h"
+#include "hub/modelscope.h"
 #include "export/merge.h"
-#include "export/peft_adapter.h"
-#include "train/hub_cache.h"
+#include "model/lora/peft_adapter.h"
+#include "hub/cache.h"
 
 namespace zt::cli {
 namespace {
@@ -20,12 +20,12 @@ namespace fs = std::filesystem;
 
 // The base model of an adapter: --model, else what its args.json recorded, else adapter_config.json's.
 std::string base_model_of(const std::string& adapter_dir, const std::optional<std::string>& model, bool use_hf) {
-  if (model.has_value()) return train::resolve_model_dir(*model, use_hf);
-  const exporting::TrainedWith trained = exporting::read_trained_with(adapter_dir);
-  if (trained.model.has_value()) return train::resolve_model_dir(*trained.model, use_hf || trained.use_hf);
-  const std::string from_config = exporting::read_adapter_config(adapter_dir).base_model;
+  if (model.has_value()) return hub::resolve_model_dir(*model, use_hf);
+  const checkpoint::TrainedWith trained = checkpoint::read_trained_with(adapter_dir);
+  if (trained.model.has_value()) return hub::resolve_model_dir(*trained.model, use_hf || trained.use_hf);
+  const std::string from_config = model::read_adapter_config(adapter_dir).base_model;
   ZT_REQUIRE(!from_config.empty(), adapter_dir << ": no args.json or base_model_name_or_path names the base model; pass --model");
-  return train::resolve_model_dir(from_config, use_hf);
+  return hub::resolve_model_dir(from_config, use_hf);
 }
 
 }  // namespace
@@ -71,7 +71,7 @@ int run_export(const std::vector<std::string>& argv) {
     std::printf("PEFT adapter: %s\n", adapter_dir.c_str());
   }
   if (args.push_to_hub) {
-    exporting::push_folder(result, *args.hub_model_id, args.hub_token, args.hub_private_repo, args.commit_message);
+    hub::push_folder(result, *args.hub_model_id, args.hub_token, args.hub_private_repo, args.commit_message);
     std::printf("pushed %s to the hub as %s\n", result.c_str(), args.hub_model_id->c_str());
   }
   return 0;

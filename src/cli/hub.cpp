@@ -4,7 +4,7 @@
 #include "cli/commands.h"
 #include "cli/infer_export_args.h"
 #include "core/check.h"
-#include "export/hub.h"
+#include "hub/modelscope.h"
 
 namespace zt::cli {
 
@@ -12,9 +12,9 @@ int run_login(const std::vector<std::string>& argv) {
   LoginArgs args;
   if (!parse_command(login_table(), argv, args)) return 0;
   ZT_REQUIRE(args.token.has_value() && !args.token->empty(), "pass --token (an access token from the hub's settings page)");
-  exporting::HubClient hub({"", *args.token});
+  hub::HubClient hub({"", *args.token});
   const std::string user = hub.login();
-  exporting::save_hub_token(*args.token);
+  hub::save_hub_token(*args.token);
   std::printf("logged in%s; the token is saved for later hub commands\n", user.empty() ? "" : (" as " + user).c_str());
   return 0;
 }
@@ -24,8 +24,8 @@ int run_upload(const std::vector<std::string>& argv) {
   if (!parse_command(upload_table(), argv, args)) return 0;
   ZT_REQUIRE(!args.repo_id.empty() && !args.local_path.empty(),
              "usage: ztune upload REPO_ID LOCAL_PATH [PATH_IN_REPO] [--repo-type model|dataset]");
-  const std::vector<exporting::UploadItem> items = exporting::upload_items(args.local_path, args.path_in_repo);
-  exporting::HubClient hub({"", exporting::resolve_hub_token(args.token)});
+  const std::vector<hub::UploadItem> items = hub::upload_items(args.local_path, args.path_in_repo);
+  hub::HubClient hub({"", hub::resolve_hub_token(args.token)});
   hub.ensure_repo(args.repo_type, args.repo_id, false);
   hub.upload(args.repo_type, args.repo_id, items, args.commit_message, args.revision);
   std::printf("uploaded %zu file%s to %s %s\n", items.size(), items.size() == 1 ? "" : "s", args.repo_type.c_str(),

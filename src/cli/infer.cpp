@@ -20,12 +20,12 @@
 #include "data/formats.h"
 #include "data/shard_reader.h"
 #include "data/tokenizer.h"
-#include "export/checkpoint_args.h"
+#include "checkpoint/trained_with.h"
 #include "export/merge.h"
-#include "export/peft_adapter.h"
+#include "model/lora/peft_adapter.h"
 #include "model/decoder.h"
 #include "model/generation.h"
-#include "train/hub_cache.h"
+#include "hub/cache.h"
 
 namespace zt::cli {
 namespace {
@@ -40,8 +40,8 @@ class Session {
     ZT_REQUIRE(args.adapters.size() <= 1, "--adapters: infer takes one adapter, " << args.adapters.size() << " given");
     std::optional<std::string> adapter;
     if (!args.adapters.empty()) adapter = without_trailing_slash(args.adapters[0]);
-    exporting::TrainedWith trained;
-    if (adapter && args.load_args) trained = exporting::read_trained_with(*adapter);
+    checkpoint::TrainedWith trained;
+    if (adapter && args.load_args) trained = checkpoint::read_trained_with(*adapter);
     model_dir_ = resolve_base(adapter, trained);
     if (adapter && args.merge_lora) {
       const std::string merged = *adapter + "-merged";
@@ -72,11 +72,11 @@ class Session {
     options.dtype = exporting::parse_dtype(args.torch_dtype.value_or(trained.torch_dtype.value_or(config.dtype)))
                         .value_or(at::kFloat);
     if (adapter) {
-      const exporting::LoraAdapterConfig lora = exporting::read_adapter_config(*adapter);
-      options.lora = model::LoraConfig{lora.rank, lora.alpha, 0.0, lora.use_rslora, lora.target_modules};
+      options.lora = model::read_adapter_config(*adapter);
+      options.lora->dropout = 0;
     }
     model_ = std::make_unique<model::DecoderModel>(model::DecoderModel::load(model_dir_, options));
-    if (adapter) model_->load_adapter_tensors(exporting::read_adapter_tensors(*adapter));
+    if (adapter) model_->load_adapter_tensors(model::read_adapter_tensors(*adapter));
     configure_sampling();
     ZT_LOG_INFO("model " << model_dir_ << (adapter ? " with the adapter " + *adapter : std::string()) << ", template "
                          << template_name << ", " << (sampling_.do_sample ? "sampling" : "greedy") << ", at most "
@@ -115,13 +115,13 @@ class Session {
   const std::string& source_dir() const { return source_dir_; }
 
  private:
-  std::string resolve_base(const std::optional<std::string>& adapter, const exporting::TrainedWith& trained) const {
-    if (args_.model.has_value()) return train::resolve_model_dir(*args_.model, args_.use_hf);
+  std::string resolve_base(const std::optional<std::string>& adapter, const checkpoint::TrainedWith& trained) const {
+    if (args_.model.has_value()) return hub::resolve_model_dir(*args_.model, args_.use_hf);
     ZT_REQUIRE(adapter.has_value(), "pass --model DIR (or a hub id) or --adapters CHECKPOINT");
-    if (trained.model.has_value()) return train::resolve_model_dir(*trained.model, args_.use_hf || trained.use_hf);
-    const std::string base = exporting::read_adapter_config(*adapter).base_model;
+    if (trained.model.has_value()) return hub::resolve_model_dir(*trained.model, args_.use_hf || trained.use_hf);
+    const std::string base = model::read_adapter_config(*adapter).base_model;
     ZT_REQUIRE(!base.empty(), *adapter << ": neither args.json nor adapter_config.json names the base model; pass --model");
-    return train::resolve_model_dir(base, args_.use_hf);
+    return hub::resolve_model_dir(base, args_.use_hf);
   }
 
   // generation_config.json's defaults, then the flags; --temperature 0 means greedy.

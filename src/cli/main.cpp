@@ -2,6 +2,8 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <filesystem>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -35,6 +37,14 @@ void print_usage(std::FILE* out) {
   std::fprintf(out, "\nRun 'ztune <command> --help' for its flags.\n");
 }
 
+// One line on stderr (the rank first when there are several), then the whole job ends with `code`.
+[[noreturn]] void report_and_exit(const std::string& message, int code) {
+  const zt::ProcessIdentity& id = zt::process_identity();
+  if (id.world_size > 1) std::fprintf(stderr, "[rank %d] ", id.rank);
+  std::fprintf(stderr, "error: %s\n", message.c_str());
+  zt::abort_job(code);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -58,11 +68,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: unknown command '%s'\n\n", args[0].c_str());
     print_usage(stderr);
     return 2;
+  } catch (const zt::SystemError& error) {
+    report_and_exit(error.what(), zt::kExitSystemError);
   } catch (const zt::Error& error) {
-    const zt::ProcessIdentity& id = zt::process_identity();
-    if (id.world_size > 1) std::fprintf(stderr, "[rank %d] ", id.rank);
-    std::fprintf(stderr, "error: %s\n", error.what());
-    zt::abort_job(2);
+    report_and_exit(error.what(), zt::kExitUserError);
+  } catch (const std::filesystem::filesystem_error& error) {
+    // A file-system step outside ztune's own checked helpers: the environment's failure, with its paths.
+    report_and_exit(std::string(error.what()) + "; check that the paths exist, are writable and have free space",
+                    zt::kExitSystemError);
+  } catch (const std::bad_alloc&) {
+    report_and_exit("out of memory; use fewer ranks per node, a smaller --max_length or batch, or ZeRO-3",
+                    zt::kExitSystemError);
   } catch (const std::exception& error) {
     zt::check_failed("uncaught exception", __FILE__, __LINE__, error.what());
   }

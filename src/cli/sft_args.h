@@ -6,7 +6,13 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "core/args.h"
+
+namespace zt::train {
+struct TrainConfig;
+}
 
 namespace zt::cli {
 
@@ -99,5 +105,7 @@ struct SftArgs {
 };
 
 const args::Table& sft_table();
+// The checked flags as the trainer's configuration (sft_config.cpp); `args_json` is what args.json holds.
+train::TrainConfig train_config(const SftArgs& args, nlohmann::json args_json);
 
 }  // namespace zt::cli

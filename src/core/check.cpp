@@ -44,7 +44,7 @@ void check_failed(const char* expression, const char* file, int line, const std:
   const ProcessIdentity& id = process_identity();
   std::fprintf(stderr, "[rank %d on %s] ztune internal check failed: %s\n  at %s:%d\n  %s\n", id.rank,
                id.host.c_str(), expression, file, line, message.c_str());
-  abort_job(70);  // EX_SOFTWARE
+  abort_job(kExitBug);
 }
 
 }  // namespace zt

@@ -1,8 +1,10 @@
 // Errors and check macros.
 //
-// Two kinds of failure:
+// Three kinds of failure, each with its exit code (docs/ARCHITECTURE.md):
 //  - zt::Error: a user mistake (bad flag, bad file, bad line). The message names the thing and says
-//    what to do; main() prints it and exits non-zero (aborting the whole job when launched by mpirun).
+//    what to do; main() prints it and exits 2 (aborting the whole job when launched by mpirun).
+//  - zt::SystemError: the environment failed (a folder that cannot be written, a full disk, a peer that
+//    stopped answering). The message names the path or peer and what to do; exit 1, no bug banner.
 //  - ZT_CHECK: a broken invariant inside ztune. It prints the failed expression, file:line, rank and
 //    host, then aborts the whole job so that no other rank hangs waiting for this one.
 #pragma once
@@ -17,6 +19,16 @@ class Error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+class SystemError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Exit codes of the ztune binary.
+inline constexpr int kExitSystemError = 1;
+inline constexpr int kExitUserError = 2;
+inline constexpr int kExitBug = 70;  // EX_SOFTWARE
 
 // Who this process is; set once at start-up from the launch environment (src/dist/launch.cpp).
 struct ProcessIdentity {
@@ -53,6 +65,14 @@ void set_abort_hook(AbortHook hook);
     std::ostringstream zt_throw_stream_;                                               \
     zt_throw_stream_ << __VA_ARGS__;                                                   \
     throw ::zt::Error(zt_throw_stream_.str());                                         \
+  } while (0)
+
+// ZT_SYSTEM_THROW("message " << value): raise a zt::SystemError.
+#define ZT_SYSTEM_THROW(...)                                                           \
+  do {                                                                                 \
+    std::ostringstream zt_throw_stream_;                                               \
+    zt_throw_stream_ << __VA_ARGS__;                                                   \
+    throw ::zt::SystemError(zt_throw_stream_.str());                                   \
   } while (0)
 
 // ZT_REQUIRE(cond, "message"): a user-facing precondition; throws zt::Error when false.

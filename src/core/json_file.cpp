@@ -1,10 +1,13 @@
 #include "core/json_file.h"
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "core/fs.h"
 
 namespace zt {
 
@@ -25,7 +28,8 @@ nlohmann::json read_json_file_or_empty(const std::string& path) {
 void write_json_file(const std::string& path, const nlohmann::json& value) {
   std::ofstream out(path);
   out << value.dump(2) << "\n";
-  ZT_REQUIRE(out.good(), path << ": write failed (disk full?)");
+  out.flush();
+  if (!out.good()) ZT_SYSTEM_THROW(path << ": write failed (" << std::strerror(errno) << "); " << fs_util::write_advice(errno));
 }
 
 }  // namespace zt

@@ -5,6 +5,9 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
+#include <cstring>
+
+#include <unistd.h>
 
 namespace zt::log {
 namespace {
@@ -19,11 +22,26 @@ spdlog::level::level_enum to_spdlog(Level level) {
   return spdlog::level::info;
 }
 
+// Colour only for a person at a terminal. Launchers (mpirun's orted, srun) hand ranks a pseudo-terminal
+// even when the job's output goes to a file, so under a launcher there is no colour unless asked for.
+// ZTUNE_COLOR=always|never overrides; NO_COLOR (no-color.org) turns it off.
+spdlog::color_mode colour_mode() {
+  if (const char* forced = std::getenv("ZTUNE_COLOR")) {
+    if (std::strcmp(forced, "always") == 0) return spdlog::color_mode::always;
+    if (std::strcmp(forced, "never") == 0) return spdlog::color_mode::never;
+  }
+  const char* no_color = std::getenv("NO_COLOR");
+  if (no_color != nullptr && no_color[0] != '\0') return spdlog::color_mode::never;
+  for (const char* launcher : {"OMPI_COMM_WORLD_SIZE", "PMI_RANK", "PMIX_RANK", "SLURM_STEP_ID"})
+    if (std::getenv(launcher) != nullptr) return spdlog::color_mode::never;
+  return isatty(STDOUT_FILENO) != 0 ? spdlog::color_mode::always : spdlog::color_mode::never;
+}
+
 }  // namespace
 
 void init(int rank, int world_size) {
   spdlog::drop("ztune");
-  auto logger = spdlog::stdout_color_mt("ztune");
+  auto logger = spdlog::stdout_color_mt("ztune", colour_mode());
   std::string rank_tag = world_size > 1 ? "[rank " + std::to_string(rank) + "] " : "";
   logger->set_pattern("[%H:%M:%S] " + rank_tag + "%^%l%$: %v");
 

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "core/check.h"
+#include "core/fs.h"
 
 namespace zt::st {
 namespace {
@@ -314,7 +315,8 @@ namespace {
 
 void write_all(std::FILE* handle, const void* data, size_t size, const std::string& path) {
   if (size == 0) return;
-  ZT_REQUIRE(std::fwrite(data, 1, size, handle) == size, path << ": write failed (" << std::strerror(errno) << ")");
+  if (std::fwrite(data, 1, size, handle) != size)
+    ZT_SYSTEM_THROW(path << ": write failed (" << std::strerror(errno) << "); " << fs_util::write_advice(errno));
 }
 
 }  // namespace
@@ -348,16 +350,18 @@ void write_file(const std::string& path, const std::vector<TensorBytes>& tensors
   // Write beside the target and rename, so a crash never leaves a half-written file under the real name.
   const std::string temporary = path + ".tmp";
   std::FILE* handle = std::fopen(temporary.c_str(), "wb");
-  ZT_REQUIRE(handle != nullptr, temporary << ": cannot create (" << std::strerror(errno) << ")");
+  if (handle == nullptr)
+    ZT_SYSTEM_THROW(temporary << ": cannot create (" << std::strerror(errno) << "); " << fs_util::write_advice(errno));
   write_all(handle, length_bytes, 8, temporary);
   write_all(handle, header_text.data(), header_text.size(), temporary);
   for (const TensorBytes& tensor : tensors) write_all(handle, tensor.data, tensor.nbytes, temporary);
-  bool flushed = std::fflush(handle) == 0 && fsync(fileno(handle)) == 0;
-  bool closed = std::fclose(handle) == 0;
-  ZT_REQUIRE(flushed && closed, temporary << ": write failed (" << std::strerror(errno) << ")");
-  std::error_code error;
-  fs::rename(temporary, path, error);
-  ZT_REQUIRE(!error, path << ": cannot rename from " << temporary << " (" << error.message() << ")");
+  const bool flushed = std::fflush(handle) == 0 && fsync(fileno(handle)) == 0;
+  const int error = errno;
+  const bool closed = std::fclose(handle) == 0;
+  if (!flushed || !closed)
+    ZT_SYSTEM_THROW(temporary << ": write failed (" << std::strerror(flushed ? errno : error) << "); "
+                              << fs_util::write_advice(flushed ? errno : error));
+  fs_util::rename_path(temporary, path);
 }
 
 std::vector<std::string> write_sharded(const std::string& dir, const std::vector<TensorBytes>& tensors,
@@ -375,7 +379,7 @@ std::vector<std::string> write_sharded(const std::string& dir, const std::vector
     shard_bytes += tensor.nbytes;
     total_bytes += tensor.nbytes;
   }
-  fs::create_directories(dir);
+  fs_util::make_directories(dir, "output folder");
   std::vector<std::string> file_names;
   if (shards.size() == 1) {
     file_names.push_back(stem + ".safetensors");
@@ -392,11 +396,7 @@ std::vector<std::string> write_sharded(const std::string& dir, const std::vector
   }
   json index = {{"metadata", {{"total_size", total_bytes}}}, {"weight_map", weight_map}};
   const std::string index_path = (fs::path(dir) / (stem + ".safetensors.index.json")).string();
-  std::FILE* handle = std::fopen(index_path.c_str(), "wb");
-  ZT_REQUIRE(handle != nullptr, index_path << ": cannot create (" << std::strerror(errno) << ")");
-  std::string text = index.dump(2) + "\n";
-  write_all(handle, text.data(), text.size(), index_path);
-  ZT_REQUIRE(std::fclose(handle) == 0, index_path << ": write failed");
+  fs_util::write_file_atomically(index_path, index.dump(2) + "\n");
   return file_names;
 }
 

@@ -191,6 +191,8 @@ struct ShardReader::Impl {
       const std::string& path = sources[s].path;
       ZT_REQUIRE(fs::exists(path), path << ": dataset file not found (a --dataset entry must be an existing "
                                            ".jsonl, .json or .csv file, or a hub id in the local cache)");
+      ZT_REQUIRE(!fs::is_directory(path), path << ": is a folder; --dataset takes data files (.jsonl, .json, .csv) or a "
+                                                  "cached hub id: name the files inside it");
       ZT_REQUIRE(fs::is_regular_file(path), path << ": not a regular file");
       FileInfo file;
       file.path = path;

@@ -6,12 +6,18 @@
 #include <cmath>
 
 #include "core/check.h"
+#include "optim/clip.h"
 
 namespace zt::dist {
 namespace {
 
 bool decays(const std::string& name) {
   return name.find("bias") == std::string::npos && name.find("norm") == std::string::npos;
+}
+
+optim::LossScaleConfig loss_scale_config(const ZeroConfig& config) {
+  return {config.precision == "fp16", config.static_loss_scale, config.initial_scale_power, config.loss_scale_window,
+          config.hysteresis, config.min_loss_scale};
 }
 
 }  // namespace
@@ -32,8 +38,8 @@ FlatLayout FlatLayout::build(const std::vector<std::pair<std::string, at::Tensor
 }
 
 ZeroEngine::ZeroEngine(Communicator& comm, const ZeroConfig& config,
-                       std::vector<std::pair<std::string, at::Tensor>> trainable, const AdamWConfig& adam)
-    : comm_(comm), config_(config), adam_(adam) {
+                       std::vector<std::pair<std::string, at::Tensor>> trainable, const optim::AdamWConfig& adam)
+    : comm_(comm), config_(config), adam_(adam), scaler_(loss_scale_config(config)) {
   ZT_REQUIRE(!trainable.empty(), "nothing to train: no parameter requires a gradient");
   layout_ = FlatLayout::build(trainable, comm.size());
   for (auto& [name, tensor] : trainable) {
@@ -53,14 +59,10 @@ ZeroEngine::ZeroEngine(Communicator& comm, const ZeroConfig& config,
   }
   const int64_t owned = config_.stage == 0 ? layout_.padded : layout_.partition_size();
   owned_begin_ = config_.stage == 0 ? 0 : comm.rank() * layout_.partition_size();
-  master_ = full.narrow(0, owned_begin_, owned).clone();
+  adam_state_.master = full.narrow(0, owned_begin_, owned).clone();
   decay_mask_ = decay.narrow(0, owned_begin_, owned).clone();
-  exp_avg_ = at::zeros_like(master_);
-  exp_avg_sq_ = at::zeros_like(master_);
-  if (config_.precision == "fp16") {
-    loss_scale_ = config_.static_loss_scale > 0 ? config_.static_loss_scale : std::pow(2.0, config_.initial_scale_power);
-    hysteresis_left_ = config_.hysteresis;
-  }
+  adam_state_.exp_avg = at::zeros_like(adam_state_.master);
+  adam_state_.exp_avg_sq = at::zeros_like(adam_state_.master);
   if (config_.stage <= 1) {
     full_grad_ = at::zeros({layout_.padded}, options);
     return;
@@ -118,7 +120,7 @@ void ZeroEngine::on_gradient(size_t param, const at::Tensor& grad) {
   ZT_CHECK(!bucket.work, "a gradient of '" << layout_.entries[param].name
                                            << "' arrived after its bucket was sent; call after_backward() "
                                               "between two backward passes");
-  if (!bucket.staging.defined()) bucket.staging = at::zeros({bucket.end - bucket.begin}, master_.options());
+  if (!bucket.staging.defined()) bucket.staging = at::zeros({bucket.end - bucket.begin}, master().options());
   const FlatEntry& e = layout_.entries[param];
   bucket.staging.narrow(0, e.offset - bucket.begin, e.numel).add_(grad.detach().reshape({-1}).to(at::kFloat));
   if (!seen_[param]) {
@@ -142,9 +144,9 @@ void ZeroEngine::launch_ready_buckets(bool all) {
 }
 
 void ZeroEngine::launch_bucket(Bucket& bucket) {
-  if (!bucket.staging.defined()) bucket.staging = at::zeros({bucket.end - bucket.begin}, master_.options());
+  if (!bucket.staging.defined()) bucket.staging = at::zeros({bucket.end - bucket.begin}, master().options());
   std::vector<int64_t> counts = piece_counts(bucket.begin, bucket.end);
-  bucket.received = at::empty({counts[static_cast<size_t>(comm_.rank())]}, master_.options());
+  bucket.received = at::empty({counts[static_cast<size_t>(comm_.rank())]}, master().options());
   bucket.work = comm_.reduce_scatter(bucket.staging, bucket.received, counts);
   launch_order_.push_back(static_cast<size_t>(&bucket - buckets_.data()));
 }
@@ -182,36 +184,6 @@ void ZeroEngine::after_backward() {
   for (auto& [id, callback] : release_callbacks_) callback();
 }
 
-void ZeroEngine::update_loss_scale(bool overflow) {
-  if (config_.precision != "fp16" || config_.static_loss_scale > 0) return;
-  if (overflow) {
-    good_steps_ = 0;
-    // DeepSpeed: the first `hysteresis - 1` overflows are forgiven, then every overflow halves the scale
-    // until a clean window restores the allowance.
-    if (hysteresis_left_ > 1)
-      --hysteresis_left_;
-    else
-      loss_scale_ = std::max(config_.min_loss_scale, loss_scale_ / 2);
-  } else if (++good_steps_ >= config_.loss_scale_window) {
-    loss_scale_ *= 2;
-    good_steps_ = 0;
-    hysteresis_left_ = config_.hysteresis;
-  }
-}
-
-void ZeroEngine::adamw(const at::Tensor& grad, double lr) {
-  ++steps_;
-  const double b1 = adam_.beta1, b2 = adam_.beta2;
-  const double correction1 = 1 - std::pow(b1, static_cast<double>(steps_));
-  const double correction2 = 1 - std::pow(b2, static_cast<double>(steps_));
-  // Decoupled weight decay first, then the Adam update (torch.optim.AdamW's order).
-  if (adam_.weight_decay != 0) master_.mul_(1 - lr * adam_.weight_decay * decay_mask_);
-  exp_avg_.mul_(b1).add_(grad, 1 - b1);
-  exp_avg_sq_.mul_(b2).addcmul_(grad, grad, 1 - b2);
-  at::Tensor denom = (exp_avg_sq_.sqrt() / std::sqrt(correction2)).add_(adam_.eps);
-  master_.addcdiv_(exp_avg_, denom, -lr / correction1);
-}
-
 void ZeroEngine::write_back(const at::Tensor& full) {
   at::NoGradGuard no_grad;
   for (size_t i = 0; i < params_.size(); ++i) {
@@ -222,7 +194,7 @@ void ZeroEngine::write_back(const at::Tensor& full) {
 
 at::Tensor ZeroEngine::gather_full_parameters() {
   at::NoGradGuard no_grad;
-  return config_.stage == 0 ? master_.clone() : gather_partitions();
+  return config_.stage == 0 ? master().clone() : gather_partitions();
 }
 
 std::vector<std::pair<std::string, at::Tensor>> ZeroEngine::gather_named_parameters() {
@@ -235,17 +207,17 @@ std::vector<std::pair<std::string, at::Tensor>> ZeroEngine::gather_named_paramet
 // Every rank's updated partition, in pieces of at most allgather_bucket_size elements in all.
 at::Tensor ZeroEngine::gather_partitions() {
   const int64_t world = comm_.size(), size = layout_.partition_size();
-  at::Tensor full = at::empty({layout_.padded}, master_.options());
+  at::Tensor full = at::empty({layout_.padded}, master().options());
   const int64_t piece = std::max<int64_t>(1, std::min(size, config_.allgather_bucket_size / world));
   std::vector<std::pair<int64_t, int64_t>> pieces;
   for (int64_t begin = 0; begin < size; begin += piece) pieces.emplace_back(begin, std::min(piece, size - begin));
   if (pieces.size() == 1) {
-    comm_.all_gather(master_, full, std::vector<int64_t>(static_cast<size_t>(world), size))->wait();
+    comm_.all_gather(master(), full, std::vector<int64_t>(static_cast<size_t>(world), size))->wait();
     return full;
   }
   for (auto [begin, length] : pieces) {
-    at::Tensor gathered = at::empty({world * length}, master_.options());
-    comm_.all_gather(master_.narrow(0, begin, length).contiguous(), gathered,
+    at::Tensor gathered = at::empty({world * length}, master().options());
+    comm_.all_gather(master().narrow(0, begin, length).contiguous(), gathered,
                      std::vector<int64_t>(static_cast<size_t>(world), length))->wait();
     for (int64_t r = 0; r < world; ++r)
       full.narrow(0, r * size + begin, length).copy_(gathered.narrow(0, r * length, length));
@@ -257,7 +229,7 @@ void ZeroEngine::mark_zero_gradients(const std::vector<size_t>& params) {
   for (size_t i : params) {
     Bucket& bucket = buckets_[bucket_of_[i]];
     if (seen_[i] || bucket.work) continue;
-    if (!bucket.staging.defined()) bucket.staging = at::zeros({bucket.end - bucket.begin}, master_.options());
+    if (!bucket.staging.defined()) bucket.staging = at::zeros({bucket.end - bucket.begin}, master().options());
     seen_[i] = true;
     ++bucket.arrived;
   }
@@ -273,32 +245,30 @@ StepResult ZeroEngine::step(double lr, double grad_scale) {
     comm_.all_reduce(full_grad_)->wait();
     grad = full_grad_;
   } else if (config_.stage == 1) {
-    grad = at::empty({layout_.partition_size()}, master_.options());
+    grad = at::empty({layout_.partition_size()}, master().options());
     comm_.reduce_scatter(full_grad_, grad, std::vector<int64_t>(static_cast<size_t>(comm_.size()),
                                                                 layout_.partition_size()))->wait();
   } else {
     grad = partition_grad_;
   }
-  grad.mul_(grad_scale / loss_scale_);
+  grad.mul_(grad_scale / scaler_.scale());
   StepResult result;
-  result.loss_scale = loss_scale_;
+  result.loss_scale = scaler_.scale();
   at::Tensor squares = grad.to(at::kDouble).pow(2).sum().reshape({1});
   if (config_.stage > 0) comm_.all_reduce(squares)->wait();  // each rank holds only its range
   result.grad_norm = std::sqrt(squares.item<double>());
   if (!std::isfinite(result.grad_norm)) {
     // The norm is the same number on every rank, so every rank skips together.
     result.skipped = true;
-    update_loss_scale(true);
+    scaler_.update(true);
   } else {
-    update_loss_scale(false);
-    if (config_.gradient_clipping > 0) {
-      const double coefficient = config_.gradient_clipping / (result.grad_norm + 1e-6);
-      if (coefficient < 1) grad.mul_(coefficient);
-    }
+    scaler_.update(false);
+    const double coefficient = optim::clip_coefficient(result.grad_norm, config_.gradient_clipping);
+    if (coefficient < 1) grad.mul_(coefficient);
     if (keep_last_gradient_) last_gradient_ = grad.clone();
-    adamw(grad, lr);
+    optim::adamw_step(adam_, adam_state_, grad, decay_mask_, lr);
     if (config_.stage == 0) {
-      write_back(master_);
+      write_back(adam_state_.master);
     } else if (!parameters_partitioned_) {
       write_back(gather_partitions());
     }
@@ -322,23 +292,24 @@ void ZeroEngine::load_full_state(const std::vector<FlatEntry>& entries, const at
   auto owned_slice = [&](const at::Tensor& whole) {
     ZT_REQUIRE(whole.numel() == layout_.numel, "checkpoint buffer of " << whole.numel() << " values, expected "
                                                                        << layout_.numel);
-    at::Tensor padded = at::zeros({layout_.padded}, master_.options());
+    at::Tensor padded = at::zeros({layout_.padded}, adam_state_.master.options());
     padded.narrow(0, 0, layout_.numel).copy_(whole);
-    return padded.narrow(0, owned_begin_, master_.numel()).clone();
+    return padded.narrow(0, owned_begin_, adam_state_.master.numel()).clone();
   };
-  master_ = owned_slice(master);
-  exp_avg_ = owned_slice(exp_avg);
-  exp_avg_sq_ = owned_slice(exp_avg_sq);
-  steps_ = steps;
+  adam_state_.master = owned_slice(master);
+  adam_state_.exp_avg = owned_slice(exp_avg);
+  adam_state_.exp_avg_sq = owned_slice(exp_avg_sq);
+  adam_state_.steps = steps;
   if (!parameters_partitioned_) {
-    at::Tensor full = at::zeros({layout_.padded}, master_.options());
+    at::Tensor full = at::zeros({layout_.padded}, adam_state_.master.options());
     full.narrow(0, 0, layout_.numel).copy_(master);
     write_back(full);
   }
 }
 
 int64_t ZeroEngine::optimizer_state_bytes() const {
-  return (master_.numel() + exp_avg_.numel() + exp_avg_sq_.numel()) * static_cast<int64_t>(sizeof(float));
+  return (adam_state_.master.numel() + adam_state_.exp_avg.numel() + adam_state_.exp_avg_sq.numel()) *
+         static_cast<int64_t>(sizeof(float));
 }
 
 }  // namespace zt::dist

@@ -27,12 +27,10 @@
 
 #include "dist/comm.h"
 #include "dist/zero_config.h"
+#include "optim/adamw.h"
+#include "optim/loss_scaler.h"
 
 namespace zt::dist {
-
-struct AdamWConfig {
-  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0.1;  // ms-swift defaults
-};
 
 struct FlatEntry {
   std::string name;
@@ -60,7 +58,7 @@ struct StepResult {
 class ZeroEngine {
  public:
   ZeroEngine(Communicator& comm, const ZeroConfig& config, std::vector<std::pair<std::string, at::Tensor>> trainable,
-             const AdamWConfig& adam);
+             const optim::AdamWConfig& adam);
   ~ZeroEngine();
   ZeroEngine(const ZeroEngine&) = delete;
   ZeroEngine& operator=(const ZeroEngine&) = delete;
@@ -73,17 +71,17 @@ class ZeroEngine {
   // it is not finite, clips, runs AdamW with `lr` on this rank's range and writes the parameters back.
   StepResult step(double lr, double grad_scale);
   // fp16: the factor to multiply the loss by before backward (1 otherwise).
-  double loss_scale() const { return loss_scale_; }
+  double loss_scale() const { return scaler_.scale(); }
 
   const FlatLayout& layout() const { return layout_; }
   const ZeroConfig& config() const { return config_; }
   // This rank's range [begin, end) of the padded flat buffer (stage 0: all of it).
   int64_t owned_begin() const { return owned_begin_; }
-  int64_t owned_end() const { return owned_begin_ + master_.numel(); }
-  const at::Tensor& master() const { return master_; }
-  const at::Tensor& exp_avg() const { return exp_avg_; }
-  const at::Tensor& exp_avg_sq() const { return exp_avg_sq_; }
-  int64_t steps_taken() const { return steps_; }
+  int64_t owned_end() const { return owned_begin_ + adam_state_.master.numel(); }
+  const at::Tensor& master() const { return adam_state_.master; }
+  const at::Tensor& exp_avg() const { return adam_state_.exp_avg; }
+  const at::Tensor& exp_avg_sq() const { return adam_state_.exp_avg_sq; }
+  int64_t steps_taken() const { return adam_state_.steps; }
   // The owned range of the gradient the last step applied (scaled and clipped); kept only when asked.
   void keep_last_gradient(bool keep) { keep_last_gradient_ = keep; }
   const at::Tensor& last_gradient() const { return last_gradient_; }
@@ -126,12 +124,12 @@ class ZeroEngine {
   void launch_ready_buckets(bool all);
   void write_back(const at::Tensor& full);
   at::Tensor gather_partitions();
-  void adamw(const at::Tensor& grad, double lr);
-  void update_loss_scale(bool overflow);
 
   Communicator& comm_;
   ZeroConfig config_;
-  AdamWConfig adam_;
+  optim::AdamWConfig adam_;
+  optim::AdamWState adam_state_;  // this rank's range
+  optim::LossScaler scaler_;
   FlatLayout layout_;
   std::vector<at::Tensor> params_;
   std::vector<size_t> bucket_of_;
@@ -140,7 +138,6 @@ class ZeroEngine {
   std::vector<size_t> launch_order_;
   int64_t next_bucket_ = -1;  // the next bucket to start; they start from the last one down
   int64_t owned_begin_ = 0;
-  at::Tensor master_, exp_avg_, exp_avg_sq_;
   at::Tensor full_grad_;       // stages 0-1: the whole flat gradient
   at::Tensor partition_grad_;  // stages 2-3: this rank's accumulated range
   at::Tensor decay_mask_;      // 1 where weight decay applies, over the owned range
@@ -149,9 +146,6 @@ class ZeroEngine {
   bool parameters_partitioned_ = false;
   std::vector<std::pair<int, std::function<void()>>> release_callbacks_;
   int last_callback_id_ = 0;
-  int64_t steps_ = 0;
-  double loss_scale_ = 1;
-  int good_steps_ = 0, hysteresis_left_ = 0;
   std::vector<std::pair<at::Tensor, unsigned>> hooks_;
 };
 

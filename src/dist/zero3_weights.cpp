@@ -6,7 +6,6 @@
 #include "core/safetensors.h"
 #include "core/safetensors_torch.h"
 #include "dist/zero.h"
-#include "model/decoder.h"
 
 namespace zt::dist {
 namespace {
@@ -43,21 +42,18 @@ std::function<bool(const std::string&)> LayerWeightPartition::resident_predicate
   };
 }
 
-LayerWeightPartition::LayerWeightPartition(Communicator& comm, model::DecoderModel& model,
-                                           const std::string& model_dir, int64_t persistence_threshold,
-                                           at::ScalarType dtype, at::Device device)
-    : comm_(comm.duplicate()), model_(model) {
-  ZT_REQUIRE(!model.options().full_training,
-             "--deepspeed zero3 with --train_type full is not supported yet; use zero2 for full training");
+LayerWeightPartition::LayerWeightPartition(Communicator& comm, LayeredModel model, const std::string& model_dir,
+                                           int64_t persistence_threshold, at::ScalarType dtype, at::Device device)
+    : comm_(comm.duplicate()), model_(std::move(model)) {
   st::Checkpoint weights = st::Checkpoint::open(model_dir);
   auto resident = resident_predicate(model_dir, persistence_threshold);
-  layers_.resize(static_cast<size_t>(model.config().num_layers));
+  layers_.resize(static_cast<size_t>(model_.num_layers));
   for (const std::string& name : weights.names()) {  // sorted: the same order on every rank
     const int64_t l = layer_of(name);
     if (l < 0 || resident(name)) continue;
     ZT_REQUIRE(l < static_cast<int64_t>(layers_.size()), model_dir << ": weight '" << name << "' is beyond layer "
                                                                    << layers_.size() - 1);
-    ZT_CHECK(!model.layer_weight_slot(name)->defined(), "'" << name << "' is partitioned but was loaded whole");
+    ZT_CHECK(!model_.weight_slot(name)->defined(), "'" << name << "' is partitioned but was loaded whole");
     Layer& layer = layers_[static_cast<size_t>(l)];
     std::vector<int64_t> shape = weights.locate(name).second->shape;
     layer.entries.push_back({name, shape, layer.numel, numel_of(shape)});
@@ -78,12 +74,11 @@ LayerWeightPartition::LayerWeightPartition(Communicator& comm, model::DecoderMod
       layer.owned.narrow(0, lo - begin, hi - lo).copy_(source);
     }
   }
-  model.set_layer_hooks({[this](size_t l, bool backward) { acquire(l, backward); },
-                         [this](size_t l) { release(l); }});
+  model_.set_layer_hooks([this](size_t l, bool backward) { acquire(l, backward); }, [this](size_t l) { release(l); });
 }
 
 LayerWeightPartition::~LayerWeightPartition() {
-  model_.set_layer_hooks({});
+  model_.set_layer_hooks({}, {});
   if (engine_ != nullptr) engine_->remove_release_callback(release_callback_);
 }
 
@@ -146,7 +141,7 @@ void LayerWeightPartition::acquire(size_t index, bool backward) {
   if (layer.work) {
     layer.work->wait();
     for (const Entry& e : layer.entries)
-      *model_.layer_weight_slot(e.name) = layer.gathered.narrow(0, e.offset, e.numel).view(e.shape);
+      *model_.weight_slot(e.name) = layer.gathered.narrow(0, e.offset, e.numel).view(e.shape);
   }
   if (layer.train_work) {
     layer.train_work->wait();
@@ -179,7 +174,7 @@ void LayerWeightPartition::release_trainables(Layer& layer) {
 
 void LayerWeightPartition::release(size_t index) {
   Layer& layer = layers_[index];
-  for (const Entry& e : layer.entries) *model_.layer_weight_slot(e.name) = at::Tensor();
+  for (const Entry& e : layer.entries) *model_.weight_slot(e.name) = at::Tensor();
   layer.gathered = at::Tensor();
   layer.work.reset();
   // Autograd saved the trainable tensors themselves (not copies) when it recorded this layer, so they keep

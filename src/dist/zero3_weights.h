@@ -18,23 +18,31 @@
 
 #include "dist/comm.h"
 
-namespace zt::model {
-class DecoderModel;
-}
-
 namespace zt::dist {
 
 class ZeroEngine;
 
+// What stage 3 needs of the model, and no more (dist/ never sees model/; train/ adapts the decoder).
+struct LayeredModel {
+  int64_t num_layers = 0;
+  // The tensor slot holding a decoder-layer weight by its Hugging Face name (model.layers.N....).
+  std::function<at::Tensor*(const std::string&)> weight_slot;
+  // Installs the calls the model makes before a layer runs (forward, or its recompute in backward when
+  // `backward` is true) and after it ran; empty functions remove them.
+  using Acquire = std::function<void(size_t layer, bool backward)>;
+  using Release = std::function<void(size_t layer)>;
+  std::function<void(Acquire, Release)> set_layer_hooks;
+};
+
 class LayerWeightPartition {
  public:
-  // What DecoderModel::load should keep resident (pass as ModelOptions::keep_weight).
+  // What the model should load whole (the decoder's ModelOptions::keep_weight); the rest is partitioned.
   static std::function<bool(const std::string&)> resident_predicate(const std::string& model_dir,
                                                                     int64_t persistence_threshold);
 
-  // Loads this rank's slices and installs the model's layer hooks. `model` must have been loaded with
+  // Loads this rank's slices and installs the model's layer hooks. The model must have been loaded with
   // resident_predicate(model_dir, persistence_threshold) and must outlive this object.
-  LayerWeightPartition(Communicator& comm, model::DecoderModel& model, const std::string& model_dir,
+  LayerWeightPartition(Communicator& comm, LayeredModel model, const std::string& model_dir,
                        int64_t persistence_threshold, at::ScalarType dtype, at::Device device);
   ~LayerWeightPartition();
   LayerWeightPartition(const LayerWeightPartition&) = delete;
@@ -86,7 +94,7 @@ class LayerWeightPartition {
   void release(size_t layer);
 
   std::unique_ptr<Communicator> comm_;
-  model::DecoderModel& model_;
+  LayeredModel model_;
   std::vector<Layer> layers_;
   ZeroEngine* engine_ = nullptr;
   int release_callback_ = 0;

@@ -12,7 +12,7 @@
 #include "core/json_file.h"
 #include "core/log.h"
 #include "core/safetensors_torch.h"
-#include "export/peft_adapter.h"
+#include "model/lora/peft_adapter.h"
 
 namespace zt::exporting {
 namespace {
@@ -34,7 +34,7 @@ struct AdapterParts {
 
 AdapterParts split_adapter(const std::string& adapter_dir) {
   AdapterParts parts;
-  for (auto& [name, tensor] : read_adapter_tensors(adapter_dir)) {
+  for (auto& [name, tensor] : model::read_adapter_tensors(adapter_dir)) {
     ZT_REQUIRE(name.rfind(kPrefix, 0) == 0, adapter_dir << ": tensor '" << name << "' does not start with " << kPrefix
                                                         << "; not a PEFT adapter");
     const std::string rest = name.substr(std::string(kPrefix).size());
@@ -96,7 +96,7 @@ int merge_lora(const MergeOptions& options) {
   }
   fs::create_directories(out);
 
-  const LoraAdapterConfig config = read_adapter_config(options.adapter_dir);
+  const model::LoraConfig config = model::read_adapter_config(options.adapter_dir);
   AdapterParts parts = split_adapter(options.adapter_dir);
   const double scaling = config.scaling();
   const st::Checkpoint weights = st::Checkpoint::open(options.base_dir);

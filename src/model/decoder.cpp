@@ -11,7 +11,7 @@
 #include "core/safetensors_torch.h"
 #include "model/chunked_loss.h"
 #include "model/layer_checkpoint.h"
-#include "model/lora_linear.h"
+#include "model/lora/lora_linear.h"
 
 namespace zt::model {
 namespace {
@@ -41,10 +41,6 @@ bool is_target(const LoraConfig& lora, const std::string& path, const std::strin
 }
 
 }  // namespace
-
-double LoraConfig::scaling() const {
-  return use_rslora ? alpha / std::sqrt(static_cast<double>(rank)) : alpha / static_cast<double>(rank);
-}
 
 at::Tensor linear_forward(const Linear& linear, const at::Tensor& x, bool training) {
   if (!linear.lora_a.defined()) return at::linear(x, linear.weight, linear.bias);

@@ -14,17 +14,9 @@
 #include <vector>
 
 #include "model/config.h"
+#include "model/lora/lora_config.h"
 
 namespace zt::model {
-
-struct LoraConfig {
-  int64_t rank = 8;
-  double alpha = 32;
-  double dropout = 0.05;
-  bool use_rslora = false;
-  std::vector<std::string> target_modules = {"all-linear"};  // names (q_proj, ...) or "all-linear"
-  double scaling() const;
-};
 
 struct ModelOptions {
   at::ScalarType dtype = at::kFloat;     // weights and activations

@@ -40,7 +40,7 @@ run() {  # name [env...] -- seed dirs...
 }
 
 build fuzz_safetensors "$ROOT/tests/fuzz/fuzz_safetensors.cpp" "$ROOT/src/core/safetensors.cpp" \
-      "$ROOT/src/core/mapped_file.cpp" "$ROOT/src/core/check.cpp"
+      "$ROOT/src/core/mapped_file.cpp" "$ROOT/src/core/check.cpp" "$ROOT/src/core/fs.cpp"
 build fuzz_formats "$ROOT/tests/fuzz/fuzz_formats.cpp" "$ROOT/src/data/formats.cpp" "$ROOT/src/data/utf8.cpp" \
       "$ROOT/src/core/check.cpp" -lutf8proc
 build fuzz_tokenizer "$ROOT/tests/fuzz/fuzz_tokenizer.cpp" "$ROOT/src/data/tokenizer.cpp" "$ROOT/src/data/utf8.cpp" \

@@ -27,6 +27,10 @@ def run_sft_command(ztune, out, ranks, arguments):
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     if result.returncode != 0:
         sys.exit(f"FAIL: {' '.join(command)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    # Output that goes to a file (here a pipe, under mpirun a pty per rank) carries no colour codes.
+    for name, text in (("stdout", result.stdout), ("stderr", result.stderr)):
+        if "\x1b[" in text:
+            sys.exit(f"FAIL: {' '.join(command)}: terminal colour codes in its {name}, which is not a terminal")
     runs = glob.glob(str(Path(out) / "v1-*"))
     if len(runs) != 1:
         sys.exit(f"FAIL: expected one run folder v1-* under {out}, found {runs}")

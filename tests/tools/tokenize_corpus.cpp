@@ -10,9 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "core/check.h"
 #include "data/tokenizer.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   if (argc < 4) {
     std::fprintf(stderr, "usage: %s TOKENIZER_JSON CORPUS.bin OUT.bin [--repeat N]\n", argv[0]);
     return 2;
@@ -56,4 +59,15 @@ int main(int argc, char** argv) {
   std::printf("records %zu bytes %zu seconds %.6f MB/s %.3f\n", records.size(), total_bytes, seconds,
               total_bytes / 1e6 / seconds);
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const zt::Error& error) {  // a bad tokenizer or corpus: the message names it
+    std::fprintf(stderr, "error: %s\n", error.what());
+    return 2;
+  }
 }

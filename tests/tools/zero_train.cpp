@@ -7,8 +7,8 @@
 // Every step has ROWS_PER_STEP rows (the global batch, identical whatever the world size); row i goes to
 // rank i % world. Every rank runs the same number of micro-batches (ceil(rows / world)); a rank without a
 // row for one contributes zero gradients and (stage 3) replays the weight gathers, so the collectives stay
-// aligned. DIE_RANK kills itself with
-// SIGKILL in the middle of step DIE_STEP (the fault test).
+// aligned. The step itself is train::TrainStep, the one `ztune sft` runs. DIE_RANK kills itself with
+// SIGKILL in the middle of step DIE_STEP, before its last micro-batch (the fault test).
 #include <torch/torch.h>
 
 #include <csignal>
@@ -22,26 +22,25 @@
 #include "core/check.h"
 #include "core/safetensors_torch.h"
 #include "dist/comm.h"
-#include "dist/launch.h"
+#include "dist/run_context.h"
 #include "dist/zero.h"
 #include "dist/zero3_weights.h"
 #include "model/decoder.h"
+#include "train/step.h"
 
 namespace {
 
-struct Row {
-  at::Tensor ids, positions, labels;
-};
-
 // The same rows on every rank: a generator seeded by (step, row).
-Row make_row(int64_t step, int64_t index, int64_t vocab) {
+zt::data::PackedRow make_row(int64_t step, int64_t index, int64_t vocab) {
   std::mt19937 generator(static_cast<unsigned>(1000 * step + index + 1));
-  const int64_t length = 12 + static_cast<int64_t>(generator() % 13);
-  at::Tensor ids = at::empty({1, length}, at::kLong);
-  for (int64_t t = 0; t < length; ++t) ids[0][t] = static_cast<int64_t>(generator() % static_cast<unsigned>(vocab));
-  at::Tensor labels = ids.clone();
-  labels.narrow(1, 0, 3).fill_(-100);  // a prompt without loss
-  return {ids, at::arange(length, at::kLong).unsqueeze(0), labels};
+  const int32_t length = 12 + static_cast<int32_t>(generator() % 13);
+  zt::data::PackedRow row;
+  for (int32_t t = 0; t < length; ++t) {
+    row.input_ids.push_back(static_cast<int32_t>(generator() % static_cast<unsigned>(vocab)));
+    row.labels.push_back(t < 3 ? -100 : row.input_ids.back());  // a prompt without loss
+    row.position_ids.push_back(t);
+  }
+  return row;
 }
 
 }  // namespace
@@ -57,59 +56,48 @@ int main(int argc, char** argv) {
   const int die_rank = argc == 8 ? std::stoi(argv[6]) : -1;
   const int64_t die_step = argc == 8 ? std::stoll(argv[7]) : -1;
 
-  zt::dist::LaunchEnv env = zt::dist::detect_launch_env();
-  zt::set_process_identity({env.rank, env.world_size, ""});
-  zt::dist::init_mpi(env);
+  zt::dist::RunContext context = zt::dist::RunContext::start();
   at::set_num_threads(1);  // ranks share two cores
-  std::unique_ptr<zt::dist::Communicator> comm = zt::dist::make_communicator(env, "cpu");
+  zt::dist::Communicator* comm = &context.comm();
   const int rank = comm->rank(), world = comm->size();
 
   const int64_t threshold = 100;  // small, so that the fixture's layer weights are partitioned in stage 3
   zt::model::ModelOptions options;
-  options.lora = zt::model::LoraConfig{8, 16, 0.0, false, {"all-linear"}};
+  options.lora = zt::model::lora_config(8, 16, 0.0);
   options.gradient_checkpointing = true;
   if (stage == 3) options.keep_weight = zt::dist::LayerWeightPartition::resident_predicate(model_dir, threshold);
   torch::manual_seed(1234);  // the same LoRA initialisation on every rank and in the single run
   zt::model::DecoderModel model = zt::model::DecoderModel::load(model_dir, options);
   std::unique_ptr<zt::dist::LayerWeightPartition> partition;
   if (stage == 3)
-    partition = std::make_unique<zt::dist::LayerWeightPartition>(*comm, model, model_dir, threshold, at::kFloat, at::kCPU);
+    partition = std::make_unique<zt::dist::LayerWeightPartition>(*comm, zt::train::layered_model(model), model_dir, threshold, at::kFloat, at::kCPU);
 
   zt::dist::ZeroConfig config;
   config.stage = stage;
   config.reduce_bucket_size = 5000;      // several buckets on the fixture
   config.allgather_bucket_size = 20000;  // and several pieces for the parameter all-gather
   config.gradient_clipping = 1.0;
-  zt::dist::ZeroEngine engine(*comm, config, model.trainable_parameters(), zt::dist::AdamWConfig{});
+  zt::dist::ZeroEngine engine(*comm, config, model.trainable_parameters(), zt::optim::AdamWConfig{});
   engine.keep_last_gradient(true);
   if (partition) partition->attach_trainables(engine);
   comm->stats().reset();
   if (partition) partition->communicator().stats().reset();
 
+  zt::train::TrainStep train_step(*comm, model, engine, partition.get(), options.gradient_checkpointing);
   nlohmann::json log;
   const int64_t micro_batches = (rows_per_step + world - 1) / world;
   for (int64_t step = 0; step < steps; ++step) {
-    double loss_sum = 0, tokens = 0;
     for (int64_t micro = 0; micro < micro_batches; ++micro) {
+      if (rank == die_rank && step == die_step && micro == micro_batches - 1) std::raise(SIGKILL);
       const int64_t index = micro * world + rank;
-      if (index < rows_per_step) {
-        Row row = make_row(step, index, model.config().vocab_size);
-        zt::model::LossOutput loss = model.loss(model.hidden_states(row.ids, row.positions, true), row.labels);
-        if (rank == die_rank && step == die_step) std::raise(SIGKILL);
-        (loss.loss_sum * engine.loss_scale()).backward();
-        loss_sum += loss.loss_sum.item<double>();
-        tokens += static_cast<double>(loss.num_tokens);
-      } else if (partition) {
-        partition->replay_without_data(options.gradient_checkpointing);
-      }
-      engine.after_backward();
+      std::vector<zt::data::PackedRow> rows;
+      if (index < rows_per_step) rows.push_back(make_row(step, index, model.config().vocab_size));
+      train_step.micro_batch(rows);
     }
-    at::Tensor totals = at::tensor({loss_sum, tokens}, at::kDouble);
-    comm->all_reduce(totals)->wait();
-    zt::dist::StepResult result = engine.step(1e-3, 1.0 / totals[1].item<double>());
-    log["loss"].push_back(totals[0].item<double>() / totals[1].item<double>());
-    log["grad_norm"].push_back(result.grad_norm);
-    log["skipped"].push_back(result.skipped);
+    const zt::train::StepOutcome outcome = train_step.finish(1e-3, 0);
+    log["loss"].push_back(outcome.loss);
+    log["grad_norm"].push_back(outcome.result.grad_norm);
+    log["skipped"].push_back(outcome.result.skipped);
   }
 
   nlohmann::json bytes;
@@ -138,7 +126,5 @@ int main(int argc, char** argv) {
   std::vector<std::pair<std::string, at::Tensor>> adapter = engine.gather_named_parameters();
   if (rank == 0) zt::st::save_tensors(out_dir + "/adapter.safetensors", adapter);
   comm->barrier();
-  partition.reset();
-  zt::dist::finalize_mpi();
   return 0;
 }

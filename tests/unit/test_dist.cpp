@@ -19,6 +19,7 @@
 namespace {
 
 using namespace zt::dist;
+using zt::optim::AdamWConfig;
 
 ZeroAutoValues autos(int64_t hidden = 64, std::string dtype = "fp32") {
   ZeroAutoValues values;

@@ -9,7 +9,7 @@
 #include "core/check.h"
 #include "dist/comm.h"
 #include "dist/zero.h"
-#include "train/dist_checkpoint.h"
+#include "checkpoint/shards.h"
 
 namespace {
 
@@ -35,11 +35,11 @@ void write_as_ranks(const std::string& dir, int world, int stage, const at::Tens
   std::vector<uint32_t> checksums;
   for (int r = 0; r < world; ++r) {
     const int64_t size = stage == 0 ? layout.padded : layout.partition_size(), begin = stage == 0 ? 0 : r * size;
-    train::RankState state{r, begin, padded(master).narrow(0, begin, size), padded(m).narrow(0, begin, size),
+    checkpoint::RankState state{r, begin, padded(master).narrow(0, begin, size), padded(m).narrow(0, begin, size),
                            padded(v).narrow(0, begin, size), 12, "rng-" + std::to_string(r), "{\"row\": " + std::to_string(r) + "}"};
-    checksums.push_back(train::write_rank_shard(dir, state));
+    checksums.push_back(checkpoint::write_rank_shard(dir, state));
   }
-  train::write_manifest(dir, layout, stage, checksums);
+  checkpoint::write_manifest(dir, layout, stage, checksums);
 }
 
 std::string fresh_dir(const std::string& name) {
@@ -55,7 +55,7 @@ TEST(DistCheckpoint, ShardsOfAnyWorldReadBackWholeAndRestoreAnEngine) {
   for (auto [world, stage] : {std::make_pair(3, 2), std::make_pair(4, 3), std::make_pair(2, 0), std::make_pair(1, 1)}) {
     const std::string dir = fresh_dir("dist-ckpt-" + std::to_string(world) + "-" + std::to_string(stage));
     write_as_ranks(dir, world, stage, master, m, v);
-    train::FullState state = train::read_full_state(dir);
+    checkpoint::FullState state = checkpoint::read_full_state(dir);
     EXPECT_EQ(state.world_size, world);
     EXPECT_EQ(state.stage, stage);
     EXPECT_EQ(state.step, 12);
@@ -68,7 +68,7 @@ TEST(DistCheckpoint, ShardsOfAnyWorldReadBackWholeAndRestoreAnEngine) {
     // A one-process engine (a different world and stage) takes it over; the parameters follow.
     auto comm = dist::make_single_communicator();
     auto p = params();
-    dist::ZeroEngine engine(*comm, dist::ZeroConfig{}, p, dist::AdamWConfig{});
+    dist::ZeroEngine engine(*comm, dist::ZeroConfig{}, p, optim::AdamWConfig{});
     engine.load_full_state(state.layout.entries, state.master, state.exp_avg, state.exp_avg_sq, state.step);
     EXPECT_EQ(engine.steps_taken(), 12);
     EXPECT_TRUE(at::equal(engine.master().narrow(0, 0, numel), master));
@@ -83,13 +83,13 @@ TEST(DistCheckpoint, CorruptTruncatedOrMissingShardsAreNamed) {
   write_as_ranks(dir, 2, 2, at::randn({numel}), zeros, zeros);
   auto message = [&] {
     try {
-      train::read_full_state(dir);
+      checkpoint::read_full_state(dir);
     } catch (const Error& error) {
       return std::string(error.what());
     }
     return std::string("no error");
   };
-  const std::string shard = (fs::path(dir) / train::shard_name(1)).string();
+  const std::string shard = (fs::path(dir) / checkpoint::shard_name(1)).string();
   std::string bytes;
   {
     std::ifstream in(shard, std::ios::binary);
@@ -110,11 +110,11 @@ TEST(DistCheckpoint, CorruptTruncatedOrMissingShardsAreNamed) {
 TEST(DistCheckpoint, RestoringADifferentAdapterShapeIsRefused) {
   const std::string dir = fresh_dir("dist-ckpt-shape");
   write_as_ranks(dir, 1, 0, at::zeros({47}), at::zeros({47}), at::zeros({47}));
-  train::FullState state = train::read_full_state(dir);
+  checkpoint::FullState state = checkpoint::read_full_state(dir);
   auto comm = dist::make_single_communicator();
   torch::manual_seed(1);
   dist::ZeroEngine engine(*comm, dist::ZeroConfig{}, {{"a.lora_A.weight", at::randn({4, 7}).requires_grad_(true)}},
-                          dist::AdamWConfig{});
+                          optim::AdamWConfig{});
   EXPECT_THROW(engine.load_full_state(state.layout.entries, state.master, state.exp_avg, state.exp_avg_sq, 1), Error);
 }
 

@@ -6,10 +6,10 @@
 
 #include "core/check.h"
 #include "export/merge.h"
-#include "export/sha256.h"
+#include "hub/sha256.h"
 
 using zt::exporting::parse_size;
-using zt::exporting::sha256_hex;
+using zt::hub::sha256_hex;
 
 TEST(Sha256, PublishedVectors) {
   EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
@@ -22,9 +22,9 @@ TEST(Sha256, PublishedVectors) {
 TEST(Sha256, IncrementalEqualsWhole) {
   std::string text;
   for (int i = 0; i < 1000; ++i) text += static_cast<char>(i * 7);
-  zt::exporting::Sha256 hash;
+  zt::hub::Sha256 hash;
   for (size_t i = 0; i < text.size(); i += 37) hash.update(text.data() + i, std::min<size_t>(37, text.size() - i));
-  EXPECT_EQ(zt::exporting::Sha256::hex(hash.finish()), sha256_hex(text));
+  EXPECT_EQ(zt::hub::Sha256::hex(hash.finish()), sha256_hex(text));
 }
 
 TEST(MaxShardSize, DecimalAndBinaryUnits) {

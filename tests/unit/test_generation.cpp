@@ -23,7 +23,7 @@ const fs::path kReference = fs::path(ZTUNE_TEST_WORK_DIR) / "generation-referenc
 
 DecoderModel load(const std::string& name, bool with_adapter) {
   ModelOptions options;
-  if (with_adapter) options.lora = LoraConfig{8, 16, 0.0, false, {"all-linear"}};
+  if (with_adapter) options.lora = lora_config(8, 16, 0.0);
   DecoderModel model = DecoderModel::load(kFixtures + "/" + name, options);
   if (with_adapter) {
     zt::st::Checkpoint adapter = zt::st::Checkpoint::open((kReference / (name + "-adapter.safetensors")).string());

@@ -6,7 +6,7 @@
 
 #include "core/check.h"
 #include "model/decoder.h"
-#include "model/lora_linear.h"
+#include "model/lora/lora_linear.h"
 
 namespace {
 

@@ -38,7 +38,7 @@ Reference load_reference(const std::string& model, const std::string& dtype) {
 ModelOptions lora_options(at::ScalarType dtype, double dropout = 0.0) {
   ModelOptions options;
   options.dtype = dtype;
-  options.lora = LoraConfig{8, 16, dropout, false, {"all-linear"}};
+  options.lora = lora_config(8, 16, dropout);
   return options;
 }
 

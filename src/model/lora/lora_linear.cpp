@@ -1,4 +1,4 @@
-#include "model/lora_linear.h"
+#include "model/lora/lora_linear.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>

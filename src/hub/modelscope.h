@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace zt::exporting {
+namespace zt::hub {
 
 struct HubOptions {
   std::string endpoint;  // default: $MODELSCOPE_DOMAIN, else https://www.modelscope.cn
@@ -68,4 +68,4 @@ std::vector<UploadItem> publishable_items(const std::string& folder);
 void push_folder(const std::string& folder, const std::string& repo_id, const std::optional<std::string>& token,
                  bool is_private, const std::string& commit_message);
 
-}  // namespace zt::exporting
+}  // namespace zt::hub

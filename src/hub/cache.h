@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-namespace zt::train {
+namespace zt::hub {
 
 enum class RepoKind { model, dataset };
 
@@ -18,4 +18,4 @@ std::string resolve_model_dir(const std::string& model, bool use_hf);
 std::vector<std::string> cached_dataset_files(const std::string& id, const std::string& subset, bool use_hf,
                                               std::vector<std::string>& looked);
 
-}  // namespace zt::train
+}  // namespace zt::hub

@@ -5,7 +5,7 @@
 #include <optional>
 #include <string>
 
-namespace zt::exporting {
+namespace zt::checkpoint {
 
 struct TrainedWith {
   std::optional<std::string> model;      // the resolved folder (model_dir) when recorded, else --model
@@ -18,4 +18,4 @@ struct TrainedWith {
 // zt::Error naming it.
 TrainedWith read_trained_with(const std::string& checkpoint_dir);
 
-}  // namespace zt::exporting
+}  // namespace zt::checkpoint

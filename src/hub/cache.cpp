@@ -1,4 +1,4 @@
-#include "train/hub_cache.h"
+#include "hub/cache.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -8,7 +8,7 @@
 
 #include "core/check.h"
 
-namespace zt::train {
+namespace zt::hub {
 namespace {
 
 namespace fs = std::filesystem;
@@ -31,7 +31,15 @@ std::vector<fs::path> modelscope_candidates(const std::string& id, RepoKind kind
   for (size_t at = escaped.find('.'); at != std::string::npos; at = escaped.find('.', at + 3))
     escaped.replace(at, 1, "___");
   const fs::path sub = kind == RepoKind::model ? "models" : "datasets";
-  return {root / sub / id, root / sub / escaped, root / id, root / escaped};
+  std::vector<fs::path> out;
+  for (const fs::path& candidate : {root / sub / id, root / sub / escaped, root / id, root / escaped})
+    if (std::find(out.begin(), out.end(), candidate) == out.end()) out.push_back(candidate);
+  return out;
+}
+
+// A hub id is "owner/name"; a path written as one (absolute, ./ or ../) is never looked up in a cache.
+bool is_explicit_path(const std::string& text) {
+  return !text.empty() && (text[0] == '/' || text[0] == '~' || text.rfind("./", 0) == 0 || text.rfind("../", 0) == 0);
 }
 
 // Hugging Face: $HF_HUB_CACHE (default $HF_HOME/hub, ~/.cache/huggingface/hub)/models--org--name/
@@ -75,6 +83,8 @@ bool is_data_file(const fs::path& path) {
 std::string resolve_model_dir(const std::string& model, bool use_hf) {
   if (fs::exists(fs::path(model) / "config.json")) return model;
   ZT_REQUIRE(!fs::is_directory(model), "--model " << model << ": the folder has no config.json");
+  ZT_REQUIRE(!is_explicit_path(model), "--model " << model << ": no such folder (--model takes a model folder with "
+                                                  "config.json, or a hub id such as Qwen/Qwen2.5-7B-Instruct in the cache)");
   std::vector<std::string> looked;
   for (const fs::path& candidate : candidates(model, RepoKind::model, use_hf, looked))
     if (fs::exists(candidate / "config.json")) return candidate.string();
@@ -104,4 +114,4 @@ std::vector<std::string> cached_dataset_files(const std::string& id, const std::
   return {};
 }
 
-}  // namespace zt::train
+}  // namespace zt::hub

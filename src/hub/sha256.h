@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-namespace zt::exporting {
+namespace zt::hub {
 
 class Sha256 {
  public:
@@ -28,4 +28,4 @@ std::string sha256_hex(std::string_view bytes);
 // Streams the file; a zt::Error names it when unreadable.
 std::string sha256_file_hex(const std::string& path);
 
-}  // namespace zt::exporting
+}  // namespace zt::hub

@@ -1,4 +1,4 @@
-#include "export/peft_adapter.h"
+#include "model/lora/peft_adapter.h"
 
 #include <ATen/ATen.h>
 
@@ -10,17 +10,22 @@
 #include "core/json_file.h"
 #include "core/safetensors_torch.h"
 
-namespace zt::exporting {
+namespace zt::model {
 namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
+// A key that is absent or null (foreign adapters write `"use_rslora": null`) takes the default.
+template <class T>
+T value_or(const json& object, const char* key, T fallback) {
+  auto found = object.find(key);
+  return found == object.end() || found->is_null() ? fallback : found->get<T>();
+}
+
 }  // namespace
 
-double LoraAdapterConfig::scaling() const { return use_rslora ? alpha / std::sqrt(double(rank)) : alpha / double(rank); }
-
-json adapter_config_json(const LoraAdapterConfig& config) {
+json adapter_config_json(const LoraConfig& config) {
   json targets = json::array();
   if (config.target_modules.size() == 1 && config.target_modules[0] == "all-linear")
     targets = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
@@ -42,30 +47,30 @@ json adapter_config_json(const LoraAdapterConfig& config) {
           {"init_lora_weights", true}};
 }
 
-LoraAdapterConfig read_adapter_config(const std::string& adapter_dir) {
+LoraConfig read_adapter_config(const std::string& adapter_dir) {
   const fs::path path = fs::path(adapter_dir) / "adapter_config.json";
   const json value = read_json_file(path.string());
-  LoraAdapterConfig config;
+  LoraConfig config;
   try {
-    ZT_REQUIRE(value.value("peft_type", std::string("LORA")) == "LORA", path.string() << ": not a LoRA adapter");
+    ZT_REQUIRE(value_or(value, "peft_type", std::string("LORA")) == "LORA", path.string() << ": not a LoRA adapter");
     config.rank = value.at("r").get<int64_t>();
     config.alpha = value.at("lora_alpha").get<double>();
-    config.dropout = value.value("lora_dropout", 0.0);
-    config.use_rslora = value.value("use_rslora", false);
+    config.dropout = value_or(value, "lora_dropout", 0.0);
+    config.use_rslora = value_or(value, "use_rslora", false);
     if (value.contains("target_modules") && value["target_modules"].is_array())
       config.target_modules = value["target_modules"].get<std::vector<std::string>>();
     if (value.contains("modules_to_save") && value["modules_to_save"].is_array())
       config.modules_to_save = value["modules_to_save"].get<std::vector<std::string>>();
-    config.bias = value.value("bias", std::string("none"));
-    config.base_model = value.value("base_model_name_or_path", std::string());
+    config.bias = value_or(value, "bias", std::string("none"));
+    config.base_model = value_or(value, "base_model_name_or_path", std::string());
   } catch (const json::exception& e) {
     ZT_THROW(path.string() << ": " << e.what());
   }
   return config;
 }
 
-LoraAdapterConfig adapter_config_from_args(const json& args, const std::string& base_model) {
-  LoraAdapterConfig config;
+LoraConfig adapter_config_from_args(const json& args, const std::string& base_model) {
+  LoraConfig config;
   auto number = [&](const char* key, double fallback) {
     return args.contains(key) && args[key].is_number() ? args[key].get<double>() : fallback;
   };
@@ -89,10 +94,10 @@ std::vector<std::pair<std::string, at::Tensor>> read_adapter_tensors(const std::
 }
 
 void write_adapter(const std::string& dir, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
-                   const LoraAdapterConfig& config) {
+                   const LoraConfig& config) {
   fs::create_directories(dir);
   st::save_tensors((fs::path(dir) / "adapter_model.safetensors").string(), tensors);
   write_json_file((fs::path(dir) / "adapter_config.json").string(), adapter_config_json(config));
 }
 
-}  // namespace zt::exporting
+}  // namespace zt::model

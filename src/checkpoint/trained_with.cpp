@@ -1,4 +1,4 @@
-#include "export/checkpoint_args.h"
+#include "checkpoint/trained_with.h"
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -6,7 +6,7 @@
 #include "core/check.h"
 #include "core/json_file.h"
 
-namespace zt::exporting {
+namespace zt::checkpoint {
 
 TrainedWith read_trained_with(const std::string& checkpoint_dir) {
   TrainedWith out;
@@ -31,4 +31,4 @@ TrainedWith read_trained_with(const std::string& checkpoint_dir) {
   return out;
 }
 
-}  // namespace zt::exporting
+}  // namespace zt::checkpoint

@@ -1,4 +1,4 @@
-#include "export/hub.h"
+#include "hub/modelscope.h"
 
 #include <curl/curl.h>
 #include <sys/stat.h>
@@ -16,9 +16,9 @@
 
 #include "core/check.h"
 #include "core/log.h"
-#include "export/sha256.h"
+#include "hub/sha256.h"
 
-namespace zt::exporting {
+namespace zt::hub {
 namespace {
 
 namespace fs = std::filesystem;
@@ -313,4 +313,4 @@ void push_folder(const std::string& folder, const std::string& repo_id, const st
   hub.upload("model", repo_id, items, commit_message);
 }
 
-}  // namespace zt::exporting
+}  // namespace zt::hub

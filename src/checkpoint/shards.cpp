@@ -1,4 +1,4 @@
-#include "train/dist_checkpoint.h"
+#include "checkpoint/shards.h"
 
 #include <fcntl.h>
 #include <hdf5.h>
@@ -14,8 +14,9 @@
 #include <sstream>
 
 #include "core/check.h"
+#include "core/fs.h"
 
-namespace zt::train {
+namespace zt::checkpoint {
 namespace {
 
 namespace fs = std::filesystem;
@@ -53,8 +54,8 @@ class H5Handle {
 void write_dataset(hid_t file, const char* name, hid_t type, const void* data, hsize_t count, const std::string& path) {
   H5Handle space(H5Screate_simple(1, &count, nullptr), H5Sclose);
   H5Handle set(H5Dcreate2(file, name, type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
-  ZT_REQUIRE(set.get() >= 0 && H5Dwrite(set.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0,
-             path << ": writing '" << name << "' failed (disk full?)");
+  if (set.get() < 0 || H5Dwrite(set.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+    ZT_SYSTEM_THROW(path << ": writing '" << name << "' failed; free space on that file system or write elsewhere");
 }
 
 void write_tensor(hid_t file, const char* name, const at::Tensor& tensor, const std::string& path) {
@@ -93,14 +94,6 @@ std::vector<T> read_dataset(hid_t file, const char* name, hid_t type, const std:
   return values;
 }
 
-void fsync_path(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-}
-
 }  // namespace
 
 std::string crc_hex(uint32_t crc) {
@@ -134,7 +127,7 @@ uint32_t write_rank_shard(const std::string& dir, const RankState& state) {
   const std::string temporary = path + ".tmp";
   {
     H5Handle file(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
-    ZT_REQUIRE(file.get() >= 0, temporary << ": cannot create (is the output folder writable?)");
+    if (file.get() < 0) ZT_SYSTEM_THROW(temporary << ": cannot create; make the output folder writable or choose another");
     write_int(file.get(), "format", kCheckpointFormat, temporary);
     write_int(file.get(), "rank", state.rank, temporary);
     write_int(file.get(), "owned_begin", state.owned_begin, temporary);
@@ -145,10 +138,13 @@ uint32_t write_rank_shard(const std::string& dir, const RankState& state) {
     write_tensor(file.get(), "exp_avg_sq", state.exp_avg_sq, temporary);
     write_bytes(file.get(), "rng_state", state.rng_state, temporary);
     write_bytes(file.get(), "data_cursor", state.data_cursor, temporary);
+    // HDF5 buffers: a full disk may show only when the buffers go out.
+    if (H5Fflush(file.get(), H5F_SCOPE_GLOBAL) < 0)
+      ZT_SYSTEM_THROW(temporary << ": write failed; free space on that file system or write elsewhere");
   }
-  fsync_path(temporary);
-  fs::rename(temporary, path);
-  fsync_path(dir);
+  fs_util::fsync_path(temporary);
+  fs_util::rename_path(temporary, path);
+  fs_util::fsync_path(dir);
   return file_crc32(path);
 }
 
@@ -163,14 +159,7 @@ void write_manifest(const std::string& dir, const dist::FlatLayout& layout, int 
   for (int r = 0; r < layout.world; ++r)
     manifest["shards"].push_back({{"file", shard_name(r)}, {"crc32", crc_hex(checksums[static_cast<size_t>(r)])}});
   const std::string path = (fs::path(dir) / "zero_manifest.json").string();
-  {
-    std::ofstream out(path + ".tmp");
-    out << manifest.dump(1) << "\n";
-    ZT_REQUIRE(out.good(), path << ": write failed (disk full?)");
-  }
-  fsync_path(path + ".tmp");
-  fs::rename(path + ".tmp", path);
-  fsync_path(dir);
+  fs_util::write_file_atomically(path, manifest.dump(1) + "\n");
 }
 
 FullState read_full_state(const std::string& dir) {
@@ -248,4 +237,4 @@ FullState read_full_state(const std::string& dir) {
   return state;
 }
 
-}  // namespace zt::train
+}  // namespace zt::checkpoint

@@ -1,4 +1,4 @@
-#include "export/sha256.h"
+#include "hub/sha256.h"
 
 #include <cstring>
 #include <fstream>
@@ -6,7 +6,7 @@
 
 #include "core/check.h"
 
-namespace zt::exporting {
+namespace zt::hub {
 namespace {
 
 constexpr uint32_t kRound[64] = {
@@ -98,4 +98,4 @@ std::string sha256_file_hex(const std::string& path) {
   return Sha256::hex(hash.finish());
 }
 
-}  // namespace zt::exporting
+}  // namespace zt::hub

@@ -13,7 +13,7 @@
 
 #include "dist/zero.h"
 
-namespace zt::train {
+namespace zt::checkpoint {
 
 inline constexpr int kCheckpointFormat = 1;
 
@@ -50,4 +50,4 @@ FullState read_full_state(const std::string& dir);
 uint32_t file_crc32(const std::string& path);
 std::string crc_hex(uint32_t crc);
 
-}  // namespace zt::train
+}  // namespace zt::checkpoint

@@ -1,0 +1,23 @@
+// The checkpoint-folder protocol (rank 0 runs it): a checkpoint is written into a hidden temporary
+// folder, flushed to disk file by file, renamed to checkpoint-STEP, and only then named by the run's
+// `latest` file (replaced atomically). A crash or a full disk at any point leaves the earlier checkpoints
+// whole and `latest` naming the newest complete one.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace zt::checkpoint {
+
+// run_dir/.checkpoint-STEP.tmp: where every rank writes its part of checkpoint STEP.
+std::string temporary_folder(const std::string& run_dir, int64_t step);
+// Empties and creates `temporary` (rank 0, before the others write).
+void begin_checkpoint(const std::string& temporary);
+// Flushes `temporary`, renames it to run_dir/checkpoint-STEP (replacing one there) and points `latest` at
+// it. Returns the checkpoint's path.
+std::string commit_checkpoint(const std::string& run_dir, const std::string& temporary, int64_t step);
+// Deletes a checkpoint folder, renamed aside first so that a crash while deleting never leaves a half
+// checkpoint-STEP behind.
+void remove_checkpoint(const std::string& checkpoint_dir);
+
+}  // namespace zt::checkpoint

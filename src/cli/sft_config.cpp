@@ -1,0 +1,106 @@
+// `ztune sft` flags -> train::TrainConfig: the checks that need only the flags, ms-swift's derived
+// defaults, and the LoRA configuration (from the flags, or from --adapters' adapter_config.json).
+#include <algorithm>
+
+#include "cli/sft_args.h"
+#include "core/check.h"
+#include "model/lora/peft_adapter.h"
+#include "train/train_config.h"
+
+namespace zt::cli {
+
+train::TrainConfig train_config(const SftArgs& args, nlohmann::json args_json) {
+  ZT_REQUIRE(!args.dataset.empty(), "--dataset is required");
+  ZT_REQUIRE(!args.streaming || args.max_steps > 0,
+             "--streaming true needs --max_steps: a stream has no known length to derive the steps from");
+  ZT_REQUIRE(args.train_type == "lora" || args.adapters.empty(), "--adapters continues LoRA training; it needs --train_type lora");
+  ZT_REQUIRE(args.adapters.size() <= 1, "--adapters: training continues from one adapter, " << args.adapters.size() << " given");
+  for (const std::string& target : args.report_to)
+    ZT_REQUIRE(target != "swanlab", "--report_to swanlab: SwanLab needs its cloud service, which ztune does not talk to "
+                                    "yet; use --report_to tensorboard (the default) or none");
+  ZT_REQUIRE(!args.push_to_hub || args.hub_model_id.has_value(), "--push_to_hub true needs --hub_model_id OWNER/NAME");
+  ZT_REQUIRE(args.save_steps > 0 && args.logging_steps > 0 && args.eval_steps.value_or(1) > 0,
+             "--save_steps, --logging_steps and --eval_steps must be positive");
+
+  train::TrainConfig config;
+  train::ModelSetup& model = config.model;
+  model.model = args.model;
+  model.use_hf = args.use_hf;
+  model.torch_dtype = args.torch_dtype;
+  model.bf16 = args.bf16.value_or(false);
+  model.fp16 = args.fp16.value_or(false);
+  model.attn_impl = args.attn_impl.value_or("sdpa");
+  model.full_training = args.train_type == "full";
+  if (!args.adapters.empty()) {
+    // Training continues from a PEFT adapter: its configuration replaces the LoRA flags.
+    model.adapters = args.adapters[0];
+    model.lora = model::read_adapter_config(args.adapters[0]);
+  } else {
+    model.lora.rank = args.lora_rank;
+    model.lora.alpha = args.lora_alpha;
+    model.lora.dropout = args.lora_dropout;
+    model.lora.use_rslora = args.use_rslora;
+    model.lora.target_modules = args.target_modules;
+  }
+  model.lora.modules_to_save = args.modules_to_save;
+  model.lora.bias = args.lora_bias;
+  model.gradient_checkpointing = args.gradient_checkpointing;
+  model.seed = args.seed;
+
+  train::DataSetup& data = config.data;
+  data.dataset = args.dataset;
+  data.val_dataset = args.val_dataset;
+  data.split_dataset_ratio = args.split_dataset_ratio;
+  data.columns = args.columns;
+  data.strict = args.strict;
+  data.shuffle = args.dataset_shuffle;
+  data.streaming = args.streaming;
+  data.shuffle_buffer_size = args.shuffle_buffer_size;
+  data.data_seed = args.data_seed;
+  data.packing = args.packing;
+  data.packing_length = args.packing_length;
+  data.max_length = args.max_length;
+  data.truncation_strategy = args.truncation_strategy;
+  data.loss_scale = args.loss_scale;
+  data.template_name = args.template_name;
+  data.system = args.system;
+
+  train::OptimSetup& optim = config.optim;
+  optim.learning_rate = args.learning_rate.value_or(model.full_training ? 1e-5 : 1e-4);
+  optim.lr_scheduler_type = args.lr_scheduler_type;
+  optim.warmup_ratio = args.warmup_ratio;
+  optim.warmup_steps = args.warmup_steps;
+  optim.weight_decay = args.weight_decay;
+  optim.adam_beta1 = args.adam_beta1;
+  optim.adam_beta2 = args.adam_beta2;
+  optim.adam_epsilon = args.adam_epsilon;
+  optim.max_grad_norm = args.max_grad_norm;
+  optim.deepspeed = args.deepspeed;
+
+  train::LoopSetup& loop = config.loop;
+  loop.num_train_epochs = args.num_train_epochs;
+  loop.max_steps = args.max_steps;
+  loop.per_device_train_batch_size = args.per_device_train_batch_size;
+  loop.per_device_eval_batch_size = args.per_device_eval_batch_size;
+  loop.gradient_accumulation_steps = args.gradient_accumulation_steps;
+  loop.logging_steps = args.logging_steps;
+  loop.logging_first_step = args.logging_first_step;
+  loop.save_steps = args.save_steps;
+  loop.eval_steps = args.eval_steps.value_or(args.save_steps);
+  loop.save_total_limit = args.save_total_limit;
+  loop.save_only_model = args.save_only_model;
+  loop.output_dir = args.output_dir;
+  loop.tensorboard = std::find(args.report_to.begin(), args.report_to.end(), "none") == args.report_to.end();
+  loop.resume_from_checkpoint = args.resume_from_checkpoint;
+  loop.resume_only_model = args.resume_only_model;
+  loop.ignore_data_skip = args.ignore_data_skip;
+
+  config.push.push_to_hub = args.push_to_hub;
+  config.push.hub_model_id = args.hub_model_id.value_or("");
+  config.push.hub_token = args.hub_token;
+  config.push.hub_private_repo = args.hub_private_repo;
+  config.args_json = std::move(args_json);
+  return config;
+}
+
+}  // namespace zt::cli

@@ -1,0 +1,21 @@
+// File-system steps whose failure is the environment's (zt::SystemError naming the path and what to
+// do): folders made, files flushed to disk, renames, small files written atomically.
+#pragma once
+
+#include <string>
+
+namespace zt::fs_util {
+
+// Creates `dir` and its parents; `what` says which flag or folder it is for the message.
+void make_directories(const std::string& dir, const std::string& what);
+// Flushes a file's or folder's contents to the device (a checkpoint is on disk before it is renamed
+// into place). Folders on file systems that cannot sync them are accepted.
+void fsync_path(const std::string& path);
+// Renames `from` to `to`, replacing `to` when it is a file.
+void rename_path(const std::string& from, const std::string& to);
+// Writes `text` beside `path`, flushes it and renames it into place, then flushes the folder.
+void write_file_atomically(const std::string& path, const std::string& text);
+// What to do after an errno from a write: the sentence ending a SystemError message.
+std::string write_advice(int error);
+
+}  // namespace zt::fs_util

@@ -1,0 +1,100 @@
+#include "train/setup.h"
+
+#include <torch/torch.h>
+
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <regex>
+
+#include "core/check.h"
+#include "core/fs.h"
+#include "hub/cache.h"
+
+namespace zt::train {
+
+namespace fs = std::filesystem;
+
+
+std::vector<data::DatasetSource> resolve_datasets(const std::vector<std::string>& specs, bool use_hf) {
+  std::vector<data::DatasetSource> sources;
+  for (const std::string& spec : specs) {
+    data::DatasetSource source = data::parse_dataset_spec(spec);
+    if (fs::exists(source.path)) {
+      sources.push_back(source);
+      continue;
+    }
+    const std::string ext = fs::path(source.path).extension().string();
+    ZT_REQUIRE(ext != ".jsonl" && ext != ".json" && ext != ".csv",
+               source.path << ": dataset file not found (check the path; --dataset takes files or cached hub ids)");
+    std::string id = source.path, subset;
+    if (size_t colon = id.rfind(':'); colon != std::string::npos) subset = id.substr(colon + 1), id = id.substr(0, colon);
+    const bool hf = use_hf || spec.rfind("HF::", 0) == 0;
+    std::vector<std::string> looked;
+    std::vector<std::string> files = hub::cached_dataset_files(id, subset, hf, looked);
+    ZT_REQUIRE(!files.empty(), "--dataset " << spec << ": no such file, and no cached " << (hf ? "Hugging Face" : "ModelScope")
+                                            << " dataset '" << id << "' with .jsonl/.json/.csv files (looked in "
+                                            << [&] {
+                                                 std::string all;
+                                                 for (const std::string& l : looked) all += (all.empty() ? "" : ", ") + l;
+                                                 return all;
+                                               }()
+                                            << "); ztune does not download while training: fetch it first or pass a file");
+    ZT_REQUIRE(files.size() == 1 || !source.sample_count.has_value(),
+               "--dataset " << spec << ": '#N' needs a single data file, but the cached dataset has " << files.size());
+    for (const std::string& file : files) sources.push_back({file, source.sample_count});
+  }
+  return sources;
+}
+
+std::string choose_run_dir(const std::string& parent, dist::Communicator& comm) {
+  std::string chosen;
+  if (comm.rank() == 0) {
+    int largest = 0;
+    const std::regex pattern("v([0-9]+)-.*");
+    std::error_code ignored;
+    if (fs::is_directory(parent, ignored))
+      for (const auto& entry : fs::directory_iterator(parent)) {
+        std::smatch match;
+        const std::string name = entry.path().filename().string();
+        if (std::regex_match(name, match, pattern)) largest = std::max(largest, std::stoi(match[1]));
+      }
+    const std::time_t now = std::time(nullptr);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&now));
+    chosen = (fs::path(parent) / ("v" + std::to_string(largest + 1) + "-" + stamp)).string();
+    ZT_REQUIRE(chosen.size() <= 4096, "--output_dir " << parent << ": the path is too long");
+    fs_util::make_directories(chosen, "run folder (--output_dir)");
+  }
+  std::vector<uint64_t> bytes(chosen.begin(), chosen.end());
+  bytes.insert(bytes.begin(), chosen.size());
+  bytes.resize(4096 + 1, 0);
+  at::Tensor shared = at::tensor(at::ArrayRef<int64_t>(reinterpret_cast<const int64_t*>(bytes.data()), 4097), at::kLong);
+  comm.broadcast(shared, 0)->wait();
+  std::string out;
+  for (int64_t i = 1; i <= shared[0].item<int64_t>(); ++i) out.push_back(static_cast<char>(shared[i].item<int64_t>()));
+  return out;
+}
+
+at::ScalarType training_dtype(const ModelSetup& setup, const model::ModelConfig& config) {
+  if (setup.bf16) return at::kBFloat16;
+  if (setup.fp16) return at::kHalf;
+  const std::string name = setup.torch_dtype.value_or(config.dtype);
+  if (name == "bfloat16" || name == "bf16") return at::kBFloat16;
+  if (name == "float16" || name == "fp16") return at::kHalf;
+  return at::kFloat;
+}
+
+std::string cpu_rng_state() {
+  at::Tensor state = at::detail::getDefaultCPUGenerator().get_state();
+  return std::string(reinterpret_cast<const char*>(state.const_data_ptr<uint8_t>()), static_cast<size_t>(state.numel()));
+}
+
+void set_cpu_rng_state(const std::string& bytes) {
+  at::Tensor state = at::empty({static_cast<int64_t>(bytes.size())}, at::kByte);
+  std::memcpy(state.mutable_data_ptr<uint8_t>(), bytes.data(), bytes.size());
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  generator.set_state(state);
+}
+
+}  // namespace zt::train

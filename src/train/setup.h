@@ -1,0 +1,27 @@
+// Start-up steps of a training run that need no trainer state: where the data and the run folder are,
+// the training dtype, and the CPU random state a checkpoint carries.
+#pragma once
+
+#include <c10/core/ScalarType.h>
+
+#include <string>
+#include <vector>
+
+#include "data/shard_reader.h"
+#include "dist/comm.h"
+#include "model/config.h"
+#include "train/train_config.h"
+
+namespace zt::train {
+
+// Each --dataset entry as the files to read: a local file, or the data files of a cached hub dataset.
+std::vector<data::DatasetSource> resolve_datasets(const std::vector<std::string>& specs, bool use_hf);
+// Rank 0 picks parent/vN-YYYYMMDD-HHMMSS (N = 1 + the largest existing), creates it, and every rank gets it.
+std::string choose_run_dir(const std::string& parent, dist::Communicator& comm);
+// --bf16/--fp16, else --torch_dtype, else config.json's dtype.
+at::ScalarType training_dtype(const ModelSetup& setup, const model::ModelConfig& config);
+// The CPU generator (LoRA dropout seeds) as bytes, and back.
+std::string cpu_rng_state();
+void set_cpu_rng_state(const std::string& bytes);
+
+}  // namespace zt::train

@@ -1,0 +1,72 @@
+#include "train/step.h"
+
+#include <ATen/ATen.h>
+
+#include <csignal>
+
+#include "model/decoder.h"
+
+namespace zt::train {
+
+TrainStep::TrainStep(dist::Communicator& comm, model::DecoderModel& model, dist::ZeroEngine& engine,
+                     dist::LayerWeightPartition* partition, bool gradient_checkpointing)
+    : comm_(comm), model_(model), engine_(engine), partition_(partition), gradient_checkpointing_(gradient_checkpointing) {}
+
+void TrainStep::micro_batch(const std::vector<data::PackedRow>& rows) {
+  if (!rows.empty()) {
+    const data::PackedRow row = concatenate(rows);
+    const at::Tensor hidden = model_.hidden_states(row_tensor(row.input_ids), row_tensor(row.position_ids), true);
+    const model::LossOutput loss = model_.loss(hidden, row_tensor(row.labels));
+    (loss.loss_sum * engine_.loss_scale()).backward();
+    loss_sum_ += loss.loss_sum.item<double>();
+    tokens_ += static_cast<double>(loss.num_tokens);
+    correct_ += static_cast<double>(loss.num_correct);
+    input_tokens_ += static_cast<double>(row.input_ids.size());
+  } else if (partition_ != nullptr) {
+    partition_->replay_without_data(gradient_checkpointing_);
+  }
+  engine_.after_backward();
+}
+
+StepOutcome TrainStep::finish(double learning_rate, int stop_signal) {
+  at::Tensor totals = at::tensor({loss_sum_, tokens_, correct_, double(stop_signal != 0), input_tokens_}, at::kDouble);
+  comm_.all_reduce(totals)->wait();
+  loss_sum_ = tokens_ = correct_ = input_tokens_ = 0;
+  StepOutcome outcome;
+  outcome.input_tokens = totals[4].item<double>();
+  outcome.tokens = totals[1].item<double>();
+  outcome.loss = totals[0].item<double>() / std::max(1.0, outcome.tokens);
+  outcome.correct = totals[2].item<double>();
+  // Every rank stops after the same step; a rank that got no signal itself reports SIGTERM.
+  outcome.stop_signal = totals[3].item<double>() > 0 ? (stop_signal != 0 ? stop_signal : SIGTERM) : 0;
+  outcome.learning_rate = learning_rate;
+  outcome.result = engine_.step(learning_rate, 1.0 / std::max(1.0, outcome.tokens));
+  return outcome;
+}
+
+data::PackedRow concatenate(const std::vector<data::PackedRow>& rows) {
+  if (rows.size() == 1) return rows[0];
+  data::PackedRow out;
+  for (const data::PackedRow& row : rows) {
+    out.input_ids.insert(out.input_ids.end(), row.input_ids.begin(), row.input_ids.end());
+    out.labels.insert(out.labels.end(), row.labels.begin(), row.labels.end());
+    out.position_ids.insert(out.position_ids.end(), row.position_ids.begin(), row.position_ids.end());
+  }
+  return out;
+}
+
+at::Tensor row_tensor(const std::vector<int32_t>& values) {
+  return at::tensor(at::ArrayRef<int32_t>(values), at::kInt).to(at::kLong).view({1, static_cast<int64_t>(values.size())});
+}
+
+dist::LayeredModel layered_model(model::DecoderModel& model) {
+  dist::LayeredModel layered;
+  layered.num_layers = model.config().num_layers;
+  layered.weight_slot = [&model](const std::string& name) { return model.layer_weight_slot(name); };
+  layered.set_layer_hooks = [&model](dist::LayeredModel::Acquire acquire, dist::LayeredModel::Release release) {
+    model.set_layer_hooks({std::move(acquire), std::move(release)});
+  };
+  return layered;
+}
+
+}  // namespace zt::train

@@ -1,0 +1,59 @@
+// One optimizer step as every rank runs it, shared by `ztune sft` and the ZeRO equivalence tool:
+// each micro-batch's rows go forward and backward (the engine reduces gradients as they are ready),
+// then the counts are summed over all ranks and the ZeRO step runs with the gradients normalised by
+// the label tokens of the whole step.
+#pragma once
+
+#include <vector>
+
+#include "data/packing.h"
+#include "dist/zero.h"
+#include "dist/zero3_weights.h"
+
+namespace zt::model {
+class DecoderModel;
+}
+
+namespace zt::train {
+
+struct StepOutcome {
+  double loss = 0;          // per label token, over all ranks
+  double tokens = 0;        // label tokens, all ranks
+  double correct = 0;       // correctly predicted label tokens, all ranks
+  double input_tokens = 0;  // all ranks, for throughput
+  double learning_rate = 0;
+  dist::StepResult result;
+  int stop_signal = 0;      // a rank received SIGTERM/SIGUSR1 during the step
+};
+
+class TrainStep {
+ public:
+  // `partition` is the ZeRO-3 weight partition, or null below stage 3. Everything must outlive this.
+  TrainStep(dist::Communicator& comm, model::DecoderModel& model, dist::ZeroEngine& engine,
+            dist::LayerWeightPartition* partition, bool gradient_checkpointing);
+
+  // One micro-batch of this rank: its rows run side by side as one row. A rank without rows still
+  // takes part in every collective the others run.
+  void micro_batch(const std::vector<data::PackedRow>& rows);
+  // After the last micro-batch: sums the counts over all ranks (with this rank's `stop_signal`, 0 for
+  // none) and takes the optimizer step with `learning_rate`.
+  StepOutcome finish(double learning_rate, int stop_signal);
+
+ private:
+  dist::Communicator& comm_;
+  model::DecoderModel& model_;
+  dist::ZeroEngine& engine_;
+  dist::LayerWeightPartition* partition_;
+  bool gradient_checkpointing_;
+  double loss_sum_ = 0, tokens_ = 0, correct_ = 0, input_tokens_ = 0;  // this rank, this step
+};
+
+// Rows of one micro-batch as one row without padding: samples side by side, positions restarting, so
+// attention stays inside each sample and the loss is the sum over the samples (--padding_free).
+data::PackedRow concatenate(const std::vector<data::PackedRow>& rows);
+// A row's token ids, positions or labels as a [1, T] int64 tensor.
+at::Tensor row_tensor(const std::vector<int32_t>& values);
+// The decoder as ZeRO-3 sees it.
+dist::LayeredModel layered_model(model::DecoderModel& model);
+
+}  // namespace zt::train
