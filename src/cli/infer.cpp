@@ -25,6 +25,7 @@
 #include "model/lora/peft_adapter.h"
 #include "model/decoder.h"
 #include "model/generation.h"
+#include "train/model_files.h"
 #include "hub/cache.h"
 
 namespace zt::cli {
@@ -58,14 +59,13 @@ class Session {
       adapter.reset();
     }
     source_dir_ = adapter.value_or(model_dir_);
-    const model::ModelConfig config = model::read_model_config(model_dir_);
-    tokenizer_ = std::make_unique<data::Tokenizer>(data::Tokenizer::load(model_dir_));
-    const data::SpecialTokens special = data::read_special_tokens(model_dir_, *tokenizer_);
-    const std::string template_name =
-        args.template_name.value_or(trained.template_name.value_or(data::detect_template_name(model_dir_)));
-    chat_ = std::make_unique<data::ChatTemplate>(data::template_by_name(template_name), *tokenizer_,
-                                                 args.system.has_value() ? args.system : trained.system, special.eos_id,
-                                                 special.bos_id);
+    train::ModelFiles files = train::open_model_files(
+        model_dir_, args.template_name.has_value() ? args.template_name : trained.template_name,
+        args.system.has_value() ? args.system : trained.system);
+    const model::ModelConfig config = files.config;
+    const std::string template_name = files.template_name;
+    tokenizer_ = std::move(files.tokenizer);
+    chat_ = std::move(files.chat);
     max_length_ = args.max_length.value_or(trained.max_length.value_or(static_cast<int>(config.max_position_embeddings)));
 
     model::ModelOptions options;

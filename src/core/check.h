@@ -59,21 +59,15 @@ void set_abort_hook(AbortHook hook);
     }                                                                                  \
   } while (0)
 
-// ZT_THROW("message " << value): raise a user-facing zt::Error.
-#define ZT_THROW(...)                                                                  \
+// ZT_THROW("message " << value): raise a user-facing zt::Error; ZT_SYSTEM_THROW: a zt::SystemError.
+#define ZT_THROW_AS(type, ...)                                                         \
   do {                                                                                 \
     std::ostringstream zt_throw_stream_;                                               \
     zt_throw_stream_ << __VA_ARGS__;                                                   \
-    throw ::zt::Error(zt_throw_stream_.str());                                         \
+    throw type(zt_throw_stream_.str());                                                \
   } while (0)
-
-// ZT_SYSTEM_THROW("message " << value): raise a zt::SystemError.
-#define ZT_SYSTEM_THROW(...)                                                           \
-  do {                                                                                 \
-    std::ostringstream zt_throw_stream_;                                               \
-    zt_throw_stream_ << __VA_ARGS__;                                                   \
-    throw ::zt::SystemError(zt_throw_stream_.str());                                   \
-  } while (0)
+#define ZT_THROW(...) ZT_THROW_AS(::zt::Error, __VA_ARGS__)
+#define ZT_SYSTEM_THROW(...) ZT_THROW_AS(::zt::SystemError, __VA_ARGS__)
 
 // ZT_REQUIRE(cond, "message"): a user-facing precondition; throws zt::Error when false.
 #define ZT_REQUIRE(cond, ...)                                                          \

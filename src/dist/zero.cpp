@@ -11,31 +11,12 @@
 namespace zt::dist {
 namespace {
 
-bool decays(const std::string& name) {
-  return name.find("bias") == std::string::npos && name.find("norm") == std::string::npos;
-}
-
 optim::LossScaleConfig loss_scale_config(const ZeroConfig& config) {
   return {config.precision == "fp16", config.static_loss_scale, config.initial_scale_power, config.loss_scale_window,
           config.hysteresis, config.min_loss_scale};
 }
 
 }  // namespace
-
-FlatLayout FlatLayout::build(const std::vector<std::pair<std::string, at::Tensor>>& params, int world) {
-  ZT_CHECK(world >= 1, "world size must be positive");
-  FlatLayout layout;
-  layout.world = world;
-  for (const auto& [name, tensor] : params) {
-    FlatEntry entry{name, tensor.sizes().vec(), layout.numel, tensor.numel(), decays(name)};
-    layout.numel += tensor.numel();
-    layout.entries.push_back(std::move(entry));
-  }
-  const int64_t multiple = 2 * static_cast<int64_t>(world);
-  layout.padded = (layout.numel + multiple - 1) / multiple * multiple;
-  if (layout.padded == 0) layout.padded = multiple;
-  return layout;
-}
 
 ZeroEngine::ZeroEngine(Communicator& comm, const ZeroConfig& config,
                        std::vector<std::pair<std::string, at::Tensor>> trainable, const optim::AdamWConfig& adam)
@@ -63,31 +44,7 @@ ZeroEngine::ZeroEngine(Communicator& comm, const ZeroConfig& config,
   decay_mask_ = decay.narrow(0, owned_begin_, owned).clone();
   adam_state_.exp_avg = at::zeros_like(adam_state_.master);
   adam_state_.exp_avg_sq = at::zeros_like(adam_state_.master);
-  if (config_.stage <= 1) {
-    full_grad_ = at::zeros({layout_.padded}, options);
-    return;
-  }
-  partition_grad_ = at::zeros({layout_.partition_size()}, options);
-  // Buckets: consecutive parameters up to reduce_bucket_size elements; the last one runs to the padded
-  // end so that the reduce-scatters cover every partition exactly.
-  bucket_of_.resize(params_.size());
-  seen_.assign(params_.size(), false);
-  for (size_t i = 0; i < params_.size(); ++i) {
-    const FlatEntry& e = layout_.entries[i];
-    if (buckets_.empty() || buckets_.back().end - buckets_.back().begin + e.numel > config_.reduce_bucket_size) {
-      if (buckets_.empty() || !buckets_.back().params.empty()) buckets_.emplace_back();
-      buckets_.back().begin = e.offset;
-    }
-    buckets_.back().params.push_back(i);
-    buckets_.back().end = e.offset + e.numel;
-    bucket_of_[i] = buckets_.size() - 1;
-  }
-  buckets_.back().end = layout_.padded;
-  next_bucket_ = static_cast<int64_t>(buckets_.size()) - 1;
-  for (size_t i = 0; i < params_.size(); ++i) {
-    unsigned handle = params_[i].register_hook([this, i](const at::Tensor& grad) { on_gradient(i, grad); });
-    hooks_.emplace_back(params_[i], handle);
-  }
+  sync_ = std::make_unique<GradientSync>(comm, layout_, params_, config_.stage, config_.reduce_bucket_size, owned_begin_);
 }
 
 int ZeroEngine::add_release_callback(std::function<void()> callback) {
@@ -101,88 +58,17 @@ void ZeroEngine::remove_release_callback(int id) {
                            release_callbacks_.end());
 }
 
-ZeroEngine::~ZeroEngine() {
-  for (auto& [tensor, handle] : hooks_) tensor.remove_hook(handle);
-}
+ZeroEngine::~ZeroEngine() = default;
 
-std::vector<int64_t> ZeroEngine::piece_counts(int64_t begin, int64_t end) const {
-  std::vector<int64_t> counts;
-  const int64_t size = layout_.partition_size();
-  for (int r = 0; r < comm_.size(); ++r) {
-    const int64_t lo = std::max(begin, r * size), hi = std::min(end, (r + 1) * size);
-    counts.push_back(std::max<int64_t>(0, hi - lo));
-  }
-  return counts;
-}
-
-void ZeroEngine::on_gradient(size_t param, const at::Tensor& grad) {
-  Bucket& bucket = buckets_[bucket_of_[param]];
-  ZT_CHECK(!bucket.work, "a gradient of '" << layout_.entries[param].name
-                                           << "' arrived after its bucket was sent; call after_backward() "
-                                              "between two backward passes");
-  if (!bucket.staging.defined()) bucket.staging = at::zeros({bucket.end - bucket.begin}, master().options());
-  const FlatEntry& e = layout_.entries[param];
-  bucket.staging.narrow(0, e.offset - bucket.begin, e.numel).add_(grad.detach().reshape({-1}).to(at::kFloat));
-  if (!seen_[param]) {
-    seen_[param] = true;
-    ++bucket.arrived;
-    launch_ready_buckets(false);
-  }
-}
-
-// Collectives must start in the same order on every rank, so buckets go out strictly from the last to the
-// first (the order backward produces them in): a complete bucket waits for the ones after it. At the end
-// of a micro-batch (`all`), the rest go out in that order too, complete or not; a rank without data for
-// this micro-batch sends zeros in the same sequence.
-void ZeroEngine::launch_ready_buckets(bool all) {
-  while (next_bucket_ >= 0) {
-    Bucket& bucket = buckets_[static_cast<size_t>(next_bucket_)];
-    if (!all && bucket.arrived < static_cast<int64_t>(bucket.params.size())) return;
-    launch_bucket(bucket);
-    --next_bucket_;
-  }
-}
-
-void ZeroEngine::launch_bucket(Bucket& bucket) {
-  if (!bucket.staging.defined()) bucket.staging = at::zeros({bucket.end - bucket.begin}, master().options());
-  std::vector<int64_t> counts = piece_counts(bucket.begin, bucket.end);
-  bucket.received = at::empty({counts[static_cast<size_t>(comm_.rank())]}, master().options());
-  bucket.work = comm_.reduce_scatter(bucket.staging, bucket.received, counts);
-  launch_order_.push_back(static_cast<size_t>(&bucket - buckets_.data()));
-}
+std::vector<int64_t> ZeroEngine::piece_counts(int64_t begin, int64_t end) const { return layout_.piece_counts(begin, end); }
 
 void ZeroEngine::after_backward() {
   at::NoGradGuard no_grad;
-  if (config_.stage <= 1) {
-    for (size_t i = 0; i < params_.size(); ++i) {
-      const at::Tensor& grad = params_[i].grad();
-      if (grad.defined()) {
-        const FlatEntry& e = layout_.entries[i];
-        full_grad_.narrow(0, e.offset, e.numel).add_(grad.reshape({-1}).to(at::kFloat));
-      }
-      params_[i].mutable_grad() = at::Tensor();
-    }
-    for (auto& [id, callback] : release_callbacks_) callback();
-    return;
-  }
-  launch_ready_buckets(true);
-  const int64_t size = layout_.partition_size();
-  for (size_t index : launch_order_) {
-    Bucket& bucket = buckets_[index];
-    bucket.work->wait();
-    const int64_t lo = std::max(bucket.begin, comm_.rank() * size);
-    if (bucket.received.numel() > 0) partition_grad_.narrow(0, lo - owned_begin_, bucket.received.numel()).add_(bucket.received);
-    bucket.work.reset();
-    bucket.staging = at::Tensor();
-    bucket.received = at::Tensor();
-    bucket.arrived = 0;
-  }
-  launch_order_.clear();
-  next_bucket_ = static_cast<int64_t>(buckets_.size()) - 1;
-  seen_.assign(params_.size(), false);
-  for (at::Tensor& p : params_) p.mutable_grad() = at::Tensor();
+  sync_->after_backward();
   for (auto& [id, callback] : release_callbacks_) callback();
 }
+
+void ZeroEngine::mark_zero_gradients(const std::vector<size_t>& params) { sync_->mark_zero_gradients(params); }
 
 void ZeroEngine::write_back(const at::Tensor& full) {
   at::NoGradGuard no_grad;
@@ -225,32 +111,11 @@ at::Tensor ZeroEngine::gather_partitions() {
   return full;
 }
 
-void ZeroEngine::mark_zero_gradients(const std::vector<size_t>& params) {
-  for (size_t i : params) {
-    Bucket& bucket = buckets_[bucket_of_[i]];
-    if (seen_[i] || bucket.work) continue;
-    if (!bucket.staging.defined()) bucket.staging = at::zeros({bucket.end - bucket.begin}, master().options());
-    seen_[i] = true;
-    ++bucket.arrived;
-  }
-  launch_ready_buckets(false);
-}
-
 StepResult ZeroEngine::step(double lr, double grad_scale) {
   at::NoGradGuard no_grad;
   // Whatever holds copies of the parameters lets go of them before they change.
   for (auto& [id, callback] : release_callbacks_) callback();
-  at::Tensor grad;
-  if (config_.stage == 0) {
-    comm_.all_reduce(full_grad_)->wait();
-    grad = full_grad_;
-  } else if (config_.stage == 1) {
-    grad = at::empty({layout_.partition_size()}, master().options());
-    comm_.reduce_scatter(full_grad_, grad, std::vector<int64_t>(static_cast<size_t>(comm_.size()),
-                                                                layout_.partition_size()))->wait();
-  } else {
-    grad = partition_grad_;
-  }
+  at::Tensor grad = sync_->reduced();
   grad.mul_(grad_scale / scaler_.scale());
   StepResult result;
   result.loss_scale = scaler_.scale();
@@ -273,8 +138,7 @@ StepResult ZeroEngine::step(double lr, double grad_scale) {
       write_back(gather_partitions());
     }
   }
-  if (full_grad_.defined()) full_grad_.zero_();
-  if (partition_grad_.defined()) partition_grad_.zero_();
+  sync_->reset();
   return result;
 }
 

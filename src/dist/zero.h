@@ -1,6 +1,6 @@
 // The ZeRO engine: trainable parameters in one flat, padded fp32 buffer split into one contiguous
-// partition per rank (DeepSpeed stages 1-2 layout), AdamW on the own partition, and the stage's
-// gradient and parameter traffic.
+// partition per rank (DeepSpeed stages 1-2 layout), AdamW on the own partition (optim/), and the stage's
+// gradient traffic (GradientSync, dist/grad_sync.h) and parameter traffic.
 //
 //   stage 0  gradients all-reduced; every rank keeps full master weights and moments (DDP)
 //   stage 1  master weights and moments partitioned; gradients reduce-scattered at the step
@@ -26,28 +26,12 @@
 #include <vector>
 
 #include "dist/comm.h"
+#include "dist/grad_sync.h"
 #include "dist/zero_config.h"
 #include "optim/adamw.h"
 #include "optim/loss_scaler.h"
 
 namespace zt::dist {
-
-struct FlatEntry {
-  std::string name;
-  std::vector<int64_t> shape;
-  int64_t offset = 0, numel = 0;
-  bool decay = true;  // biases and norm weights are not decayed (as the transformers Trainer does)
-};
-
-// Where each trainable parameter sits in the flat buffer and which range each rank owns.
-struct FlatLayout {
-  std::vector<FlatEntry> entries;
-  int64_t numel = 0;   // sum of the parameters' sizes
-  int64_t padded = 0;  // numel rounded up to a multiple of 2 x world
-  int world = 1;
-  int64_t partition_size() const { return padded / world; }
-  static FlatLayout build(const std::vector<std::pair<std::string, at::Tensor>>& params, int world);
-};
 
 struct StepResult {
   double grad_norm = 0;  // global, before clipping
@@ -111,17 +95,6 @@ class ZeroEngine {
   void mark_zero_gradients(const std::vector<size_t>& params);
 
  private:
-  struct Bucket {
-    int64_t begin = 0, end = 0;   // range of the padded flat buffer
-    std::vector<size_t> params;   // indices into params_
-    int64_t arrived = 0;
-    at::Tensor staging;           // fp32 [end - begin], allocated when the first gradient arrives
-    at::Tensor received;          // this rank's reduced piece
-    WorkPtr work;
-  };
-  void on_gradient(size_t param, const at::Tensor& grad);
-  void launch_bucket(Bucket& bucket);
-  void launch_ready_buckets(bool all);
   void write_back(const at::Tensor& full);
   at::Tensor gather_partitions();
 
@@ -132,21 +105,14 @@ class ZeroEngine {
   optim::LossScaler scaler_;
   FlatLayout layout_;
   std::vector<at::Tensor> params_;
-  std::vector<size_t> bucket_of_;
-  std::vector<bool> seen_;
-  std::vector<Bucket> buckets_;
-  std::vector<size_t> launch_order_;
-  int64_t next_bucket_ = -1;  // the next bucket to start; they start from the last one down
+  std::unique_ptr<GradientSync> sync_;
   int64_t owned_begin_ = 0;
-  at::Tensor full_grad_;       // stages 0-1: the whole flat gradient
-  at::Tensor partition_grad_;  // stages 2-3: this rank's accumulated range
   at::Tensor decay_mask_;      // 1 where weight decay applies, over the owned range
   at::Tensor last_gradient_;
   bool keep_last_gradient_ = false;
   bool parameters_partitioned_ = false;
   std::vector<std::pair<int, std::function<void()>>> release_callbacks_;
   int last_callback_id_ = 0;
-  std::vector<std::pair<at::Tensor, unsigned>> hooks_;
 };
 
 }  // namespace zt::dist

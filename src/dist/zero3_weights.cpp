@@ -10,19 +10,6 @@
 namespace zt::dist {
 namespace {
 
-// "model.layers.12.mlp.up_proj.weight" -> 12; -1 for anything outside the decoder layers.
-int64_t layer_of(const std::string& name) {
-  const std::string prefix = "model.layers.";
-  if (name.rfind(prefix, 0) != 0) return -1;
-  size_t end = name.find('.', prefix.size());
-  if (end == std::string::npos) return -1;
-  try {
-    return std::stoll(name.substr(prefix.size(), end - prefix.size()));
-  } catch (const std::exception&) {
-    return -1;
-  }
-}
-
 int64_t numel_of(const std::vector<int64_t>& shape) {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
@@ -31,12 +18,13 @@ int64_t numel_of(const std::vector<int64_t>& shape) {
 
 }  // namespace
 
-std::function<bool(const std::string&)> LayerWeightPartition::resident_predicate(const std::string& model_dir,
+std::function<bool(const std::string&)> LayerWeightPartition::resident_predicate(const LayerOf& layer_of,
+                                                                                const std::string& model_dir,
                                                                                  int64_t persistence_threshold) {
   st::Checkpoint weights = st::Checkpoint::open(model_dir);
   std::map<std::string, int64_t> sizes;
   for (const std::string& name : weights.names()) sizes[name] = numel_of(weights.locate(name).second->shape);
-  return [sizes, persistence_threshold](const std::string& name) {
+  return [sizes, persistence_threshold, layer_of](const std::string& name) {
     auto found = sizes.find(name);
     return layer_of(name) < 0 || found == sizes.end() || found->second < persistence_threshold;
   };
@@ -46,10 +34,10 @@ LayerWeightPartition::LayerWeightPartition(Communicator& comm, LayeredModel mode
                                            int64_t persistence_threshold, at::ScalarType dtype, at::Device device)
     : comm_(comm.duplicate()), model_(std::move(model)) {
   st::Checkpoint weights = st::Checkpoint::open(model_dir);
-  auto resident = resident_predicate(model_dir, persistence_threshold);
+  auto resident = resident_predicate(model_.layer_of, model_dir, persistence_threshold);
   layers_.resize(static_cast<size_t>(model_.num_layers));
   for (const std::string& name : weights.names()) {  // sorted: the same order on every rank
-    const int64_t l = layer_of(name);
+    const int64_t l = model_.layer_of(name);
     if (l < 0 || resident(name)) continue;
     ZT_REQUIRE(l < static_cast<int64_t>(layers_.size()), model_dir << ": weight '" << name << "' is beyond layer "
                                                                    << layers_.size() - 1);
@@ -86,11 +74,8 @@ void LayerWeightPartition::attach_trainables(ZeroEngine& engine) {
   ZT_CHECK(engine.config().stage == 3, "attach_trainables needs a stage 3 engine");
   ZT_CHECK(engine_ == nullptr, "trainables attached twice");
   const FlatLayout& layout = engine.layout();
-  const std::string peft = "base_model.model.";
   for (size_t i = 0; i < layout.entries.size(); ++i) {
-    std::string name = layout.entries[i].name;
-    if (name.rfind(peft, 0) == 0) name = name.substr(peft.size());
-    const int64_t l = layer_of(name);
+    const int64_t l = model_.layer_of(layout.entries[i].name);
     ZT_REQUIRE(l >= 0 && l < static_cast<int64_t>(layers_.size()),
                "--deepspeed zero3 partitions trainable parameters by decoder layer; '"
                    << layout.entries[i].name << "' is outside the layers (use zero2 with --modules_to_save)");

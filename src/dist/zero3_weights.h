@@ -22,9 +22,13 @@ namespace zt::dist {
 
 class ZeroEngine;
 
+// The decoder layer a weight or trainable parameter belongs to by its name, -1 outside the layers.
+using LayerOf = std::function<int64_t(const std::string&)>;
+
 // What stage 3 needs of the model, and no more (dist/ never sees model/; train/ adapts the decoder).
 struct LayeredModel {
   int64_t num_layers = 0;
+  LayerOf layer_of;
   // The tensor slot holding a decoder-layer weight by its Hugging Face name (model.layers.N....).
   std::function<at::Tensor*(const std::string&)> weight_slot;
   // Installs the calls the model makes before a layer runs (forward, or its recompute in backward when
@@ -37,11 +41,11 @@ struct LayeredModel {
 class LayerWeightPartition {
  public:
   // What the model should load whole (the decoder's ModelOptions::keep_weight); the rest is partitioned.
-  static std::function<bool(const std::string&)> resident_predicate(const std::string& model_dir,
+  static std::function<bool(const std::string&)> resident_predicate(const LayerOf& layer_of, const std::string& model_dir,
                                                                     int64_t persistence_threshold);
 
   // Loads this rank's slices and installs the model's layer hooks. The model must have been loaded with
-  // resident_predicate(model_dir, persistence_threshold) and must outlive this object.
+  // resident_predicate(model.layer_of, model_dir, persistence_threshold) and must outlive this object.
   LayerWeightPartition(Communicator& comm, LayeredModel model, const std::string& model_dir,
                        int64_t persistence_threshold, at::ScalarType dtype, at::Device device);
   ~LayerWeightPartition();

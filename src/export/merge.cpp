@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/safetensors_torch.h"
 #include "model/lora/peft_adapter.h"
+#include "model/weight_names.h"
 
 namespace zt::exporting {
 namespace {
@@ -20,7 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-constexpr const char* kPrefix = "base_model.model.";
+using model::kPeftPrefix;
 
 std::string dtype_name(c10::ScalarType dtype) {
   return dtype == at::kBFloat16 ? "bfloat16" : dtype == at::kHalf ? "float16" : "float32";
@@ -35,9 +36,9 @@ struct AdapterParts {
 AdapterParts split_adapter(const std::string& adapter_dir) {
   AdapterParts parts;
   for (auto& [name, tensor] : model::read_adapter_tensors(adapter_dir)) {
-    ZT_REQUIRE(name.rfind(kPrefix, 0) == 0, adapter_dir << ": tensor '" << name << "' does not start with " << kPrefix
+    ZT_REQUIRE(model::is_peft_name(name), adapter_dir << ": tensor '" << name << "' does not start with " << kPeftPrefix
                                                         << "; not a PEFT adapter");
-    const std::string rest = name.substr(std::string(kPrefix).size());
+    const std::string rest = model::without_peft_prefix(name);
     parts.used[name] = false;
     auto ends_with = [&](const std::string& suffix) {
       return rest.size() > suffix.size() && rest.compare(rest.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -136,12 +137,12 @@ int merge_lora(const MergeOptions& options) {
         ZT_REQUIRE(delta.sizes() == tensor.sizes(), options.adapter_dir << ": the LoRA update of '" << module << "' has shape "
                                                     << delta.sizes() << ", the base weight " << tensor.sizes());
         tensor = tensor.to(at::kFloat) + delta;
-        parts.used[kPrefix + module + ".lora_A.weight"] = parts.used[kPrefix + module + ".lora_B.weight"] = true;
+        parts.used[kPeftPrefix + module + ".lora_A.weight"] = parts.used[kPeftPrefix + module + ".lora_B.weight"] = true;
       } else if (auto full = parts.replaced.find(name); full != parts.replaced.end()) {
         ZT_REQUIRE(full->second.sizes() == tensor.sizes(), options.adapter_dir << ": '" << name << "' has shape "
                                                            << full->second.sizes() << ", the base weight " << tensor.sizes());
         tensor = full->second;
-        parts.used[kPrefix + name] = true;
+        parts.used[kPeftPrefix + name] = true;
       }
       tensors.emplace_back(name, tensor.to(planned.dtype).contiguous());
       weight_map[name] = file_name;

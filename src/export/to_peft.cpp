@@ -10,6 +10,7 @@
 #include "core/json_file.h"
 #include "core/log.h"
 #include "model/lora/peft_adapter.h"
+#include "model/weight_names.h"
 
 namespace zt::exporting {
 
@@ -17,7 +18,7 @@ void export_peft_adapter(const std::string& checkpoint_dir, const std::string& o
   namespace fs = std::filesystem;
   std::vector<std::pair<std::string, at::Tensor>> tensors = checkpoint::consolidate_checkpoint(checkpoint_dir);
   for (const auto& [name, tensor] : tensors)
-    ZT_REQUIRE(name.rfind("base_model.model.", 0) == 0,
+    ZT_REQUIRE(model::is_peft_name(name),
                checkpoint_dir << ": '" << name << "' is not a PEFT tensor; this checkpoint is full training, whose "
                                   "model.safetensors is the export");
   const fs::path config_path = fs::path(checkpoint_dir) / "adapter_config.json";

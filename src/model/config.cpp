@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "model/family/family.h"
 
 namespace zt::model {
 namespace {
@@ -40,12 +41,7 @@ ModelConfig read_model_config(const std::string& model_dir) {
   if (config.contains("architectures") && config["architectures"].is_array() && !config["architectures"].empty())
     architecture = config["architectures"][0].get<std::string>();
   out.architecture_name = architecture;
-  if (architecture == "Qwen2ForCausalLM") out.architecture = Architecture::qwen2;
-  else if (architecture == "LlamaForCausalLM") out.architecture = Architecture::llama;
-  else if (architecture == "Qwen3ForCausalLM") out.architecture = Architecture::qwen3;
-  else
-    ZT_THROW(path << ": architecture '" << architecture
-                  << "' is not supported; ztune trains Qwen2ForCausalLM, LlamaForCausalLM and Qwen3ForCausalLM");
+  const Family& family = family_of(architecture, path);
 
   out.vocab_size = required_int(config, "vocab_size", path);
   out.hidden_size = required_int(config, "hidden_size", path);
@@ -77,17 +73,7 @@ ModelConfig read_model_config(const std::string& model_dir) {
   ZT_REQUIRE(!config.value("use_sliding_window", false),
              path << ": use_sliding_window is not supported; ztune uses full attention in every layer");
   out.tie_word_embeddings = config.value("tie_word_embeddings", false);
-  switch (out.architecture) {
-    case Architecture::qwen2: out.qkv_bias = true; break;
-    case Architecture::llama:
-      out.qkv_bias = out.o_bias = config.value("attention_bias", false);
-      out.mlp_bias = config.value("mlp_bias", false);
-      break;
-    case Architecture::qwen3:
-      out.qkv_bias = out.o_bias = config.value("attention_bias", false);
-      out.qk_norm = true;
-      break;
-  }
+  family.read_config(config, out);
   if (config.contains("torch_dtype") && config["torch_dtype"].is_string()) out.dtype = config["torch_dtype"];
   if (config.contains("dtype") && config["dtype"].is_string()) out.dtype = config["dtype"];
   if (config.contains("bos_token_id")) out.bos_token_id = first_id(config["bos_token_id"]);

@@ -7,11 +7,8 @@
 
 namespace zt::model {
 
-enum class Architecture { qwen2, llama, qwen3 };
-
 struct ModelConfig {
-  Architecture architecture = Architecture::qwen2;
-  std::string architecture_name;   // "Qwen2ForCausalLM", ...
+  std::string architecture_name;   // "Qwen2ForCausalLM", ... (model/family/)
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
   int64_t intermediate_size = 0;
@@ -23,10 +20,11 @@ struct ModelConfig {
   double rms_norm_eps = 1e-6;
   double rope_theta = 10000.0;
   bool tie_word_embeddings = false;
-  bool qkv_bias = false;           // Qwen2: always; Llama: attention_bias; Qwen3: attention_bias
-  bool o_bias = false;             // Llama's attention_bias also covers o_proj
-  bool mlp_bias = false;           // Llama: mlp_bias
-  bool qk_norm = false;            // Qwen3: RMSNorm over head_dim on q and k before RoPE
+  // Set by the family (model/family/):
+  bool qkv_bias = false;           // bias on q, k and v
+  bool o_bias = false;             // bias on o_proj
+  bool mlp_bias = false;           // bias on gate, up and down
+  bool qk_norm = false;            // RMSNorm over head_dim on q and k before RoPE
   std::string dtype = "float32";   // config's torch_dtype / dtype
   std::optional<int64_t> bos_token_id;
   std::optional<int64_t> eos_token_id;

@@ -12,13 +12,12 @@
 #include "model/chunked_loss.h"
 #include "model/layer_checkpoint.h"
 #include "model/lora/lora_linear.h"
+#include "model/weight_names.h"
 
 namespace zt::model {
 namespace {
 
 constexpr const char* kLinearNames[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
-
-std::string layer_prefix(int64_t layer) { return "model.layers." + std::to_string(layer) + "."; }
 
 std::string module_path(int64_t layer, const std::string& name) {
   bool attention = name == "q_proj" || name == "k_proj" || name == "v_proj" || name == "o_proj";
@@ -379,7 +378,7 @@ std::vector<std::pair<std::string, at::Tensor>> DecoderModel::trainable_paramete
     if (tensor.defined() && tensor.requires_grad()) out.emplace_back(name, tensor);
   };
   const bool peft = !options_.full_training;
-  const std::string prefix = peft ? "base_model.model." : "";
+  const std::string prefix = peft ? kPeftPrefix : "";
   add(prefix + "model.embed_tokens.weight", embed_tokens);
   for (int64_t l = 0; l < static_cast<int64_t>(layers_.size()); ++l) {
     const DecoderLayer& layer = layers_[static_cast<size_t>(l)];
@@ -407,7 +406,7 @@ void DecoderModel::load_adapter_tensors(const std::vector<std::pair<std::string,
   for (auto& [path, linear] : lora_modules()) {
     for (auto [suffix, target] : {std::make_pair(".lora_A.weight", &linear->lora_a),
                                   std::make_pair(".lora_B.weight", &linear->lora_b)}) {
-      const std::string name = "base_model.model." + path + suffix;
+      const std::string name = kPeftPrefix + path + suffix;
       auto found = by_name.find(name);
       ZT_REQUIRE(found != by_name.end(), "adapter has no tensor '" << name << "'");
       ZT_REQUIRE(found->second.sizes() == target->sizes(), "adapter tensor '" << name << "' has shape "

@@ -5,6 +5,7 @@
 #include <csignal>
 
 #include "model/decoder.h"
+#include "model/weight_names.h"
 
 namespace zt::train {
 
@@ -62,6 +63,7 @@ at::Tensor row_tensor(const std::vector<int32_t>& values) {
 dist::LayeredModel layered_model(model::DecoderModel& model) {
   dist::LayeredModel layered;
   layered.num_layers = model.config().num_layers;
+  layered.layer_of = model::layer_of;
   layered.weight_slot = [&model](const std::string& name) { return model.layer_weight_slot(name); };
   layered.set_layer_hooks = [&model](dist::LayeredModel::Acquire acquire, dist::LayeredModel::Release release) {
     model.set_layer_hooks({std::move(acquire), std::move(release)});

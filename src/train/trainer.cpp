@@ -34,10 +34,13 @@
 #include "model/decoder.h"
 #include "hub/modelscope.h"
 #include "model/lora/peft_adapter.h"
+#include "model/weight_names.h"
 #include "checkpoint/folder.h"
 #include "checkpoint/shards.h"
 #include "hub/cache.h"
 #include "train/run_log.h"
+#include "train/evaluator.h"
+#include "train/model_files.h"
 #include "train/schedule.h"
 #include "train/setup.h"
 #include "train/step.h"
@@ -49,14 +52,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-data::PackedRow as_row(const data::EncodedSample& sample) {
-  data::PackedRow row;
-  row.input_ids = sample.input_ids;
-  row.labels = sample.labels;
-  for (size_t i = 0; i < sample.input_ids.size(); ++i) row.position_ids.push_back(static_cast<int32_t>(i));
-  return row;
-}
 
 // ---- the trainer ----
 
@@ -77,7 +72,7 @@ class Trainer {
       const int64_t done = step + 1;
       report(done, outcome);
       const bool last = done == total_steps_ || outcome.stop_signal != 0;
-      if (has_eval_ && (done % eval_steps_ == 0 || done == total_steps_)) evaluate(done);
+      if (evaluator_->active() && (done % eval_steps_ == 0 || done == total_steps_)) evaluate(done);
       if (done % config_.loop.save_steps == 0 || last) save_checkpoint(done);
       if (outcome.stop_signal != 0) {
         if (rank_ == 0)
@@ -96,12 +91,10 @@ class Trainer {
   void open_data() {
     model_dir_ = hub::resolve_model_dir(config_.model.model, config_.model.use_hf);
     config_.args_json["model_dir"] = fs::absolute(model_dir_).lexically_normal().string();  // for infer and export
-    model_config_ = model::read_model_config(model_dir_);
-    tokenizer_ = std::make_unique<data::Tokenizer>(data::Tokenizer::load(model_dir_));
-    const data::SpecialTokens special = data::read_special_tokens(model_dir_, *tokenizer_);
-    chat_ = std::make_unique<data::ChatTemplate>(
-        data::template_by_name(config_.data.template_name.value_or(data::detect_template_name(model_dir_))), *tokenizer_,
-        config_.data.system, special.eos_id, special.bos_id);
+    ModelFiles files = open_model_files(model_dir_, config_.data.template_name, config_.data.system);
+    model_config_ = files.config;
+    tokenizer_ = std::move(files.tokenizer);
+    chat_ = std::move(files.chat);
     data::ReaderOptions reader_options;
     reader_options.rank = rank_;
     reader_options.world_size = world_;
@@ -124,7 +117,7 @@ class Trainer {
   }
 
   // The validation rows: --val_dataset files, or the part --split_dataset_ratio held out (written to
-  // val_dataset.jsonl). Each rank encodes its share once; evaluation runs as many batches on every rank.
+  // val_dataset.jsonl); this rank's share goes to the evaluator.
   void open_eval_data(data::ReaderOptions options) {
     std::vector<data::RawRow> rows;
     if (!config_.data.val_dataset.empty()) {
@@ -138,25 +131,7 @@ class Trainer {
       for (size_t i = static_cast<size_t>(rank_); i < held_out_.size(); i += static_cast<size_t>(world_))
         rows.push_back(held_out_[i]);
     }
-    uint64_t skipped = 0;
-    for (const data::RawRow& row : rows) {
-      if (std::optional<data::SampleWithSource> sample = pipeline_->encode(row))
-        eval_rows_.push_back(as_row(sample->sample));
-      else
-        ++skipped;
-    }
-    const int batch = std::max(1, config_.loop.per_device_eval_batch_size);
-    uint64_t most = 0, total = 0, total_skipped = 0;
-    std::vector<uint64_t> all = dist::allgather_u64({eval_rows_.size(), skipped});
-    for (size_t r = 0; r < all.size(); r += 2) {
-      most = std::max<uint64_t>(most, (all[r] + batch - 1) / batch);
-      total += all[r], total_skipped += all[r + 1];
-    }
-    eval_batches_ = static_cast<int64_t>(most);
-    if (rank_ == 0 && total + total_skipped > 0)
-      ZT_LOG_INFO("validation: " << total << " rows" << (total_skipped ? ", " + std::to_string(total_skipped) + " skipped (too long or malformed)" : ""));
-    has_eval_ = total > 0;
-    if (!has_eval_) eval_rows_.clear();
+    evaluator_ = std::make_unique<Evaluator>(comm_, *pipeline_, rows, config_.loop.per_device_eval_batch_size);
   }
 
   // Rows per rank in one epoch (packed rows when packing), counted once; every rank runs as many
@@ -205,7 +180,7 @@ class Trainer {
     ZT_REQUIRE(!(full && zero.stage == 3), "--train_type full with ZeRO-3 is not supported: every weight would have to be "
                                            "partitioned as a trainable; use --deepspeed zero2 (or zero1) for full training");
     if (zero.stage == 3)
-      options.keep_weight = dist::LayerWeightPartition::resident_predicate(model_dir_, zero.stage3_param_persistence_threshold);
+      options.keep_weight = dist::LayerWeightPartition::resident_predicate(model::layer_of, model_dir_, zero.stage3_param_persistence_threshold);
     torch::manual_seed(config_.model.seed);  // the same LoRA initialisation on every rank
     model_ = std::make_unique<model::DecoderModel>(model::DecoderModel::load(model_dir_, options));
     if (config_.model.adapters.has_value()) {
@@ -341,39 +316,17 @@ class Trainer {
 
   // ---- evaluation ----
 
-  // eval_loss as transformers reports it: the mean over batches of each batch's per-token loss (weighted
-  // by the batch's rows); eval_token_acc over all label tokens.
   void evaluate(int64_t step) {
-    const auto start = std::chrono::steady_clock::now();
-    at::NoGradGuard no_grad;
-    const size_t batch = static_cast<size_t>(std::max(1, config_.loop.per_device_eval_batch_size));
-    double weighted_loss = 0, rows = 0, tokens = 0, correct = 0;
-    for (int64_t b = 0; b < eval_batches_; ++b) {
-      const size_t begin = static_cast<size_t>(b) * batch;
-      std::vector<data::PackedRow> group;
-      for (size_t i = begin; i < std::min(eval_rows_.size(), begin + batch); ++i) group.push_back(eval_rows_[i]);
-      // A rank whose share is done still runs a one-token forward: under ZeRO-3 every rank takes part in
-      // every layer gather.
-      const data::PackedRow row = group.empty() ? data::PackedRow{{0}, {-100}, {0}, {}, {}} : concatenate(group);
-      const model::LossOutput loss =
-          model_->loss(model_->hidden_states(row_tensor(row.input_ids), row_tensor(row.position_ids), false), row_tensor(row.labels));
-      if (group.empty() || loss.num_tokens == 0) continue;
-      weighted_loss += loss.loss_sum.item<double>() / double(loss.num_tokens) * double(group.size());
-      rows += double(group.size());
-      tokens += double(loss.num_tokens);
-      correct += double(loss.num_correct);
-    }
-    at::Tensor totals = at::tensor({weighted_loss, rows, tokens, correct}, at::kDouble);
-    comm_.all_reduce(totals)->wait();
+    const EvalResult result = evaluator_->run(*model_);
     EvalLogLine line;
     line.step = step;
     line.total_steps = total_steps_;
-    line.loss = totals[0].item<double>() / std::max(1.0, totals[1].item<double>());
-    line.token_acc = totals[3].item<double>() / std::max(1.0, totals[2].item<double>());
+    line.loss = result.loss;
+    line.token_acc = result.token_acc;
     line.epoch = double(step) / double(steps_per_epoch_);
-    line.runtime = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    line.samples = static_cast<int64_t>(totals[1].item<double>());
-    line.batches = eval_batches_ * world_;
+    line.runtime = result.runtime;
+    line.samples = result.samples;
+    line.batches = result.batches;
     last_eval_ = {step, line.loss};
     if (rank_ == 0) log_->eval(line);
   }
@@ -506,9 +459,7 @@ class Trainer {
   std::unique_ptr<data::ShardReader> reader_;
   std::unique_ptr<data::DataPipeline> pipeline_;
   std::vector<data::RawRow> held_out_;         // --split_dataset_ratio rows (all ranks)
-  std::vector<data::PackedRow> eval_rows_;     // this rank's share, encoded
-  int64_t eval_batches_ = 0;                   // per rank, the most any rank has
-  bool has_eval_ = false;
+  std::unique_ptr<Evaluator> evaluator_;
 
   int batch_ = 1, accumulation_ = 1;
   uint64_t most_rows_ = 0;

@@ -26,6 +26,7 @@
 #include "dist/zero.h"
 #include "dist/zero3_weights.h"
 #include "model/decoder.h"
+#include "model/weight_names.h"
 #include "train/step.h"
 
 namespace {
@@ -65,7 +66,7 @@ int main(int argc, char** argv) {
   zt::model::ModelOptions options;
   options.lora = zt::model::lora_config(8, 16, 0.0);
   options.gradient_checkpointing = true;
-  if (stage == 3) options.keep_weight = zt::dist::LayerWeightPartition::resident_predicate(model_dir, threshold);
+  if (stage == 3) options.keep_weight = zt::dist::LayerWeightPartition::resident_predicate(zt::model::layer_of, model_dir, threshold);
   torch::manual_seed(1234);  // the same LoRA initialisation on every rank and in the single run
   zt::model::DecoderModel model = zt::model::DecoderModel::load(model_dir, options);
   std::unique_ptr<zt::dist::LayerWeightPartition> partition;

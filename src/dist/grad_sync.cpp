@@ -1,0 +1,180 @@
+#include "dist/grad_sync.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+
+#include "core/check.h"
+
+namespace zt::dist {
+namespace {
+
+bool decays(const std::string& name) {
+  return name.find("bias") == std::string::npos && name.find("norm") == std::string::npos;
+}
+
+}  // namespace
+
+FlatLayout FlatLayout::build(const std::vector<std::pair<std::string, at::Tensor>>& params, int world) {
+  ZT_CHECK(world >= 1, "world size must be positive");
+  FlatLayout layout;
+  layout.world = world;
+  for (const auto& [name, tensor] : params) {
+    FlatEntry entry{name, tensor.sizes().vec(), layout.numel, tensor.numel(), decays(name)};
+    layout.numel += tensor.numel();
+    layout.entries.push_back(std::move(entry));
+  }
+  const int64_t multiple = 2 * static_cast<int64_t>(world);
+  layout.padded = (layout.numel + multiple - 1) / multiple * multiple;
+  if (layout.padded == 0) layout.padded = multiple;
+  return layout;
+}
+
+std::vector<int64_t> FlatLayout::piece_counts(int64_t begin, int64_t end) const {
+  std::vector<int64_t> counts;
+  const int64_t size = partition_size();
+  for (int r = 0; r < world; ++r) {
+    const int64_t lo = std::max(begin, r * size), hi = std::min(end, (r + 1) * size);
+    counts.push_back(std::max<int64_t>(0, hi - lo));
+  }
+  return counts;
+}
+
+GradientSync::GradientSync(Communicator& comm, const FlatLayout& layout, std::vector<at::Tensor> params, int stage,
+                           int64_t reduce_bucket_size, int64_t owned_begin)
+    : comm_(comm),
+      layout_(layout),
+      params_(std::move(params)),
+      stage_(stage),
+      owned_begin_(owned_begin),
+      options_(at::TensorOptions().dtype(at::kFloat).device(params_[0].device())) {
+  if (stage_ <= 1) {
+    full_grad_ = at::zeros({layout_.padded}, options_);
+    return;
+  }
+  partition_grad_ = at::zeros({layout_.partition_size()}, options_);
+  // Buckets: consecutive parameters up to reduce_bucket_size elements; the last one runs to the padded
+  // end so that the reduce-scatters cover every partition exactly.
+  bucket_of_.resize(params_.size());
+  seen_.assign(params_.size(), false);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const FlatEntry& e = layout_.entries[i];
+    if (buckets_.empty() || buckets_.back().end - buckets_.back().begin + e.numel > reduce_bucket_size) {
+      if (buckets_.empty() || !buckets_.back().params.empty()) buckets_.emplace_back();
+      buckets_.back().begin = e.offset;
+    }
+    buckets_.back().params.push_back(i);
+    buckets_.back().end = e.offset + e.numel;
+    bucket_of_[i] = buckets_.size() - 1;
+  }
+  buckets_.back().end = layout_.padded;
+  next_bucket_ = static_cast<int64_t>(buckets_.size()) - 1;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    unsigned handle = params_[i].register_hook([this, i](const at::Tensor& grad) { on_gradient(i, grad); });
+    hooks_.emplace_back(params_[i], handle);
+  }
+}
+
+GradientSync::~GradientSync() {
+  for (auto& [tensor, handle] : hooks_) tensor.remove_hook(handle);
+}
+
+void GradientSync::on_gradient(size_t param, const at::Tensor& grad) {
+  Bucket& bucket = buckets_[bucket_of_[param]];
+  ZT_CHECK(!bucket.work, "a gradient of '" << layout_.entries[param].name
+                                           << "' arrived after its bucket was sent; call after_backward() "
+                                              "between two backward passes");
+  if (!bucket.staging.defined()) bucket.staging = at::zeros({bucket.end - bucket.begin}, options_);
+  const FlatEntry& e = layout_.entries[param];
+  bucket.staging.narrow(0, e.offset - bucket.begin, e.numel).add_(grad.detach().reshape({-1}).to(at::kFloat));
+  if (!seen_[param]) {
+    seen_[param] = true;
+    ++bucket.arrived;
+    launch_ready_buckets(false);
+  }
+}
+
+// Collectives must start in the same order on every rank, so buckets go out strictly from the last to the
+// first (the order backward produces them in): a complete bucket waits for the ones after it. At the end
+// of a micro-batch (`all`), the rest go out in that order too, complete or not; a rank without data for
+// this micro-batch sends zeros in the same sequence.
+void GradientSync::launch_ready_buckets(bool all) {
+  while (next_bucket_ >= 0) {
+    Bucket& bucket = buckets_[static_cast<size_t>(next_bucket_)];
+    if (!all && bucket.arrived < static_cast<int64_t>(bucket.params.size())) return;
+    launch_bucket(bucket);
+    --next_bucket_;
+  }
+}
+
+void GradientSync::launch_bucket(Bucket& bucket) {
+  if (!bucket.staging.defined()) bucket.staging = at::zeros({bucket.end - bucket.begin}, options_);
+  std::vector<int64_t> counts = layout_.piece_counts(bucket.begin, bucket.end);
+  bucket.received = at::empty({counts[static_cast<size_t>(comm_.rank())]}, options_);
+  bucket.work = comm_.reduce_scatter(bucket.staging, bucket.received, counts);
+  launch_order_.push_back(static_cast<size_t>(&bucket - buckets_.data()));
+}
+
+void GradientSync::after_backward() {
+  at::NoGradGuard no_grad;
+  if (stage_ <= 1) {
+    for (size_t i = 0; i < params_.size(); ++i) {
+      const at::Tensor& grad = params_[i].grad();
+      if (grad.defined()) {
+        const FlatEntry& e = layout_.entries[i];
+        full_grad_.narrow(0, e.offset, e.numel).add_(grad.reshape({-1}).to(at::kFloat));
+      }
+      params_[i].mutable_grad() = at::Tensor();
+    }
+    return;
+  }
+  launch_ready_buckets(true);
+  const int64_t size = layout_.partition_size();
+  for (size_t index : launch_order_) {
+    Bucket& bucket = buckets_[index];
+    bucket.work->wait();
+    const int64_t lo = std::max(bucket.begin, comm_.rank() * size);
+    if (bucket.received.numel() > 0) partition_grad_.narrow(0, lo - owned_begin_, bucket.received.numel()).add_(bucket.received);
+    bucket.work.reset();
+    bucket.staging = at::Tensor();
+    bucket.received = at::Tensor();
+    bucket.arrived = 0;
+  }
+  launch_order_.clear();
+  next_bucket_ = static_cast<int64_t>(buckets_.size()) - 1;
+  seen_.assign(params_.size(), false);
+  for (at::Tensor& p : params_) p.mutable_grad() = at::Tensor();
+}
+
+void GradientSync::mark_zero_gradients(const std::vector<size_t>& params) {
+  for (size_t i : params) {
+    Bucket& bucket = buckets_[bucket_of_[i]];
+    if (seen_[i] || bucket.work) continue;
+    if (!bucket.staging.defined()) bucket.staging = at::zeros({bucket.end - bucket.begin}, options_);
+    seen_[i] = true;
+    ++bucket.arrived;
+  }
+  launch_ready_buckets(false);
+}
+
+
+at::Tensor GradientSync::reduced() {
+  if (stage_ == 0) {
+    comm_.all_reduce(full_grad_)->wait();
+    return full_grad_;
+  }
+  if (stage_ == 1) {
+    at::Tensor grad = at::empty({layout_.partition_size()}, options_);
+    comm_.reduce_scatter(full_grad_, grad, std::vector<int64_t>(static_cast<size_t>(comm_.size()),
+                                                                layout_.partition_size()))->wait();
+    return grad;
+  }
+  return partition_grad_;
+}
+
+void GradientSync::reset() {
+  if (full_grad_.defined()) full_grad_.zero_();
+  if (partition_grad_.defined()) partition_grad_.zero_();
+}
+
+}  // namespace zt::dist

@@ -1,0 +1,90 @@
+// The flat layout of the trainable parameters and the reduction of their gradients over the ranks
+// (DeepSpeed's stage 0-2 layout: one padded fp32 buffer, contiguous near-equal partitions, a parameter may
+// straddle two).
+//
+//   stages 0-1  each micro-batch's gradients are added into a whole flat buffer; at the step it is
+//               all-reduced (0) or reduce-scattered (1)
+//   stages 2-3  gradient hooks stage each gradient into its bucket; a bucket is reduce-scattered as soon as
+//               it is complete (buckets go out from the last to the first, the order backward fills them,
+//               the same on every rank) and each rank accumulates only its partition
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dist/comm.h"
+
+namespace zt::dist {
+
+struct FlatEntry {
+  std::string name;
+  std::vector<int64_t> shape;
+  int64_t offset = 0, numel = 0;
+  bool decay = true;  // biases and norm weights are not decayed (as the transformers Trainer does)
+};
+
+// Where each trainable parameter sits in the flat buffer and which range each rank owns.
+struct FlatLayout {
+  std::vector<FlatEntry> entries;
+  int64_t numel = 0;   // sum of the parameters' sizes
+  int64_t padded = 0;  // numel rounded up to a multiple of 2 x world
+  int world = 1;
+  int64_t partition_size() const { return padded / world; }
+  // How many elements of [begin, end) fall in each rank's partition.
+  std::vector<int64_t> piece_counts(int64_t begin, int64_t end) const;
+  static FlatLayout build(const std::vector<std::pair<std::string, at::Tensor>>& params, int world);
+};
+
+class GradientSync {
+ public:
+  // `params` in layout order; this rank's range starts at `owned_begin` (stage 0: the whole buffer).
+  GradientSync(Communicator& comm, const FlatLayout& layout, std::vector<at::Tensor> params, int stage,
+               int64_t reduce_bucket_size, int64_t owned_begin);
+  ~GradientSync();
+  GradientSync(const GradientSync&) = delete;
+  GradientSync& operator=(const GradientSync&) = delete;
+
+  // After each micro-batch's backward: collects the gradients (stages 0-1) or sends the buckets still
+  // open and adds the reduced pieces (stages 2-3); clears the parameters' .grad.
+  void after_backward();
+  // A rank without data for a micro-batch: these parameters' gradients count as zero, and the buckets
+  // that completes go out in the order they would have on a rank with data.
+  void mark_zero_gradients(const std::vector<size_t>& params);
+  // At the step: the gradient of this rank's range summed over all ranks (stage 0: the whole buffer).
+  // It may be scaled in place; reset() zeroes it for the next step.
+  at::Tensor reduced();
+  void reset();
+
+ private:
+  struct Bucket {
+    int64_t begin = 0, end = 0;   // range of the padded flat buffer
+    std::vector<size_t> params;   // indices into params_
+    int64_t arrived = 0;
+    at::Tensor staging;           // fp32 [end - begin], allocated when the first gradient arrives
+    at::Tensor received;          // this rank's reduced piece
+    WorkPtr work;
+  };
+  void on_gradient(size_t param, const at::Tensor& grad);
+  void launch_ready_buckets(bool all);
+  void launch_bucket(Bucket& bucket);
+
+  Communicator& comm_;
+  const FlatLayout& layout_;
+  std::vector<at::Tensor> params_;
+  int stage_;
+  int64_t owned_begin_;
+  at::TensorOptions options_;
+  at::Tensor full_grad_;       // stages 0-1: the whole flat gradient
+  at::Tensor partition_grad_;  // stages 2-3: this rank's accumulated range
+  std::vector<size_t> bucket_of_;
+  std::vector<bool> seen_;
+  std::vector<Bucket> buckets_;
+  std::vector<size_t> launch_order_;
+  int64_t next_bucket_ = -1;  // the next bucket to start; they start from the last one down
+  std::vector<std::pair<at::Tensor, unsigned>> hooks_;
+};
+
+}  // namespace zt::dist

@@ -1,0 +1,15 @@
+// Qwen2 / Qwen2.5: q, k and v projections always carry a bias; o_proj and the MLP never do.
+#include <nlohmann/json.hpp>
+
+#include "model/family/family.h"
+
+namespace zt::model {
+
+const Family& qwen2_family() {
+  static const Family family{"Qwen2ForCausalLM", [](const nlohmann::json&, ModelConfig& config) {
+                               config.qkv_bias = true;
+                             }};
+  return family;
+}
+
+}  // namespace zt::model
