@@ -17,7 +17,7 @@
 #include <typeindex>
 #include <vector>
 
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>  // the templates below return json by value
 
 namespace zt::args {
 

@@ -72,7 +72,7 @@ class Trainer {
       const int64_t done = step + 1;
       report(done, outcome);
       const bool last = done == total_steps_ || outcome.stop_signal != 0;
-      if (evaluator_->active() && (done % eval_steps_ == 0 || done == total_steps_)) evaluate(done);
+      if (evaluator_->active() && (done % config_.loop.eval_steps == 0 || done == total_steps_)) evaluate(done);
       if (done % config_.loop.save_steps == 0 || last) save_checkpoint(done);
       if (outcome.stop_signal != 0) {
         if (rank_ == 0)
@@ -140,7 +140,6 @@ class Trainer {
     batch_ = config_.loop.per_device_train_batch_size;
     accumulation_ = config_.loop.gradient_accumulation_steps.value_or(std::max(1, static_cast<int>(std::ceil(16.0 / batch_ / world_))));
     const int64_t per_step = static_cast<int64_t>(batch_) * accumulation_;
-    eval_steps_ = config_.loop.eval_steps;
     if (config_.data.streaming) {
       total_steps_ = config_.loop.max_steps;
       steps_per_epoch_ = total_steps_;
@@ -463,7 +462,7 @@ class Trainer {
 
   int batch_ = 1, accumulation_ = 1;
   uint64_t most_rows_ = 0;
-  int64_t steps_per_epoch_ = 1, total_steps_ = 0, eval_steps_ = 1;
+  int64_t steps_per_epoch_ = 1, total_steps_ = 0;
 
   std::unique_ptr<model::DecoderModel> model_;
   std::unique_ptr<dist::ZeroEngine> engine_;
