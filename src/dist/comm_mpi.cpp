@@ -1,0 +1,216 @@
+// The MPI communicator (CPU ranks under mpirun or srun with PMI): non-blocking collectives, bf16 as a
+// 2-byte type with its own sum, uneven reduce-scatter as one reduce per owner.
+#include <mpi.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "core/check.h"
+#include "dist/comm.h"
+
+namespace zt::dist {
+namespace {
+
+// bf16 has no MPI type: a 2-byte contiguous type with its own sum.
+void bf16_sum(void* in, void* inout, int* length, MPI_Datatype*) {
+  const auto* a = static_cast<const c10::BFloat16*>(in);
+  auto* b = static_cast<c10::BFloat16*>(inout);
+  for (int i = 0; i < *length; ++i) b[i] = c10::BFloat16(static_cast<float>(a[i]) + static_cast<float>(b[i]));
+}
+
+struct MpiTypes {
+  MPI_Datatype bf16;
+  MPI_Op bf16_add;
+  MpiTypes() {
+    MPI_Type_contiguous(2, MPI_BYTE, &bf16);
+    MPI_Type_commit(&bf16);
+    MPI_Op_create(&bf16_sum, 1, &bf16_add);
+  }
+};
+
+const MpiTypes& mpi_types() {
+  static MpiTypes types;
+  return types;
+}
+
+MPI_Datatype mpi_type(at::ScalarType type) {
+  switch (type) {
+    case at::kFloat: return MPI_FLOAT;
+    case at::kDouble: return MPI_DOUBLE;
+    case at::kLong: return MPI_INT64_T;
+    case at::kBFloat16: return mpi_types().bf16;
+    default: ZT_THROW("MPI collectives support fp32, fp64, int64 and bf16, not " << c10::toString(type));
+  }
+}
+
+MPI_Op mpi_sum(at::ScalarType type) { return type == at::kBFloat16 ? mpi_types().bf16_add : MPI_SUM; }
+
+int as_int(int64_t count) {
+  ZT_CHECK(count >= 0 && count <= std::numeric_limits<int>::max(),
+           "MPI collective of " << count << " elements is out of range; lower the bucket sizes");
+  return static_cast<int>(count);
+}
+
+class MpiWork : public Work {
+ public:
+  MpiWork(std::vector<at::Tensor> keep, std::vector<int> a = {}, std::vector<int> b = {})
+      : keep_(std::move(keep)), counts_(std::move(a)), offsets_(std::move(b)) {}
+  const int* counts() const { return counts_.data(); }
+  const int* offsets() const { return offsets_.data(); }
+  MPI_Request* request() {
+    requests_.push_back(MPI_REQUEST_NULL);
+    return &requests_.back();
+  }
+  void check_started(int rc, const char* what) {
+    ZT_CHECK(rc == MPI_SUCCESS, what << " failed to start (MPI error " << rc << ")");
+    what_ = what;
+    timeout_s_ = collective_timeout_s();
+  }
+  void set_timeout(double seconds) { timeout_s_ = seconds; }
+  // Polls so that a rank stuck elsewhere turns into an error naming this rank after the timeout instead
+  // of a silent hang (a rank that dies is reported by mpirun, which ends the job).
+  void wait() override {
+    if (requests_.empty()) return;
+    const auto start = std::chrono::steady_clock::now();
+    for (int polls = 0;; ++polls) {
+      int done = 0;
+      int rc = MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &done, MPI_STATUSES_IGNORE);
+      ZT_CHECK(rc == MPI_SUCCESS, what_ << " failed (MPI error " << rc << "); another rank probably failed");
+      if (done) break;
+      if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      ZT_CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < timeout_s_,
+               what_ << " did not complete within " << timeout_s_
+                     << " s; a peer rank is stuck or dead (raise --ddp_timeout if steps are this slow)");
+    }
+    keep_.clear();
+    requests_.clear();
+  }
+  // A Work dropped unfinished (an exception unwinding past it) waits a little, then gives up rather than
+  // hang before the error is reported; its buffers are then leaked so MPI can never write into freed memory.
+  ~MpiWork() override {
+    if (requests_.empty()) return;
+    const auto start = std::chrono::steady_clock::now();
+    int done = 0;
+    while (!done && std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < 10) {
+      if (MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &done, MPI_STATUSES_IGNORE) != MPI_SUCCESS)
+        break;
+      if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (!done) {
+      static std::vector<at::Tensor>* abandoned = new std::vector<at::Tensor>();
+      abandoned->insert(abandoned->end(), keep_.begin(), keep_.end());
+      new std::vector<int>(std::move(counts_));
+      new std::vector<int>(std::move(offsets_));
+    }
+  }
+
+ private:
+  std::vector<MPI_Request> requests_;  // MPI writes each handle when the operation starts
+  std::vector<at::Tensor> keep_;  // the buffers must outlive the operation
+  std::vector<int> counts_, offsets_;
+  const char* what_ = "";
+  double timeout_s_ = 600;
+};
+
+class MpiCommunicator : public Communicator {
+ public:
+  // Each communicator has its own duplicate of MPI_COMM_WORLD, so that collectives of different users
+  // (gradient buckets, ZeRO-3 weight gathers) never have to start in a common order.
+  MpiCommunicator(int rank, int size) : Communicator(rank, size) {
+    int rc = MPI_Comm_dup(MPI_COMM_WORLD, &comm_);
+    ZT_CHECK(rc == MPI_SUCCESS, "MPI_Comm_dup failed (MPI error " << rc << ")");
+  }
+  ~MpiCommunicator() override {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!finalized) MPI_Comm_free(&comm_);
+  }
+  std::string backend() const override { return "mpi"; }
+  std::unique_ptr<Communicator> duplicate() override { return std::make_unique<MpiCommunicator>(rank(), size()); }
+  void barrier() override {
+    int rc = MPI_Barrier(comm_);
+    ZT_CHECK(rc == MPI_SUCCESS, "MPI_Barrier failed (MPI error " << rc << ")");
+  }
+
+ protected:
+  WorkPtr do_all_reduce(at::Tensor& buffer) override {
+    cpu_only(buffer);
+    auto work = std::make_shared<MpiWork>(std::vector<at::Tensor>{buffer});
+    work->check_started(MPI_Iallreduce(MPI_IN_PLACE, buffer.data_ptr(), as_int(buffer.numel()),
+                                       mpi_type(buffer.scalar_type()), mpi_sum(buffer.scalar_type()), comm_,
+                                       work->request()),
+                        "MPI all_reduce");
+    return work;
+  }
+  WorkPtr do_reduce_scatter(const at::Tensor& input, at::Tensor& output, const std::vector<int64_t>& counts) override {
+    cpu_only(input);
+    cpu_only(output);
+    auto work = std::make_shared<MpiWork>(std::vector<at::Tensor>{input, output});
+    MPI_Datatype type = mpi_type(input.scalar_type());
+    MPI_Op op = mpi_sum(input.scalar_type());
+    if (std::all_of(counts.begin(), counts.end(), [&](int64_t c) { return c == counts[0]; })) {
+      work->check_started(MPI_Ireduce_scatter_block(input.data_ptr(), output.data_ptr(), as_int(counts[0]), type, op,
+                                                    comm_, work->request()),
+                          "MPI reduce_scatter");
+      return work;
+    }
+    // Uneven pieces (a bucket that only some partitions overlap): one reduce per owner. OpenMPI's
+    // non-blocking reduce-scatter with zero counts fails with MPI_ERR_TRUNCATE, so it is not used here.
+    const int64_t element = static_cast<int64_t>(input.element_size());
+    for_each_piece(counts, [&](int r, int64_t offset, int64_t n) {
+      const char* from = static_cast<const char*>(input.data_ptr()) + offset * element;
+      void* into = r == rank() ? output.data_ptr() : nullptr;
+      work->check_started(MPI_Ireduce(from, into, as_int(n), type, op, r, comm_, work->request()), "MPI reduce_scatter");
+    });
+    return work;
+  }
+  WorkPtr do_all_gather(const at::Tensor& input, at::Tensor& output, const std::vector<int64_t>& counts) override {
+    cpu_only(input);
+    cpu_only(output);
+    std::vector<int64_t> offsets(counts.size(), 0);
+    for (size_t r = 1; r < counts.size(); ++r) offsets[r] = offsets[r - 1] + counts[r - 1];
+    // The count and offset arrays must live until the operation completes: the Work owns them.
+    auto work = std::make_shared<MpiWork>(std::vector<at::Tensor>{input, output}, to_ints(counts), to_ints(offsets));
+    MPI_Datatype type = mpi_type(input.scalar_type());
+    work->check_started(MPI_Iallgatherv(input.data_ptr(), as_int(input.numel()), type, output.data_ptr(),
+                                        work->counts(), work->offsets(), type, comm_, work->request()),
+                        "MPI all_gather");
+    return work;
+  }
+  WorkPtr do_broadcast(at::Tensor& buffer, int root) override {
+    cpu_only(buffer);
+    auto work = std::make_shared<MpiWork>(std::vector<at::Tensor>{buffer});
+    work->check_started(MPI_Ibcast(buffer.data_ptr(), as_int(buffer.numel()), mpi_type(buffer.scalar_type()), root,
+                                   comm_, work->request()),
+                        "MPI broadcast");
+    return work;
+  }
+
+ private:
+  MPI_Comm comm_ = MPI_COMM_NULL;
+
+  static void cpu_only(const at::Tensor& t) {
+    ZT_CHECK(t.device().is_cpu(), "the MPI communicator takes CPU tensors (CUDA tensors go through NCCL)");
+  }
+  static std::vector<int> to_ints(const std::vector<int64_t>& counts) {
+    std::vector<int> ints;
+    for (int64_t c : counts) ints.push_back(as_int(c));
+    return ints;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_mpi_communicator() {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  ZT_CHECK(initialized, "make_mpi_communicator: MPI is not initialized (call init_mpi first)");
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  return std::make_unique<MpiCommunicator>(rank, size);
+}
+
+}  // namespace zt::dist
