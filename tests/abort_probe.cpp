@@ -1,22 +1,26 @@
-// Run under `mpirun -np 2`: rank 1 fails a check while rank 0 waits in a barrier. The job must end with a
-// non-zero status and a message naming rank 1, instead of rank 0 hanging forever.
+// Run with two ranks (mpirun, or RANK/WORLD_SIZE/MASTER_ADDR without MPI): rank 1 fails a check while
+// rank 0 waits in a barrier. The job must end with a non-zero status and a message naming rank 1,
+// instead of rank 0 hanging forever.
 #include <chrono>
 #include <cstdio>
 #include <thread>
 
 #include "core/check.h"
-#include "dist/launch.h"
+#include "dist/run_context.h"
 
 int main() {
-  zt::dist::LaunchEnv env = zt::dist::detect_launch_env();
-  zt::set_process_identity({env.rank, env.world_size, ""});
-  zt::dist::init_mpi(env);
-  if (env.rank == 1) {
+  zt::dist::RunContext context = zt::dist::RunContext::start();
+  const int rank = context.launch().rank;
+  if (rank == 1) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    ZT_CHECK(env.rank != 1, "probe failure injected on rank " << env.rank);
+    ZT_CHECK(rank != 1, "probe failure injected on rank " << rank);
   }
-  zt::dist::barrier();
-  std::printf("rank %d passed the barrier: the failing rank did not stop the job\n", env.rank);
-  zt::dist::finalize_mpi();
+  try {
+    context.comm().barrier();
+  } catch (const zt::Error& error) {
+    std::fprintf(stderr, "[rank %d] error: %s\n", rank, error.what());
+    zt::abort_job(zt::kExitSystemError);
+  }
+  std::printf("rank %d passed the barrier: the failing rank did not stop the job\n", rank);
   return 0;
 }

@@ -57,6 +57,22 @@ add_test(NAME mpi_failed_check_aborts_job
          COMMAND ${CMAKE_SOURCE_DIR}/tests/expect_failure.sh 60 "rank 1 on .* check failed"
                  ${MPIRUN} --oversubscribe --allow-run-as-root -np 2 $<TARGET_FILE:ztune_abort_probe>)
 
+# Without MPI (torchrun, srun without PMI, RANK/WORLD_SIZE/MASTER_ADDR by hand) the ranks meet through the
+# rendezvous store that rank 0 serves: every collective and the control plane under tests/run_ranks.py and
+# under torchrun (whose agent serves the store), and a failed check on one rank ends the others, named.
+set(RUN_RANKS ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/run_ranks.py)
+foreach(ranks 2 3)
+  add_test(NAME store_collectives_${ranks} COMMAND ${RUN_RANKS} ${ranks} -- $<TARGET_FILE:ztune_comm_probe>)
+  set_tests_properties(store_collectives_${ranks} PROPERTIES PASS_REGULAR_EXPRESSION "ok: ${ranks} ranks \\(store on cpu\\)")
+endforeach()
+get_filename_component(ZTUNE_VENV_BIN ${ZTUNE_PYTHON} DIRECTORY)
+add_test(NAME torchrun_collectives_3
+         COMMAND ${ZTUNE_VENV_BIN}/torchrun --nproc_per_node 3 --master_port 29517 --no-python $<TARGET_FILE:ztune_comm_probe>)
+set_tests_properties(torchrun_collectives_3 PROPERTIES PASS_REGULAR_EXPRESSION "ok: 3 ranks \\(store on cpu\\)")
+add_test(NAME store_failed_check_ends_job
+         COMMAND ${CMAKE_SOURCE_DIR}/tests/expect_failure.sh 30 "rank 0: another rank failed"
+                 ${RUN_RANKS} 2 -- $<TARGET_FILE:ztune_abort_probe>)
+
 # The fixture generator gives the same bytes twice.
 add_test(NAME fixtures_deterministic
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_fixtures_deterministic.py ${ZTUNE_FIXTURES_DIR})
@@ -116,6 +132,13 @@ foreach(ranks 1 2 3 4)
                    ${ZTUNE_FIXTURES_DIR}/qwen2 ${WORK}/zero-${ranks} ${ranks})
   set_tests_properties(zero_equivalence_${ranks} PROPERTIES TIMEOUT 1200)
 endforeach()
+# The same without MPI: 3 ranks over the rendezvous store (run_ranks.py), 2 under torchrun.
+add_test(NAME zero_equivalence_store_3
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_zero.py $<TARGET_FILE:ztune_zero_train>
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${WORK}/zero-store-3 3 --launcher env)
+add_test(NAME zero_equivalence_torchrun_2
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_zero.py $<TARGET_FILE:ztune_zero_train>
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${WORK}/zero-torchrun-2 2 --launcher torchrun --stages 2 3)
 add_test(NAME zero_killed_rank_ends_job
          COMMAND ${CMAKE_COMMAND} -E env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
                  ${CMAKE_SOURCE_DIR}/tests/expect_failure.sh 60 "rank 1 .*(exited on signal 9|Killed)"
@@ -142,6 +165,11 @@ add_test(NAME sft_end_to_end
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_sft.py $<TARGET_FILE:ztune>
                  ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/sft)
 set_tests_properties(sft_end_to_end PROPERTIES TIMEOUT 900)
+# sft under torchrun and bare RANK/WORLD_SIZE equals sft under mpirun; a killed rank ends the job by itself.
+add_test(NAME sft_without_mpi
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_sft_launchers.py $<TARGET_FILE:ztune>
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/sft-launchers)
+set_tests_properties(sft_without_mpi PROPERTIES TIMEOUT 600)
 # Resume equals an uninterrupted run (bitwise), and another world size and stage can take a checkpoint over.
 add_test(NAME sft_resume_equals_uninterrupted
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_resume.py $<TARGET_FILE:ztune>
@@ -211,12 +239,13 @@ set_tests_properties(tokenize_corpus_bad_tokenizer_named PROPERTIES
   PASS_REGULAR_EXPRESSION "error: .*no-such-tokenizer.json" FAIL_REGULAR_EXPRESSION "uncaught|terminate called")
 
 # Labels, so that a developer can run a part: `ctest -L unit` (about a minute), -L mpi, -L python,
-# -L slow (15 s or more each), -L gpu (needs a GPU; none yet). The gtest cases carry `unit` already.
+# -L store (ranks without MPI), -L slow (15 s or more each), -L gpu (needs a GPU; none yet). The gtest cases carry `unit` already.
 set(ZTUNE_TEST_LABELS
   "unit:cli_.*|layers_include_only_downward|tokenize_corpus_bad_tokenizer_named|safetensors_ztune_writes_samples"
-  "mpi:mpi_.*|zero_.*|sft_end_to_end|sft_resume_equals_uninterrupted|sft_preemption"
+  "mpi:mpi_.*|zero_.*|sft_end_to_end|sft_resume_equals_uninterrupted|sft_preemption|sft_without_mpi"
+  "store:store_.*|torchrun_.*|zero_equivalence_store_.*|zero_equivalence_torchrun_.*|sft_without_mpi"
   "python:.*_python_.*|fixtures_.*|token_parity_.*|encoding_parity_.*|lr_schedule_matches_transformers|sft_.*|export_.*|infer_.*|hub_.*|env_failures_named|mpi_data_shards_.*|zero_equivalence_.*"
-  "slow:zero_equivalence_[134]|encoding_parity_.*|generation_python_writes_reference|sft_end_to_end|sft_resume_equals_uninterrupted|sft_loss_parity|sft_full_training|export_consolidate_and_merge|infer_batch_and_chat")
+  "slow:zero_equivalence_[134]|sft_without_mpi|encoding_parity_.*|generation_python_writes_reference|sft_end_to_end|sft_resume_equals_uninterrupted|sft_loss_parity|sft_full_training|export_consolidate_and_merge|infer_batch_and_chat")
 get_property(ztune_registered DIRECTORY PROPERTY TESTS)
 foreach(rule ${ZTUNE_TEST_LABELS})
   string(REGEX MATCH "^[a-z]+" label "${rule}")

@@ -7,6 +7,7 @@
 #include "core/check.h"
 #include "core/log.h"
 #include "checkpoint/trained_with.h"
+#include "dist/run_context.h"
 #include "export/to_peft.h"
 #include "hub/modelscope.h"
 #include "export/merge.h"
@@ -64,6 +65,9 @@ int run_export(const std::vector<std::string>& argv) {
     merge.dtype = exporting::parse_dtype(args.torch_dtype.value_or(""));
     merge.max_shard_bytes = exporting::parse_size(args.max_shard_size);
     merge.exist_ok = args.exist_ok;
+    dist::RunContext context = dist::RunContext::start();
+    merge.device = context.device();
+    ZT_LOG_INFO("merging on " << context.device());
     exporting::merge_lora(merge);
     result = merge.out_dir;
     std::printf("merged model: %s\n", merge.out_dir.c_str());

@@ -89,6 +89,7 @@ const args::Table& sft_table() {
     t.add("bf16", &A::bf16, "train in bfloat16 with fp32 master weights");
     t.add("fp16", &A::fp16, "train in float16 with loss scaling");
     t.add("deepspeed", &A::deepspeed, "ZeRO: zero0|zero1|zero2|zero3|PATH.json (DeepSpeed keys; offload is refused)");
+    t.add("ddp_timeout", &A::ddp_timeout, "seconds a collective may take before the job ends, naming the rank");
 
     t.section("saving, evaluation and logging");
     t.add("output_dir", &A::output_dir, "run folder parent; default output/<model name>");

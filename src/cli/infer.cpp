@@ -21,6 +21,7 @@
 #include "data/shard_reader.h"
 #include "data/tokenizer.h"
 #include "checkpoint/trained_with.h"
+#include "dist/run_context.h"
 #include "export/merge.h"
 #include "model/lora/peft_adapter.h"
 #include "model/decoder.h"
@@ -37,7 +38,7 @@ using json = nlohmann::json;
 // Everything a reply needs: the model (with its adapter, or merged), tokenizer, template, sampling.
 class Session {
  public:
-  explicit Session(const InferArgs& args) : args_(args) {
+  Session(const InferArgs& args, c10::Device device) : args_(args) {
     ZT_REQUIRE(args.adapters.size() <= 1, "--adapters: infer takes one adapter, " << args.adapters.size() << " given");
     std::optional<std::string> adapter;
     if (!args.adapters.empty()) adapter = without_trailing_slash(args.adapters[0]);
@@ -52,6 +53,7 @@ class Session {
         exporting::MergeOptions merge;
         merge.base_dir = model_dir_;
         merge.adapter_dir = *adapter;
+        merge.device = device;
         merge.out_dir = merged;
         exporting::merge_lora(merge);
       }
@@ -69,6 +71,7 @@ class Session {
     max_length_ = args.max_length.value_or(trained.max_length.value_or(static_cast<int>(config.max_position_embeddings)));
 
     model::ModelOptions options;
+    options.device = device;
     options.dtype = exporting::parse_dtype(args.torch_dtype.value_or(trained.torch_dtype.value_or(config.dtype)))
                         .value_or(at::kFloat);
     if (adapter) {
@@ -284,7 +287,9 @@ int chat(const InferArgs& args, Session& session) {
 int run_infer(const std::vector<std::string>& argv) {
   InferArgs args;
   if (!parse_command(infer_table(), argv, args)) return 0;
-  Session session(args);
+  dist::RunContext context = dist::RunContext::start();
+  ZT_LOG_INFO("running on " << context.summary());
+  Session session(args, context.device());
   return args.val_dataset.empty() ? chat(args, session) : batch_inference(args, session);
 }
 

@@ -82,6 +82,7 @@ struct SftArgs {
   int save_steps = 500;
   std::optional<int> save_total_limit;
   bool save_only_model = false;
+  int ddp_timeout = 18000;  // seconds, as ms-swift
   std::optional<int> eval_steps;            // default: save_steps
   int logging_steps = 5;
   bool logging_first_step = true;

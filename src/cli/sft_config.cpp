@@ -89,6 +89,7 @@ train::TrainConfig train_config(const SftArgs& args, nlohmann::json args_json) {
   loop.eval_steps = args.eval_steps.value_or(args.save_steps);
   loop.save_total_limit = args.save_total_limit;
   loop.save_only_model = args.save_only_model;
+  loop.ddp_timeout_s = args.ddp_timeout;
   loop.output_dir = args.output_dir;
   loop.tensorboard = std::find(args.report_to.begin(), args.report_to.end(), "none") == args.report_to.end();
   loop.resume_from_checkpoint = args.resume_from_checkpoint;

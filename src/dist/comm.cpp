@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <thread>
 
 #include "core/check.h"
@@ -107,6 +108,57 @@ WorkPtr Communicator::broadcast(at::Tensor& buffer, int root) {
   return do_broadcast(buffer, root);
 }
 
+at::Tensor Communicator::control_slots(int64_t n) {
+  if (!control_.defined() || control_.numel() < n)
+    control_ = at::empty({std::max<int64_t>(n, 64)}, at::TensorOptions().dtype(at::kLong).device(device()));
+  return control_.narrow(0, 0, n);
+}
+
+std::vector<uint64_t> Communicator::all_gather_values(const std::vector<uint64_t>& mine) {
+  const CommStats training = stats_;
+  const int64_t n = static_cast<int64_t>(mine.size());
+  // How many each rank brings, then the values.
+  at::Tensor lengths = control_slots(size_ + 1);
+  at::Tensor my_length = lengths.narrow(0, size_, 1);
+  my_length.fill_(n);
+  at::Tensor all_lengths = lengths.narrow(0, 0, size_);
+  all_gather(my_length, all_lengths, std::vector<int64_t>(static_cast<size_t>(size_), 1))->wait();
+  const at::Tensor host_lengths = all_lengths.to(at::kCPU);
+  std::vector<int64_t> counts(host_lengths.const_data_ptr<int64_t>(), host_lengths.const_data_ptr<int64_t>() + size_);
+  const int64_t total = sum_of(counts);
+  at::Tensor slots = control_slots(total + n);
+  at::Tensor everyone = slots.narrow(0, 0, total), own = slots.narrow(0, total, n);
+  if (n > 0)
+    own.copy_(at::from_blob(const_cast<uint64_t*>(mine.data()), {n}, at::kLong));
+  all_gather(own, everyone, counts)->wait();
+  const at::Tensor host = everyone.to(at::kCPU);
+  stats_ = training;
+  const auto* values = reinterpret_cast<const uint64_t*>(host.const_data_ptr<int64_t>());
+  return std::vector<uint64_t>(values, values + total);
+}
+
+std::string Communicator::broadcast_text(const std::string& text, int root) {
+  const CommStats training = stats_;
+  at::Tensor length = control_slots(1);
+  length.fill_(static_cast<int64_t>(text.size()));
+  broadcast(length, root)->wait();
+  const int64_t bytes = length.item<int64_t>(), words = (bytes + 7) / 8;
+  std::string out(static_cast<size_t>(words * 8), '\0');
+  at::Tensor slots = control_slots(words);
+  if (rank_ == root && words > 0) {
+    std::memcpy(out.data(), text.data(), text.size());
+    slots.copy_(at::from_blob(out.data(), {words}, at::kLong));
+  }
+  if (words > 0) {
+    broadcast(slots, root)->wait();
+    const at::Tensor host = slots.to(at::kCPU);
+    std::memcpy(out.data(), host.const_data_ptr<int64_t>(), static_cast<size_t>(words * 8));
+  }
+  out.resize(static_cast<size_t>(bytes));
+  stats_ = training;
+  return out;
+}
+
 namespace {
 
 class SingleCommunicator : public Communicator {
@@ -134,18 +186,17 @@ class SingleCommunicator : public Communicator {
 std::unique_ptr<Communicator> make_single_communicator() { return std::make_unique<SingleCommunicator>(); }
 
 #ifndef ZTUNE_WITH_CUDA
-std::unique_ptr<Communicator> make_nccl_communicator(const LaunchEnv&) {
+std::unique_ptr<Communicator> make_nccl_communicator(const LaunchEnv&, c10::Device) {
   ZT_THROW("this ztune was built without CUDA/NCCL (ZTUNE_CUDA=OFF); rebuild with the CUDA toolkit to train on GPUs");
 }
 #endif
 
-std::unique_ptr<Communicator> make_communicator(const LaunchEnv& env, const std::string& device) {
-  if (device.rfind("cuda", 0) == 0) return make_nccl_communicator(env);
+std::unique_ptr<Communicator> make_communicator(const LaunchEnv& env, c10::Device device) {
+  if (device.is_cuda()) return make_nccl_communicator(env, device);
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (initialized) return make_mpi_communicator();
-  ZT_REQUIRE(env.world_size == 1, "a CPU run over " << env.world_size << " ranks needs MPI: launch with mpirun, or "
-                                                    "srun with PMI support (--mpi=pmix)");
+  if (env.world_size > 1) return make_store_communicator(env);
   return make_single_communicator();
 }
 

@@ -1,5 +1,6 @@
-// Collectives over flat buffers behind one small interface: a single process, MPI (CPU tensors) and
-// NCCL (CUDA tensors, src/dist/comm_nccl_cuda.cpp).
+// Collectives over flat buffers behind one small interface: a single process, MPI (CPU tensors), the
+// rendezvous store (CPU ranks without MPI, src/dist/comm_store.cpp) and NCCL (CUDA tensors,
+// src/dist/comm_nccl_cuda.cpp).
 //
 // Every operation sums (reductions) and works on contiguous 1-D tensors of fp32 or bf16 (plus int64 and
 // fp64 for the all-reduce of counters and norms). Operations return a Work handle; MPI and NCCL start them
@@ -11,6 +12,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <array>
 #include <cstdint>
@@ -43,7 +45,9 @@ using WorkPtr = std::shared_ptr<Work>;
 class Communicator {
  public:
   virtual ~Communicator() = default;
-  virtual std::string backend() const = 0;  // "single", "mpi", "nccl"
+  virtual std::string backend() const = 0;  // "single", "mpi", "store", "nccl"
+  // Where its buffers live: CPU, or the GPU of an NCCL communicator.
+  virtual c10::Device device() const { return c10::kCPU; }
   int rank() const { return rank_; }
   int size() const { return size_; }
 
@@ -61,6 +65,14 @@ class Communicator {
   // (collective call on every rank).
   virtual std::unique_ptr<Communicator> duplicate() = 0;
 
+  // ---- the host control plane: small values every rank needs (the run folder, row counts, checkpoint
+  // CRCs, the bad-row summary), through the collectives above and so under every backend. Staged through
+  // one buffer on device() that is kept between calls; not counted in stats() (the training traffic).
+  // Every rank's values, concatenated in rank order (each rank may bring a different number).
+  std::vector<uint64_t> all_gather_values(const std::vector<uint64_t>& mine);
+  // `text` as rank `root` has it.
+  std::string broadcast_text(const std::string& text, int root);
+
   const CommStats& stats() const { return stats_; }
   CommStats& stats() { return stats_; }
 
@@ -74,21 +86,27 @@ class Communicator {
 
  private:
   void count(Collective kind, double bytes);
+  // `n` int64 slots of the control buffer on device(), which grows as needed.
+  at::Tensor control_slots(int64_t n);
   int rank_, size_;
   CommStats stats_;
+  at::Tensor control_;
 };
 
-// The communicator for this process: NCCL when `device` is CUDA, else MPI when MPI is initialized, else a
-// single process.
-std::unique_ptr<Communicator> make_communicator(const LaunchEnv& env, const std::string& device);
+// The communicator for this process: NCCL when `device` is CUDA, else MPI when MPI is initialized, else
+// the rendezvous store when there are several ranks, else a single process.
+std::unique_ptr<Communicator> make_communicator(const LaunchEnv& env, c10::Device device);
 std::unique_ptr<Communicator> make_single_communicator();
 std::unique_ptr<Communicator> make_mpi_communicator();
-// NCCL over the launch environment: the unique id goes out by MPI_Bcast when MPI is up, else over TCP
-// from MASTER_ADDR:MASTER_PORT (srun without MPI). Throws when built without CUDA.
-std::unique_ptr<Communicator> make_nccl_communicator(const LaunchEnv& env);
+// CPU ranks without MPI, meeting at MASTER_ADDR:MASTER_PORT (c10d::TCPStore, served by rank 0 or by
+// torchrun's agent).
+std::unique_ptr<Communicator> make_store_communicator(const LaunchEnv& env);
+// NCCL on `device` (cuda:N): the unique id goes out by MPI_Bcast when MPI is up, else through the
+// rendezvous store at MASTER_ADDR:MASTER_PORT (torchrun, srun without PMI). Throws when built without CUDA.
+std::unique_ptr<Communicator> make_nccl_communicator(const LaunchEnv& env, c10::Device device);
 
 // Every wait gives up after this many seconds with an error naming the rank (default 1800; the trainer
-// sets it from --ddp_timeout).
+// sets it from --ddp_timeout before the run context is made).
 void set_collective_timeout(double seconds);
 double collective_timeout_s();
 

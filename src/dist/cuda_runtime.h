@@ -14,4 +14,7 @@ struct CudaStatus {
 
 CudaStatus cuda_status();
 
+// Makes cuda:index the current device of this thread (and so of torch's allocations and streams).
+void use_cuda_device(int index);
+
 }  // namespace zt::dist

@@ -1,6 +1,7 @@
 #include <cuda_runtime_api.h>
 #include <nccl.h>
 
+#include "core/check.h"
 #include "dist/cuda_runtime.h"
 
 namespace zt::dist {
@@ -20,6 +21,11 @@ CudaStatus cuda_status() {
                           std::to_string(nccl % 100);
   }
   return status;
+}
+
+void use_cuda_device(int index) {
+  cudaError_t error = cudaSetDevice(index);
+  ZT_CHECK(error == cudaSuccess, "cudaSetDevice(" << index << "): " << cudaGetErrorString(error));
 }
 
 }  // namespace zt::dist

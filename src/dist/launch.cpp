@@ -95,30 +95,4 @@ void finalize_mpi() {
   g_mpi_started = false;
 }
 
-void barrier() {
-  if (!g_mpi_started) return;
-  int rc = MPI_Barrier(MPI_COMM_WORLD);
-  ZT_CHECK(rc == MPI_SUCCESS, "MPI_Barrier failed with code " << rc);
-}
-
-std::vector<uint64_t> allgather_u64(const std::vector<uint64_t>& mine) {
-  if (!g_mpi_started) return mine;
-  int size = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  int count = static_cast<int>(mine.size());
-  std::vector<int> counts(static_cast<size_t>(size)), offsets(static_cast<size_t>(size));
-  int rc = MPI_Allgather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD);
-  ZT_CHECK(rc == MPI_SUCCESS, "MPI_Allgather failed with code " << rc);
-  int total = 0;
-  for (int r = 0; r < size; ++r) {
-    offsets[static_cast<size_t>(r)] = total;
-    total += counts[static_cast<size_t>(r)];
-  }
-  std::vector<uint64_t> all(static_cast<size_t>(total));
-  rc = MPI_Allgatherv(mine.data(), count, MPI_UINT64_T, all.data(), counts.data(), offsets.data(), MPI_UINT64_T,
-                      MPI_COMM_WORLD);
-  ZT_CHECK(rc == MPI_SUCCESS, "MPI_Allgatherv failed with code " << rc);
-  return all;
-}
-
 }  // namespace zt::dist

@@ -26,11 +26,4 @@ LaunchEnv detect_launch_env();
 bool init_mpi(const LaunchEnv& env);
 void finalize_mpi();
 
-// Blocks until every rank arrives (MPI only; a no-op for a single process).
-void barrier();
-
-// Every rank's vector, concatenated in rank order (MPI_Allgatherv; the input itself without MPI).
-// Used at start-up (the data index); the training collectives live in the communicator.
-std::vector<uint64_t> allgather_u64(const std::vector<uint64_t>& mine);
-
 }  // namespace zt::dist

@@ -1,24 +1,77 @@
 #include "dist/run_context.h"
 
+#include <cstdlib>
+#include <sstream>
 #include <utility>
 
 #include "core/check.h"
+#include "dist/cuda_runtime.h"
 
 namespace zt::dist {
+
+#ifndef ZTUNE_WITH_CUDA
+CudaStatus cuda_status() {
+  CudaStatus status;
+  status.error = "this ztune was built without CUDA (ZTUNE_CUDA=OFF)";
+  return status;
+}
+void use_cuda_device(int) { ZT_THROW("this ztune was built without CUDA (ZTUNE_CUDA=OFF)"); }
+#endif
+
+c10::Device choose_device(const LaunchEnv& env, const std::string& request, int visible_gpus, bool one_gpu_per_task,
+                          const std::string& why_none) {
+  ZT_REQUIRE(request.empty() || request == "auto" || request == "cpu" || request == "cuda",
+             "ZTUNE_DEVICE=" << request << " is not one of auto, cpu, cuda");
+  if (request == "cpu") return c10::kCPU;
+  if (visible_gpus <= 0) {
+    ZT_REQUIRE(request != "cuda", "ZTUNE_DEVICE=cuda but rank " << env.rank << " sees no GPU"
+                                      << (why_none.empty() ? "" : " (" + why_none + ")")
+                                      << "; check CUDA_VISIBLE_DEVICES and the driver, or use ZTUNE_DEVICE=cpu");
+    return c10::kCPU;
+  }
+  if (one_gpu_per_task && visible_gpus == 1) return c10::Device(c10::kCUDA, 0);
+  ZT_REQUIRE(env.local_world_size <= visible_gpus && env.local_rank < visible_gpus,
+             env.local_world_size << " ranks run on this node (" << env.launcher << ") but only " << visible_gpus
+                                  << " GPU" << (visible_gpus == 1 ? " is" : "s are")
+                                  << " visible (CUDA_VISIBLE_DEVICES="
+                                  << (std::getenv("CUDA_VISIBLE_DEVICES") ? std::getenv("CUDA_VISIBLE_DEVICES") : "unset")
+                                  << "); ztune puts one rank on each GPU: launch at most " << visible_gpus
+                                  << " ranks per node, or ZTUNE_DEVICE=cpu to train on the CPU");
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
+}
 
 RunContext RunContext::start() {
   RunContext context;
   context.launch_ = detect_launch_env();
   set_process_identity({context.launch_.rank, context.launch_.world_size, ""});
+  const char* request = std::getenv("ZTUNE_DEVICE");
+  const std::string wanted = request != nullptr ? request : "";
+  CudaStatus cuda;
+  if (wanted != "cpu") cuda = cuda_status();
+  context.visible_gpus_ = cuda.device_count;
+  const char* per_task = std::getenv("SLURM_GPUS_PER_TASK");
+  context.device_ = choose_device(context.launch_, wanted, cuda.device_count, per_task != nullptr && *per_task != '\0',
+                                  cuda.error);
+  if (context.device_.is_cuda()) use_cuda_device(context.device_.index());
   init_mpi(context.launch_);
   context.owns_mpi_ = true;
-  context.comm_ = make_communicator(context.launch_, context.device_.is_cuda() ? "cuda" : "cpu");
+  context.comm_ = make_communicator(context.launch_, context.device_);
   return context;
+}
+
+std::string RunContext::summary() const {
+  std::ostringstream out;
+  out << device_.str();
+  if (device_.is_cuda()) out << " (" << visible_gpus_ << " GPU" << (visible_gpus_ == 1 ? "" : "s") << " visible)";
+  out << ", " << comm_->backend() << ", " << launch_.world_size << " rank" << (launch_.world_size == 1 ? "" : "s");
+  if (launch_.launcher != "single") out << " launched by " << launch_.launcher;
+  return out.str();
 }
 
 RunContext::RunContext(RunContext&& other) noexcept
     : launch_(std::move(other.launch_)),
       device_(other.device_),
+      visible_gpus_(other.visible_gpus_),
       comm_(std::move(other.comm_)),
       owns_mpi_(std::exchange(other.owns_mpi_, false)) {}
 

@@ -133,10 +133,11 @@ int merge_lora(const MergeOptions& options) {
       const std::string module = name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0
                                      ? name.substr(0, name.size() - 7) : std::string();
       if (auto lora = parts.lora.find(module); !module.empty() && lora != parts.lora.end()) {
-        const at::Tensor delta = at::matmul(lora->second.second.to(at::kFloat), lora->second.first.to(at::kFloat)) * scaling;
+        const at::Tensor delta = at::matmul(lora->second.second.to(options.device, at::kFloat),
+                                            lora->second.first.to(options.device, at::kFloat)) * scaling;
         ZT_REQUIRE(delta.sizes() == tensor.sizes(), options.adapter_dir << ": the LoRA update of '" << module << "' has shape "
                                                     << delta.sizes() << ", the base weight " << tensor.sizes());
-        tensor = tensor.to(at::kFloat) + delta;
+        tensor = (tensor.to(options.device, at::kFloat) + delta).to(at::kCPU);
         parts.used[kPeftPrefix + module + ".lora_A.weight"] = parts.used[kPeftPrefix + module + ".lora_B.weight"] = true;
       } else if (auto full = parts.replaced.find(name); full != parts.replaced.end()) {
         ZT_REQUIRE(full->second.sizes() == tensor.sizes(), options.adapter_dir << ": '" << name << "' has shape "

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
 
 namespace zt::exporting {
@@ -16,6 +17,7 @@ struct MergeOptions {
   std::optional<c10::ScalarType> dtype;  // default: each base tensor's own
   uint64_t max_shard_bytes = 5'000'000'000;
   bool exist_ok = false;
+  c10::Device device = c10::kCPU;  // where W + BA is computed (the GPU when there is one)
 };
 
 // Returns the number of shards written. The base folder is only read.

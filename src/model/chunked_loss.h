@@ -11,8 +11,7 @@ namespace zt::model {
 
 struct ChunkedLossResult {
   at::Tensor loss_sum;  // scalar fp32, differentiable with respect to hidden and weight
-  int64_t num_tokens = 0;
-  int64_t num_correct = 0;
+  at::Tensor counts;    // int64 [2] beside it: label tokens, correct argmax predictions
 };
 
 // hidden [N, H], weight [V, H], labels [N] (-100 ignored). Logits are computed in the weights' dtype and

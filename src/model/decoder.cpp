@@ -7,6 +7,7 @@
 #include <set>
 
 #include "core/check.h"
+#include "core/log.h"
 #include "core/safetensors.h"
 #include "core/safetensors_torch.h"
 #include "model/chunked_loss.h"
@@ -106,24 +107,23 @@ AttentionLayout layout_from_positions(const at::Tensor& position_ids) {
   return layout;
 }
 
-namespace {
-
-// Causal attention restricted to each packed sample: q, k, v [B, heads, T, D].
-at::Tensor segmented_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                               const AttentionLayout& layout) {
-  // enable_gqa: query head h reads kv head h / (heads / kv_heads) without copying k and v.
-  if (layout.single_segment) return at::scaled_dot_product_attention(q, k, v, {}, 0.0, true, std::nullopt, true);
-  std::vector<at::Tensor> rows;
-  for (int64_t b = 0; b < q.size(0); ++b) {
-    std::vector<at::Tensor> pieces;
-    for (auto [start, length] : layout.segments[static_cast<size_t>(b)]) {
-      auto slice = [&](const at::Tensor& x) { return x.narrow(0, b, 1).narrow(2, start, length); };
-      pieces.push_back(at::scaled_dot_product_attention(slice(q), slice(k), slice(v), {}, 0.0, true, std::nullopt, true));
-    }
-    rows.push_back(pieces.size() == 1 ? pieces[0] : at::cat(pieces, 2));
+AttentionLayout layout_from_positions(const std::vector<int32_t>& position_ids) {
+  AttentionLayout layout;
+  layout.single_segment = true;
+  std::vector<std::pair<int64_t, int64_t>> segments;
+  for (size_t t = 0; t < position_ids.size(); ++t) {
+    if (t == 0 || position_ids[t] == 0) segments.emplace_back(static_cast<int64_t>(t), 0);
+    ++segments.back().second;
+    if (position_ids[t] != static_cast<int32_t>(t)) layout.single_segment = false;
   }
-  return rows.size() == 1 ? rows[0] : at::cat(rows, 0);
+  layout.segments.push_back(std::move(segments));
+  return layout;
 }
+
+int64_t LossOutput::num_tokens() const { return counts[0].item<int64_t>(); }
+int64_t LossOutput::num_correct() const { return counts[1].item<int64_t>(); }
+
+namespace {
 
 at::Tensor rotate_half(const at::Tensor& x) {
   int64_t half = x.size(-1) / 2;
@@ -173,8 +173,11 @@ at::Tensor DecoderModel::attention(const DecoderLayer& layer, const at::Tensor& 
     out = at::matmul(at::softmax(scores, -1, at::kFloat).to(q.scalar_type()), v);
   } else if (layout.mask.defined()) {
     out = at::scaled_dot_product_attention(q, k, v, layout.mask, 0.0, false, std::nullopt, /*enable_gqa=*/true);
+  } else if (layout.single_segment) {
+    // enable_gqa: query head h reads kv head h / (heads / kv_heads) without copying k and v.
+    out = at::scaled_dot_product_attention(q, k, v, {}, 0.0, true, std::nullopt, true);
   } else {
-    out = segmented_attention(q, k, v, layout);
+    out = packed_causal_attention(q, k, v, layout, packed_kernel_);
   }
   out = out.transpose(1, 2).reshape({batch, length, config_.q_size()});
   return linear_forward(layer.o, out, training);
@@ -195,11 +198,22 @@ at::Tensor DecoderModel::layer_forward(const DecoderLayer& layer, const at::Tens
 
 at::Tensor DecoderModel::hidden_states(const at::Tensor& input_ids, const at::Tensor& position_ids,
                                        bool training) const {
+  return hidden_states(input_ids, position_ids, training, layout_from_positions(position_ids));
+}
+
+at::Tensor DecoderModel::hidden_states(const at::Tensor& input_ids, const at::Tensor& position_ids, bool training,
+                                       const AttentionLayout& layout) const {
   ZT_CHECK(input_ids.dim() == 2 && position_ids.sizes() == input_ids.sizes(),
            "input_ids and position_ids must both be [B, T]");
+  ZT_CHECK(layout.mask.defined() || static_cast<int64_t>(layout.segments.size()) == input_ids.size(0),
+           "the attention layout describes " << layout.segments.size() << " rows, the batch has " << input_ids.size(0));
+  if (packed_kernel_ == PackedKernel::kFlashVarlen && !layout.single_segment && !layout.cu_seqlens.defined()) {
+    AttentionLayout prepared = layout;  // the cumulative lengths go to the device once, not per layer
+    prepare_varlen(prepared, input_ids.device());
+    return hidden_states(input_ids, position_ids, training, prepared);
+  }
   at::Tensor x = at::embedding(embed_tokens, input_ids);  // [B, T, H]
   auto [cos, sin] = rope_tables(position_ids, config_.head_dim, config_.rope_theta, x.scalar_type());
-  AttentionLayout layout = layout_from_positions(position_ids);
   const bool checkpoint = options_.gradient_checkpointing && training && at::GradMode::is_enabled();
   // A checkpointed layer only runs backward when its input needs a gradient; the embedding output of a
   // frozen model does not, so it is made to (as PEFT's enable_input_require_grads does).
@@ -252,7 +266,7 @@ LossOutput DecoderModel::loss(const at::Tensor& hidden, const at::Tensor& labels
   at::Tensor h = hidden.narrow(1, 0, hidden.size(1) - 1).reshape({-1, hidden.size(-1)});
   at::Tensor targets = labels.narrow(1, 1, labels.size(1) - 1).reshape({-1}).to(hidden.device());
   ChunkedLossResult result = chunked_cross_entropy(h, lm_head, targets, chunk_tokens);
-  return {result.loss_sum, result.num_tokens, result.num_correct};
+  return {result.loss_sum, result.counts};
 }
 
 DecoderModel DecoderModel::load(const std::string& model_dir, const ModelOptions& options) {
@@ -264,6 +278,10 @@ DecoderModel DecoderModel::load(const std::string& model_dir, const ModelOptions
   DecoderModel model;
   model.config_ = read_model_config(model_dir);
   model.options_ = options;
+  model.packed_kernel_ = packed_kernel_for(options.device, options.dtype, model.config_.head_dim);
+  if (options.device.is_cuda() && options.attn_impl != "eager")
+    ZT_LOG_INFO("packed samples attend through " << packed_kernel_name(model.packed_kernel_) << " ("
+                                                 << c10::toString(options.dtype) << " on " << options.device << ")");
   const ModelConfig& config = model.config_;
   st::Checkpoint weights = st::Checkpoint::open(model_dir);
   std::set<std::string> used;

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "model/attention.h"
 #include "model/config.h"
 #include "model/lora/lora_config.h"
 
@@ -51,20 +52,18 @@ struct KvCache {
   int64_t length() const { return keys.empty() || !keys[0].defined() ? 0 : keys[0].size(2); }
 };
 
-// Which keys each query may see. Training rows: causal within each packed sample (segments per row,
-// attention computed per segment, so its cost follows the samples' lengths); inference with a cache: an
-// explicit boolean mask [B, 1, t, T].
-struct AttentionLayout {
-  at::Tensor mask;  // defined: use it (and nothing else)
-  std::vector<std::vector<std::pair<int64_t, int64_t>>> segments;  // per row: (start, length)
-  bool single_segment = false;  // every row is one causal sequence: plain causal attention
-};
 AttentionLayout layout_from_positions(const at::Tensor& position_ids);
+// The same for one row [1, T] from its positions on the host, so that a forward on the GPU never
+// reads a device tensor back to find its samples.
+AttentionLayout layout_from_positions(const std::vector<int32_t>& position_ids);
 
+// Stays on the model's device: reading it back waits for the GPU, so the trainer does that once per
+// optimizer step.
 struct LossOutput {
-  at::Tensor loss_sum;        // scalar, differentiable: sum of token cross-entropies
-  int64_t num_tokens = 0;     // label tokens counted
-  int64_t num_correct = 0;    // argmax == label, for token accuracy
+  at::Tensor loss_sum;  // scalar, differentiable: sum of token cross-entropies
+  at::Tensor counts;    // int64 [2]: label tokens counted, argmax == label (token accuracy)
+  int64_t num_tokens() const;   // read back (waits for the device)
+  int64_t num_correct() const;
 };
 
 class DecoderModel {
@@ -75,6 +74,9 @@ class DecoderModel {
 
   // [B, T] ids and position ids (restarting at 0 per packed sample) -> final hidden states [B, T, H].
   at::Tensor hidden_states(const at::Tensor& input_ids, const at::Tensor& position_ids, bool training) const;
+  // The same with the attention layout given (layout_from_positions of the host row).
+  at::Tensor hidden_states(const at::Tensor& input_ids, const at::Tensor& position_ids, bool training,
+                           const AttentionLayout& layout) const;
   // Inference with a KV cache: runs `input_ids` [B, t] at `position_ids` [B, t] after what `cache` holds,
   // with `attention_mask` [B, 1, t, cache + t] (true = may attend), appends their keys and values, and
   // returns the final hidden states [B, t, H].
@@ -123,6 +125,7 @@ class DecoderModel {
 
   ModelConfig config_;
   ModelOptions options_;
+  PackedKernel packed_kernel_ = PackedKernel::kPerSample;  // attention over packed samples (attention.h)
   at::Tensor embed_tokens;  // [V, H]
   at::Tensor final_norm;    // [H]
   at::Tensor lm_head;       // [V, H]; the embedding when tied

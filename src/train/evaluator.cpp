@@ -23,7 +23,7 @@ Evaluator::Evaluator(dist::Communicator& comm, data::DataPipeline& pipeline, con
       ++skipped;
   }
   uint64_t most = 0, total = 0, total_skipped = 0;
-  const std::vector<uint64_t> all = dist::allgather_u64({rows_.size(), skipped});
+  const std::vector<uint64_t> all = comm_.all_gather_values({rows_.size(), skipped});
   for (size_t r = 0; r < all.size(); r += 2) {
     most = std::max<uint64_t>(most, (all[r] + batch_size_ - 1) / batch_size_);
     total += all[r], total_skipped += all[r + 1];
@@ -46,16 +46,22 @@ EvalResult Evaluator::run(model::DecoderModel& model) {
     // A rank whose share is done still runs a one-token forward: under ZeRO-3 every rank takes part in
     // every layer gather.
     const data::PackedRow row = group.empty() ? data::PackedRow{{0}, {-100}, {0}, {}, {}} : concatenate(group);
+    const c10::Device device = model.options().device;
     const model::LossOutput loss =
-        model.loss(model.hidden_states(row_tensor(row.input_ids), row_tensor(row.position_ids), false), row_tensor(row.labels));
-    if (group.empty() || loss.num_tokens == 0) continue;
-    weighted_loss += loss.loss_sum.item<double>() / double(loss.num_tokens) * double(group.size());
+        model.loss(model.hidden_states(row_tensor(row.input_ids, device), row_tensor(row.position_ids, device), false,
+                                       model::layout_from_positions(row.position_ids)),
+                   row_tensor(row.labels, device));
+    const at::Tensor counts = loss.counts.cpu();
+    const double label_tokens = double(counts[0].item<int64_t>());
+    if (group.empty() || label_tokens == 0) continue;
+    weighted_loss += loss.loss_sum.item<double>() / label_tokens * double(group.size());
     rows += double(group.size());
-    tokens += double(loss.num_tokens);
-    correct += double(loss.num_correct);
+    tokens += label_tokens;
+    correct += double(counts[1].item<int64_t>());
   }
-  at::Tensor totals = at::tensor({weighted_loss, rows, tokens, correct}, at::kDouble);
+  at::Tensor totals = at::tensor({weighted_loss, rows, tokens, correct}, at::kDouble).to(comm_.device());
   comm_.all_reduce(totals)->wait();
+  totals = totals.cpu();
   EvalResult result;
   result.loss = totals[0].item<double>() / std::max(1.0, totals[1].item<double>());
   result.token_acc = totals[3].item<double>() / std::max(1.0, totals[2].item<double>());

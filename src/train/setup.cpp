@@ -66,14 +66,7 @@ std::string choose_run_dir(const std::string& parent, dist::Communicator& comm) 
     ZT_REQUIRE(chosen.size() <= 4096, "--output_dir " << parent << ": the path is too long");
     fs_util::make_directories(chosen, "run folder (--output_dir)");
   }
-  std::vector<uint64_t> bytes(chosen.begin(), chosen.end());
-  bytes.insert(bytes.begin(), chosen.size());
-  bytes.resize(4096 + 1, 0);
-  at::Tensor shared = at::tensor(at::ArrayRef<int64_t>(reinterpret_cast<const int64_t*>(bytes.data()), 4097), at::kLong);
-  comm.broadcast(shared, 0)->wait();
-  std::string out;
-  for (int64_t i = 1; i <= shared[0].item<int64_t>(); ++i) out.push_back(static_cast<char>(shared[i].item<int64_t>()));
-  return out;
+  return comm.broadcast_text(chosen, 0);
 }
 
 at::ScalarType training_dtype(const ModelSetup& setup, const model::ModelConfig& config) {

@@ -14,14 +14,17 @@ TrainStep::TrainStep(dist::Communicator& comm, model::DecoderModel& model, dist:
     : comm_(comm), model_(model), engine_(engine), partition_(partition), gradient_checkpointing_(gradient_checkpointing) {}
 
 void TrainStep::micro_batch(const std::vector<data::PackedRow>& rows) {
+  const c10::Device device = model_.options().device;
+  if (!sums_.defined()) sums_ = at::zeros({3}, at::TensorOptions().dtype(at::kDouble).device(device));
   if (!rows.empty()) {
     const data::PackedRow row = concatenate(rows);
-    const at::Tensor hidden = model_.hidden_states(row_tensor(row.input_ids), row_tensor(row.position_ids), true);
-    const model::LossOutput loss = model_.loss(hidden, row_tensor(row.labels));
+    const at::Tensor hidden = model_.hidden_states(row_tensor(row.input_ids, device), row_tensor(row.position_ids, device),
+                                                   true, model::layout_from_positions(row.position_ids));
+    const model::LossOutput loss = model_.loss(hidden, row_tensor(row.labels, device));
     (loss.loss_sum * engine_.loss_scale()).backward();
-    loss_sum_ += loss.loss_sum.item<double>();
-    tokens_ += static_cast<double>(loss.num_tokens);
-    correct_ += static_cast<double>(loss.num_correct);
+    // Summed where they are; read once, in finish().
+    sums_.narrow(0, 0, 1).add_(loss.loss_sum.detach().reshape({1}));
+    sums_.narrow(0, 1, 2).add_(loss.counts);
     input_tokens_ += static_cast<double>(row.input_ids.size());
   } else if (partition_ != nullptr) {
     partition_->replay_without_data(gradient_checkpointing_);
@@ -30,9 +33,13 @@ void TrainStep::micro_batch(const std::vector<data::PackedRow>& rows) {
 }
 
 StepOutcome TrainStep::finish(double learning_rate, int stop_signal) {
-  at::Tensor totals = at::tensor({loss_sum_, tokens_, correct_, double(stop_signal != 0), input_tokens_}, at::kDouble);
+  const c10::Device device = model_.options().device;
+  if (!sums_.defined()) sums_ = at::zeros({3}, at::TensorOptions().dtype(at::kDouble).device(device));
+  at::Tensor totals = at::cat({sums_, at::tensor({double(stop_signal != 0), input_tokens_}, at::kDouble).to(device)});
   comm_.all_reduce(totals)->wait();
-  loss_sum_ = tokens_ = correct_ = input_tokens_ = 0;
+  totals = totals.cpu();  // the one read of the step
+  sums_.zero_();
+  input_tokens_ = 0;
   StepOutcome outcome;
   outcome.input_tokens = totals[4].item<double>();
   outcome.tokens = totals[1].item<double>();
@@ -56,8 +63,12 @@ data::PackedRow concatenate(const std::vector<data::PackedRow>& rows) {
   return out;
 }
 
-at::Tensor row_tensor(const std::vector<int32_t>& values) {
-  return at::tensor(at::ArrayRef<int32_t>(values), at::kInt).to(at::kLong).view({1, static_cast<int64_t>(values.size())});
+at::Tensor row_tensor(const std::vector<int32_t>& values, c10::Device device) {
+  const int64_t n = static_cast<int64_t>(values.size());
+  at::Tensor host = at::empty({1, n}, at::TensorOptions().dtype(at::kLong).pinned_memory(device.is_cuda()));
+  int64_t* out = host.mutable_data_ptr<int64_t>();
+  for (int64_t i = 0; i < n; ++i) out[i] = values[static_cast<size_t>(i)];
+  return device.is_cpu() ? host : host.to(device, /*non_blocking=*/true);
 }
 
 dist::LayeredModel layered_model(model::DecoderModel& model) {

@@ -45,14 +45,16 @@ class TrainStep {
   dist::ZeroEngine& engine_;
   dist::LayerWeightPartition* partition_;
   bool gradient_checkpointing_;
-  double loss_sum_ = 0, tokens_ = 0, correct_ = 0, input_tokens_ = 0;  // this rank, this step
+  at::Tensor sums_;          // this rank, this step, on the model's device: loss sum, label tokens, correct
+  double input_tokens_ = 0;  // this rank, this step (known on the host)
 };
 
 // Rows of one micro-batch as one row without padding: samples side by side, positions restarting, so
 // attention stays inside each sample and the loss is the sum over the samples (--padding_free).
 data::PackedRow concatenate(const std::vector<data::PackedRow>& rows);
-// A row's token ids, positions or labels as a [1, T] int64 tensor.
-at::Tensor row_tensor(const std::vector<int32_t>& values);
+// A row's token ids, positions or labels as a [1, T] int64 tensor on `device`. For a GPU it is filled in
+// pinned host memory and copied without blocking, so the host goes on to the next row.
+at::Tensor row_tensor(const std::vector<int32_t>& values, c10::Device device = c10::kCPU);
 // The decoder as ZeRO-3 sees it.
 dist::LayeredModel layered_model(model::DecoderModel& model);
 

@@ -69,6 +69,7 @@ struct LoopSetup {
   int eval_steps = 500;                     // ms-swift: save_steps
   std::optional<int> save_total_limit;
   bool save_only_model = false;
+  double ddp_timeout_s = 18000;            // a collective that takes longer ends the job (--ddp_timeout)
   std::optional<std::string> output_dir;    // default: output/<model folder name>
   bool tensorboard = true;                  // --report_to includes tensorboard (or all)
   std::optional<std::string> resume_from_checkpoint;

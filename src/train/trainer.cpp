@@ -57,8 +57,8 @@ using json = nlohmann::json;
 
 class Trainer {
  public:
-  Trainer(TrainConfig config, dist::Communicator& comm)
-      : config_(std::move(config)), comm_(comm), rank_(comm.rank()), world_(comm.size()) {
+  Trainer(TrainConfig config, dist::Communicator& comm, c10::Device device)
+      : config_(std::move(config)), comm_(comm), device_(device), rank_(comm.rank()), world_(comm.size()) {
     open_data();
     plan_steps();
     build_model();
@@ -103,7 +103,7 @@ class Trainer {
     reader_options.data_seed = static_cast<uint64_t>(config_.data.data_seed);
     reader_options.split_ratio = config_.data.val_dataset.empty() ? config_.data.split_dataset_ratio : 0.0;
     reader_ = std::make_unique<data::ShardReader>(resolve_datasets(config_.data.dataset, config_.model.use_hf), reader_options,
-                                                  dist::allgather_u64);
+                                                  exchange());
     data::PipelineOptions options;
     if (config_.data.columns.has_value()) options.format.column_renames = data::parse_column_renames(*config_.data.columns);
     options.loss_scale = data::parse_loss_scale(config_.data.loss_scale);
@@ -123,7 +123,7 @@ class Trainer {
     if (!config_.data.val_dataset.empty()) {
       options.shuffle = false;
       options.split_ratio = 0;
-      data::ShardReader val_reader(resolve_datasets(config_.data.val_dataset, config_.model.use_hf), options, dist::allgather_u64);
+      data::ShardReader val_reader(resolve_datasets(config_.data.val_dataset, config_.model.use_hf), options, exchange());
       val_reader.start_epoch(0);
       while (std::optional<data::RawRow> row = val_reader.next()) rows.push_back(std::move(*row));
     } else if (config_.data.split_dataset_ratio > 0) {
@@ -132,6 +132,11 @@ class Trainer {
         rows.push_back(held_out_[i]);
     }
     evaluator_ = std::make_unique<Evaluator>(comm_, *pipeline_, rows, config_.loop.per_device_eval_batch_size);
+  }
+
+  // The data index all-gather of the shard readers, over the communicator.
+  data::ExchangeFn exchange() {
+    return [this](const std::vector<uint64_t>& mine) { return comm_.all_gather_values(mine); };
   }
 
   // Rows per rank in one epoch (packed rows when packing), counted once; every rank runs as many
@@ -148,7 +153,7 @@ class Trainer {
     pipeline_->start_epoch(0);
     uint64_t my_rows = 0;
     while (pipeline_->next()) ++my_rows;
-    for (uint64_t rows : dist::allgather_u64({my_rows})) most_rows_ = std::max(most_rows_, rows);
+    for (uint64_t rows : comm_.all_gather_values({my_rows})) most_rows_ = std::max(most_rows_, rows);
     ZT_REQUIRE(most_rows_ > 0, "no usable training rows (" << pipeline_->stats().summary() << ")");
     steps_per_epoch_ = std::max<int64_t>(1, (static_cast<int64_t>(most_rows_) + per_step - 1) / per_step);
     total_steps_ = config_.loop.max_steps > 0 ? config_.loop.max_steps
@@ -158,6 +163,7 @@ class Trainer {
   void build_model() {
     model::ModelOptions options;
     options.dtype = training_dtype(config_.model, model_config_);
+    options.device = device_;
     const bool full = config_.model.full_training;
     options.full_training = full;
     if (!full) {
@@ -188,7 +194,7 @@ class Trainer {
     }
     if (zero.stage == 3)
       partition_ = std::make_unique<dist::LayerWeightPartition>(comm_, layered_model(*model_), model_dir_,
-                                                                zero.stage3_param_persistence_threshold, options.dtype, at::kCPU);
+                                                                zero.stage3_param_persistence_threshold, options.dtype, device_);
     const optim::AdamWConfig adam{config_.optim.adam_beta1, config_.optim.adam_beta2, config_.optim.adam_epsilon, config_.optim.weight_decay};
     engine_ = std::make_unique<dist::ZeroEngine>(comm_, zero, model_->trainable_parameters(), adam);
     if (partition_) partition_->attach_trainables(*engine_);
@@ -371,7 +377,7 @@ class Trainer {
       const checkpoint::RankState state{rank_, engine_->owned_begin(), engine_->master(), engine_->exp_avg(), engine_->exp_avg_sq(),
                             engine_->steps_taken(), cpu_rng_state(), pipeline_->cursor().to_json().dump()};
       const uint32_t crc = checkpoint::write_rank_shard(temporary, state);
-      const std::vector<uint64_t> crcs = dist::allgather_u64({crc});
+      const std::vector<uint64_t> crcs = comm_.all_gather_values({crc});
       if (rank_ == 0)
         checkpoint::write_manifest(temporary, engine_->layout(), engine_->config().stage,
                        std::vector<uint32_t>(crcs.begin(), crcs.end()));
@@ -430,7 +436,7 @@ class Trainer {
   void finish() {
     // The data summary of the current epoch over all ranks (each rank counted its own share).
     const std::vector<uint64_t> mine = pipeline_->stats().to_counts();
-    const std::vector<uint64_t> all = dist::allgather_u64(mine);
+    const std::vector<uint64_t> all = comm_.all_gather_values(mine);
     if (rank_ != 0) return;
     data::RowStats total;
     for (size_t r = 0; r < all.size(); r += mine.size())
@@ -449,6 +455,7 @@ class Trainer {
 
   TrainConfig config_;
   dist::Communicator& comm_;
+  const c10::Device device_;
   const int rank_, world_;
 
   std::string model_dir_;
@@ -487,9 +494,11 @@ class Trainer {
 }  // namespace
 
 int run_sft(const TrainConfig& config) {
+  dist::set_collective_timeout(config.loop.ddp_timeout_s);
   dist::RunContext context = dist::RunContext::start();
+  if (context.launch().rank == 0) ZT_LOG_INFO("running on " << context.summary());
   install_stop_handlers();
-  Trainer trainer(config, context.comm());
+  Trainer trainer(config, context.comm(), context.device());
   trainer.run();
   return 0;
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""ZeRO equivalence: N ranks under mpirun equal one process, for each stage.
+"""ZeRO equivalence: N ranks (under mpirun, torchrun, or tests/run_ranks.py without MPI) equal one process,
+for each stage.
 
 usage: check_zero.py TOOL MODEL_DIR WORK_DIR WORLD [--stages 0 1 2 3] [--steps 20] [--rows 6] [--table]
+                     [--launcher mpirun|torchrun|env]
 
 Runs tests/tools/zero_train.cpp once as a single process (stage 0, the reference) and once per stage
 with WORLD ranks, then checks:
@@ -31,14 +33,28 @@ from safetensors.numpy import load_file
 TOLERANCE = 1e-5
 
 
-def run(tool, model, out, world, stage, steps, rows):
+HERE = Path(__file__).resolve().parent
+
+
+def launch_command(launcher, world):
+    """The command prefix that starts `world` ranks with `launcher`."""
+    if launcher == "mpirun":
+        return ["mpirun", "--oversubscribe", "-np", str(world)]
+    if launcher == "torchrun":
+        torchrun = Path(sys.executable).parent / "torchrun"
+        return [str(torchrun), "--nproc_per_node", str(world), "--master_port", str(29400 + os.getpid() % 1000),
+                "--no-python"]
+    return [sys.executable, str(HERE.parent / "run_ranks.py"), str(world), "--"]
+
+
+def run(tool, model, out, world, stage, steps, rows, launcher="mpirun"):
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1")
     command = [tool, str(model), str(out), str(stage), str(steps), str(rows)]
     if world > 1:
-        command = ["mpirun", "--oversubscribe", "-np", str(world)] + command
+        command = launch_command(launcher, world) + command
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     if result.returncode != 0:
         sys.exit(f"FAIL: {' '.join(command)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
@@ -62,6 +78,7 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--rows", type=int, default=6)
     parser.add_argument("--table", action="store_true")
+    parser.add_argument("--launcher", choices=["mpirun", "torchrun", "env"], default="mpirun")
     args = parser.parse_args()
     work = Path(args.work)
     ref_ranks, ref_adapter = run(args.tool, args.model, work / "reference", 1, 0, args.steps, args.rows)
@@ -69,7 +86,8 @@ def main():
     numel = ref_log["trainable_numel"]
     failures, table = [], []
     for stage in args.stages:
-        ranks, adapter = run(args.tool, args.model, work / f"stage{stage}", args.world, stage, args.steps, args.rows)
+        ranks, adapter = run(args.tool, args.model, work / f"stage{stage}", args.world, stage, args.steps, args.rows,
+                             args.launcher)
         log0 = ranks[0][0]
         name = f"world {args.world} stage {stage}"
         loss_diff = max(abs(a - b) for a, b in zip(log0["loss"], ref_log["loss"]))

@@ -1,6 +1,7 @@
 """Runs `ztune sft` the way the end-to-end tests do (check_sft.py, check_resume.py): 12 steps on the sample
 data, packed to 256 tokens, 2 micro-batches per step, a checkpoint every 6 steps and a log line every 3,
-under mpirun when more than one rank is asked for. Exits with the command's output when it fails."""
+under mpirun when more than one rank is asked for (or torchrun, or tests/run_ranks.py: RANK/WORLD_SIZE without
+MPI). Exits with the command's output when it fails."""
 import glob
 import os
 import shutil
@@ -9,20 +10,33 @@ import sys
 from pathlib import Path
 
 
-def run_sft(ztune, model, dataset, out, ranks, extra):
+HERE = Path(__file__).resolve().parent
+
+
+def launch_command(launcher, ranks):
+    """The command prefix that starts `ranks` ranks with `launcher` (mpirun, torchrun or env)."""
+    if launcher == "mpirun":
+        return ["mpirun", "--oversubscribe", "-np", str(ranks)]
+    if launcher == "torchrun":
+        return [str(Path(sys.executable).parent / "torchrun"), "--nproc_per_node", str(ranks),
+                "--master_port", str(29400 + os.getpid() % 1000), "--no-python"]
+    return [sys.executable, str(HERE.parent / "run_ranks.py"), str(ranks), "--"]
+
+
+def run_sft(ztune, model, dataset, out, ranks, extra, launcher="mpirun"):
     """Returns the run folder (out/v1-*) and the command's stdout and stderr."""
     return run_sft_command(ztune, out, ranks, [
         "--model", model, "--dataset", dataset, "--max_steps", "12", "--gradient_accumulation_steps", "2",
         "--learning_rate", "2e-3", "--packing", "true", "--max_length", "256", "--save_steps", "6",
-        "--logging_steps", "3"] + extra)
+        "--logging_steps", "3"] + extra, launcher)
 
 
-def run_sft_command(ztune, out, ranks, arguments):
+def run_sft_command(ztune, out, ranks, arguments, launcher="mpirun"):
     """`ztune sft ARGUMENTS --output_dir OUT` (a fresh OUT) on `ranks` ranks; the run folder, stdout, stderr."""
     shutil.rmtree(out, ignore_errors=True)
     command = [ztune, "sft"] + arguments + ["--output_dir", str(out)]
     if ranks > 1:
-        command = ["mpirun", "--oversubscribe", "-np", str(ranks)] + command
+        command = launch_command(launcher, ranks) + command
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1")
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     if result.returncode != 0:

@@ -1,13 +1,15 @@
-// Run under mpirun: every collective of the MPI communicator on fp32, bf16, fp64 and int64 buffers,
-// with even and uneven (zero-sized) pieces, several in flight at once, checked against values every rank
-// can compute alone; and the byte counts against the ring formulas. Exits non-zero naming what differs.
+// Run under mpirun (MPI), torchrun or RANK/WORLD_SIZE/MASTER_ADDR without MPI (the rendezvous store), or on
+// a GPU (NCCL): every collective of the run context's communicator on fp32, bf16, fp64 and int64 buffers,
+// with even and uneven (zero-sized) pieces, several in flight at once, a duplicate interleaved, checked
+// against values every rank can compute alone; the byte counts against the ring formulas; and the host
+// control plane (values of different lengths per rank, a text broadcast). Exits non-zero naming what differs.
 #include <torch/torch.h>
 
 #include <cstdio>
 
 #include "core/check.h"
 #include "dist/comm.h"
-#include "dist/launch.h"
+#include "dist/run_context.h"
 
 namespace {
 
@@ -21,17 +23,20 @@ void expect(bool ok, const std::string& what, int rank) {
 }
 
 // Rank r's contribution: values that stay exact in bf16 when summed over at most 4 ranks.
-at::Tensor contribution(int64_t n, int rank, at::ScalarType type) {
-  return (at::arange(n, at::kDouble).remainder(7) + rank + 1).to(type);
+at::Tensor contribution(int64_t n, int rank, at::ScalarType type, c10::Device device = c10::kCPU) {
+  return (at::arange(n, at::kDouble).remainder(7) + rank + 1).to(type).to(device);
 }
+
+bool same(const at::Tensor& a, const at::Tensor& b) { return at::equal(a.cpu(), b.cpu()); }
 
 }  // namespace
 
 int main() {
-  zt::dist::LaunchEnv env = zt::dist::detect_launch_env();
-  zt::set_process_identity({env.rank, env.world_size, ""});
-  zt::dist::init_mpi(env);
-  auto comm = zt::dist::make_communicator(env, "cpu");
+  zt::dist::set_collective_timeout(60);
+  zt::dist::RunContext context = zt::dist::RunContext::start();
+  zt::dist::Communicator* comm = &context.comm();
+  const c10::Device device = comm->device();
+  std::unique_ptr<zt::dist::Communicator> second = comm->duplicate();
   const int rank = comm->rank(), world = comm->size();
   auto expected_sum = [&](int64_t n, at::ScalarType type) {
     at::Tensor sum = at::zeros({n}, at::kDouble);
@@ -44,11 +49,11 @@ int main() {
     std::vector<at::Tensor> buffers;
     std::vector<zt::dist::WorkPtr> works;
     for (int64_t n : {1, 17, 1000}) {
-      buffers.push_back(contribution(n, rank, type));
-      works.push_back(comm->all_reduce(buffers.back()));
+      buffers.push_back(contribution(n, rank, type, device));
+      works.push_back((n == 17 ? second.get() : comm)->all_reduce(buffers.back()));
     }
     for (size_t i = works.size(); i-- > 0;) works[i]->wait();
-    for (at::Tensor& b : buffers) expect(at::equal(b, expected_sum(b.numel(), type)), name + " all_reduce", rank);
+    for (at::Tensor& b : buffers) expect(same(b, expected_sum(b.numel(), type)), name + " all_reduce", rank);
     if (type == at::kDouble || type == at::kLong) continue;
     // Reduce-scatter and all-gather, even and with some ranks owning nothing.
     for (bool even : {true, false}) {
@@ -59,26 +64,39 @@ int main() {
         if (r < rank) offset += counts[static_cast<size_t>(r)];
         total += counts[static_cast<size_t>(r)];
       }
-      at::Tensor input = contribution(total, rank, type), mine = at::empty({counts[static_cast<size_t>(rank)]}, type);
+      const auto on_device = at::TensorOptions().dtype(type).device(device);
+      at::Tensor input = contribution(total, rank, type, device), mine = at::empty({counts[static_cast<size_t>(rank)]}, on_device);
       comm->reduce_scatter(input, mine, counts)->wait();
-      expect(at::equal(mine, expected_sum(total, type).narrow(0, offset, mine.numel())),
+      expect(same(mine, expected_sum(total, type).narrow(0, offset, mine.numel())),
              name + (even ? " reduce_scatter" : " uneven reduce_scatter"), rank);
-      at::Tensor gathered = at::empty({total}, type);
+      at::Tensor gathered = at::empty({total}, on_device);
       comm->all_gather(mine, gathered, counts)->wait();
-      expect(at::equal(gathered, expected_sum(total, type)), name + (even ? " all_gather" : " uneven all_gather"), rank);
+      expect(same(gathered, expected_sum(total, type)), name + (even ? " all_gather" : " uneven all_gather"), rank);
     }
-    at::Tensor root = rank == world - 1 ? contribution(9, 42, type) : at::zeros({9}, type);
+    at::Tensor root = rank == world - 1 ? contribution(9, 42, type, device) : at::zeros({9}, at::TensorOptions().dtype(type).device(device));
     comm->broadcast(root, world - 1)->wait();
-    expect(at::equal(root, contribution(9, 42, type)), name + " broadcast", rank);
+    expect(same(root, contribution(9, 42, type)), name + " broadcast", rank);
   }
+  // The control plane: rank r brings r + 1 values (rank 0 none when there are several), text from the last.
+  std::vector<uint64_t> mine;
+  for (int i = 0; i < (world > 1 ? rank : 1); ++i) mine.push_back(1000 * static_cast<uint64_t>(rank) + static_cast<uint64_t>(i) + (1ull << 40));
+  std::vector<uint64_t> expected_values;
+  for (int r = 0; r < world; ++r)
+    for (int i = 0; i < (world > 1 ? r : 1); ++i) expected_values.push_back(1000 * static_cast<uint64_t>(r) + static_cast<uint64_t>(i) + (1ull << 40));
+  const double before = comm->stats().total_bytes();
+  expect(comm->all_gather_values(mine) == expected_values, "all_gather_values", rank);
+  const std::string text = std::string("output/v3-20261201-040000/\xc3\xa9") + '\0' + "tail";
+  expect(comm->broadcast_text(rank == world - 1 ? text : std::string("x"), world - 1) == text, "broadcast_text", rank);
+  expect(comm->broadcast_text("", 0).empty(), "broadcast_text of nothing", rank);
+  expect(comm->stats().total_bytes() == before, "the control plane is not counted as training traffic", rank);
   // Ring accounting: one fp32 all-reduce of 1000 elements sends 2 (N-1)/N x 4000 bytes.
   comm->stats().reset();
-  at::Tensor probe = at::zeros({1000});
+  at::Tensor probe = at::zeros({1000}, at::TensorOptions().device(device));
   comm->all_reduce(probe)->wait();
   const double expected = 2.0 * (world - 1) / world * 4000;
   expect(comm->stats().total_bytes() == expected, "all_reduce byte count", rank);
   comm->barrier();
-  zt::dist::finalize_mpi();
-  if (rank == 0 && failures == 0) std::printf("ok: %d ranks\n", world);
+  second->barrier();
+  if (rank == 0 && failures == 0) std::printf("ok: %d ranks (%s on %s)\n", world, comm->backend().c_str(), device.str().c_str());
   return failures == 0 ? 0 : 1;
 }

@@ -7,21 +7,23 @@
 
 #include "core/check.h"
 #include "data/shard_reader.h"
-#include "dist/launch.h"
+#include "dist/comm.h"
+#include "dist/run_context.h"
 
 int main(int argc, char** argv) {
   if (argc != 4) {
     std::fprintf(stderr, "usage: %s DATASET OUT_DIR CHUNK_BYTES\n", argv[0]);
     return 2;
   }
-  zt::dist::LaunchEnv env = zt::dist::detect_launch_env();
-  zt::set_process_identity({env.rank, env.world_size, ""});
-  zt::dist::init_mpi(env);
+  zt::dist::RunContext context = zt::dist::RunContext::start();
+  const zt::dist::LaunchEnv& env = context.launch();
   zt::data::ReaderOptions options;
   options.rank = env.rank;
   options.world_size = env.world_size;
   options.chunk_bytes = std::stoull(argv[3]);
-  zt::data::ShardReader reader({{argv[1], std::nullopt}}, options, zt::dist::allgather_u64);
+  zt::data::ShardReader reader({{argv[1], std::nullopt}}, options, [&](const std::vector<uint64_t>& mine) {
+    return context.comm().all_gather_values(mine);
+  });
   std::ofstream out(std::string(argv[2]) + "/rank-" + std::to_string(env.rank) + ".txt");
   for (uint32_t epoch = 0; epoch < 2; ++epoch) {
     reader.start_epoch(epoch);
@@ -32,6 +34,5 @@ int main(int argc, char** argv) {
           << "\n";
   }
   out << "index_bytes\t" << reader.io().index_bytes << "\n";
-  zt::dist::finalize_mpi();
   return 0;
 }

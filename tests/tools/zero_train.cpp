@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -57,6 +58,8 @@ int main(int argc, char** argv) {
   const int die_rank = argc == 8 ? std::stoi(argv[6]) : -1;
   const int64_t die_step = argc == 8 ? std::stoll(argv[7]) : -1;
 
+  // The failure tests shorten the collective timeout (the trainer takes it from --ddp_timeout).
+  if (const char* timeout = std::getenv("ZTUNE_TEST_TIMEOUT_S")) zt::dist::set_collective_timeout(std::atof(timeout));
   zt::dist::RunContext context = zt::dist::RunContext::start();
   at::set_num_threads(1);  // ranks share two cores
   zt::dist::Communicator* comm = &context.comm();

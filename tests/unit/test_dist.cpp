@@ -1,6 +1,6 @@
 // The distributed layer within one process: ZeRO config parsing (presets, auto values, errors), the flat
 // layout, the engine's AdamW against torch::optim::AdamW, clipping against clip_grad_norm_, non-finite
-// skipping and fp16 loss scaling, the single-process communicator and the TCP rendezvous.
+// skipping and fp16 loss scaling, the single-process communicator, its control plane and the device choice.
 // Multi-rank equivalence runs under mpirun (tests/python/check_zero.py).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -12,7 +12,7 @@
 
 #include "core/check.h"
 #include "dist/comm.h"
-#include "dist/rendezvous.h"
+#include "dist/run_context.h"
 #include "dist/zero.h"
 #include "dist/zero_config.h"
 
@@ -226,19 +226,45 @@ TEST(Communicator, SingleProcessCopiesAndCountsNothing) {
   EXPECT_EQ(comm->stats().calls[static_cast<size_t>(Collective::kAllReduce)], 1);
 }
 
-TEST(Rendezvous, RankZeroHandsTheBlobToEveryPeer) {
-  const int port = 20000 + static_cast<int>(getpid() % 20000);
-  const std::string blob("nccl-unique-id\0with-zero", 24);
-  std::string got1, got2;
-  std::thread server([&] { EXPECT_EQ(tcp_share_blob(blob, 0, 3, "127.0.0.1", port, 20), blob); });
-  std::thread one([&] { got1 = tcp_share_blob("", 1, 3, "127.0.0.1", port, 20); });
-  std::thread two([&] { got2 = tcp_share_blob("", 2, 3, "localhost", port, 20); });
-  server.join();
-  one.join();
-  two.join();
-  EXPECT_EQ(got1, blob);
-  EXPECT_EQ(got2, blob);
-  EXPECT_THROW(tcp_share_blob("", 1, 2, "127.0.0.1", port, 0.5), zt::Error);  // nobody listening
+TEST(Communicator, SingleProcessControlPlaneReturnsItsOwnValues) {
+  auto comm = make_single_communicator();
+  EXPECT_EQ(comm->all_gather_values({3, 1ull << 63, 7}), (std::vector<uint64_t>{3, 1ull << 63, 7}));
+  EXPECT_TRUE(comm->all_gather_values({}).empty());
+  const std::string text("run\0folder", 10);
+  EXPECT_EQ(comm->broadcast_text(text, 0), text);
+}
+
+LaunchEnv node(int local_rank, int local_world_size) {
+  LaunchEnv env;
+  env.launcher = "env";
+  env.world_size = 2 * local_world_size;
+  env.rank = local_world_size + local_rank;
+  env.local_rank = local_rank;
+  env.local_world_size = local_world_size;
+  env.node_rank = 1;
+  return env;
+}
+
+TEST(RunContext, DeviceIsTheLocalRanksGpuOrTheCpu) {
+  EXPECT_EQ(choose_device(node(0, 1), "", 0), c10::Device(c10::kCPU));
+  EXPECT_EQ(choose_device(node(0, 1), "auto", 0), c10::Device(c10::kCPU));
+  EXPECT_EQ(choose_device(node(3, 4), "auto", 8), c10::Device(c10::kCUDA, 3));
+  EXPECT_EQ(choose_device(node(1, 2), "cuda", 2), c10::Device(c10::kCUDA, 1));
+  EXPECT_EQ(choose_device(node(1, 2), "cpu", 2), c10::Device(c10::kCPU));  // forced
+  // Slurm gave each task its own GPU: the one it sees.
+  EXPECT_EQ(choose_device(node(3, 4), "auto", 1, true), c10::Device(c10::kCUDA, 0));
+}
+
+TEST(RunContext, MoreRanksThanGpusIsAnErrorNamingBoth) {
+  try {
+    choose_device(node(0, 4), "auto", 2);
+    FAIL() << "4 ranks on 2 GPUs were accepted";
+  } catch (const zt::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("4 ranks run on this node"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("only 2 GPUs are visible"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(choose_device(node(0, 1), "cuda", 0, false, "no CUDA-capable device is detected"), zt::Error);
+  EXPECT_THROW(choose_device(node(0, 1), "gpu", 1), zt::Error);
 }
 
 }  // namespace

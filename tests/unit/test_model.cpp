@@ -89,7 +89,7 @@ TEST_P(ModelParity, LogitsLossAndLoraGradientsMatchPeft) {
   LossOutput loss = model.loss(hidden, labels, 7);
   double expected_loss = ref.get("loss_sum").item<double>();
   EXPECT_NEAR(loss.loss_sum.item<double>(), expected_loss, loss_tolerance * expected_loss);
-  EXPECT_EQ(loss.num_tokens, (labels.narrow(1, 1, labels.size(1) - 1) != -100).sum().item<int64_t>());
+  EXPECT_EQ(loss.num_tokens(), (labels.narrow(1, 1, labels.size(1) - 1) != -100).sum().item<int64_t>());
   loss.loss_sum.backward();
   double worst = 0;
   std::string worst_name;
@@ -145,6 +145,62 @@ TEST(Model, EagerAttentionEqualsSdpaOnPackedRows) {
   at::Tensor a = sdpa.logits(sdpa.hidden_states(ids, positions, false));
   at::Tensor b = eager.logits(eager.hidden_states(ids, positions, false));
   EXPECT_LE((a - b).abs().max().item<double>(), 1e-5);
+}
+
+// The packed-row kernels (model/attention.h) on one batch: two rows of different segmentations, grouped
+// query heads (4 query heads on 2 kv heads), values and gradients. The padded batch is what CUDA runs in
+// fp32; flash varlen is held to the same reference by scripts/gpu_check.sh.
+TEST(Attention, PaddedBatchEqualsPerSampleWithGroupedHeads) {
+  torch::manual_seed(21);
+  const int64_t length = 13;
+  AttentionLayout layout;
+  layout.segments = {{{0, 5}, {5, 1}, {6, 7}}, {{0, 13}}};
+  at::Tensor q = at::randn({2, 4, length, 8}).requires_grad_(true);
+  at::Tensor k = at::randn({2, 2, length, 8}).requires_grad_(true);
+  at::Tensor v = at::randn({2, 2, length, 8}).requires_grad_(true);
+  at::Tensor weights = at::randn({2, 4, length, 8});
+  auto run = [&](PackedKernel kernel) {
+    at::Tensor out = packed_causal_attention(q, k, v, layout, kernel);
+    auto grads = torch::autograd::grad({(out * weights).sum()}, {q, k, v});
+    return std::make_pair(out.detach(), grads);
+  };
+  auto [reference, reference_grads] = run(PackedKernel::kPerSample);
+  auto [padded, padded_grads] = run(PackedKernel::kPaddedBatch);
+  EXPECT_LE((padded - reference).abs().max().item<double>(), 1e-6);
+  for (size_t i = 0; i < 3; ++i)
+    EXPECT_LE((padded_grads[i] - reference_grads[i]).abs().max().item<double>(), 1e-5) << "gradient " << i;
+  // And both against attention written out: softmax(q k^T / sqrt(d)) v under the block-diagonal mask.
+  at::Tensor mask = at::zeros({2, 1, length, length}, at::kBool);
+  for (size_t b = 0; b < 2; ++b)
+    for (auto [start, size] : layout.segments[b])
+      mask[static_cast<int64_t>(b)][0].narrow(0, start, size).narrow(1, start, size).copy_(at::ones({size, size}, at::kBool).tril());
+  at::Tensor kk = k.detach().repeat_interleave(2, 1), vv = v.detach().repeat_interleave(2, 1);
+  at::Tensor scores = at::matmul(q.detach(), kk.transpose(-1, -2)) / std::sqrt(8.0);
+  at::Tensor written = at::matmul(at::softmax(scores.masked_fill(mask.logical_not(), -INFINITY), -1), vv);
+  EXPECT_LE((reference - written).abs().max().item<double>(), 1e-5);
+}
+
+TEST(Attention, VarlenOffsetsCoverTheFlattenedRows) {
+  AttentionLayout layout;
+  layout.segments = {{{0, 5}, {5, 1}, {6, 7}}, {{0, 13}}};
+  prepare_varlen(layout, at::kCPU);
+  EXPECT_TRUE(at::equal(layout.cu_seqlens, at::tensor({0, 5, 6, 13, 26}, at::kInt)));
+  EXPECT_EQ(layout.max_length, 13);
+  EXPECT_EQ(packed_kernel_for(at::kCPU, at::kBFloat16, 64), PackedKernel::kPerSample);
+  EXPECT_EQ(packed_kernel_for(at::Device(at::kCUDA, 0), at::kBFloat16, 128), PackedKernel::kFlashVarlen);
+  EXPECT_EQ(packed_kernel_for(at::Device(at::kCUDA, 0), at::kFloat, 128), PackedKernel::kPaddedBatch);
+  EXPECT_EQ(packed_kernel_for(at::Device(at::kCUDA, 0), at::kHalf, 512), PackedKernel::kPaddedBatch);
+}
+
+// The host row's layout is the one the device positions give.
+TEST(Attention, LayoutFromHostPositionsEqualsTheTensorOne) {
+  const std::vector<int32_t> positions = {0, 1, 2, 0, 0, 1, 2, 3};
+  AttentionLayout host = layout_from_positions(positions);
+  AttentionLayout tensor = layout_from_positions(at::tensor(std::vector<int64_t>(positions.begin(), positions.end())).unsqueeze(0));
+  EXPECT_EQ(host.segments, tensor.segments);
+  EXPECT_EQ(host.single_segment, tensor.single_segment);
+  EXPECT_FALSE(host.single_segment);
+  EXPECT_TRUE(layout_from_positions(std::vector<int32_t>{0, 1, 2}).single_segment);
 }
 
 TEST(Model, CheckpointingGivesTheSameGradients) {

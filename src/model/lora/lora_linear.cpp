@@ -11,6 +11,13 @@
 #include "core/check.h"
 #include "model/decoder.h"
 
+#ifdef ZTUNE_WITH_CUDA
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include "model/lora/dropout_kernel.h"
+#endif
+
 namespace zt::model {
 namespace {
 
@@ -77,6 +84,22 @@ at::Tensor seeded_dropout_reference(const at::Tensor& x, double p, uint64_t seed
 
 at::Tensor seeded_dropout(const at::Tensor& x, double p, uint64_t seed) {
   check_probability(p);
+#ifdef ZTUNE_WITH_CUDA
+  const at::ScalarType type = x.scalar_type();
+  if (x.is_cuda() && (type == at::kFloat || type == at::kBFloat16 || type == at::kHalf)) {
+    ZT_REQUIRE(x.numel() <= (int64_t{1} << 32), "seeded_dropout: tensors are limited to 2^32 elements");
+    const c10::cuda::CUDAGuard on_device(x.device());
+    at::Tensor input = x.contiguous();
+    at::Tensor out = at::empty_like(input);
+    const DropoutElement element = type == at::kFloat      ? DropoutElement::kFloat
+                                   : type == at::kBFloat16 ? DropoutElement::kBFloat16
+                                                           : DropoutElement::kHalf;
+    launch_seeded_dropout(input.const_data_ptr(), out.mutable_data_ptr(), input.numel(), element,
+                          static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), keep_threshold(p),
+                          static_cast<float>(1.0 / (1.0 - p)), c10::cuda::getCurrentCUDAStream(x.get_device()).stream());
+    return out;
+  }
+#endif
   if (!x.device().is_cpu()) return seeded_dropout_reference(x, p, seed);
   at::Tensor input = x.contiguous();
   at::Tensor out = at::empty_like(input);

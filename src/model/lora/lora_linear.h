@@ -21,7 +21,8 @@ uint64_t draw_dropout_seed();
 
 // x * keep / (1 - p), keep(i) = uniform(seed, i) >= p, computed in x's dtype. `x` any shape, any device.
 at::Tensor seeded_dropout(const at::Tensor& x, double p, uint64_t seed);
-// The same mask built from tensor operations only (any device); used off the CPU and to test the CPU loop.
+// On CUDA it is one kernel (dropout_kernel.cu) with the CPU loop's exact arithmetic.
+// The same mask built from tensor operations only (any device); tests hold the CPU loop and the kernel to it.
 at::Tensor seeded_dropout_reference(const at::Tensor& x, double p, uint64_t seed);
 
 // The fused LoRA linear; `linear` must have an adapter and a frozen base weight. Off training, dropout is

@@ -1,0 +1,45 @@
+// Causal attention over packed rows: several samples side by side in one row, none seeing another.
+//
+// Three ways to run it, chosen by device and dtype (packed_kernel_for):
+//  - flash varlen (CUDA, bf16/fp16): one call over the whole row with the samples' cumulative lengths
+//    (cu_seqlens), grouped-query heads read in place (no k/v copies); FlashAttention-2 in libtorch;
+//  - padded batch (CUDA fp32, or asked for): the samples gathered into one [samples, heads, longest, D]
+//    batch with a causal + key-length mask, one SDPA call (PyTorch's memory-efficient or math kernel);
+//  - per sample (CPU): one SDPA call per sample, which on the CPU is the fastest of the three.
+// All three are the same function of q, k, v and the layout; tests/unit/test_model.cpp holds them to it.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace zt::model {
+
+// Which keys each query may see. Training rows: causal within each packed sample (segments per row);
+// inference with a cache: an explicit boolean mask [B, 1, t, T].
+struct AttentionLayout {
+  at::Tensor mask;  // defined: use it (and nothing else)
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> segments;  // per row: (start, length)
+  bool single_segment = false;  // every row is one causal sequence: plain causal attention
+  // For flash varlen, made once per forward from the host segments (prepare_varlen): int32 cumulative
+  // sample lengths over the flattened rows, on the device, and the longest sample.
+  at::Tensor cu_seqlens;
+  int64_t max_length = 0;
+};
+
+enum class PackedKernel { kPerSample, kPaddedBatch, kFlashVarlen };
+const char* packed_kernel_name(PackedKernel kernel);
+// The kernel for queries on `device` in `dtype` with heads of `head_dim`.
+PackedKernel packed_kernel_for(at::Device device, at::ScalarType dtype, int64_t head_dim);
+
+// Fills layout.cu_seqlens / max_length for `device` (a non-blocking copy from pinned memory on CUDA).
+void prepare_varlen(AttentionLayout& layout, at::Device device);
+
+// q [B, heads, T, D], k and v [B, kv_heads, T, D] (heads a multiple of kv_heads): causal attention inside
+// each segment of layout, with `kernel`. Returns [B, heads, T, D].
+at::Tensor packed_causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                   const AttentionLayout& layout, PackedKernel kernel);
+
+}  // namespace zt::model
