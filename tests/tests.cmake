@@ -69,6 +69,14 @@ get_filename_component(ZTUNE_VENV_BIN ${ZTUNE_PYTHON} DIRECTORY)
 add_test(NAME torchrun_collectives_3
          COMMAND ${ZTUNE_VENV_BIN}/torchrun --nproc_per_node 3 --master_port 29517 --no-python $<TARGET_FILE:ztune_comm_probe>)
 set_tests_properties(torchrun_collectives_3 PROPERTIES PASS_REGULAR_EXPRESSION "ok: 3 ranks \\(store on cpu\\)")
+# The host-staged communicator (several ranks on one GPU) wraps the store or MPI; here on CPU tensors.
+add_test(NAME staged_collectives_3
+         COMMAND ${CMAKE_COMMAND} -E env ZTUNE_SHARED_GPU=1 ${RUN_RANKS} 3 -- $<TARGET_FILE:ztune_comm_probe>)
+set_tests_properties(staged_collectives_3 PROPERTIES PASS_REGULAR_EXPRESSION "ok: 3 ranks \\(staged\\(store\\) on cpu\\)")
+add_test(NAME staged_zero_equivalence_2
+         COMMAND ${CMAKE_COMMAND} -E env ZTUNE_SHARED_GPU=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+                 ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_zero.py $<TARGET_FILE:ztune_zero_train>
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${WORK}/zero-staged-2 2 --stages 2 3)
 add_test(NAME store_failed_check_ends_job
          COMMAND ${CMAKE_SOURCE_DIR}/tests/expect_failure.sh 30 "rank 0: another rank failed"
                  ${RUN_RANKS} 2 -- $<TARGET_FILE:ztune_abort_probe>)
@@ -139,6 +147,11 @@ add_test(NAME zero_equivalence_store_3
 add_test(NAME zero_equivalence_torchrun_2
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_zero.py $<TARGET_FILE:ztune_zero_train>
                  ${ZTUNE_FIXTURES_DIR}/qwen2 ${WORK}/zero-torchrun-2 2 --launcher torchrun --stages 2 3)
+# Training every weight under mpirun: stages 0 and 2 equal one process, and stage 2 peaks below stage 0
+# (gradients freed as their buckets are reduced).
+add_test(NAME zero_full_training_memory_2
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_zero.py $<TARGET_FILE:ztune_zero_train>
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${WORK}/zero-full-2 2 --full --stages 0 2 --steps 6)
 add_test(NAME zero_killed_rank_ends_job
          COMMAND ${CMAKE_COMMAND} -E env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
                  ${CMAKE_SOURCE_DIR}/tests/expect_failure.sh 60 "rank 1 .*(exited on signal 9|Killed)"
@@ -170,6 +183,10 @@ add_test(NAME sft_without_mpi
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_sft_launchers.py $<TARGET_FILE:ztune>
                  ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/sft-launchers)
 set_tests_properties(sft_without_mpi PROPERTIES TIMEOUT 600)
+# fp16 with loss scaling: the first step is not skipped.
+add_test(NAME sft_fp16_first_step
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_fp16.py $<TARGET_FILE:ztune>
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/sft-fp16)
 # Resume equals an uninterrupted run (bitwise), and another world size and stage can take a checkpoint over.
 add_test(NAME sft_resume_equals_uninterrupted
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_resume.py $<TARGET_FILE:ztune>
@@ -242,9 +259,9 @@ set_tests_properties(tokenize_corpus_bad_tokenizer_named PROPERTIES
 # -L store (ranks without MPI), -L slow (15 s or more each), -L gpu (needs a GPU; none yet). The gtest cases carry `unit` already.
 set(ZTUNE_TEST_LABELS
   "unit:cli_.*|layers_include_only_downward|tokenize_corpus_bad_tokenizer_named|safetensors_ztune_writes_samples"
-  "mpi:mpi_.*|zero_.*|sft_end_to_end|sft_resume_equals_uninterrupted|sft_preemption|sft_without_mpi"
-  "store:store_.*|torchrun_.*|zero_equivalence_store_.*|zero_equivalence_torchrun_.*|sft_without_mpi"
-  "python:.*_python_.*|fixtures_.*|token_parity_.*|encoding_parity_.*|lr_schedule_matches_transformers|sft_.*|export_.*|infer_.*|hub_.*|env_failures_named|mpi_data_shards_.*|zero_equivalence_.*"
+  "mpi:mpi_.*|zero_.*|staged_zero_.*|sft_end_to_end|sft_resume_equals_uninterrupted|sft_preemption|sft_without_mpi"
+  "store:store_.*|staged_.*|torchrun_.*|zero_equivalence_store_.*|zero_equivalence_torchrun_.*|sft_without_mpi"
+  "python:.*_python_.*|fixtures_.*|token_parity_.*|encoding_parity_.*|lr_schedule_matches_transformers|sft_.*|export_.*|infer_.*|hub_.*|env_failures_named|mpi_data_shards_.*|zero_equivalence_.*|zero_full_training_memory_.*|staged_zero_.*"
   "slow:zero_equivalence_[134]|sft_without_mpi|encoding_parity_.*|generation_python_writes_reference|sft_end_to_end|sft_resume_equals_uninterrupted|sft_loss_parity|sft_full_training|export_consolidate_and_merge|infer_batch_and_chat")
 get_property(ztune_registered DIRECTORY PROPERTY TESTS)
 foreach(rule ${ZTUNE_TEST_LABELS})

@@ -5,7 +5,9 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <limits>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -94,6 +96,19 @@ std::vector<T> read_dataset(hid_t file, const char* name, hid_t type, const std:
   return values;
 }
 
+// `count` floats of a 1-D dataset from `offset`, into `out` (an HDF5 hyperslab: only those bytes are read).
+void read_float_range(hid_t file, const char* name, hsize_t offset, hsize_t count, float* out, const std::string& path) {
+  H5Handle set(H5Dopen2(file, name, H5P_DEFAULT), H5Dclose);
+  const hsize_t length = dataset_length(file, name, set, path);
+  ZT_REQUIRE(offset + count <= length, path << ": '" << name << "' has " << length << " values, " << offset + count
+                                            << " were expected");
+  H5Handle file_space(H5Dget_space(set.get()), H5Sclose);
+  H5Handle memory_space(H5Screate_simple(1, &count, nullptr), H5Sclose);
+  ZT_REQUIRE(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, &offset, nullptr, &count, nullptr) >= 0 &&
+                 H5Dread(set.get(), H5T_NATIVE_FLOAT, memory_space.get(), file_space.get(), H5P_DEFAULT, out) >= 0,
+             path << ": reading '" << name << "' failed");
+}
+
 }  // namespace
 
 std::string crc_hex(uint32_t crc) {
@@ -163,6 +178,21 @@ void write_manifest(const std::string& dir, const dist::FlatLayout& layout, int 
 }
 
 FullState read_full_state(const std::string& dir) {
+  return read_state(dir, 0, std::numeric_limits<int64_t>::max(), -1);
+}
+
+int written_world_size(const std::string& dir) {
+  const std::string path = (fs::path(dir) / "zero_manifest.json").string();
+  std::ifstream in(path);
+  ZT_REQUIRE(in, path << ": missing; this folder is not a complete ztune checkpoint");
+  try {
+    return json::parse(in).at("world_size").get<int>();
+  } catch (const json::exception& error) {
+    ZT_THROW(path << ": malformed (" << error.what() << ")");
+  }
+}
+
+FullState read_state(const std::string& dir, int64_t begin, int64_t end, int data_rank) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   const std::string manifest_path = (fs::path(dir) / "zero_manifest.json").string();
   std::ifstream in(manifest_path);
@@ -193,13 +223,29 @@ FullState read_full_state(const std::string& dir) {
   ZT_REQUIRE(state.world_size > 0 && state.layout.padded >= state.layout.numel &&
                  static_cast<int>(manifest["shards"].size()) == state.world_size,
              manifest_path << ": inconsistent sizes");
-  at::Tensor master = at::zeros({state.layout.padded}), exp_avg = at::zeros({state.layout.padded}),
-             exp_avg_sq = at::zeros({state.layout.padded});
+  begin = std::clamp<int64_t>(begin, 0, state.layout.numel);
+  end = std::clamp<int64_t>(end, begin, state.layout.numel);
+  state.begin = begin;
+  state.master = at::zeros({end - begin});
+  state.exp_avg = at::zeros({end - begin});
+  state.exp_avg_sq = at::zeros({end - begin});
+  state.rng_states.assign(static_cast<size_t>(state.world_size), "");
+  state.data_cursors.assign(static_cast<size_t>(state.world_size), "");
+  int64_t covered = begin;  // [begin, covered) is read; shards hold increasing ranges (stage 0: each all)
+  bool have_step = false;
   for (int r = 0; r < state.world_size; ++r) {
     const json& shard = manifest["shards"][static_cast<size_t>(r)];
     const std::string path = (fs::path(dir) / shard.at("file").get<std::string>()).string();
     ZT_REQUIRE(fs::exists(path), path << ": missing; the checkpoint was written by " << state.world_size
                                       << " ranks and needs every shard");
+    // Each rank's range follows from the manifest (DeepSpeed's partitioning: stage 0 holds everything).
+    const int64_t partition = state.layout.padded / state.world_size;
+    const int64_t shard_begin = state.stage == 0 ? 0 : r * partition;
+    const int64_t owned = state.stage == 0 ? state.layout.padded : partition;
+    // The part of the wanted range this shard adds, and whether this shard's own data is wanted.
+    const int64_t lo = std::max(covered, shard_begin), hi = std::min(end, shard_begin + owned);
+    const bool wanted_data = data_rank < 0 || data_rank == r;
+    if (hi <= lo && !wanted_data) continue;  // not read: its checksum is for whoever reads it
     const std::string crc = crc_hex(file_crc32(path)), expected = shard.at("crc32").get<std::string>();
     ZT_REQUIRE(crc == expected, path << ": corrupt (CRC-32 " << crc << ", the manifest says " << expected
                                      << "); resume from an earlier checkpoint");
@@ -210,30 +256,33 @@ FullState read_full_state(const std::string& dir) {
       ZT_REQUIRE(v.size() == 1, path << ": '" << name << "' is not a scalar");
       return v[0];
     };
+    ZT_REQUIRE(scalar("owned_begin") == shard_begin && scalar("owned") == owned,
+               path << ": holds [" << scalar("owned_begin") << ", " << scalar("owned_begin") + scalar("owned")
+                    << "), the manifest (stage " << state.stage << ", " << state.world_size << " ranks) says ["
+                    << shard_begin << ", " << shard_begin + owned << ")");
     ZT_REQUIRE(scalar("rank") == r, path << ": holds rank " << scalar("rank") << ", expected " << r);
-    const int64_t begin = scalar("owned_begin"), owned = scalar("owned");
-    ZT_REQUIRE(begin >= 0 && owned >= 0 && begin + owned <= state.layout.padded,
-               path << ": range [" << begin << ", " << begin + owned << ") is outside the layout");
-    for (auto [name, target] : {std::make_pair("master", &master), std::make_pair("exp_avg", &exp_avg),
-                                std::make_pair("exp_avg_sq", &exp_avg_sq)}) {
-      std::vector<float> values = read_dataset<float>(file.get(), name, H5T_NATIVE_FLOAT, path);
-      ZT_REQUIRE(static_cast<int64_t>(values.size()) == std::max<int64_t>(1, owned),
-                 path << ": '" << name << "' has " << values.size() << " values, expected " << owned);
-      if (owned > 0) target->narrow(0, begin, owned).copy_(at::from_blob(values.data(), {owned}, at::kFloat));
+    if (!have_step) state.step = scalar("step"), have_step = true;
+    ZT_REQUIRE(scalar("step") == state.step, path << ": step " << scalar("step") << " differs from the other shards' "
+                                                  << state.step);
+    if (hi > lo) {
+      for (auto [name, target] : {std::make_pair("master", &state.master), std::make_pair("exp_avg", &state.exp_avg),
+                                  std::make_pair("exp_avg_sq", &state.exp_avg_sq)})
+        read_float_range(file.get(), name, static_cast<hsize_t>(lo - shard_begin), static_cast<hsize_t>(hi - lo),
+                         target->mutable_data_ptr<float>() + (lo - begin), path);
+      covered = hi;
     }
-    if (r == 0) state.step = scalar("step");
-    ZT_REQUIRE(scalar("step") == state.step, path << ": step " << scalar("step") << " differs from rank 0's " << state.step);
-    auto text = [&](const char* name) {
-      std::vector<uint8_t> bytes = read_dataset<uint8_t>(file.get(), name, H5T_NATIVE_UINT8, path);
-      ZT_REQUIRE(!bytes.empty(), path << ": '" << name << "' is empty");
-      return std::string(bytes.begin(), bytes.end() - 1);
-    };
-    state.rng_states.push_back(text("rng_state"));
-    state.data_cursors.push_back(text("data_cursor"));
+    if (wanted_data) {
+      auto text = [&](const char* name) {
+        std::vector<uint8_t> bytes = read_dataset<uint8_t>(file.get(), name, H5T_NATIVE_UINT8, path);
+        ZT_REQUIRE(!bytes.empty(), path << ": '" << name << "' is empty");
+        return std::string(bytes.begin(), bytes.end() - 1);
+      };
+      state.rng_states[static_cast<size_t>(r)] = text("rng_state");
+      state.data_cursors[static_cast<size_t>(r)] = text("data_cursor");
+    }
   }
-  state.master = master.narrow(0, 0, state.layout.numel).clone();
-  state.exp_avg = exp_avg.narrow(0, 0, state.layout.numel).clone();
-  state.exp_avg_sq = exp_avg_sq.narrow(0, 0, state.layout.numel).clone();
+  ZT_REQUIRE(covered == end, dir << ": the shards hold the flat buffer only up to " << covered << " of " << end
+                                 << "; the checkpoint is incomplete");
   return state;
 }
 

@@ -191,13 +191,14 @@ std::unique_ptr<Communicator> make_nccl_communicator(const LaunchEnv&, c10::Devi
 }
 #endif
 
-std::unique_ptr<Communicator> make_communicator(const LaunchEnv& env, c10::Device device) {
-  if (device.is_cuda()) return make_nccl_communicator(env, device);
+std::unique_ptr<Communicator> make_communicator(const LaunchEnv& env, c10::Device device, bool staged) {
+  if (device.is_cuda() && !staged) return make_nccl_communicator(env, device);
   int initialized = 0;
   MPI_Initialized(&initialized);
-  if (initialized) return make_mpi_communicator();
-  if (env.world_size > 1) return make_store_communicator(env);
-  return make_single_communicator();
+  std::unique_ptr<Communicator> host = initialized          ? make_mpi_communicator()
+                                       : env.world_size > 1 ? make_store_communicator(env)
+                                                            : make_single_communicator();
+  return staged ? make_staged_communicator(std::move(host), device) : std::move(host);
 }
 
 }  // namespace zt::dist

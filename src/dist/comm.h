@@ -94,8 +94,9 @@ class Communicator {
 };
 
 // The communicator for this process: NCCL when `device` is CUDA, else MPI when MPI is initialized, else
-// the rendezvous store when there are several ranks, else a single process.
-std::unique_ptr<Communicator> make_communicator(const LaunchEnv& env, c10::Device device);
+// the rendezvous store when there are several ranks, else a single process. `staged`: the host one of
+// those wrapped by make_staged_communicator (several ranks sharing a GPU).
+std::unique_ptr<Communicator> make_communicator(const LaunchEnv& env, c10::Device device, bool staged = false);
 std::unique_ptr<Communicator> make_single_communicator();
 std::unique_ptr<Communicator> make_mpi_communicator();
 // CPU ranks without MPI, meeting at MASTER_ADDR:MASTER_PORT (c10d::TCPStore, served by rank 0 or by
@@ -104,6 +105,10 @@ std::unique_ptr<Communicator> make_store_communicator(const LaunchEnv& env);
 // NCCL on `device` (cuda:N): the unique id goes out by MPI_Bcast when MPI is up, else through the
 // rendezvous store at MASTER_ADDR:MASTER_PORT (torchrun, srun without PMI). Throws when built without CUDA.
 std::unique_ptr<Communicator> make_nccl_communicator(const LaunchEnv& env, c10::Device device);
+
+// Collectives on `device` staged through pinned host memory and `host` (MPI or the store): several ranks
+// on one GPU, for validation only (ZTUNE_SHARED_GPU=1).
+std::unique_ptr<Communicator> make_staged_communicator(std::unique_ptr<Communicator> host, c10::Device device);
 
 // Every wait gives up after this many seconds with an error naming the rank (default 1800; the trainer
 // sets it from --ddp_timeout before the run context is made).

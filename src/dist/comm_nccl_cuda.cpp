@@ -312,9 +312,9 @@ class NcclCommunicator : public Communicator {
   template <typename Enqueue>
   WorkPtr launch(std::initializer_list<at::Tensor> tensors, const char* what, Enqueue enqueue) {
     for (const at::Tensor& t : tensors)
-      ZT_CHECK(t.is_cuda() && t.get_device() == device_,
-               "the NCCL communicator takes tensors on cuda:" << device_ << ", got one on " << t.device()
-                                                              << " (a host tensor reached a GPU collective)");
+      ZT_REQUIRE(t.is_cuda() && t.get_device() == device_,
+                 "the NCCL communicator takes tensors on cuda:" << device_ << ", got one on " << t.device()
+                                                                << (t.is_cpu() ? " (a host tensor reached a GPU collective)" : ""));
     const cudaStream_t torch_stream = c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device_)).stream();
     ZT_CUDA(cudaEventRecord(ready_, torch_stream));
     ZT_CUDA(cudaStreamWaitEvent(stream_, ready_, 0));

@@ -1,5 +1,7 @@
 #include "dist/grad_sync.h"
 
+#include <torch/csrc/autograd/utils/lambda_post_hook.h>
+#include <torch/csrc/autograd/variable.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -69,24 +71,48 @@ GradientSync::GradientSync(Communicator& comm, const FlatLayout& layout, std::ve
   }
   buckets_.back().end = layout_.padded;
   next_bucket_ = static_cast<int64_t>(buckets_.size()) - 1;
+  // After autograd has accumulated a parameter's gradient (DDP's hook point): staged, then freed.
   for (size_t i = 0; i < params_.size(); ++i) {
-    unsigned handle = params_[i].register_hook([this, i](const at::Tensor& grad) { on_gradient(i, grad); });
-    hooks_.emplace_back(params_[i], handle);
+    std::shared_ptr<torch::autograd::Node> accumulator = torch::autograd::impl::grad_accumulator(params_[i]);
+    ZT_CHECK(accumulator != nullptr, "trainable parameter '" << layout_.entries[i].name << "' has no gradient accumulator");
+    const uintptr_t key = accumulator->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
+        [this, i](const torch::autograd::variable_list& outputs, const torch::autograd::variable_list&) {
+          at::Tensor& grad = params_[i].mutable_grad();
+          if (grad.defined()) {
+            on_gradient(i, grad);
+            grad = at::Tensor();
+          }
+          return outputs;
+        }));
+    hooks_.emplace_back(std::move(accumulator), key);
   }
 }
 
 GradientSync::~GradientSync() {
-  for (auto& [tensor, handle] : hooks_) tensor.remove_hook(handle);
+  for (auto& [accumulator, key] : hooks_) accumulator->del_post_hook(key);
+}
+
+void GradientSync::stage(Bucket& bucket) {
+  if (bucket.staging.defined()) return;
+  bucket.staging = at::zeros({bucket.end - bucket.begin}, options_);
+  staged_bytes_ += static_cast<int64_t>(bucket.staging.nbytes());
+  peak_staged_bytes_ = std::max(peak_staged_bytes_, staged_bytes_);
+}
+
+void GradientSync::unstage(Bucket& bucket) {
+  if (bucket.staging.defined()) staged_bytes_ -= static_cast<int64_t>(bucket.staging.nbytes());
+  bucket.staging = at::Tensor();
+  bucket.received = at::Tensor();
 }
 
 void GradientSync::on_gradient(size_t param, const at::Tensor& grad) {
   Bucket& bucket = buckets_[bucket_of_[param]];
-  ZT_CHECK(!bucket.work, "a gradient of '" << layout_.entries[param].name
+  ZT_CHECK(!bucket.sent, "a gradient of '" << layout_.entries[param].name
                                            << "' arrived after its bucket was sent; call after_backward() "
                                               "between two backward passes");
-  if (!bucket.staging.defined()) bucket.staging = at::zeros({bucket.end - bucket.begin}, options_);
+  stage(bucket);
   const FlatEntry& e = layout_.entries[param];
-  bucket.staging.narrow(0, e.offset - bucket.begin, e.numel).add_(grad.detach().reshape({-1}).to(at::kFloat));
+  bucket.staging.narrow(0, e.offset - bucket.begin, e.numel).add_(grad.detach().reshape({-1}).to(at::kFloat), weight_);
   if (!seen_[param]) {
     seen_[param] = true;
     ++bucket.arrived;
@@ -108,11 +134,24 @@ void GradientSync::launch_ready_buckets(bool all) {
 }
 
 void GradientSync::launch_bucket(Bucket& bucket) {
-  if (!bucket.staging.defined()) bucket.staging = at::zeros({bucket.end - bucket.begin}, options_);
+  stage(bucket);
   std::vector<int64_t> counts = layout_.piece_counts(bucket.begin, bucket.end);
   bucket.received = at::empty({counts[static_cast<size_t>(comm_.rank())]}, options_);
   bucket.work = comm_.reduce_scatter(bucket.staging, bucket.received, counts);
-  launch_order_.push_back(static_cast<size_t>(&bucket - buckets_.data()));
+  bucket.sent = true;
+  in_flight_.push_back(static_cast<size_t>(&bucket - buckets_.data()));
+  while (in_flight_.size() > kBucketsInFlight) finish_oldest_bucket();
+}
+
+void GradientSync::finish_oldest_bucket() {
+  Bucket& bucket = buckets_[in_flight_.front()];
+  in_flight_.pop_front();
+  bucket.work->wait();
+  const int64_t lo = std::max(bucket.begin, comm_.rank() * layout_.partition_size());
+  if (bucket.received.numel() > 0)
+    partition_grad_.narrow(0, lo - owned_begin_, bucket.received.numel()).add_(bucket.received);
+  bucket.work.reset();
+  unstage(bucket);
 }
 
 void GradientSync::after_backward() {
@@ -122,25 +161,15 @@ void GradientSync::after_backward() {
       const at::Tensor& grad = params_[i].grad();
       if (grad.defined()) {
         const FlatEntry& e = layout_.entries[i];
-        full_grad_.narrow(0, e.offset, e.numel).add_(grad.reshape({-1}).to(at::kFloat));
+        full_grad_.narrow(0, e.offset, e.numel).add_(grad.reshape({-1}).to(at::kFloat), weight_);
       }
       params_[i].mutable_grad() = at::Tensor();
     }
     return;
   }
   launch_ready_buckets(true);
-  const int64_t size = layout_.partition_size();
-  for (size_t index : launch_order_) {
-    Bucket& bucket = buckets_[index];
-    bucket.work->wait();
-    const int64_t lo = std::max(bucket.begin, comm_.rank() * size);
-    if (bucket.received.numel() > 0) partition_grad_.narrow(0, lo - owned_begin_, bucket.received.numel()).add_(bucket.received);
-    bucket.work.reset();
-    bucket.staging = at::Tensor();
-    bucket.received = at::Tensor();
-    bucket.arrived = 0;
-  }
-  launch_order_.clear();
+  while (!in_flight_.empty()) finish_oldest_bucket();
+  for (Bucket& bucket : buckets_) bucket.arrived = 0, bucket.sent = false;
   next_bucket_ = static_cast<int64_t>(buckets_.size()) - 1;
   seen_.assign(params_.size(), false);
   for (at::Tensor& p : params_) p.mutable_grad() = at::Tensor();
@@ -149,8 +178,8 @@ void GradientSync::after_backward() {
 void GradientSync::mark_zero_gradients(const std::vector<size_t>& params) {
   for (size_t i : params) {
     Bucket& bucket = buckets_[bucket_of_[i]];
-    if (seen_[i] || bucket.work) continue;
-    if (!bucket.staging.defined()) bucket.staging = at::zeros({bucket.end - bucket.begin}, options_);
+    if (seen_[i] || bucket.sent) continue;
+    stage(bucket);
     seen_[i] = true;
     ++bucket.arrived;
   }

@@ -4,18 +4,28 @@
 //
 //   stages 0-1  each micro-batch's gradients are added into a whole flat buffer; at the step it is
 //               all-reduced (0) or reduce-scattered (1)
-//   stages 2-3  gradient hooks stage each gradient into its bucket; a bucket is reduce-scattered as soon as
-//               it is complete (buckets go out from the last to the first, the order backward fills them,
-//               the same on every rank) and each rank accumulates only its partition
+//   stages 2-3  a hook after each parameter's gradient is accumulated moves it into its bucket and frees it
+//               (no parameter keeps a .grad); a bucket is reduce-scattered as soon as it is complete
+//               (buckets go out from the last to the first, the order backward fills them, the same on every
+//               rank), at most kBucketsInFlight at a time: the oldest is waited for, added into this rank's
+//               partition and freed before another goes out, so gradient memory stays at a few buckets
+//               plus the partition (DeepSpeed's ZeRO-2 promise) instead of a whole model's gradients
 #pragma once
 
 #include <ATen/core/Tensor.h>
 
+#include <cstdint>
+#include <deque>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "dist/comm.h"
+
+namespace torch::autograd {
+struct Node;
+}
 
 namespace zt::dist {
 
@@ -47,6 +57,9 @@ class GradientSync {
   GradientSync(const GradientSync&) = delete;
   GradientSync& operator=(const GradientSync&) = delete;
 
+  // The weight of the next micro-batch's gradients as they are added into the fp32 buffers (its label
+  // tokens: backward ran on its mean loss, and the step normalises by the tokens of the whole step).
+  void set_micro_batch_weight(double weight) { weight_ = weight; }
   // After each micro-batch's backward: collects the gradients (stages 0-1) or sends the buckets still
   // open and adds the reduced pieces (stages 2-3); clears the parameters' .grad.
   void after_backward();
@@ -57,6 +70,9 @@ class GradientSync {
   // It may be scaled in place; reset() zeroes it for the next step.
   at::Tensor reduced();
   void reset();
+  // The most bytes of gradient staging buffers alive at once since construction (stages 2-3).
+  int64_t peak_staged_bytes() const { return peak_staged_bytes_; }
+  static constexpr size_t kBucketsInFlight = 2;
 
  private:
   struct Bucket {
@@ -66,10 +82,14 @@ class GradientSync {
     at::Tensor staging;           // fp32 [end - begin], allocated when the first gradient arrives
     at::Tensor received;          // this rank's reduced piece
     WorkPtr work;
+    bool sent = false;            // this micro-batch
   };
   void on_gradient(size_t param, const at::Tensor& grad);
   void launch_ready_buckets(bool all);
   void launch_bucket(Bucket& bucket);
+  void finish_oldest_bucket();  // waits for it, adds its piece into the partition, frees its buffers
+  void stage(Bucket& bucket);
+  void unstage(Bucket& bucket);
 
   Communicator& comm_;
   const FlatLayout& layout_;
@@ -82,9 +102,12 @@ class GradientSync {
   std::vector<size_t> bucket_of_;
   std::vector<bool> seen_;
   std::vector<Bucket> buckets_;
-  std::vector<size_t> launch_order_;
+  std::deque<size_t> in_flight_;  // sent, not yet added into the partition, oldest first
   int64_t next_bucket_ = -1;  // the next bucket to start; they start from the last one down
-  std::vector<std::pair<at::Tensor, unsigned>> hooks_;
+  // The post-accumulation hooks on each parameter's gradient accumulator (kept alive here).
+  std::vector<std::pair<std::shared_ptr<torch::autograd::Node>, uintptr_t>> hooks_;
+  int64_t staged_bytes_ = 0, peak_staged_bytes_ = 0;
+  double weight_ = 1;
 };
 
 }  // namespace zt::dist

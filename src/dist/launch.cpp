@@ -64,18 +64,21 @@ LaunchEnv detect_launch_env() {
   return env;
 }
 
-bool init_mpi(const LaunchEnv& env) {
+bool init_mpi(const LaunchEnv& env, bool from_any_thread) {
   if (g_mpi_started) return true;
   // srun can start MPI through PMI as well; mpirun always does.
   bool under_mpi = env.launcher == "mpirun" || std::getenv("PMI_RANK") != nullptr ||
                    std::getenv("PMIX_RANK") != nullptr;
   if (!under_mpi) return false;
   int provided = 0;
-  int rc = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+  const int wanted = from_any_thread ? MPI_THREAD_MULTIPLE : MPI_THREAD_FUNNELED;
+  int rc = MPI_Init_thread(nullptr, nullptr, wanted, &provided);
   ZT_CHECK(rc == MPI_SUCCESS, "MPI_Init_thread failed with code " << rc);
-  // Every MPI call comes from the main thread: CPU autograd runs backward, and so the gradient hooks that
-  // start bucket reductions, on the thread that called backward().
-  ZT_REQUIRE(provided >= MPI_THREAD_FUNNELED, "this MPI library does not provide MPI_THREAD_FUNNELED");
+  // On the CPU every MPI call comes from the main thread: CPU autograd runs backward, and so the gradient
+  // hooks that start bucket reductions, on the thread that called backward(). CUDA autograd does not.
+  ZT_REQUIRE(provided >= wanted, "this MPI library does not provide "
+                                     << (from_any_thread ? "MPI_THREAD_MULTIPLE, which ranks sharing a GPU need"
+                                                         : "MPI_THREAD_FUNNELED"));
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);

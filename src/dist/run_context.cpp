@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "core/check.h"
+#include "core/log.h"
 #include "dist/cuda_runtime.h"
 
 namespace zt::dist {
@@ -19,7 +20,7 @@ void use_cuda_device(int) { ZT_THROW("this ztune was built without CUDA (ZTUNE_C
 #endif
 
 c10::Device choose_device(const LaunchEnv& env, const std::string& request, int visible_gpus, bool one_gpu_per_task,
-                          const std::string& why_none) {
+                          const std::string& why_none, bool shared_gpu) {
   ZT_REQUIRE(request.empty() || request == "auto" || request == "cpu" || request == "cuda",
              "ZTUNE_DEVICE=" << request << " is not one of auto, cpu, cuda");
   if (request == "cpu") return c10::kCPU;
@@ -30,6 +31,7 @@ c10::Device choose_device(const LaunchEnv& env, const std::string& request, int 
     return c10::kCPU;
   }
   if (one_gpu_per_task && visible_gpus == 1) return c10::Device(c10::kCUDA, 0);
+  if (shared_gpu) return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank % visible_gpus));
   ZT_REQUIRE(env.local_world_size <= visible_gpus && env.local_rank < visible_gpus,
              env.local_world_size << " ranks run on this node (" << env.launcher << ") but only " << visible_gpus
                                   << " GPU" << (visible_gpus == 1 ? " is" : "s are")
@@ -50,12 +52,18 @@ RunContext RunContext::start() {
   if (wanted != "cpu") cuda = cuda_status();
   context.visible_gpus_ = cuda.device_count;
   const char* per_task = std::getenv("SLURM_GPUS_PER_TASK");
+  const char* shared = std::getenv("ZTUNE_SHARED_GPU");
+  context.shared_gpu_ = shared != nullptr && std::string(shared) == "1";
   context.device_ = choose_device(context.launch_, wanted, cuda.device_count, per_task != nullptr && *per_task != '\0',
-                                  cuda.error);
+                                  cuda.error, context.shared_gpu_);
   if (context.device_.is_cuda()) use_cuda_device(context.device_.index());
-  init_mpi(context.launch_);
+  init_mpi(context.launch_, context.device_.is_cuda() && context.shared_gpu_);
   context.owns_mpi_ = true;
-  context.comm_ = make_communicator(context.launch_, context.device_);
+  context.comm_ = make_communicator(context.launch_, context.device_, context.shared_gpu_);
+  if (context.shared_gpu_ && context.launch_.rank == 0)
+    ZT_LOG_WARN("ZTUNE_SHARED_GPU=1: " << context.launch_.local_world_size << " ranks share "
+                                      << std::max(1, context.visible_gpus_) << " device(s); collectives go through "
+                                      << "host memory. For validating ZeRO on one GPU only, never for training");
   return context;
 }
 
@@ -72,6 +80,7 @@ RunContext::RunContext(RunContext&& other) noexcept
     : launch_(std::move(other.launch_)),
       device_(other.device_),
       visible_gpus_(other.visible_gpus_),
+      shared_gpu_(other.shared_gpu_),
       comm_(std::move(other.comm_)),
       owns_mpi_(std::exchange(other.owns_mpi_, false)) {}
 

@@ -34,6 +34,7 @@ class RunContext {
   LaunchEnv launch_;
   c10::Device device_ = c10::kCPU;
   int visible_gpus_ = 0;
+  bool shared_gpu_ = false;
   std::unique_ptr<Communicator> comm_;
   bool owns_mpi_ = false;
 };
@@ -44,7 +45,9 @@ class RunContext {
 // visible GPUs is an error naming both numbers, never two ranks on one GPU, except where Slurm gave each
 // task its own GPU (`one_gpu_per_task`: SLURM_GPUS_PER_TASK, a single visible GPU), which is then cuda:0.
 // `why_none` is the driver's reason when no GPU could be counted, for the error of "cuda".
+// `shared_gpu` (ZTUNE_SHARED_GPU=1, validation only): ranks share the visible GPUs, cuda:(LOCAL_RANK mod
+// visible), and their collectives are staged through host memory (make_staged_communicator).
 c10::Device choose_device(const LaunchEnv& env, const std::string& request, int visible_gpus,
-                          bool one_gpu_per_task = false, const std::string& why_none = "");
+                          bool one_gpu_per_task = false, const std::string& why_none = "", bool shared_gpu = false);
 
 }  // namespace zt::dist

@@ -68,6 +68,8 @@ void ZeroEngine::after_backward() {
   for (auto& [id, callback] : release_callbacks_) callback();
 }
 
+void ZeroEngine::set_micro_batch_weight(double weight) { sync_->set_micro_batch_weight(weight); }
+
 void ZeroEngine::mark_zero_gradients(const std::vector<size_t>& params) { sync_->mark_zero_gradients(params); }
 
 void ZeroEngine::write_back(const at::Tensor& full) {
@@ -80,7 +82,7 @@ void ZeroEngine::write_back(const at::Tensor& full) {
 
 at::Tensor ZeroEngine::gather_full_parameters() {
   at::NoGradGuard no_grad;
-  return config_.stage == 0 ? master().clone() : gather_partitions();
+  return config_.stage == 0 ? master().clone() : gather_partitions(at::kFloat);
 }
 
 std::vector<std::pair<std::string, at::Tensor>> ZeroEngine::gather_named_parameters() {
@@ -91,19 +93,20 @@ std::vector<std::pair<std::string, at::Tensor>> ZeroEngine::gather_named_paramet
 }
 
 // Every rank's updated partition, in pieces of at most allgather_bucket_size elements in all.
-at::Tensor ZeroEngine::gather_partitions() {
+at::Tensor ZeroEngine::gather_partitions(at::ScalarType dtype) {
   const int64_t world = comm_.size(), size = layout_.partition_size();
-  at::Tensor full = at::empty({layout_.padded}, master().options());
+  const at::Tensor mine = master().to(dtype);
+  at::Tensor full = at::empty({layout_.padded}, mine.options());
   const int64_t piece = std::max<int64_t>(1, std::min(size, config_.allgather_bucket_size / world));
   std::vector<std::pair<int64_t, int64_t>> pieces;
   for (int64_t begin = 0; begin < size; begin += piece) pieces.emplace_back(begin, std::min(piece, size - begin));
   if (pieces.size() == 1) {
-    comm_.all_gather(master(), full, std::vector<int64_t>(static_cast<size_t>(world), size))->wait();
+    comm_.all_gather(mine, full, std::vector<int64_t>(static_cast<size_t>(world), size))->wait();
     return full;
   }
   for (auto [begin, length] : pieces) {
-    at::Tensor gathered = at::empty({world * length}, master().options());
-    comm_.all_gather(master().narrow(0, begin, length).contiguous(), gathered,
+    at::Tensor gathered = at::empty({world * length}, mine.options());
+    comm_.all_gather(mine.narrow(0, begin, length).contiguous(), gathered,
                      std::vector<int64_t>(static_cast<size_t>(world), length))->wait();
     for (int64_t r = 0; r < world; ++r)
       full.narrow(0, r * size + begin, length).copy_(gathered.narrow(0, r * length, length));
@@ -135,15 +138,14 @@ StepResult ZeroEngine::step(double lr, double grad_scale) {
     if (config_.stage == 0) {
       write_back(adam_state_.master);
     } else if (!parameters_partitioned_) {
-      write_back(gather_partitions());
+      write_back(gather_partitions(params_[0].scalar_type()));
     }
   }
   sync_->reset();
   return result;
 }
 
-void ZeroEngine::load_full_state(const std::vector<FlatEntry>& entries, const at::Tensor& master,
-                                 const at::Tensor& exp_avg, const at::Tensor& exp_avg_sq, int64_t steps) {
+void ZeroEngine::check_entries(const std::vector<FlatEntry>& entries) const {
   ZT_REQUIRE(entries.size() == layout_.entries.size(),
              "the checkpoint has " << entries.size() << " trainable tensors, this run " << layout_.entries.size()
                                    << " (different --train_type, --target_modules or --lora_rank?)");
@@ -152,6 +154,34 @@ void ZeroEngine::load_full_state(const std::vector<FlatEntry>& entries, const at
                "checkpoint tensor '" << entries[i].name << "' " << at::IntArrayRef(entries[i].shape)
                                      << " does not match this run's '" << layout_.entries[i].name << "' "
                                      << at::IntArrayRef(layout_.entries[i].shape));
+}
+
+void ZeroEngine::load_owned_state(const std::vector<FlatEntry>& entries, int64_t begin, const at::Tensor& master,
+                                  const at::Tensor& exp_avg, const at::Tensor& exp_avg_sq, int64_t steps) {
+  check_entries(entries);
+  const int64_t owned = adam_state_.master.numel();
+  const int64_t real = std::max<int64_t>(0, std::min(owned_begin_ + owned, layout_.numel) - owned_begin_);
+  ZT_CHECK(begin == owned_begin_ && master.numel() == real && exp_avg.numel() == real && exp_avg_sq.numel() == real,
+           "load_owned_state: got [" << begin << ", " << begin + master.numel() << "), this rank owns ["
+                                     << owned_begin_ << ", " << owned_begin_ + real << ")");
+  at::NoGradGuard no_grad;
+  auto fill = [&](at::Tensor& target, const at::Tensor& values) {
+    target.zero_();
+    if (real > 0) target.narrow(0, 0, real).copy_(values);
+  };
+  fill(adam_state_.master, master);
+  fill(adam_state_.exp_avg, exp_avg);
+  fill(adam_state_.exp_avg_sq, exp_avg_sq);
+  adam_state_.steps = steps;
+  if (config_.stage == 0)
+    write_back(adam_state_.master);
+  else if (!parameters_partitioned_)
+    write_back(gather_partitions(params_[0].scalar_type()));
+}
+
+void ZeroEngine::load_full_state(const std::vector<FlatEntry>& entries, const at::Tensor& master,
+                                 const at::Tensor& exp_avg, const at::Tensor& exp_avg_sq, int64_t steps) {
+  check_entries(entries);
   at::NoGradGuard no_grad;
   auto owned_slice = [&](const at::Tensor& whole) {
     ZT_REQUIRE(whole.numel() == layout_.numel, "checkpoint buffer of " << whole.numel() << " values, expected "

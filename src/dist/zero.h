@@ -56,6 +56,9 @@ class ZeroEngine {
   StepResult step(double lr, double grad_scale);
   // fp16: the factor to multiply the loss by before backward (1 otherwise).
   double loss_scale() const { return scaler_.scale(); }
+  // See GradientSync::set_micro_batch_weight.
+  void set_micro_batch_weight(double weight);
+  const GradientSync& gradient_sync() const { return *sync_; }
 
   const FlatLayout& layout() const { return layout_; }
   const ZeroConfig& config() const { return config_; }
@@ -76,6 +79,11 @@ class ZeroEngine {
   // are written back as after a step.
   void load_full_state(const std::vector<FlatEntry>& entries, const at::Tensor& master, const at::Tensor& exp_avg,
                        const at::Tensor& exp_avg_sq, int64_t steps);
+  // The same from this rank's own range only: `begin` must be owned_begin() and the tensors cover
+  // [owned_begin, min(owned_end, numel)) (checkpoint::read_state), so no rank holds the whole state.
+  // Collective from stage 1 on: the parameters are gathered from every rank's range.
+  void load_owned_state(const std::vector<FlatEntry>& entries, int64_t begin, const at::Tensor& master,
+                        const at::Tensor& exp_avg, const at::Tensor& exp_avg_sq, int64_t steps);
   // Every rank's master weights as one padded flat buffer (collective on every rank).
   at::Tensor gather_full_parameters();
   // The same, as one tensor per parameter under its name (collective on every rank), e.g. to save: under
@@ -96,7 +104,10 @@ class ZeroEngine {
 
  private:
   void write_back(const at::Tensor& full);
-  at::Tensor gather_partitions();
+  void check_entries(const std::vector<FlatEntry>& entries) const;
+  // Every rank's partition of the master weights, in `dtype` (the parameters' for the write-back after a
+  // step, so that half the bytes travel in bf16; fp32 to save).
+  at::Tensor gather_partitions(at::ScalarType dtype = at::kFloat);
 
   Communicator& comm_;
   ZeroConfig config_;

@@ -53,7 +53,10 @@ class ChunkedCrossEntropy : public torch::autograd::Function<ChunkedCrossEntropy
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     auto saved = ctx->get_saved_variables();
     const at::Tensor& scale = grad_outputs[0];
-    at::Tensor grad_hidden = saved[0].defined() ? saved[0] * scale.to(saved[0].scalar_type()) : at::Tensor();
+    // The scale (fp16 training: the loss scale over the micro-batch's tokens) multiplies in fp32: cast to
+    // fp16 first, 65536 itself would be infinite.
+    at::Tensor grad_hidden =
+        saved[0].defined() ? (saved[0].to(at::kFloat) * scale.to(at::kFloat)).to(saved[0].scalar_type()) : at::Tensor();
     at::Tensor grad_weight;
     if (saved[1].defined()) {
       auto dtype = static_cast<at::ScalarType>(ctx->saved_data["weight_dtype"].toInt());

@@ -153,12 +153,18 @@ at::Tensor DecoderModel::attention(const DecoderLayer& layer, const at::Tensor& 
   k = apply_rope(k.transpose(1, 2), cos, sin);  // [B, nKV, T, D]
   v = v.transpose(1, 2);
   if (cache.has_value()) {
-    at::Tensor& cached_k = cache->cache->keys[cache->layer];
-    at::Tensor& cached_v = cache->cache->values[cache->layer];
-    k = cached_k.defined() ? at::cat({cached_k, k}, 2) : k;
-    v = cached_v.defined() ? at::cat({cached_v, v}, 2) : v;
-    cached_k = k;
-    cached_v = v;
+    KvCache& kv = *cache->cache;
+    const int64_t start = kv.filled, end = start + length;
+    for (auto [slot, fresh] : {std::make_pair(&kv.keys[cache->layer], &k), std::make_pair(&kv.values[cache->layer], &v)}) {
+      if (!slot->defined() || slot->size(2) < end) {  // first use, or past the capacity: (re)allocate
+        const int64_t capacity = std::max({end, kv.capacity, slot->defined() ? 2 * slot->size(2) : int64_t{0}});
+        at::Tensor grown = at::empty({batch, fresh->size(1), capacity, head_dim}, fresh->options());
+        if (start > 0) grown.narrow(2, 0, start).copy_(slot->narrow(2, 0, start));
+        *slot = grown;
+      }
+      slot->narrow(2, start, length).copy_(*fresh);
+      *fresh = slot->narrow(2, 0, end);
+    }
   }
   at::Tensor out;
   if (options_.attn_impl == "eager") {
@@ -237,6 +243,9 @@ at::Tensor DecoderModel::forward_cached(const at::Tensor& input_ids, const at::T
     cache.keys.resize(layers_.size());
     cache.values.resize(layers_.size());
   }
+  ZT_CHECK(attention_mask.size(-1) == cache.filled + input_ids.size(1),
+           "forward_cached: the mask covers " << attention_mask.size(-1) << " keys, the cache will hold "
+                                              << cache.filled + input_ids.size(1));
   at::Tensor x = at::embedding(embed_tokens, input_ids);
   auto [cos, sin] = rope_tables(position_ids, config_.head_dim, config_.rope_theta, x.scalar_type());
   AttentionLayout layout;
@@ -246,6 +255,7 @@ at::Tensor DecoderModel::forward_cached(const at::Tensor& input_ids, const at::T
     x = layer_forward(layers_[l], x, cos, sin, layout, false, CacheSlot{&cache, l});
     if (hooks_.release) hooks_.release(l);
   }
+  cache.filled += input_ids.size(1);
   return rms_norm(x, final_norm, config_.rms_norm_eps);
 }
 

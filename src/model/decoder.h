@@ -47,9 +47,13 @@ struct DecoderLayer {
 };
 
 // Keys and values of every layer for the tokens seen so far: [B, kv_heads, T, head_dim] each.
+// Allocated once for `capacity` tokens (the prompt plus the tokens to generate) when the first tokens
+// arrive, then filled in place: no copy of the cache per generated token. Past the capacity it grows.
 struct KvCache {
-  std::vector<at::Tensor> keys, values;
-  int64_t length() const { return keys.empty() || !keys[0].defined() ? 0 : keys[0].size(2); }
+  std::vector<at::Tensor> keys, values;  // per layer: [B, kv_heads, capacity, head_dim]
+  int64_t capacity = 0;                  // 0: exactly what the first forward brings
+  int64_t filled = 0;                    // tokens held
+  int64_t length() const { return filled; }
 };
 
 AttentionLayout layout_from_positions(const at::Tensor& position_ids);

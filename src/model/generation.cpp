@@ -68,6 +68,10 @@ std::vector<std::vector<int64_t>> generate(const DecoderModel& model, const std:
   at::Tensor mask = (causal.unsqueeze(0) & real.unsqueeze(1)) | at::eye(longest, real.options()).unsqueeze(0);
 
   KvCache cache;
+  cache.capacity = longest + config.max_new_tokens;
+  // Which key columns hold real tokens, for every column the generation can reach; a step reads a prefix.
+  at::Tensor real_columns = at::ones({batch, cache.capacity}, real.options());
+  real_columns.narrow(1, 0, longest).copy_(real);
   at::Tensor hidden = model.forward_cached(ids, positions, mask.unsqueeze(1), cache);
   at::Tensor last_logits = model.logits(hidden.select(1, longest - 1));  // [B, V]
 
@@ -76,12 +80,18 @@ std::vector<std::vector<int64_t>> generate(const DecoderModel& model, const std:
   std::vector<std::vector<int64_t>> seen(prompts.begin(), prompts.end());
   std::vector<bool> done(static_cast<size_t>(batch), false);
   at::Tensor next_positions = positions.select(1, longest - 1) + 1;  // [B]
+  // Plain greedy picks every sequence's token on the device at once: one read of B ids per step, the
+  // tokens that are streamed. Sampling and the repetition penalty go row by row on the host.
+  const bool batched_greedy = (!config.do_sample || config.temperature <= 0) && config.repetition_penalty == 1.0;
   for (int64_t step = 0; step < config.max_new_tokens; ++step) {
     std::vector<int64_t> chosen(static_cast<size_t>(batch), 0);
+    at::Tensor greedy;
+    if (batched_greedy) greedy = last_logits.argmax(-1).to(at::kCPU);
     bool all_done = true;
     for (int64_t b = 0; b < batch; ++b) {
       if (done[static_cast<size_t>(b)]) continue;
-      int64_t token = choose_token(last_logits[b].cpu(), seen[static_cast<size_t>(b)], config, generator);
+      int64_t token = batched_greedy ? greedy[b].item<int64_t>()
+                                     : choose_token(last_logits[b].cpu(), seen[static_cast<size_t>(b)], config, generator);
       chosen[static_cast<size_t>(b)] = token;
       outputs[static_cast<size_t>(b)].push_back(token);
       seen[static_cast<size_t>(b)].push_back(token);
@@ -93,8 +103,9 @@ std::vector<std::vector<int64_t>> generate(const DecoderModel& model, const std:
     }
     if (all_done || step + 1 == config.max_new_tokens) break;
     at::Tensor step_ids = at::tensor(chosen, at::kLong).unsqueeze(1).to(device);
-    real = at::cat({real, at::ones({batch, 1}, real.options())}, 1);
-    hidden = model.forward_cached(step_ids, next_positions.unsqueeze(1), real.unsqueeze(1).unsqueeze(1), cache);
+    const int64_t columns = cache.length() + 1;
+    hidden = model.forward_cached(step_ids, next_positions.unsqueeze(1),
+                                  real_columns.narrow(1, 0, columns).unsqueeze(1).unsqueeze(1), cache);
     last_logits = model.logits(hidden.select(1, 0));
     next_positions = next_positions + 1;
   }

@@ -21,7 +21,12 @@ void TrainStep::micro_batch(const std::vector<data::PackedRow>& rows) {
     const at::Tensor hidden = model_.hidden_states(row_tensor(row.input_ids, device), row_tensor(row.position_ids, device),
                                                    true, model::layout_from_positions(row.position_ids));
     const model::LossOutput loss = model_.loss(hidden, row_tensor(row.labels, device));
-    (loss.loss_sum * engine_.loss_scale()).backward();
+    // Backward runs on the micro-batch's mean loss times the loss scale (as DeepSpeed and transformers do),
+    // so fp16 activation gradients stay in range; the engine weighs these gradients by the micro-batch's
+    // label tokens as it adds them up in fp32, and the step divides by the tokens of the whole step.
+    const double label_tokens = std::max<double>(1.0, count_label_tokens(row.labels));
+    engine_.set_micro_batch_weight(label_tokens);
+    (loss.loss_sum * (engine_.loss_scale() / label_tokens)).backward();
     // Summed where they are; read once, in finish().
     sums_.narrow(0, 0, 1).add_(loss.loss_sum.detach().reshape({1}));
     sums_.narrow(0, 1, 2).add_(loss.counts);
@@ -50,6 +55,12 @@ StepOutcome TrainStep::finish(double learning_rate, int stop_signal) {
   outcome.learning_rate = learning_rate;
   outcome.result = engine_.step(learning_rate, 1.0 / std::max(1.0, outcome.tokens));
   return outcome;
+}
+
+int64_t count_label_tokens(const std::vector<int32_t>& labels) {
+  int64_t count = 0;
+  for (size_t t = 1; t < labels.size(); ++t) count += labels[t] != -100;
+  return count;
 }
 
 data::PackedRow concatenate(const std::vector<data::PackedRow>& rows) {

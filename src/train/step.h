@@ -52,6 +52,8 @@ class TrainStep {
 // Rows of one micro-batch as one row without padding: samples side by side, positions restarting, so
 // attention stays inside each sample and the loss is the sum over the samples (--padding_free).
 data::PackedRow concatenate(const std::vector<data::PackedRow>& rows);
+// The labels a row's loss counts: position t predicts label t + 1, so the first is never counted.
+int64_t count_label_tokens(const std::vector<int32_t>& labels);
 // A row's token ids, positions or labels as a [1, T] int64 tensor on `device`. For a GPU it is filled in
 // pinned host memory and copied without blocking, so the host goes on to the next row.
 at::Tensor row_tensor(const std::vector<int32_t>& values, c10::Device device = c10::kCPU);

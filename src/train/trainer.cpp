@@ -235,17 +235,21 @@ class Trainer {
       load_weights_only(dir);
       return;
     }
-    checkpoint::FullState state = checkpoint::read_full_state(dir);
+    // Each rank reads its own range of the optimizer state (never the whole), and with the same world
+    // size only its own data cursor and RNG state.
+    const bool same_world = checkpoint::written_world_size(dir) == world_;
+    const bool need_cursors = !config_.loop.resume_only_model && !config_.loop.ignore_data_skip;
+    checkpoint::FullState state = checkpoint::read_state(dir, engine_->owned_begin(), engine_->owned_end(),
+                                                         same_world || !need_cursors ? rank_ : -1);
     if (config_.loop.resume_only_model) {
       const at::Tensor zeros = at::zeros_like(state.master);
-      engine_->load_full_state(state.layout.entries, state.master, zeros, zeros, 0);
+      engine_->load_owned_state(state.layout.entries, state.begin, state.master, zeros, zeros, 0);
       if (rank_ == 0) ZT_LOG_INFO("weights taken from " << dir << "; optimizer, step and data start fresh");
       return;
     }
-    engine_->load_full_state(state.layout.entries, state.master, state.exp_avg, state.exp_avg_sq, state.step);
+    engine_->load_owned_state(state.layout.entries, state.begin, state.master, state.exp_avg, state.exp_avg_sq, state.step);
     first_step_ = state.step;
     epoch_ = first_step_ / steps_per_epoch_;
-    const bool same_world = state.world_size == world_;
     if (config_.loop.ignore_data_skip) {
       pipeline_->start_epoch(static_cast<uint32_t>(epoch_));
     } else if (same_world) {

@@ -253,6 +253,10 @@ TEST(RunContext, DeviceIsTheLocalRanksGpuOrTheCpu) {
   EXPECT_EQ(choose_device(node(1, 2), "cpu", 2), c10::Device(c10::kCPU));  // forced
   // Slurm gave each task its own GPU: the one it sees.
   EXPECT_EQ(choose_device(node(3, 4), "auto", 1, true), c10::Device(c10::kCUDA, 0));
+  // Validation on one GPU (ZTUNE_SHARED_GPU=1): ranks share what is visible.
+  EXPECT_EQ(choose_device(node(3, 4), "auto", 1, false, "", true), c10::Device(c10::kCUDA, 0));
+  EXPECT_EQ(choose_device(node(3, 4), "auto", 2, false, "", true), c10::Device(c10::kCUDA, 1));
+  EXPECT_EQ(choose_device(node(3, 4), "auto", 0, false, "", true), c10::Device(c10::kCPU));
 }
 
 TEST(RunContext, MoreRanksThanGpusIsAnErrorNamingBoth) {

@@ -107,6 +107,59 @@ TEST(DistCheckpoint, CorruptTruncatedOrMissingShardsAreNamed) {
   EXPECT_NE(message().find("zero_manifest.json: missing"), std::string::npos) << message();
 }
 
+// Resuming with the same world size, a rank reads only the shard(s) holding its range: the others may be
+// corrupt without it noticing (they are for their own ranks to read), and only its cursor comes back.
+TEST(DistCheckpoint, ARankReadsOnlyTheShardsHoldingItsRange) {
+  const int64_t numel = 47;  // world 3: padded 48, partitions [0,16) [16,32) [32,48)
+  at::Tensor master = at::randn({numel}), m = at::randn({numel}), v = at::rand({numel});
+  const std::string dir = fresh_dir("dist-ckpt-own-range");
+  write_as_ranks(dir, 3, 2, master, m, v);
+  for (int r : {0, 2}) {
+    const std::string shard = (fs::path(dir) / checkpoint::shard_name(r)).string();
+    std::string bytes;
+    {
+      std::ifstream in(shard, std::ios::binary);
+      bytes.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    bytes[bytes.size() / 2] ^= 0x5A;
+    std::ofstream(shard, std::ios::binary) << bytes;
+  }
+  checkpoint::FullState mine = checkpoint::read_state(dir, 16, 32, 1);
+  EXPECT_EQ(mine.begin, 16);
+  EXPECT_TRUE(at::equal(mine.master, master.narrow(0, 16, 16)));
+  EXPECT_TRUE(at::equal(mine.exp_avg, m.narrow(0, 16, 16)));
+  EXPECT_TRUE(at::equal(mine.exp_avg_sq, v.narrow(0, 16, 16)));
+  EXPECT_EQ(mine.step, 12);
+  EXPECT_EQ(mine.rng_states, (std::vector<std::string>{"", "rng-1", ""}));
+  EXPECT_EQ(mine.data_cursors[1], "{\"row\": 1}");
+  // A range reaching into a corrupt shard, or everything, is refused naming that shard.
+  EXPECT_THROW(checkpoint::read_state(dir, 30, 40, 1), Error);
+  try {
+    checkpoint::read_full_state(dir);
+    FAIL() << "a corrupt shard was read";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find(checkpoint::shard_name(0) + ": corrupt"), std::string::npos) << error.what();
+  }
+  // The last rank's range ends at the unpadded size (its padding is not in any file's data).
+  const std::string clean = fresh_dir("dist-ckpt-own-range-clean");
+  write_as_ranks(clean, 3, 2, master, m, v);
+  checkpoint::FullState last = checkpoint::read_state(clean, 32, 48, 2);
+  EXPECT_EQ(last.master.numel(), numel - 32);
+  EXPECT_TRUE(at::equal(last.master, master.narrow(0, 32, numel - 32)));
+  // A stage-0 checkpoint (every shard holds everything) serves any range from its first shard.
+  const std::string whole = fresh_dir("dist-ckpt-own-range-stage0");
+  write_as_ranks(whole, 2, 0, master, m, v);
+  EXPECT_TRUE(at::equal(checkpoint::read_state(whole, 5, 30, 1).exp_avg, m.narrow(0, 5, 25)));
+  // An engine takes its own range back (stage 0, one process: the whole buffer) and writes the parameters.
+  checkpoint::FullState all = checkpoint::read_state(clean, 0, numel, 0);
+  auto comm = dist::make_single_communicator();
+  auto p = params();
+  dist::ZeroEngine engine(*comm, dist::ZeroConfig{}, p, optim::AdamWConfig{});
+  engine.load_owned_state(all.layout.entries, all.begin, all.master, all.exp_avg, all.exp_avg_sq, all.step);
+  EXPECT_TRUE(at::equal(engine.exp_avg_sq().narrow(0, 0, numel), v));
+  EXPECT_TRUE(at::equal(p[2].second.detach().reshape({-1}), master.narrow(0, 42, 5)));
+}
+
 TEST(DistCheckpoint, RestoringADifferentAdapterShapeIsRefused) {
   const std::string dir = fresh_dir("dist-ckpt-shape");
   write_as_ranks(dir, 1, 0, at::zeros({47}), at::zeros({47}), at::zeros({47}));

@@ -1,0 +1,176 @@
+// The GPU path against the CPU path (ctest label `gpu`; scripts/gpu_check.sh runs it on a lent GPU):
+// - the LoRA dropout kernel's mask and values bitwise equal to the CPU loop's, fp32/bf16/fp16;
+// - packed-row attention: flash varlen (bf16) and the padded batch (fp32) on CUDA against per sample,
+//   values and gradients;
+// - every fixture family: logits, loss and LoRA gradients on cuda:0 against the CPU (fp32 <= 1e-4,
+//   bf16 <= 2e-2, relative to the largest reference value);
+// - NCCL at world size 1: every collective in every dtype, a named error for a host tensor, and no
+//   allocator growth over 1,000 collectives whose Work is dropped unwaited.
+// Where no GPU is visible the binary says so and exits 77, which ctest reports as skipped (not passed).
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <string>
+
+#include "core/check.h"
+#include "dist/comm.h"
+#include "dist/cuda_runtime.h"
+#include "model/attention.h"
+#include "model/decoder.h"
+#include "model/lora/lora_linear.h"
+
+namespace {
+
+using namespace zt;
+const std::string kFixtures = ZTUNE_FIXTURES_DIR;
+const at::Device kGpu(at::kCUDA, 0);
+
+double relative_error(const at::Tensor& actual, const at::Tensor& expected) {
+  const at::Tensor a = actual.detach().cpu().to(at::kDouble), e = expected.detach().cpu().to(at::kDouble);
+  return (a - e).abs().max().item<double>() / std::max(1.0, e.abs().max().item<double>());
+}
+
+TEST(GpuDropout, KernelEqualsTheCpuLoopBitwise) {
+  for (at::ScalarType type : {at::kFloat, at::kBFloat16, at::kHalf})
+    for (double p : {0.05, 0.1, 0.5})
+      for (int64_t n : {int64_t{1}, int64_t{1000}, int64_t{4099 * 513}}) {
+        const at::Tensor x = at::randn({n}).to(type);
+        const uint64_t seed = 0x1234567890abcdefull + static_cast<uint64_t>(n);
+        const at::Tensor cpu = model::seeded_dropout(x, p, seed);
+        const at::Tensor gpu = model::seeded_dropout(x.to(kGpu), p, seed).cpu();
+        EXPECT_TRUE(at::equal(cpu, gpu)) << c10::toString(type) << " p " << p << " n " << n;
+        EXPECT_TRUE(at::equal(cpu, model::seeded_dropout_reference(x, p, seed))) << "CPU loop vs reference";
+      }
+}
+
+void compare_packed_attention(at::ScalarType type, model::PackedKernel kernel, double tolerance) {
+  torch::manual_seed(5);
+  model::AttentionLayout layout;
+  layout.segments = {{{0, 37}, {37, 1}, {38, 90}}, {{0, 128}}};
+  const auto options = at::TensorOptions().dtype(type).device(kGpu);
+  at::Tensor q = at::randn({2, 8, 128, 64}, options).requires_grad_(true);
+  at::Tensor k = at::randn({2, 2, 128, 64}, options).requires_grad_(true);
+  at::Tensor v = at::randn({2, 2, 128, 64}, options).requires_grad_(true);
+  const at::Tensor weights = at::randn({2, 8, 128, 64}, options);
+  model::prepare_varlen(layout, kGpu);
+  auto run = [&](model::PackedKernel which) {
+    at::Tensor out = model::packed_causal_attention(q, k, v, layout, which);
+    auto grads = torch::autograd::grad({(out * weights).sum()}, {q, k, v});
+    return std::make_pair(out.detach(), grads);
+  };
+  const auto reference = run(model::PackedKernel::kPerSample);
+  const auto tested = run(kernel);
+  EXPECT_LE(relative_error(tested.first, reference.first), tolerance) << model::packed_kernel_name(kernel);
+  for (size_t i = 0; i < 3; ++i)
+    EXPECT_LE(relative_error(tested.second[i], reference.second[i]), tolerance)
+        << model::packed_kernel_name(kernel) << " gradient " << i;
+}
+
+TEST(GpuAttention, FlashVarlenEqualsPerSampleInBf16) {
+  compare_packed_attention(at::kBFloat16, model::PackedKernel::kFlashVarlen, 2e-2);
+}
+
+TEST(GpuAttention, PaddedBatchEqualsPerSampleInFp32) {
+  compare_packed_attention(at::kFloat, model::PackedKernel::kPaddedBatch, 1e-5);
+}
+
+class GpuModel : public ::testing::TestWithParam<std::tuple<std::string, bool>> {};
+
+TEST_P(GpuModel, LogitsLossAndLoraGradientsEqualTheCpu) {
+  const auto& [family, bf16] = GetParam();
+  model::ModelOptions options;
+  options.dtype = bf16 ? at::kBFloat16 : at::kFloat;
+  options.lora = model::lora_config(8, 16, 0.0);
+  torch::manual_seed(11);
+  model::DecoderModel cpu = model::DecoderModel::load(kFixtures + "/" + family, options);
+  // LoRA B starts at zero; give it values so that its gradient path is exercised.
+  std::vector<std::pair<std::string, at::Tensor>> adapter;
+  for (auto& [name, tensor] : cpu.trainable_parameters()) {
+    at::NoGradGuard no_grad;
+    if (name.find("lora_B") != std::string::npos) tensor.normal_(0, 0.02);
+    adapter.emplace_back(name, tensor.detach().clone());
+  }
+  options.device = kGpu;
+  model::DecoderModel gpu = model::DecoderModel::load(kFixtures + "/" + family, options);
+  gpu.load_adapter_tensors(adapter);
+  // Two packed samples of 23 and 41 tokens, all labelled.
+  torch::manual_seed(12);
+  const at::Tensor ids = at::randint(0, cpu.config().vocab_size, {1, 64}, at::kLong);
+  const at::Tensor positions = at::cat({at::arange(23, at::kLong), at::arange(41, at::kLong)}).unsqueeze(0);
+  auto run = [&](model::DecoderModel& m, const at::Device& device) {
+    const at::Tensor hidden = m.hidden_states(ids.to(device), positions.to(device), true);
+    const model::LossOutput loss = m.loss(hidden, ids.to(device));
+    loss.loss_sum.backward();
+    std::map<std::string, at::Tensor> grads;
+    for (auto& [name, tensor] : m.trainable_parameters()) grads[name] = tensor.grad().cpu();
+    at::NoGradGuard no_grad;
+    return std::make_tuple(m.logits(hidden).cpu(), loss.loss_sum.cpu(), grads);
+  };
+  const auto [cpu_logits, cpu_loss, cpu_grads] = run(cpu, at::kCPU);
+  const auto [gpu_logits, gpu_loss, gpu_grads] = run(gpu, kGpu);
+  const double tolerance = bf16 ? 2e-2 : 1e-4;
+  EXPECT_LE(relative_error(gpu_logits, cpu_logits), tolerance) << "logits";
+  EXPECT_LE(relative_error(gpu_loss, cpu_loss), tolerance) << "loss";
+  double worst = 0;
+  for (const auto& [name, grad] : cpu_grads) worst = std::max(worst, relative_error(gpu_grads.at(name), grad));
+  EXPECT_LE(worst, tolerance) << "LoRA gradients";
+  std::printf("[gpu parity] %s %s: logits %.2e, loss %.2e, worst LoRA grad %.2e\n", family.c_str(), bf16 ? "bf16" : "fp32",
+              relative_error(gpu_logits, cpu_logits), relative_error(gpu_loss, cpu_loss), worst);
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, GpuModel,
+                         ::testing::Combine(::testing::Values("qwen2", "llama", "qwen3"), ::testing::Bool()));
+
+TEST(GpuNccl, EveryCollectiveAtWorldOneInEveryDtype) {
+  dist::LaunchEnv single;
+  auto comm = dist::make_nccl_communicator(single, kGpu);
+  for (at::ScalarType type : {at::kFloat, at::kBFloat16, at::kHalf, at::kDouble, at::kLong}) {
+    const at::Tensor values = at::arange(17, at::kDouble).to(type).to(kGpu);
+    at::Tensor buffer = values.clone();
+    comm->all_reduce(buffer)->wait();
+    EXPECT_TRUE(at::equal(buffer.cpu(), values.cpu())) << c10::toString(type);
+    at::Tensor out = at::empty_like(values);
+    comm->reduce_scatter(values, out, {17})->wait();
+    EXPECT_TRUE(at::equal(out.cpu(), values.cpu()));
+    comm->all_gather(values, out, {17})->wait();
+    EXPECT_TRUE(at::equal(out.cpu(), values.cpu()));
+    comm->broadcast(buffer, 0)->wait();
+    EXPECT_TRUE(at::equal(buffer.cpu(), values.cpu()));
+  }
+  EXPECT_EQ(comm->all_gather_values({7, 8, 9}), (std::vector<uint64_t>{7, 8, 9}));
+  EXPECT_EQ(comm->broadcast_text("cuda", 0), "cuda");
+  // A host tensor is a named error, not a crash in NCCL.
+  at::Tensor host = at::zeros({4});
+  try {
+    comm->all_reduce(host);
+    FAIL() << "a host tensor reached NCCL";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("host tensor"), std::string::npos) << error.what();
+  }
+  // 1,000 collectives dropped without waiting: nothing accumulates in the allocator.
+  at::Tensor buffer = at::ones({1 << 16}, at::TensorOptions().device(kGpu));
+  comm->all_reduce(buffer)->wait();
+  c10::cuda::device_synchronize();
+  const auto before = c10::cuda::CUDACachingAllocator::getDeviceStats(0).allocated_bytes[0].current;
+  for (int i = 0; i < 1000; ++i) comm->all_reduce(buffer);
+  c10::cuda::device_synchronize();
+  const auto after = c10::cuda::CUDACachingAllocator::getDeviceStats(0).allocated_bytes[0].current;
+  EXPECT_EQ(after, before) << "allocated bytes grew over 1,000 dropped collectives";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const dist::CudaStatus cuda = dist::cuda_status();
+  if (cuda.device_count == 0) {
+    std::printf("ztune_gpu_tests: no GPU is visible (%s); these tests need one and were not run\n",
+                cuda.error.empty() ? "none found" : cuda.error.c_str());
+    return 77;
+  }
+  dist::use_cuda_device(0);
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
