@@ -70,10 +70,18 @@ step sft_zero3 "$PY" tests/python/gpu_sft_check.py "$BIN/ztune" "$FIX/qwen2" "$D
 step fp16_first_step "$PY" tests/python/check_fp16.py "$BIN/ztune" "$FIX/qwen2" "$DATA" "$WORK/fp16" --steps $FP16_STEPS
 step staged_zero3_2_ranks env ZTUNE_SHARED_GPU=1 "$PY" tests/python/check_zero.py "$BIN/ztune_zero_train" "$FIX/qwen2" \
   "$WORK/staged" 2 --launcher env --stages 3 --steps 6
-rows+=("| benchmarks (bench/) | NOT BUILT | | throughput vs transformers+peft, MFU, peak memory, generate: not written yet (issue 13 open) |")
+if [ "$DRY" = 1 ]; then
+  step benchmarks "$PY" bench/gpu_bench.py "$BIN/ztune" "$WORK/bench" --shape tiny --device cpu --steps 3 --tokens 256 \
+    --fixtures "$FIX/qwen2" --budget 120
+else
+  step benchmarks "$PY" bench/gpu_bench.py "$BIN/ztune" "$WORK/bench" --shape 7b --device cuda --steps 6 --tokens 8192 \
+    --fixtures "$FIX/qwen2" --budget 300
+fi
 
 echo
 echo "| check | result | seconds | detail |"
 echo "| --- | --- | --- | --- |"
 printf '%s\n' "${rows[@]}"
+echo
+grep -E "^\| " "$WORK/benchmarks.log" || echo "(no benchmark table: see $WORK/benchmarks.log)"
 exit $failed

@@ -1,3 +1,4 @@
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <cuda_runtime_api.h>
 #include <nccl.h>
 
@@ -21,6 +22,12 @@ CudaStatus cuda_status() {
                           std::to_string(nccl % 100);
   }
   return status;
+}
+
+CudaMemoryPeak cuda_memory_peak(int index) {
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(index));
+  const size_t all = static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE);
+  return {stats.allocated_bytes[all].peak, stats.reserved_bytes[all].peak};
 }
 
 void use_cuda_device(int index) {

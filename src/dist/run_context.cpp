@@ -17,6 +17,7 @@ CudaStatus cuda_status() {
   return status;
 }
 void use_cuda_device(int) { ZT_THROW("this ztune was built without CUDA (ZTUNE_CUDA=OFF)"); }
+CudaMemoryPeak cuda_memory_peak(int) { return {}; }
 #endif
 
 c10::Device choose_device(const LaunchEnv& env, const std::string& request, int visible_gpus, bool one_gpu_per_task,

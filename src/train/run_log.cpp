@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "core/check.h"
+#include "dist/cuda_runtime.h"
 #include "train/plot.h"
 #include "train/tensorboard.h"
 
@@ -39,7 +40,8 @@ std::string format_seconds(double seconds) {
   return text;
 }
 
-RunLog::RunLog(const std::string& run_dir, bool tensorboard) : run_dir_(run_dir) {
+RunLog::RunLog(const std::string& run_dir, bool tensorboard, int cuda_device)
+    : run_dir_(run_dir), cuda_device_(cuda_device) {
   const fs::path path = fs::path(run_dir) / "logging.jsonl";
   jsonl_.open(path, std::ios::app);
   ZT_REQUIRE(jsonl_.good(), path.string() << ": cannot open for writing");
@@ -72,6 +74,12 @@ void RunLog::train(const TrainLogLine& line) {
                 {"memory(GiB)", resident_gib()},
                 {"train_speed(s/it)", per_step},
                 {"tokens/s", tokens_per_second}};
+  if (cuda_device_ >= 0) {
+    const dist::CudaMemoryPeak peak = dist::cuda_memory_peak(cuda_device_);
+    constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+    entry["memory(GiB)"] = double(peak.reserved) / kGiB;
+    entry["memory_allocated_peak(GiB)"] = double(peak.allocated) / kGiB;
+  }
   if (line.skipped) entry["skipped"] = true;
   write(entry);
   const std::pair<const char*, double> scalars[] = {{"train/loss", line.loss},

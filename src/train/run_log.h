@@ -31,7 +31,9 @@ struct EvalLogLine {
 class RunLog {
  public:
   // Opens run_dir/logging.jsonl and, with `tensorboard`, an event file under run_dir/runs.
-  RunLog(const std::string& run_dir, bool tensorboard);
+  // `cuda_device` >= 0: training runs on that GPU, and memory(GiB) is its caching allocator's peak
+  // reserved bytes (as ms-swift reports), with the peak allocated bytes beside it; else the resident set.
+  RunLog(const std::string& run_dir, bool tensorboard, int cuda_device = -1);
   ~RunLog();
 
   void train(const TrainLogLine& line);
@@ -45,6 +47,7 @@ class RunLog {
  private:
   void write(const nlohmann::json& entry);
   std::string run_dir_;
+  int cuda_device_ = -1;
   std::ofstream jsonl_;
   std::unique_ptr<EventWriter> events_;
   nlohmann::json history_ = nlohmann::json::array();

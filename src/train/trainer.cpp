@@ -214,7 +214,7 @@ class Trainer {
       for (const data::RawRow& row : held_out_) val << row.text << "\n";
       if (!val.good()) ZT_SYSTEM_THROW(run_dir_ << "/val_dataset.jsonl: write failed (" << std::strerror(errno) << ")");
     }
-    log_ = std::make_unique<RunLog>(run_dir_, config_.loop.tensorboard);
+    log_ = std::make_unique<RunLog>(run_dir_, config_.loop.tensorboard, device_.is_cuda() ? device_.index() : -1);
     ZT_LOG_INFO("run folder " << run_dir_ << "; " << world_ << " ranks, ZeRO stage " << engine_->config().stage << ", "
                               << engine_->layout().numel << " trainable parameters; "
                               << (config_.data.streaming ? std::string("streaming") : std::to_string(most_rows_) + " rows on the fullest rank")
