@@ -70,6 +70,7 @@ GradientSync::GradientSync(Communicator& comm, const FlatLayout& layout, std::ve
     bucket_of_[i] = buckets_.size() - 1;
   }
   buckets_.back().end = layout_.padded;
+  for (const Bucket& bucket : buckets_) largest_bucket_ = std::max(largest_bucket_, bucket.end - bucket.begin);
   next_bucket_ = static_cast<int64_t>(buckets_.size()) - 1;
   // After autograd has accumulated a parameter's gradient (DDP's hook point): staged, then freed.
   for (size_t i = 0; i < params_.size(); ++i) {
@@ -92,16 +93,26 @@ GradientSync::~GradientSync() {
   for (auto& [accumulator, key] : hooks_) accumulator->del_post_hook(key);
 }
 
+// Staging buffers are kept between micro-batches (each as large as the largest bucket) and handed out
+// again, so that reducing a bucket allocates nothing after the first micro-batch.
 void GradientSync::stage(Bucket& bucket) {
   if (bucket.staging.defined()) return;
-  bucket.staging = at::zeros({bucket.end - bucket.begin}, options_);
+  if (spare_staging_.empty()) spare_staging_.push_back(at::empty({largest_bucket_}, options_));
+  at::Tensor buffer = std::move(spare_staging_.back());
+  spare_staging_.pop_back();
+  bucket.staging_buffer = buffer;
+  bucket.staging = buffer.narrow(0, 0, bucket.end - bucket.begin).zero_();
   staged_bytes_ += static_cast<int64_t>(bucket.staging.nbytes());
   peak_staged_bytes_ = std::max(peak_staged_bytes_, staged_bytes_);
 }
 
 void GradientSync::unstage(Bucket& bucket) {
-  if (bucket.staging.defined()) staged_bytes_ -= static_cast<int64_t>(bucket.staging.nbytes());
+  if (bucket.staging.defined()) {
+    staged_bytes_ -= static_cast<int64_t>(bucket.staging.nbytes());
+    spare_staging_.push_back(std::move(bucket.staging_buffer));
+  }
   bucket.staging = at::Tensor();
+  bucket.staging_buffer = at::Tensor();
   bucket.received = at::Tensor();
 }
 

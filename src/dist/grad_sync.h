@@ -79,7 +79,8 @@ class GradientSync {
     int64_t begin = 0, end = 0;   // range of the padded flat buffer
     std::vector<size_t> params;   // indices into params_
     int64_t arrived = 0;
-    at::Tensor staging;           // fp32 [end - begin], allocated when the first gradient arrives
+    at::Tensor staging;           // fp32 [end - begin], taken from the spare buffers when the first gradient arrives
+    at::Tensor staging_buffer;    // the whole buffer it is a view of
     at::Tensor received;          // this rank's reduced piece
     WorkPtr work;
     bool sent = false;            // this micro-batch
@@ -108,6 +109,8 @@ class GradientSync {
   std::vector<std::pair<std::shared_ptr<torch::autograd::Node>, uintptr_t>> hooks_;
   int64_t staged_bytes_ = 0, peak_staged_bytes_ = 0;
   double weight_ = 1;
+  int64_t largest_bucket_ = 0;
+  std::vector<at::Tensor> spare_staging_;
 };
 
 }  // namespace zt::dist
