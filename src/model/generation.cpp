@@ -39,6 +39,27 @@ int64_t choose_token(at::Tensor logits, const std::vector<int64_t>& seen, const 
   return at::multinomial(probabilities, 1, false, generator).item<int64_t>();
 }
 
+at::Tensor choose_tokens(const at::Tensor& logits, const at::Tensor& seen, const SamplingConfig& config,
+                         at::Generator& generator) {
+  at::Tensor x = logits.to(at::kFloat);
+  if (config.repetition_penalty != 1.0 && seen.defined())
+    x = at::where(seen, at::where(x < 0, x * config.repetition_penalty, x / config.repetition_penalty), x);
+  if (!config.do_sample || config.temperature <= 0) return x.argmax(-1);
+  x = x / config.temperature;
+  const float minus_inf = -std::numeric_limits<float>::infinity();
+  if (config.top_k > 0 && config.top_k < x.size(-1)) {
+    const at::Tensor kth = std::get<0>(x.topk(config.top_k, -1)).select(-1, config.top_k - 1).unsqueeze(-1);
+    x = x.masked_fill(x < kth, minus_inf);
+  }
+  if (config.top_p < 1.0) {
+    auto [sorted, order] = x.sort(/*dim=*/-1, /*descending=*/false);
+    at::Tensor drop_sorted = sorted.softmax(-1).cumsum(-1) <= (1.0 - config.top_p);
+    drop_sorted.select(-1, drop_sorted.size(-1) - 1).fill_(false);
+    x = x.masked_fill(at::zeros_like(drop_sorted).scatter(-1, order, drop_sorted), minus_inf);
+  }
+  return at::multinomial(x.softmax(-1), 1, false, generator).squeeze(-1);
+}
+
 std::vector<std::vector<int64_t>> generate(const DecoderModel& model, const std::vector<std::vector<int64_t>>& prompts,
                                            const SamplingConfig& config,
                                            const std::function<void(size_t, int64_t)>& on_token) {
@@ -80,18 +101,34 @@ std::vector<std::vector<int64_t>> generate(const DecoderModel& model, const std:
   std::vector<std::vector<int64_t>> seen(prompts.begin(), prompts.end());
   std::vector<bool> done(static_cast<size_t>(batch), false);
   at::Tensor next_positions = positions.select(1, longest - 1) + 1;  // [B]
-  // Plain greedy picks every sequence's token on the device at once: one read of B ids per step, the
-  // tokens that are streamed. Sampling and the repetition penalty go row by row on the host.
-  const bool batched_greedy = (!config.do_sample || config.temperature <= 0) && config.repetition_penalty == 1.0;
+  // On a GPU, and for plain greedy anywhere, every sequence's token is chosen where the logits are, all at
+  // once: one read of B ids per step, the tokens that are streamed. Sampling on the CPU keeps the row by
+  // row path (its draws are the ones the tests compare with transformers).
+  const bool batched = device.is_cuda() || ((!config.do_sample || config.temperature <= 0) && config.repetition_penalty == 1.0);
+  at::Tensor seen_mask;  // [B, V]: ids each sequence holds, for the repetition penalty on the device
+  at::Generator device_generator;
+  if (batched && config.repetition_penalty != 1.0) {
+    seen_mask = at::zeros({batch, model.config().vocab_size}, at::TensorOptions().dtype(at::kBool).device(device));
+    for (int64_t b = 0; b < batch; ++b)
+      seen_mask[b].index_fill_(0, at::tensor(prompts[static_cast<size_t>(b)], at::kLong).to(device), true);
+  }
+  if (batched && config.do_sample && config.temperature > 0) {
+    device_generator = at::globalContext().defaultGenerator(device).clone();
+    device_generator.set_current_seed(config.seed);
+  }
   for (int64_t step = 0; step < config.max_new_tokens; ++step) {
     std::vector<int64_t> chosen(static_cast<size_t>(batch), 0);
-    at::Tensor greedy;
-    if (batched_greedy) greedy = last_logits.argmax(-1).to(at::kCPU);
+    at::Tensor picked;
+    if (batched) {
+      const at::Tensor ids_now = choose_tokens(last_logits, seen_mask, config, device_generator);
+      if (seen_mask.defined()) seen_mask.scatter_(1, ids_now.unsqueeze(1), true);
+      picked = ids_now.to(at::kCPU);
+    }
     bool all_done = true;
     for (int64_t b = 0; b < batch; ++b) {
       if (done[static_cast<size_t>(b)]) continue;
-      int64_t token = batched_greedy ? greedy[b].item<int64_t>()
-                                     : choose_token(last_logits[b].cpu(), seen[static_cast<size_t>(b)], config, generator);
+      int64_t token = batched ? picked[b].item<int64_t>()
+                              : choose_token(last_logits[b].cpu(), seen[static_cast<size_t>(b)], config, generator);
       chosen[static_cast<size_t>(b)] = token;
       outputs[static_cast<size_t>(b)].push_back(token);
       seen[static_cast<size_t>(b)].push_back(token);

@@ -32,5 +32,11 @@ std::vector<std::vector<int64_t>> generate(const DecoderModel& model, const std:
 // transformers' processors do) and picks a token; greedy when sampling is off.
 int64_t choose_token(at::Tensor logits, const std::vector<int64_t>& seen, const SamplingConfig& config,
                      at::Generator& generator);
+// The same processors for a whole batch where the logits are (the GPU path: no logits leave the device):
+// logits [B, V], `seen` [B, V] bool marking each sequence's ids so far (for the repetition penalty; may be
+// undefined without one). Returns the chosen ids [B] (int64) on the logits' device. Greedy picks equal
+// choose_token's; samples come from `generator` (a generator of the logits' device).
+at::Tensor choose_tokens(const at::Tensor& logits, const at::Tensor& seen, const SamplingConfig& config,
+                         at::Generator& generator);
 
 }  // namespace zt::model

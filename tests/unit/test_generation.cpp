@@ -111,6 +111,43 @@ TEST(Generation, SamplingKnobs) {
   EXPECT_EQ(drawn.size(), 4u) << "a high temperature reaches every token";
 }
 
+// The batched chooser (the GPU path) applies the same processors as choose_token, row by row.
+TEST(Generation, BatchedChooserAgreesWithTheRowChooser) {
+  torch::manual_seed(8);
+  const at::Tensor logits = at::randn({6, 50});
+  at::Tensor seen = at::zeros({6, 50}, at::kBool);
+  std::vector<std::vector<int64_t>> seen_ids(6);
+  for (int64_t b = 0; b < 6; ++b)
+    for (int64_t id : {b, 2 * b + 7, 40 - b}) seen[b][id] = true, seen_ids[static_cast<size_t>(b)].push_back(id);
+  at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(3);
+  for (double penalty : {1.0, 1.3, 3.0}) {
+    SamplingConfig greedy;
+    greedy.repetition_penalty = penalty;
+    const at::Tensor batched = choose_tokens(logits, seen, greedy, generator);
+    for (int64_t b = 0; b < 6; ++b)
+      EXPECT_EQ(batched[b].item<int64_t>(), choose_token(logits[b], seen_ids[static_cast<size_t>(b)], greedy, generator))
+          << "penalty " << penalty << " row " << b;
+    // Sampling that leaves one candidate (top_k 1, or a tiny nucleus) is greedy too.
+    for (int mode = 0; mode < 2; ++mode) {
+      SamplingConfig narrow = greedy;
+      narrow.do_sample = true;
+      narrow.temperature = 0.7;
+      if (mode == 0)
+        narrow.top_k = 1;
+      else
+        narrow.top_p = 1e-6;
+      EXPECT_TRUE(at::equal(choose_tokens(logits, seen, narrow, generator), batched)) << "mode " << mode;
+    }
+  }
+  // A hot temperature spreads each row over many tokens.
+  SamplingConfig hot;
+  hot.do_sample = true;
+  hot.temperature = 5.0;
+  std::set<int64_t> drawn;
+  for (int i = 0; i < 100; ++i) drawn.insert(choose_tokens(logits, {}, hot, generator)[0].item<int64_t>());
+  EXPECT_GT(drawn.size(), 10u);
+}
+
 TEST(Generation, StopsAtStopTokenAndStreams) {
   DecoderModel model = load("qwen2", false);
   std::vector<std::vector<int64_t>> prompts = {{5, 6, 7}};
