@@ -223,9 +223,11 @@ FullState read_state(const std::string& dir, int64_t begin, int64_t end, int dat
   ZT_REQUIRE(state.world_size > 0 && state.layout.padded >= state.layout.numel &&
                  static_cast<int>(manifest["shards"].size()) == state.world_size,
              manifest_path << ": inconsistent sizes");
-  begin = std::clamp<int64_t>(begin, 0, state.layout.numel);
+  // A range may start in the padding (a rank owning none of the real elements): it reads nothing, but
+  // keeps its own start.
+  state.begin = std::max<int64_t>(0, begin);
+  begin = std::min(state.begin, state.layout.numel);
   end = std::clamp<int64_t>(end, begin, state.layout.numel);
-  state.begin = begin;
   state.master = at::zeros({end - begin});
   state.exp_avg = at::zeros({end - begin});
   state.exp_avg_sq = at::zeros({end - begin});

@@ -5,12 +5,16 @@
 //    non-blocking and polled against the collective timeout, so a rank that never arrives is an error
 //    naming it, not a hang;
 //  - each collective is ordered after torch's current stream by one persistent event, runs on the
-//    communicator's own stream, and records a completion event taken from a pool (no allocation per
-//    collective); wait() makes torch's stream wait for that event on the device: the host never spins;
+//    communicator's own stream (one of torch's pooled streams, which live as long as the process, so the
+//    caching allocator may record uses of it at any time), and records a completion event taken from a
+//    pool (no allocation per collective); wait() makes torch's stream wait for that event on the device:
+//    the host never spins. An event goes back to the pool only when its collective has completed and no
+//    Work refers to it any more;
 //  - a watchdog thread polls the outstanding events and NCCL's asynchronous error; a collective past
 //    --ddp_timeout, or an NCCL error, aborts the communicators and ends the process with a message
 //    naming this rank and the collective, so the launcher ends the job.
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime.h>
 #include <mpi.h>
@@ -56,14 +60,16 @@ ncclDataType_t nccl_type(at::ScalarType type) {
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 // A non-blocking communicator answers ncclInProgress while an operation is being set up; it must be
-// polled to completion before the next NCCL call. Gives up (aborting) after the collective timeout.
-void settle(ncclComm_t comm, ncclResult_t rc, const char* what, int rank) {
+// polled to completion before the next NCCL call. On failure or after `timeout_s`, `abandon` (which
+// aborts the communicator and forgets it everywhere) runs before the error is raised.
+template <typename Abandon>
+void settle(ncclComm_t comm, ncclResult_t rc, const char* what, int rank, double timeout_s, Abandon abandon) {
   const auto start = Clock::now();
-  while (rc == ncclInProgress) {
-    if (seconds_since(start) > collective_timeout_s()) {
-      ncclCommAbort(comm);
-      ZT_SYSTEM_THROW("rank " << rank << ": " << what << " did not finish within " << collective_timeout_s()
-                              << " s; a peer rank did not arrive (raise --ddp_timeout if start-up is this slow)");
+  while (rc == ncclInProgress && comm != nullptr) {
+    if (seconds_since(start) > timeout_s) {
+      abandon();
+      ZT_SYSTEM_THROW("rank " << rank << ": " << what << " did not finish within " << timeout_s
+                              << " s; a peer rank did not arrive or is stuck (raise --ddp_timeout if this is slow)");
     }
     std::this_thread::sleep_for(std::chrono::microseconds(100));
     ncclResult_t async = ncclSuccess;
@@ -71,11 +77,45 @@ void settle(ncclComm_t comm, ncclResult_t rc, const char* what, int rank) {
     rc = async;
   }
   if (rc != ncclSuccess) {
-    ncclCommAbort(comm);
-    ZT_SYSTEM_THROW("rank " << rank << ": " << what << " failed: " << ncclGetErrorString(rc) << " ("
-                            << ncclGetLastError(comm) << "); set NCCL_DEBUG=WARN for NCCL's own account");
+    const std::string detail = comm != nullptr ? ncclGetLastError(comm) : "";
+    abandon();
+    ZT_SYSTEM_THROW("rank " << rank << ": " << what << " failed: " << ncclGetErrorString(rc) << " (" << detail
+                            << "); set NCCL_DEBUG=WARN for NCCL's own account");
   }
 }
+
+// A pooled completion event, returned to its pool when the last holder (the Work, the watchdog's entry)
+// lets go: the watchdog holds it until the collective completed, so a recycled event is never one a
+// Work still waits on.
+class EventPool : public std::enable_shared_from_this<EventPool> {
+ public:
+  ~EventPool() {
+    for (cudaEvent_t event : free_) cudaEventDestroy(event);
+  }
+  std::shared_ptr<cudaEvent_t> take() {
+    cudaEvent_t event = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!free_.empty()) {
+        event = free_.back();
+        free_.pop_back();
+      }
+    }
+    if (event == nullptr) ZT_CUDA(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+    std::shared_ptr<EventPool> pool = shared_from_this();
+    return std::shared_ptr<cudaEvent_t>(new cudaEvent_t(event), [pool](cudaEvent_t* held) {
+      {
+        std::lock_guard<std::mutex> lock(pool->mutex_);
+        pool->free_.push_back(*held);
+      }
+      delete held;
+    });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<cudaEvent_t> free_;
+};
 
 // Completion events: a pool shared by every communicator of the process, and the watchdog that
 // watches them.
@@ -89,26 +129,14 @@ class Watchdog {
     }
     wake_.notify_all();
     thread_.join();
-    for (cudaEvent_t event : free_) cudaEventDestroy(event);
   }
 
-  cudaEvent_t take_event() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!free_.empty()) {
-      cudaEvent_t event = free_.back();
-      free_.pop_back();
-      return event;
-    }
-    cudaEvent_t event = nullptr;
-    ZT_CUDA(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
-    return event;
-  }
-  // Watches `done` (recorded after collective number `seq`, `what`, on `comm`) until it completes, then
-  // returns it to the pool.
-  void watch(cudaEvent_t done, ncclComm_t comm, const char* what, int64_t seq, int rank) {
+  std::shared_ptr<cudaEvent_t> take_event() { return events_->take(); }
+  // Watches `done` (recorded after collective number `seq`, `what`, on `comm`) until it completes.
+  void watch(std::shared_ptr<cudaEvent_t> done, ncclComm_t comm, const char* what, int64_t seq, int rank) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      pending_.push_back({done, comm, what, seq, rank, Clock::now()});
+      pending_.push_back({std::move(done), comm, what, seq, rank, Clock::now()});
       comms_seen_.insert(comm);
     }
     wake_.notify_all();
@@ -120,7 +148,7 @@ class Watchdog {
 
  private:
   struct Pending {
-    cudaEvent_t done;
+    std::shared_ptr<cudaEvent_t> done;
     ncclComm_t comm;
     const char* what;
     int64_t seq;
@@ -134,10 +162,9 @@ class Watchdog {
     while (!stop_) {
       wake_.wait_for(lock, std::chrono::milliseconds(pending_.empty() ? 1000 : 20));
       for (auto it = pending_.begin(); it != pending_.end();) {
-        const cudaError_t state = cudaEventQuery(it->done);
+        const cudaError_t state = cudaEventQuery(*it->done);
         if (state == cudaSuccess) {
-          free_.push_back(it->done);
-          it = pending_.erase(it);
+          it = pending_.erase(it);  // the event returns to the pool once no Work holds it either
           continue;
         }
         if (state != cudaErrorNotReady)
@@ -171,26 +198,26 @@ class Watchdog {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Pending> pending_;
-  std::vector<cudaEvent_t> free_;
   std::set<ncclComm_t> comms_seen_;
+  std::shared_ptr<EventPool> events_ = std::make_shared<EventPool>();
   bool stop_ = false;
   std::thread thread_;  // last: starts once everything above exists
 };
 
 class NcclWork : public Work {
  public:
-  explicit NcclWork(cudaEvent_t done) : done_(done) {}
+  NcclWork(std::shared_ptr<cudaEvent_t> done, c10::DeviceIndex device) : done_(std::move(done)), device_(device) {}
   // Stream-side: torch's current stream waits for the collective on the device.
   void wait() override {
     if (waited_) return;
-    ZT_CUDA(cudaStreamWaitEvent(c10::cuda::getCurrentCUDAStream().stream(), done_, 0));
+    ZT_CUDA(cudaStreamWaitEvent(c10::cuda::getCurrentCUDAStream(device_).stream(), *done_, 0));
     waited_ = true;
+    done_.reset();
   }
 
  private:
-  // Owned by the watchdog's pool, which re-records it only after it completed: a wait() that comes later
-  // than that waits for a later collective of the same stream, never for less.
-  cudaEvent_t done_;
+  std::shared_ptr<cudaEvent_t> done_;  // held until waited for: the pool cannot re-record it before
+  c10::DeviceIndex device_;
   bool waited_ = false;
 };
 
@@ -207,7 +234,7 @@ class NcclCommunicator : public Communicator {
     ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
     config.blocking = 0;
     ncclResult_t rc = ncclCommInitRankConfig(&comm_, env.world_size, id, env.rank, &config);
-    settle(comm_, rc, "ncclCommInitRankConfig", env.rank);
+    settle(comm_, rc, "ncclCommInitRankConfig", env.rank, collective_timeout_s(), [this] { abandon(); });
     watchdog_ = std::make_shared<Watchdog>(device_);
     set_up_streams();
   }
@@ -215,21 +242,37 @@ class NcclCommunicator : public Communicator {
       : Communicator(parent.rank(), parent.size()), device_(parent.device_), comm_(comm), watchdog_(parent.watchdog_) {
     set_up_streams();
   }
+  // Finalises the communicator (collective among the ranks; polled, with a bounded wait) and destroys it.
+  // The stream is torch's and stays.
   ~NcclCommunicator() override {
-    if (stream_ != nullptr) cudaStreamSynchronize(stream_);
-    watchdog_->forget(comm_);
-    if (comm_ != nullptr) ncclCommDestroy(comm_);
+    const c10::cuda::CUDAGuard on_device(static_cast<c10::DeviceIndex>(device_));
+    if (watchdog_) watchdog_->forget(comm_);
+    if (comm_ != nullptr) {
+      try {
+        settle(comm_, ncclCommFinalize(comm_), "ncclCommFinalize", rank(), std::min(60.0, collective_timeout_s()),
+               [this] { abandon(); });
+      } catch (const std::exception& error) {
+        std::fprintf(stderr, "[rank %d] warning: %s\n", rank(), error.what());
+      }
+      if (comm_ != nullptr) ncclCommDestroy(comm_);
+    }
     if (ready_ != nullptr) cudaEventDestroy(ready_);
-    if (stream_ != nullptr) cudaStreamDestroy(stream_);
   }
   std::string backend() const override { return "nccl"; }
   c10::Device device() const override { return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(device_)); }
   std::unique_ptr<Communicator> duplicate() override {
+    const c10::cuda::CUDAGuard on_device(static_cast<c10::DeviceIndex>(device_));
     ncclComm_t split = nullptr;
     ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
     config.blocking = 0;
     ncclResult_t rc = ncclCommSplit(comm_, 0, rank(), &split, &config);
-    settle(split != nullptr ? split : comm_, rc, "ncclCommSplit", rank());
+    ZT_REQUIRE(rc == ncclSuccess || rc == ncclInProgress,
+               "rank " << rank() << ": ncclCommSplit failed: " << ncclGetErrorString(rc));
+    // Only the new communicator is given up on failure; this one stays usable.
+    settle(split, rc, "ncclCommSplit", rank(), collective_timeout_s(), [&split] {
+      if (split != nullptr) ncclCommAbort(split);
+      split = nullptr;
+    });
     return std::unique_ptr<Communicator>(new NcclCommunicator(*this, split));
   }
   void barrier() override {
@@ -242,7 +285,7 @@ class NcclCommunicator : public Communicator {
   WorkPtr do_all_reduce(at::Tensor& buffer) override {
     return launch({buffer}, "all_reduce", [&] {
       return ncclAllReduce(buffer.data_ptr(), buffer.data_ptr(), static_cast<size_t>(buffer.numel()),
-                           nccl_type(buffer.scalar_type()), ncclSum, comm_, stream_);
+                           nccl_type(buffer.scalar_type()), ncclSum, comm_, stream_.stream());
     });
   }
   WorkPtr do_reduce_scatter(const at::Tensor& input, at::Tensor& output, const std::vector<int64_t>& counts) override {
@@ -250,7 +293,7 @@ class NcclCommunicator : public Communicator {
       const ncclDataType_t type = nccl_type(input.scalar_type());
       if (equal(counts))
         return ncclReduceScatter(input.data_ptr(), output.data_ptr(), static_cast<size_t>(counts[0]), type, ncclSum,
-                                 comm_, stream_);
+                                 comm_, stream_.stream());
       // Uneven pieces: one reduce per owner, grouped into a single launch.
       const int64_t element = static_cast<int64_t>(input.element_size());
       ncclGroupStart();
@@ -259,7 +302,7 @@ class NcclCommunicator : public Communicator {
         char* from = static_cast<char*>(input.data_ptr()) + offset * element;
         void* into = r == rank() ? output.data_ptr() : nullptr;
         if (rc == ncclSuccess || rc == ncclInProgress)
-          rc = ncclReduce(from, into, static_cast<size_t>(n), type, ncclSum, r, comm_, stream_);
+          rc = ncclReduce(from, into, static_cast<size_t>(n), type, ncclSum, r, comm_, stream_.stream());
       });
       const ncclResult_t end = ncclGroupEnd();
       return rc == ncclSuccess || rc == ncclInProgress ? end : rc;
@@ -269,7 +312,7 @@ class NcclCommunicator : public Communicator {
     return launch({input, output}, "all_gather", [&] {
       const ncclDataType_t type = nccl_type(input.scalar_type());
       if (equal(counts))
-        return ncclAllGather(input.data_ptr(), output.data_ptr(), static_cast<size_t>(counts[0]), type, comm_, stream_);
+        return ncclAllGather(input.data_ptr(), output.data_ptr(), static_cast<size_t>(counts[0]), type, comm_, stream_.stream());
       const int64_t element = static_cast<int64_t>(input.element_size());
       ncclGroupStart();
       ncclResult_t rc = ncclSuccess;
@@ -277,7 +320,7 @@ class NcclCommunicator : public Communicator {
         char* into = static_cast<char*>(output.data_ptr()) + offset * element;
         const void* from = r == rank() ? input.data_ptr() : into;
         if (rc == ncclSuccess || rc == ncclInProgress)
-          rc = ncclBroadcast(from, into, static_cast<size_t>(n), type, r, comm_, stream_);
+          rc = ncclBroadcast(from, into, static_cast<size_t>(n), type, r, comm_, stream_.stream());
       });
       const ncclResult_t end = ncclGroupEnd();
       return rc == ncclSuccess || rc == ncclInProgress ? end : rc;
@@ -286,7 +329,7 @@ class NcclCommunicator : public Communicator {
   WorkPtr do_broadcast(at::Tensor& buffer, int root) override {
     return launch({buffer}, "broadcast", [&] {
       return ncclBroadcast(buffer.data_ptr(), buffer.data_ptr(), static_cast<size_t>(buffer.numel()),
-                           nccl_type(buffer.scalar_type()), root, comm_, stream_);
+                           nccl_type(buffer.scalar_type()), root, comm_, stream_.stream());
     });
   }
 
@@ -298,8 +341,18 @@ class NcclCommunicator : public Communicator {
   }
 
   void set_up_streams() {
-    ZT_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    const c10::cuda::CUDAGuard on_device(static_cast<c10::DeviceIndex>(device_));
+    stream_ = c10::cuda::getStreamFromPool(/*isHighPriority=*/true, static_cast<c10::DeviceIndex>(device_));
     ZT_CUDA(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));
+  }
+
+  // Aborts this communicator after a failure and forgets it, so that neither the watchdog nor the
+  // destructor touches it again.
+  void abandon() {
+    if (comm_ == nullptr) return;
+    if (watchdog_) watchdog_->forget(comm_);
+    ncclCommAbort(comm_);
+    comm_ = nullptr;
   }
 
   at::Tensor control_token() {
@@ -315,20 +368,20 @@ class NcclCommunicator : public Communicator {
       ZT_REQUIRE(t.is_cuda() && t.get_device() == device_,
                  "the NCCL communicator takes tensors on cuda:" << device_ << ", got one on " << t.device()
                                                                 << (t.is_cpu() ? " (a host tensor reached a GPU collective)" : ""));
+    ZT_REQUIRE(comm_ != nullptr, "rank " << rank() << ": the NCCL communicator was aborted after an earlier failure");
     const cudaStream_t torch_stream = c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device_)).stream();
     ZT_CUDA(cudaEventRecord(ready_, torch_stream));
-    ZT_CUDA(cudaStreamWaitEvent(stream_, ready_, 0));
+    ZT_CUDA(cudaStreamWaitEvent(stream_.stream(), ready_, 0));
     const int64_t seq = next_seq_++;
-    settle(comm_, enqueue(), what, rank());
+    settle(comm_, enqueue(), what, rank(), collective_timeout_s(), [this] { abandon(); });
     // The caching allocator must not hand these buffers out again until the communicator's stream is
     // done with them, even if the Work is dropped unwaited.
-    const c10::cuda::CUDAStream comm_stream = c10::cuda::getStreamFromExternal(stream_, static_cast<c10::DeviceIndex>(device_));
     for (const at::Tensor& t : tensors)
-      c10::cuda::CUDACachingAllocator::recordStream(t.storage().data_ptr(), comm_stream);
-    cudaEvent_t done = watchdog_->take_event();
-    ZT_CUDA(cudaEventRecord(done, stream_));
+      c10::cuda::CUDACachingAllocator::recordStream(t.storage().data_ptr(), stream_);
+    std::shared_ptr<cudaEvent_t> done = watchdog_->take_event();
+    ZT_CUDA(cudaEventRecord(*done, stream_.stream()));
     watchdog_->watch(done, comm_, what, seq, rank());
-    return std::make_shared<NcclWork>(done);
+    return std::make_shared<NcclWork>(std::move(done), static_cast<c10::DeviceIndex>(device_));
   }
 
   // Over MPI when it is up, else through the rendezvous store (returned, for the caller to keep open).
@@ -360,7 +413,7 @@ class NcclCommunicator : public Communicator {
 
   int device_ = 0;
   ncclComm_t comm_ = nullptr;
-  cudaStream_t stream_ = nullptr;
+  c10::cuda::CUDAStream stream_ = c10::cuda::getDefaultCUDAStream();  // replaced by a pooled stream
   cudaEvent_t ready_ = nullptr;  // persistent: re-recorded before every collective
   std::shared_ptr<Watchdog> watchdog_;
   at::Tensor token_;

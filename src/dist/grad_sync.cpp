@@ -102,13 +102,13 @@ void GradientSync::stage(Bucket& bucket) {
   spare_staging_.pop_back();
   bucket.staging_buffer = buffer;
   bucket.staging = buffer.narrow(0, 0, bucket.end - bucket.begin).zero_();
-  staged_bytes_ += static_cast<int64_t>(bucket.staging.nbytes());
+  staged_bytes_ += static_cast<int64_t>(buffer.nbytes());
   peak_staged_bytes_ = std::max(peak_staged_bytes_, staged_bytes_);
 }
 
 void GradientSync::unstage(Bucket& bucket) {
   if (bucket.staging.defined()) {
-    staged_bytes_ -= static_cast<int64_t>(bucket.staging.nbytes());
+    staged_bytes_ -= static_cast<int64_t>(bucket.staging_buffer.nbytes());
     spare_staging_.push_back(std::move(bucket.staging_buffer));
   }
   bucket.staging = at::Tensor();

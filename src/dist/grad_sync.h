@@ -60,6 +60,8 @@ class GradientSync {
   // The weight of the next micro-batch's gradients as they are added into the fp32 buffers (its label
   // tokens: backward ran on its mean loss, and the step normalises by the tokens of the whole step).
   void set_micro_batch_weight(double weight) { weight_ = weight; }
+  // Gives back the spare staging buffers (kept between micro-batches), e.g. before the optimizer step.
+  void release_spare_buffers() { spare_staging_.clear(); }
   // After each micro-batch's backward: collects the gradients (stages 0-1) or sends the buckets still
   // open and adds the reduced pieces (stages 2-3); clears the parameters' .grad.
   void after_backward();
@@ -70,8 +72,10 @@ class GradientSync {
   // It may be scaled in place; reset() zeroes it for the next step.
   at::Tensor reduced();
   void reset();
-  // The most bytes of gradient staging buffers alive at once since construction (stages 2-3).
+  // The most bytes of gradient staging buffers in use at once since construction (stages 2-3; each buffer
+  // is as large as the largest bucket), and that size in bytes.
   int64_t peak_staged_bytes() const { return peak_staged_bytes_; }
+  int64_t largest_bucket_bytes() const { return largest_bucket_ * static_cast<int64_t>(sizeof(float)); }
   static constexpr size_t kBucketsInFlight = 2;
 
  private:

@@ -24,7 +24,7 @@ LaunchEnv detect_launch_env();
 // Starts MPI when the process was started by an MPI launcher and installs MPI_Abort as the job-wide
 // abort hook. Idempotent. Returns false when MPI is not in use (single process or srun without PMI).
 // `from_any_thread`: MPI will be called from threads other than the main one (CUDA autograd runs the
-// gradient hooks on its device threads), so MPI_THREAD_MULTIPLE is required.
+// gradient hooks on its device threads; the NCCL watchdog aborts), so MPI_THREAD_MULTIPLE is required.
 bool init_mpi(const LaunchEnv& env, bool from_any_thread = false);
 void finalize_mpi();
 

@@ -58,7 +58,9 @@ RunContext RunContext::start() {
   context.device_ = choose_device(context.launch_, wanted, cuda.device_count, per_task != nullptr && *per_task != '\0',
                                   cuda.error, context.shared_gpu_);
   if (context.device_.is_cuda()) use_cuda_device(context.device_.index());
-  init_mpi(context.launch_, context.device_.is_cuda() && context.shared_gpu_);
+  // On a GPU, MPI may be called from other threads: CUDA autograd's (staged collectives in gradient
+  // hooks) and the NCCL watchdog's (MPI_Abort when a collective times out).
+  init_mpi(context.launch_, context.device_.is_cuda());
   context.owns_mpi_ = true;
   context.comm_ = make_communicator(context.launch_, context.device_, context.shared_gpu_);
   if (context.shared_gpu_ && context.launch_.rank == 0)

@@ -116,8 +116,10 @@ at::Tensor ZeroEngine::gather_partitions(at::ScalarType dtype) {
 
 StepResult ZeroEngine::step(double lr, double grad_scale) {
   at::NoGradGuard no_grad;
-  // Whatever holds copies of the parameters lets go of them before they change.
+  // Whatever holds copies of the parameters lets go of them before they change; the gradient staging
+  // buffers are not needed again before the next micro-batch.
   for (auto& [id, callback] : release_callbacks_) callback();
+  sync_->release_spare_buffers();
   at::Tensor grad = sync_->reduced();
   grad.mul_(grad_scale / scaler_.scale());
   StepResult result;

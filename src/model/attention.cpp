@@ -23,16 +23,18 @@ PackedKernel packed_kernel_for(at::Device device, at::ScalarType dtype, int64_t 
   return PackedKernel::kPaddedBatch;
 }
 
-void prepare_varlen(AttentionLayout& layout, at::Device device) {
+void prepare_varlen(AttentionLayout& layout, at::Device device, int64_t row_length) {
   std::vector<int32_t> cumulative{0};
-  int64_t longest = 0, offset = 0, row_length = 0;
+  int64_t longest = 0, offset = 0;
   for (const auto& row : layout.segments) {
-    row_length = 0;
+    int64_t covered = 0;
     for (auto [start, length] : row) {
+      ZT_CHECK(start == covered, "prepare_varlen: the segments of a row must follow each other from 0");
       cumulative.push_back(static_cast<int32_t>(offset + start + length));
       longest = std::max(longest, length);
-      row_length = std::max(row_length, start + length);
+      covered = start + length;
     }
+    ZT_CHECK(covered == row_length, "prepare_varlen: the segments cover " << covered << " of " << row_length << " tokens");
     offset += row_length;
   }
   at::Tensor host = at::empty({static_cast<int64_t>(cumulative.size())},

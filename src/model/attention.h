@@ -35,7 +35,8 @@ const char* packed_kernel_name(PackedKernel kernel);
 PackedKernel packed_kernel_for(at::Device device, at::ScalarType dtype, int64_t head_dim);
 
 // Fills layout.cu_seqlens / max_length for `device` (a non-blocking copy from pinned memory on CUDA).
-void prepare_varlen(AttentionLayout& layout, at::Device device);
+// The segments must tile each row of `row_length` tokens exactly (as layout_from_positions makes them).
+void prepare_varlen(AttentionLayout& layout, at::Device device, int64_t row_length);
 
 // q [B, heads, T, D], k and v [B, kv_heads, T, D] (heads a multiple of kv_heads): causal attention inside
 // each segment of layout, with `kernel`. Returns [B, heads, T, D].

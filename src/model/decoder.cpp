@@ -215,7 +215,7 @@ at::Tensor DecoderModel::hidden_states(const at::Tensor& input_ids, const at::Te
            "the attention layout describes " << layout.segments.size() << " rows, the batch has " << input_ids.size(0));
   if (packed_kernel_ == PackedKernel::kFlashVarlen && !layout.single_segment && !layout.cu_seqlens.defined()) {
     AttentionLayout prepared = layout;  // the cumulative lengths go to the device once, not per layer
-    prepare_varlen(prepared, input_ids.device());
+    prepare_varlen(prepared, input_ids.device(), input_ids.size(1));
     return hidden_states(input_ids, position_ids, training, prepared);
   }
   at::Tensor x = at::embedding(embed_tokens, input_ids);  // [B, T, H]

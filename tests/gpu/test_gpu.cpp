@@ -55,7 +55,7 @@ void compare_packed_attention(at::ScalarType type, model::PackedKernel kernel, d
   at::Tensor k = at::randn({2, 2, 128, 64}, options).requires_grad_(true);
   at::Tensor v = at::randn({2, 2, 128, 64}, options).requires_grad_(true);
   const at::Tensor weights = at::randn({2, 8, 128, 64}, options);
-  model::prepare_varlen(layout, kGpu);
+  model::prepare_varlen(layout, kGpu, 128);
   auto run = [&](model::PackedKernel which) {
     at::Tensor out = model::packed_causal_attention(q, k, v, layout, which);
     auto grads = torch::autograd::grad({(out * weights).sum()}, {q, k, v});

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 from safetensors.numpy import load_file
-from sft_run import run_sft, HERE
+from launchers import HERE
+from sft_run import run_sft
 
 TOLERANCE = 1e-5
 

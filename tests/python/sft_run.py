@@ -9,18 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-
-HERE = Path(__file__).resolve().parent
-
-
-def launch_command(launcher, ranks):
-    """The command prefix that starts `ranks` ranks with `launcher` (mpirun, torchrun or env)."""
-    if launcher == "mpirun":
-        return ["mpirun", "--oversubscribe", "-np", str(ranks)]
-    if launcher == "torchrun":
-        return [str(Path(sys.executable).parent / "torchrun"), "--nproc_per_node", str(ranks),
-                "--master_port", str(29400 + os.getpid() % 1000), "--no-python"]
-    return [sys.executable, str(HERE.parent / "run_ranks.py"), str(ranks), "--"]
+from launchers import launch_command
 
 
 def run_sft(ztune, model, dataset, out, ranks, extra, launcher="mpirun"):

@@ -167,6 +167,7 @@ int main(int argc, char** argv) {
   log["optimizer_state_bytes"] = engine.optimizer_state_bytes();
   log["peak_cpu_bytes"] = counting.peak();
   log["peak_staged_gradient_bytes"] = engine.gradient_sync().peak_staged_bytes();
+  log["largest_bucket_bytes"] = engine.gradient_sync().largest_bucket_bytes();
   log["full"] = full;
   if (partition) {
     log["frozen_partitioned_numel"] = partition->partitioned_numel();

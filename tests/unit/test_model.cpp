@@ -183,7 +183,7 @@ TEST(Attention, PaddedBatchEqualsPerSampleWithGroupedHeads) {
 TEST(Attention, VarlenOffsetsCoverTheFlattenedRows) {
   AttentionLayout layout;
   layout.segments = {{{0, 5}, {5, 1}, {6, 7}}, {{0, 13}}};
-  prepare_varlen(layout, at::kCPU);
+  prepare_varlen(layout, at::kCPU, 13);
   EXPECT_TRUE(at::equal(layout.cu_seqlens, at::tensor({0, 5, 6, 13, 26}, at::kInt)));
   EXPECT_EQ(layout.max_length, 13);
   EXPECT_EQ(packed_kernel_for(at::kCPU, at::kBFloat16, 64), PackedKernel::kPerSample);

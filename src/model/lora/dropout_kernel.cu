@@ -5,22 +5,11 @@
 #include <stdexcept>
 #include <string>
 
+#include "model/lora/dropout_hash.h"
 #include "model/lora/dropout_kernel.h"
 
 namespace zt::model {
 namespace {
-
-// Keep in step with lora_linear.cpp: two rounds of a 32-bit mixer over a Weyl sequence keyed by the seed.
-constexpr uint32_t kWeyl = 0x9E3779B9u, kMulA = 0x7FEB352Du, kMulB = 0x846CA68Bu;
-
-__device__ __forceinline__ uint32_t mix32(uint32_t h) {
-  h ^= h >> 16;
-  h *= kMulA;
-  h ^= h >> 15;
-  h *= kMulB;
-  h ^= h >> 16;
-  return h;
-}
 
 __device__ __forceinline__ float to_float(float x) { return x; }
 __device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
@@ -36,7 +25,7 @@ __global__ void seeded_dropout_kernel(const T* in, T* out, int64_t n, uint32_t k
                                       uint32_t threshold, float scale) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-    const uint32_t h = mix32(mix32(static_cast<uint32_t>(i) * kWeyl + key_low) ^ key_high);
+    const uint32_t h = dropout_draw(static_cast<uint32_t>(i), key_low, key_high);
     // __fmul_rn: no contraction into an FMA, so the product rounds as the CPU's does.
     out[i] = h >= threshold ? from_float<T>(__fmul_rn(to_float(in[i]), scale)) : from_float<T>(0.0f);
   }

@@ -10,6 +10,7 @@
 
 #include "core/check.h"
 #include "model/decoder.h"
+#include "model/lora/dropout_hash.h"
 
 #ifdef ZTUNE_WITH_CUDA
 #include <c10/cuda/CUDAGuard.h>
@@ -20,23 +21,6 @@
 
 namespace zt::model {
 namespace {
-
-// The mask bit of element i: two rounds of a 32-bit integer mixer over a Weyl sequence keyed by the
-// seed's two halves. 32-bit lanes so that the loop below vectorizes on AVX2 and AVX-512.
-constexpr uint32_t kWeyl = 0x9E3779B9u, kMulA = 0x7FEB352Du, kMulB = 0x846CA68Bu;
-
-inline uint32_t mix32(uint32_t h) {
-  h ^= h >> 16;
-  h *= kMulA;
-  h ^= h >> 15;
-  h *= kMulB;
-  h ^= h >> 16;
-  return h;
-}
-
-inline uint32_t draw(uint32_t index, uint32_t key_low, uint32_t key_high) {
-  return mix32(mix32(index * kWeyl + key_low) ^ key_high);
-}
 
 // Element i is kept when its 32-bit draw is at least p * 2^32.
 uint32_t keep_threshold(double p) { return static_cast<uint32_t>(std::ceil(p * 4294967296.0)); }
@@ -50,7 +34,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"), optimize("tree-vecto
     const float* in, float* out, int64_t begin, int64_t end, uint32_t key_low, uint32_t key_high,
     uint32_t threshold, float scale) {
   for (int64_t i = begin; i < end; ++i)
-    out[i] = draw(static_cast<uint32_t>(i), key_low, key_high) >= threshold ? in[i] * scale : 0.0f;
+    out[i] = dropout_draw(static_cast<uint32_t>(i), key_low, key_high) >= threshold ? in[i] * scale : 0.0f;
 }
 
 }  // namespace
@@ -70,13 +54,13 @@ at::Tensor seeded_dropout_reference(const at::Tensor& x, double p, uint64_t seed
   auto wrap = [&](const at::Tensor& z) { return at::bitwise_and(z, low); };
   auto mix = [&](at::Tensor h) {
     h = at::bitwise_xor(h, at::bitwise_right_shift(h, 16));
-    h = wrap(h * static_cast<int64_t>(kMulA));
+    h = wrap(h * static_cast<int64_t>(kDropoutMulA));
     h = at::bitwise_xor(h, at::bitwise_right_shift(h, 15));
-    h = wrap(h * static_cast<int64_t>(kMulB));
+    h = wrap(h * static_cast<int64_t>(kDropoutMulB));
     return at::bitwise_xor(h, at::bitwise_right_shift(h, 16));
   };
   at::Tensor index = at::arange(x.numel(), x.options().dtype(at::kLong));
-  at::Tensor h = wrap(wrap(index * static_cast<int64_t>(kWeyl)) + static_cast<int64_t>(seed & 0xFFFFFFFFu));
+  at::Tensor h = wrap(wrap(index * static_cast<int64_t>(kDropoutWeyl)) + static_cast<int64_t>(seed & 0xFFFFFFFFu));
   h = mix(at::bitwise_xor(mix(h), static_cast<int64_t>(seed >> 32)));
   at::Tensor keep = h >= static_cast<int64_t>(keep_threshold(p));
   return (x.contiguous().view(-1) * keep.to(x.scalar_type()) * (1.0 / (1.0 - p))).view(x.sizes());
@@ -120,7 +104,7 @@ at::Tensor seeded_dropout(const at::Tensor& x, double p, uint64_t seed) {
     scalar_t* dst = out.mutable_data_ptr<scalar_t>();
     at::parallel_for(0, input.numel(), 65536, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i)
-        dst[i] = draw(static_cast<uint32_t>(i), key_low, key_high) >= threshold
+        dst[i] = dropout_draw(static_cast<uint32_t>(i), key_low, key_high) >= threshold
                      ? static_cast<scalar_t>(static_cast<float>(in[i]) * scale)
                      : static_cast<scalar_t>(0);
     });
