@@ -65,6 +65,13 @@ if ldd "$BIN/ztune" | grep -q "not found"; then
 fi
 step env "$BIN/ztune" env
 step gpu_unit_tests "$BIN/ztune_gpu_tests"
+# A collective held past the timeout ends the process, naming it (expect_failure passes on that failure).
+if [ "$DRY" = 1 ]; then
+  step nccl_timeout_ends_process "$BIN/ztune_gpu_tests" --timeout-probe
+else
+  step nccl_timeout_ends_process tests/expect_failure.sh 60 "NCCL all_reduce #0 failed on rank 0: it did not complete within 2 s" \
+    "$BIN/ztune_gpu_tests" --timeout-probe
+fi
 step sft_zero2 "$PY" tests/python/gpu_sft_check.py "$BIN/ztune" "$FIX/qwen2" "$DATA" "$WORK/zero2" --deepspeed zero2 --steps $STEPS
 step sft_zero3 "$PY" tests/python/gpu_sft_check.py "$BIN/ztune" "$FIX/qwen2" "$DATA" "$WORK/zero3" --deepspeed zero3 --steps $STEPS
 step fp16_first_step "$PY" tests/python/check_fp16.py "$BIN/ztune" "$FIX/qwen2" "$DATA" "$WORK/fp16" --steps $FP16_STEPS

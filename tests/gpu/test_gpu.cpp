@@ -7,12 +7,19 @@
 // - NCCL at world size 1: every collective in every dtype, a named error for a host tensor, and no
 //   allocator growth over 1,000 collectives whose Work is dropped unwaited.
 // Where no GPU is visible the binary says so and exits 77, which ctest reports as skipped (not passed).
+// `ztune_gpu_tests --timeout-probe` instead holds an NCCL collective behind a 20 s host function with a
+// 2 s collective timeout: the watchdog must end the process within seconds, naming the rank and the
+// collective (scripts/gpu_check.sh expects that failure).
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cuda_runtime.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "core/check.h"
@@ -163,6 +170,19 @@ TEST(GpuNccl, EveryCollectiveAtWorldOneInEveryDtype) {
 
 }  // namespace
 
+// The collective can never finish in time: its stream waits behind a host function that sleeps 20 s.
+int timeout_probe() {
+  dist::set_collective_timeout(2);
+  dist::LaunchEnv single;
+  auto comm = dist::make_nccl_communicator(single, kGpu);
+  at::Tensor buffer = at::ones({1024}, at::TensorOptions().device(kGpu));
+  cudaLaunchHostFunc(c10::cuda::getCurrentCUDAStream(0).stream(), [](void*) { sleep(20); }, nullptr);
+  comm->all_reduce(buffer)->wait();
+  c10::cuda::device_synchronize();
+  std::printf("FAIL: the collective was held for 20 s and no timeout ended the process\n");
+  return 0;
+}
+
 int main(int argc, char** argv) {
   const dist::CudaStatus cuda = dist::cuda_status();
   if (cuda.device_count == 0) {
@@ -171,6 +191,7 @@ int main(int argc, char** argv) {
     return 77;
   }
   dist::use_cuda_device(0);
+  if (argc == 2 && std::strcmp(argv[1], "--timeout-probe") == 0) return timeout_probe();
   ::testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();
 }
