@@ -110,6 +110,13 @@ foreach(tok tokenizer-qwen tokenizer-llama3 tokenizer-qwen-real)
            COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/token_parity.py $<TARGET_FILE:ztune_tokenize_corpus>
                    ${ZTUNE_FIXTURES_DIR}/${tok}/tokenizer.json ${WORK}/token-parity-${tok} --sample-dir ${SAMPLE})
 endforeach()
+# Folders as transformers 5 saves them ("" subword prefixes, chat_template.jinja) and a byte-level
+# vocabulary missing 21 byte tokens: tokens equal HF's, and training on the re-saved folder equals the original.
+add_test(NAME tokenizer_shapes_as_shipped
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_hf_saved_folder.py $<TARGET_FILE:ztune>
+                 $<TARGET_FILE:ztune_tokenize_corpus> ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl
+                 ${WORK}/tokenizer-shapes)
+set_tests_properties(tokenizer_shapes_as_shipped PROPERTIES TIMEOUT 900)
 # ids and labels equal ms-swift's template encoding row by row, every format, template and loss scale;
 # packed rows are exact concatenations.
 add_test(NAME encoding_parity_qwen
@@ -261,7 +268,7 @@ set(ZTUNE_TEST_LABELS
   "unit:cli_.*|layers_include_only_downward|tokenize_corpus_bad_tokenizer_named|safetensors_ztune_writes_samples"
   "mpi:mpi_.*|zero_.*|staged_zero_.*|sft_end_to_end|sft_resume_equals_uninterrupted|sft_preemption|sft_without_mpi"
   "store:store_.*|staged_.*|torchrun_.*|zero_equivalence_store_.*|zero_equivalence_torchrun_.*|sft_without_mpi"
-  "python:.*_python_.*|fixtures_.*|token_parity_.*|encoding_parity_.*|lr_schedule_matches_transformers|sft_.*|export_.*|infer_.*|hub_.*|env_failures_named|mpi_data_shards_.*|zero_equivalence_.*|zero_full_training_memory_.*|staged_zero_.*"
+  "python:.*_python_.*|fixtures_.*|token_parity_.*|tokenizer_shapes_as_shipped|encoding_parity_.*|lr_schedule_matches_transformers|sft_.*|export_.*|infer_.*|hub_.*|env_failures_named|mpi_data_shards_.*|zero_equivalence_.*|zero_full_training_memory_.*|staged_zero_.*"
   "slow:zero_equivalence_[134]|sft_without_mpi|encoding_parity_.*|generation_python_writes_reference|sft_end_to_end|sft_resume_equals_uninterrupted|sft_loss_parity|sft_full_training|export_consolidate_and_merge|infer_batch_and_chat")
 get_property(ztune_registered DIRECTORY PROPERTY TESTS)
 foreach(rule ${ZTUNE_TEST_LABELS})

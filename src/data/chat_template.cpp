@@ -82,12 +82,31 @@ TemplateSpec template_by_name(const std::string& name) {
   return spec;
 }
 
-std::string detect_template_name(const std::string& model_dir) {
+std::string model_chat_template(const std::string& model_dir, std::string* source) {
   namespace fs = std::filesystem;
-  nlohmann::json tokenizer_config = read_json_if_present(fs::path(model_dir) / "tokenizer_config.json");
-  std::string chat_template;
-  if (tokenizer_config.contains("chat_template") && tokenizer_config["chat_template"].is_string())
-    chat_template = tokenizer_config["chat_template"].get<std::string>();
+  const fs::path config_path = fs::path(model_dir) / "tokenizer_config.json";
+  nlohmann::json tokenizer_config = read_json_if_present(config_path);
+  const nlohmann::json chat = tokenizer_config.value("chat_template", nlohmann::json());
+  if (chat.is_string()) {
+    if (source) *source = config_path.string();
+    return chat.get<std::string>();
+  }
+  if (chat.is_array())  // [{"name": "default", "template": ...}, {"name": "tool_use", ...}]
+    for (const nlohmann::json& entry : chat)
+      if (entry.value("name", "") == "default" && entry.value("template", nlohmann::json()).is_string()) {
+        if (source) *source = config_path.string() + " (\"default\")";
+        return entry["template"].get<std::string>();
+      }
+  // transformers 5 writes the template to its own file.
+  const fs::path jinja = fs::path(model_dir) / "chat_template.jinja";
+  std::ifstream in(jinja, std::ios::binary);
+  if (!in) return "";
+  if (source) *source = jinja.string();
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::string detect_template_name(const std::string& model_dir) {
+  const std::string chat_template = model_chat_template(model_dir, nullptr);
   if (chat_template.find("You are Qwen, created by Alibaba Cloud") != std::string::npos) return "qwen2_5";
   if (chat_template.find("<|im_start|>") != std::string::npos) return "qwen";
   if (chat_template.find("<|start_header_id|>") != std::string::npos) return "llama3";

@@ -32,7 +32,11 @@ struct TemplateSpec {
 
 // The built-in templates by ms-swift name; a zt::Error lists the known names.
 TemplateSpec template_by_name(const std::string& name);
-// The template a model folder implies (tokenizer_config.json's chat template, config.json's model type).
+// The model's own Jinja chat template: tokenizer_config.json's "chat_template" (a string, or the "default"
+// of a list), else chat_template.jinja (where transformers 5 writes it); "" when it has none. `source`,
+// when given, receives the file it came from.
+std::string model_chat_template(const std::string& model_dir, std::string* source);
+// The template a model folder implies (its chat template, see model_chat_template).
 std::string detect_template_name(const std::string& model_dir);
 
 // Special token ids a model folder's tokenizer_config.json names.

@@ -152,7 +152,9 @@ struct Model {
   std::vector<uint8_t> special;       // 1 for special added tokens
   std::unordered_map<std::string, int32_t> vocab;  // raw bytes -> id
   std::unordered_map<std::string, int32_t> added;  // content -> id
-  std::array<int32_t, 256> byte_token{};
+  std::array<int32_t, 256> byte_token{};  // -1: the vocabulary has no token for that byte
+  int32_t unk_id = -1;                     // model.unk_token, if any: stands for bytes without a token
+  bool fuse_unk = false;                   // consecutive unknown bytes become one unk
   MergeTable merges;
   AddedTrie added_trie;
   bool nfc = false;
@@ -166,38 +168,43 @@ struct Model {
                    "Qwen2/Llama-3/GPT-2 families)");
 }
 
-void read_normalizer(const json& normalizer, Model& model) {
+// `where` is the JSON path of `normalizer` in the file, for the error of what is not supported.
+void read_normalizer(const json& normalizer, Model& model, const std::string& where) {
   if (normalizer.is_null()) return;
   std::string type = normalizer.value("type", "");
   if (type == "NFC") {
     model.nfc = true;
   } else if (type == "Sequence") {
-    for (const json& inner : normalizer.at("normalizers")) read_normalizer(inner, model);
+    size_t i = 0;
+    for (const json& inner : normalizer.at("normalizers"))
+      read_normalizer(inner, model, where + ".normalizers[" + std::to_string(i++) + "]");
   } else {
-    unsupported(model.path, "normalizer '" + type + "'");
+    unsupported(model.path, where + ".type = \"" + type + "\"");
   }
 }
 
-void read_pre_tokenizer(const json& pre, Model& model, std::string& pattern) {
+void read_pre_tokenizer(const json& pre, Model& model, std::string& pattern, const std::string& where) {
   if (pre.is_null()) return;
   std::string type = pre.value("type", "");
   if (type == "Sequence") {
-    for (const json& inner : pre.at("pretokenizers")) read_pre_tokenizer(inner, model, pattern);
+    size_t i = 0;
+    for (const json& inner : pre.at("pretokenizers"))
+      read_pre_tokenizer(inner, model, pattern, where + ".pretokenizers[" + std::to_string(i++) + "]");
   } else if (type == "Split") {
     if (pre.value("behavior", "") != "Isolated" || pre.value("invert", false))
-      unsupported(model.path, "Split pre-tokenizer with behavior '" + pre.value("behavior", "") + "'");
-    if (!pattern.empty()) unsupported(model.path, "more than one Split pre-tokenizer");
+      unsupported(model.path, where + ".behavior = \"" + pre.value("behavior", "") + "\" (a Split)");
+    if (!pattern.empty()) unsupported(model.path, where + ": a second Split pre-tokenizer");
     const json& spec = pre.at("pattern");
     if (spec.contains("Regex")) pattern = spec["Regex"].get<std::string>();
-    else unsupported(model.path, "a Split pre-tokenizer on a plain string");
+    else unsupported(model.path, where + ".pattern: a Split on a plain string");
   } else if (type == "ByteLevel") {
     model.add_prefix_space = pre.value("add_prefix_space", false);
     if (pre.value("use_regex", true)) {
-      if (!pattern.empty()) unsupported(model.path, "ByteLevel(use_regex=true) after a Split");
+      if (!pattern.empty()) unsupported(model.path, where + ": ByteLevel(use_regex=true) after a Split");
       pattern = kGpt2Regex;
     }
   } else {
-    unsupported(model.path, "pre-tokenizer '" + type + "'");
+    unsupported(model.path, where + ".type = \"" + type + "\"");
   }
 }
 
@@ -213,14 +220,19 @@ std::shared_ptr<const Model> load_model(const std::string& path) {
   auto model = std::make_shared<Model>();
   model->path = path;
   const json& bpe = root.at("model");
-  if (bpe.value("type", "BPE") != "BPE") unsupported(path, "model type '" + bpe.value("type", "") + "'");
-  if (bpe.value("byte_fallback", false)) unsupported(path, "byte_fallback");
-  if (!bpe.value("continuing_subword_prefix", json()).is_null() || !bpe.value("end_of_word_suffix", json()).is_null())
-    unsupported(path, "subword prefixes/suffixes");
+  if (bpe.value("type", "BPE") != "BPE") unsupported(path, "model.type = \"" + bpe.value("type", "") + "\"");
+  if (bpe.value("byte_fallback", false)) unsupported(path, "model.byte_fallback = true");
+  // transformers 5 writes "" for both on every BPE tokenizer it saves: the same as none.
+  for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
+    const json value = bpe.value(key, json());
+    if (!value.is_null() && !(value.is_string() && value.get<std::string>().empty()))
+      unsupported(path, std::string("model.") + key + " = " + value.dump());
+  }
   model->ignore_merges = bpe.value("ignore_merges", false);
-  read_normalizer(root.value("normalizer", json()), *model);
+  model->fuse_unk = bpe.value("fuse_unk", false);
+  read_normalizer(root.value("normalizer", json()), *model, "normalizer");
   std::string pattern;
-  read_pre_tokenizer(root.value("pre_tokenizer", json()), *model, pattern);
+  read_pre_tokenizer(root.value("pre_tokenizer", json()), *model, pattern, "pre_tokenizer");
 
   // Vocabulary: byte-level strings back to raw bytes.
   std::unordered_map<uint32_t, uint8_t> inverse;
@@ -239,7 +251,7 @@ std::shared_ptr<const Model> load_model(const std::string& path) {
   for (const json& entry : root.value("added_tokens", json::array())) {
     std::string content = entry.at("content").get<std::string>();
     if (entry.value("lstrip", false) || entry.value("rstrip", false) || entry.value("single_word", false))
-      unsupported(path, "lstrip/rstrip/single_word on added token '" + content + "'");
+      unsupported(path, "added_tokens: lstrip/rstrip/single_word on '" + content + "'");
     int32_t id = entry.at("id").get<int32_t>();
     added_entries.emplace_back(content, id);
     max_id = std::max(max_id, id);
@@ -258,11 +270,20 @@ std::shared_ptr<const Model> load_model(const std::string& path) {
     model->special[static_cast<size_t>(id)] = entry.value("special", false) ? 1 : 0;
     model->added_trie.insert(content, id);
   }
+  // A byte without a token (SmolLM2's vocabulary lacks 21) becomes model.unk_token when there is one, and is
+  // dropped otherwise, as HF tokenizers does.
+  int missing_bytes = 0;
   for (int b = 0; b < 256; ++b) {
     auto found = model->vocab.find(std::string(1, static_cast<char>(b)));
-    ZT_REQUIRE(found != model->vocab.end(), path << ": the vocabulary has no token for byte 0x" << std::hex << b
-                                                 << "; only complete byte-level vocabularies are supported");
-    model->byte_token[static_cast<size_t>(b)] = found->second;
+    model->byte_token[static_cast<size_t>(b)] = found != model->vocab.end() ? found->second : -1;
+    missing_bytes += found == model->vocab.end();
+  }
+  if (const json unk = bpe.value("unk_token", json()); unk.is_string() && missing_bytes > 0) {
+    const std::string& name = unk.get_ref<const std::string&>();
+    auto found = model->vocab.find(byte_level_to_bytes(name, inverse, raw) ? raw : name);
+    ZT_REQUIRE(found != model->vocab.end(), path << ": model.unk_token '" << name << "' is not in model.vocab, and "
+                                                 << missing_bytes << " bytes have no token of their own");
+    model->unk_id = found->second;
   }
 
   // Merges, as "a b" strings or ["a", "b"] pairs; rank = position.
@@ -361,14 +382,23 @@ struct Tokenizer::Impl {
         return;
       }
     }
-    const int32_t n = static_cast<int32_t>(piece.size());
-    symbols.resize(static_cast<size_t>(n));
-    prev.resize(static_cast<size_t>(n));
-    next.resize(static_cast<size_t>(n));
+    symbols.resize(piece.size());
+    prev.resize(piece.size());
+    next.resize(piece.size());
     heap.clear();
     auto greater = std::greater<Candidate>();
+    // One symbol per byte; a byte without a token is the unk token (fused with a preceding one when asked)
+    // or nothing, so that its neighbours meet, as in HF's BPE.
+    int32_t n = 0;
+    for (char c : piece) {
+      int32_t id = model->byte_token[static_cast<uint8_t>(c)];
+      if (id < 0) {
+        if (model->unk_id < 0 || (model->fuse_unk && n > 0 && symbols[n - 1] == model->unk_id)) continue;
+        id = model->unk_id;
+      }
+      symbols[n++] = id;
+    }
     for (int32_t i = 0; i < n; ++i) {
-      symbols[i] = model->byte_token[static_cast<uint8_t>(piece[static_cast<size_t>(i)])];
       prev[i] = i - 1;
       next[i] = i + 1 < n ? i + 1 : -1;
     }
@@ -398,7 +428,7 @@ struct Tokenizer::Impl {
       push_pair(prev[top.position]);
       push_pair(top.position);
     }
-    for (int32_t i = 0; i >= 0 && i < n; i = next[i]) out.push_back(symbols[i]);
+    for (int32_t i = 0; n > 0 && i >= 0 && i < n; i = next[i]) out.push_back(symbols[i]);
   }
 
   void encode_piece(std::string_view piece, std::vector<int32_t>& out) const {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -102,6 +103,84 @@ TEST(Tokenizer, MergesAsStringsOrPairsAreTheSame) {
   Tokenizer strings = Tokenizer::load(path.string());
   for (const char* text : {"What is 17 + 25? 17 + 25 = 42.", "你好，我是 ztune-bot。", "def f(x):\n    return x"})
     EXPECT_EQ(pairs.encode(text), strings.encode(text)) << text;
+}
+
+// What the BPE model section may say: empty subword prefixes (transformers 5 writes them) are none; a
+// real prefix, byte fallback or an unk token absent from the vocabulary are refused naming the JSON key.
+TEST(Tokenizer, ModelOptionsAsHfWritesThemOrAClearError) {
+  std::ifstream stream(kFixtures + "/tokenizer-qwen/tokenizer.json");
+  const nlohmann::json original = nlohmann::json::parse(stream);
+  const Tokenizer reference = Tokenizer::load(kFixtures + "/tokenizer-qwen/tokenizer.json");
+  auto load_variant = [&](const std::string& name, const std::function<void(nlohmann::json&)>& change) {
+    nlohmann::json config = original;
+    change(config["model"]);
+    std::filesystem::path path = std::filesystem::path(ZTUNE_TEST_WORK_DIR) / ("tokenizer-" + name + ".json");
+    std::filesystem::create_directories(path.parent_path());
+    std::ofstream(path) << config.dump();
+    return Tokenizer::load(path.string());
+  };
+  Tokenizer empty = load_variant("empty-prefixes", [](nlohmann::json& m) {
+    m["continuing_subword_prefix"] = "";
+    m["end_of_word_suffix"] = "";
+  });
+  EXPECT_EQ(empty.encode("hello world, 你好"), reference.encode("hello world, 你好"));
+  auto message = [&](const std::string& name, const std::function<void(nlohmann::json&)>& change) {
+    try {
+      load_variant(name, change);
+    } catch (const zt::Error& error) {
+      return std::string(error.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message("prefix", [](nlohmann::json& m) { m["continuing_subword_prefix"] = "##"; })
+                .find("model.continuing_subword_prefix = \"##\""), std::string::npos);
+  EXPECT_NE(message("fallback", [](nlohmann::json& m) { m["byte_fallback"] = true; }).find("model.byte_fallback"),
+            std::string::npos);
+  // Without byte 'a' and its merges, "a" is the unk token when one is named (fused runs with fuse_unk).
+  auto without_a = [](nlohmann::json& m) {
+    nlohmann::json vocab = nlohmann::json::object();
+    for (auto& [token, id] : m["vocab"].items())
+      if (token.find('a') == std::string::npos) vocab[token] = id;
+    m["vocab"] = vocab;
+    nlohmann::json merges = nlohmann::json::array();
+    for (const nlohmann::json& merge : m["merges"])
+      if (merge[0].get<std::string>().find('a') == std::string::npos && merge[1].get<std::string>().find('a') == std::string::npos)
+        merges.push_back(merge);
+    m["merges"] = merges;
+  };
+  Tokenizer dropped = load_variant("no-a", without_a);
+  EXPECT_EQ(dropped.encode("aaa"), std::vector<int32_t>{});
+  EXPECT_EQ(dropped.encode("xay"), dropped.encode("xy"));
+  Tokenizer with_unk = load_variant("no-a-unk", [&](nlohmann::json& m) {
+    without_a(m);
+    m["unk_token"] = "!";
+    m["fuse_unk"] = true;
+  });
+  const int32_t unk = with_unk.encode("!")[0];
+  EXPECT_EQ(with_unk.encode("aaa"), std::vector<int32_t>{unk});
+  EXPECT_NE(message("no-a-missing-unk", [&](nlohmann::json& m) {
+              without_a(m);
+              m["unk_token"] = "<unk>";
+            }).find("model.unk_token '<unk>' is not in model.vocab"),
+            std::string::npos);
+}
+
+TEST(ChatTemplate, ModelTemplateFromTokenizerConfigOrJinjaFile) {
+  namespace fs = std::filesystem;
+  const fs::path folder = fs::path(ZTUNE_TEST_WORK_DIR) / "template-jinja";
+  fs::remove_all(folder);
+  fs::create_directories(folder);
+  std::ifstream stream(kFixtures + "/qwen2/tokenizer_config.json");
+  nlohmann::json config = nlohmann::json::parse(stream);
+  const std::string chat_template = config["chat_template"].get<std::string>();
+  config.erase("chat_template");
+  std::ofstream(folder / "tokenizer_config.json") << config.dump();
+  EXPECT_EQ(detect_template_name(folder.string()), "default");  // no template anywhere
+  std::ofstream(folder / "chat_template.jinja") << chat_template;
+  std::string source;
+  EXPECT_EQ(model_chat_template(folder.string(), &source), chat_template);
+  EXPECT_EQ(source, (folder / "chat_template.jinja").string());
+  EXPECT_EQ(detect_template_name(folder.string()), "qwen2_5");
 }
 
 TEST(ChatTemplate, DetectionAndSystemOverride) {
