@@ -99,6 +99,7 @@ def main():
     parser.add_argument("--fixtures", default=str(ROOT / "tests" / "fixtures" / "out"))
     parser.add_argument("--megabytes", type=float, default=8)
     parser.add_argument("--rows", type=int, default=20000)
+    parser.add_argument("--tokenizers-only", action="store_true", help="skip the ms-swift pipeline comparison")
     args = parser.parse_args()
     build, fixtures = Path(args.build), Path(args.fixtures)
     tool = build / "tests" / "ztune_tokenize_corpus"
@@ -112,6 +113,19 @@ def main():
             records = corpus_bytes(args.megabytes, added)
             total, ours, theirs = bench_tokenizer(tool, tokenizer_json, records, work)
             print(f"| {name} | {total:.1f} MB, {len(records)} strings | {ours:.2f} | {theirs:.2f} | {ours / theirs:.2f}x |")
+        # The other shapes, built as the tokenizer shapes test builds them (SentencePiece-style with byte
+        # fallback as Llama-2, and SmolLM2's digits + byte level).
+        sys.path.insert(0, str(ROOT / "tests" / "python"))
+        from check_tokenizer_shapes import build as build_shape, training_text
+        text = training_text()
+        for name in ("spm-legacy", "spm-metaspace-first", "bytelevel-digits"):
+            tokenizer_json = build_shape(name, work / name, text)
+            added = [t["content"] for t in json.loads(tokenizer_json.read_text())["added_tokens"]]
+            records = corpus_bytes(args.megabytes, added)
+            total, ours, theirs = bench_tokenizer(tool, tokenizer_json, records, work)
+            print(f"| {name} | {total:.1f} MB, {len(records)} strings | {ours:.2f} | {theirs:.2f} | {ours / theirs:.2f}x |")
+        if args.tokenizers_only:
+            return
         ztune_rate, swift_rate = bench_pipeline(build / "tests" / "ztune_encode_dataset", fixtures / "qwen2", work,
                                                 args.rows)
         print()

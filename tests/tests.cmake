@@ -33,6 +33,10 @@ foreach(command infer export upload login)
   set_tests_properties(cli_${command}_help PROPERTIES PASS_REGULAR_EXPRESSION "usage: ztune ${command}")
 endforeach()
 # `ztune sft --bogus 1` must exit non-zero and name --bogus: WILL_FAIL checks the status, the second test the text.
+# Every field of ms-swift 4.6's sft/infer/export argument classes is a flag ztune implements or refuses with a reason.
+add_test(NAME cli_every_ms_swift_flag_known
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_flag_coverage.py $<TARGET_FILE:ztune>)
+set_tests_properties(cli_every_ms_swift_flag_known PROPERTIES TIMEOUT 300)
 add_test(NAME cli_unknown_flag_fails COMMAND ztune sft --bogus 1)
 set_tests_properties(cli_unknown_flag_fails PROPERTIES WILL_FAIL TRUE)
 add_test(NAME cli_unknown_flag_named COMMAND ztune sft --bogus 1)
@@ -117,6 +121,13 @@ add_test(NAME tokenizer_shapes_as_shipped
                  $<TARGET_FILE:ztune_tokenize_corpus> ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl
                  ${WORK}/tokenizer-shapes)
 set_tests_properties(tokenizer_shapes_as_shipped PROPERTIES TIMEOUT 900)
+# Every tokenizer.json shape ztune reads (SentencePiece-style byte fallback, Metaspace, Digits, Split behaviours,
+# normalizers, decoders), built with the tokenizers library: ids and decodes equal HF's; model folders of the
+# classes transformers 5 rebuilds (LlamaTokenizer, GPT2Tokenizer) equal AutoTokenizer's.
+add_test(NAME tokenizer_shapes_built_by_hf
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_tokenizer_shapes.py
+                 $<TARGET_FILE:ztune_tokenize_corpus> ${WORK}/tokenizer-shapes-hf --sample-dir ${SAMPLE})
+set_tests_properties(tokenizer_shapes_built_by_hf PROPERTIES TIMEOUT 1200)
 # ids and labels equal ms-swift's template encoding row by row, every format, template and loss scale;
 # packed rows are exact concatenations.
 add_test(NAME encoding_parity_qwen
@@ -268,7 +279,7 @@ set(ZTUNE_TEST_LABELS
   "unit:cli_.*|layers_include_only_downward|tokenize_corpus_bad_tokenizer_named|safetensors_ztune_writes_samples"
   "mpi:mpi_.*|zero_.*|staged_zero_.*|sft_end_to_end|sft_resume_equals_uninterrupted|sft_preemption|sft_without_mpi"
   "store:store_.*|staged_.*|torchrun_.*|zero_equivalence_store_.*|zero_equivalence_torchrun_.*|sft_without_mpi"
-  "python:.*_python_.*|fixtures_.*|token_parity_.*|tokenizer_shapes_as_shipped|encoding_parity_.*|lr_schedule_matches_transformers|sft_.*|export_.*|infer_.*|hub_.*|env_failures_named|mpi_data_shards_.*|zero_equivalence_.*|zero_full_training_memory_.*|staged_zero_.*"
+  "python:.*_python_.*|fixtures_.*|token_parity_.*|tokenizer_shapes_.*|cli_every_ms_swift_flag_known|encoding_parity_.*|lr_schedule_matches_transformers|sft_.*|export_.*|infer_.*|hub_.*|env_failures_named|mpi_data_shards_.*|zero_equivalence_.*|zero_full_training_memory_.*|staged_zero_.*"
   "slow:zero_equivalence_[134]|sft_without_mpi|encoding_parity_.*|generation_python_writes_reference|sft_end_to_end|sft_resume_equals_uninterrupted|sft_loss_parity|sft_full_training|export_consolidate_and_merge|infer_batch_and_chat")
 get_property(ztune_registered DIRECTORY PROPERTY TESTS)
 foreach(rule ${ZTUNE_TEST_LABELS})

@@ -7,7 +7,11 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "cli/commands.h"
+#include "cli/infer_export_args.h"
+#include "cli/sft_args.h"
 #include "core/check.h"
 #include "core/log.h"
 #include "dist/launch.h"
@@ -37,6 +41,20 @@ void print_usage(std::FILE* out) {
   std::fprintf(out, "\nRun 'ztune <command> --help' for its flags.\n");
 }
 
+// Hidden: `ztune COMMAND --list_flags_json` prints the command's flag table as JSON, for
+// tests/python/check_flag_coverage.py. Returns false for a command without a table.
+bool print_flags_json(const std::string& command) {
+  nlohmann::json flags;
+  if (command == "sft") flags = zt::cli::sft_table().describe<zt::cli::SftArgs>();
+  else if (command == "infer") flags = zt::cli::infer_table().describe<zt::cli::InferArgs>();
+  else if (command == "export") flags = zt::cli::export_table().describe<zt::cli::ExportArgs>();
+  else if (command == "upload") flags = zt::cli::upload_table().describe<zt::cli::UploadArgs>();
+  else if (command == "login") flags = zt::cli::login_table().describe<zt::cli::LoginArgs>();
+  else return false;
+  std::printf("%s\n", flags.dump(1).c_str());
+  return true;
+}
+
 // One line on stderr (the rank first when there are several), then the whole job ends with `code`.
 [[noreturn]] void report_and_exit(const std::string& message, int code) {
   const zt::ProcessIdentity& id = zt::process_identity();
@@ -62,6 +80,7 @@ int main(int argc, char** argv) {
       std::printf("ztune %s\n", ZTUNE_VERSION);
       return 0;
     }
+    if (args.size() == 2 && args[1] == "--list_flags_json" && print_flags_json(args[0])) return 0;
     for (const Command& command : kCommands) {
       if (args[0] == command.name) return command.run(std::vector<std::string>(args.begin() + 1, args.end()));
     }

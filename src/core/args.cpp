@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <iomanip>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -101,6 +102,59 @@ void validate(const Flag& flag, const std::string& shown, const std::vector<std:
       ZT_THROW(shown << " does not accept '" << value << "'; choose one of: " << allowed);
     }
   }
+}
+
+std::vector<std::string> split_words(const std::string& text) {
+  std::vector<std::string> words;
+  std::istringstream in(text);
+  for (std::string word; in >> word;) words.push_back(word);
+  if (words.empty()) words.push_back(text);
+  return words;
+}
+
+bool is_none(const std::string& text) {
+  std::string value = lower(text);
+  return value == "none" || value == "null";
+}
+
+// A value as text that compares equal for equal meanings: true/false for booleans, numbers by value, None.
+std::string canonical(Kind kind, const std::string& text) {
+  if (is_none(text)) return "None";
+  if (kind == Kind::Bool) {
+    if (std::optional<bool> value = parse_bool(text)) return *value ? "true" : "false";
+  } else if (kind == Kind::Int) {
+    if (std::optional<long long> value = parse_integer(text)) return std::to_string(*value);
+  } else if (kind == Kind::Float) {
+    if (std::optional<double> value = parse_float(text)) {
+      std::ostringstream out;
+      out << std::setprecision(17) << *value;
+      return out.str();
+    }
+  }
+  std::string low = lower(text);
+  return low == "true" || low == "false" ? low : text;
+}
+
+std::string canonical(Kind kind, const std::vector<std::string>& values) {
+  std::string joined;
+  for (const std::string& value : values) joined += (joined.empty() ? "" : " ") + canonical(kind, value);
+  return joined;
+}
+
+// Checks a flag that binds no field: nullopt when its value is accepted (ignored, or at an accepted value),
+// else the refusal. Malformed values are errors as for any flag; None passes the kind check.
+std::optional<std::string> check_unbound(const Flag& flag, const std::string& shown,
+                                         const std::vector<std::string>& values) {
+  const bool none = values.size() == 1 && is_none(values[0]);
+  if (!none) validate(flag, shown, values);
+  if (flag.any_value) return std::nullopt;
+  const std::string given = canonical(flag.kind, values);
+  for (const std::string& accepted : flag.accepted)
+    if (canonical(flag.kind, split_words(accepted)) == given) return std::nullopt;
+  std::string value;
+  for (const std::string& item : values) value += " " + item;
+  if (flag.secret) value = " ...";
+  return shown + value + ": not supported by ztune (" + flag.unbound_reason + ")";
 }
 
 // ---- config files ----
@@ -268,11 +322,44 @@ Flag& Table::push(Flag flag) {
   return flags_.back();
 }
 
+Flag& Table::known(std::string name, Kind kind, std::string reason, std::vector<std::string> accepted) {
+  ZT_CHECK(!reason.empty(), "flag --" << name << " needs a reason");
+  Flag flag;
+  flag.name = std::move(name);
+  flag.kind = kind;
+  flag.unbound_reason = std::move(reason);
+  flag.accepted = std::move(accepted);
+  return push(std::move(flag));
+}
+
+Flag& Table::ignored(std::string name, Kind kind, std::string reason) {
+  Flag& flag = known(std::move(name), kind, std::move(reason), {});
+  flag.any_value = true;
+  return flag;
+}
+
+const Flag* Table::find(const std::string& name) const {
+  const std::string wanted = normalise(name);
+  for (const Flag& flag : flags_) {
+    if (normalise(flag.name) == wanted) return &flag;
+    for (const std::string& alias : flag.aliases)
+      if (normalise(alias) == wanted) return &flag;
+  }
+  return nullptr;
+}
+
 std::string Table::nearest(const std::string& name) const {
   std::string wanted = normalise(name);
   std::string best;
   size_t best_distance = SIZE_MAX;
-  for (const Flag& flag : flags_) {
+  // Flags ztune implements first, so that they win a tie with ms-swift flags it only knows.
+  std::vector<const Flag*> candidates;
+  for (const Flag& flag : flags_)
+    if (!flag.unbound()) candidates.push_back(&flag);
+  for (const Flag& flag : flags_)
+    if (flag.unbound()) candidates.push_back(&flag);
+  for (const Flag* candidate : candidates) {
+    const Flag& flag = *candidate;
     if (flag.positional) continue;
     std::vector<std::string> spellings = flag.aliases;
     spellings.push_back(flag.name);
@@ -317,6 +404,7 @@ std::set<std::string> Table::parse_into(const std::vector<std::string>& argv_in,
   }
 
   std::set<std::string> given;
+  std::vector<std::string> refusals;
   size_t next_positional = 0;
   for (size_t i = 0; i < argv.size(); ++i) {
     const std::string& token = argv[i];
@@ -355,12 +443,22 @@ std::set<std::string> Table::parse_into(const std::vector<std::string>& argv_in,
     } else if (i + 1 < argv.size() && !is_flag_token(argv[i + 1])) {
       values.push_back(argv[++i]);
     }
+    given.insert(flag.name);
+    if (flag.unbound()) {
+      if (std::optional<std::string> refusal = check_unbound(flag, shown, values)) refusals.push_back(*refusal);
+      continue;
+    }
     validate(flag, shown, values);
     flag.assign(target, values);
-    given.insert(flag.name);
   }
   for (size_t p = next_positional; p < positionals.size(); ++p)
     ZT_THROW("'ztune " << command_ << "' needs " << positionals[p]->name << " (see 'ztune " << command_ << " --help')");
+  if (refusals.size() == 1) ZT_THROW(refusals[0]);
+  if (!refusals.empty()) {
+    std::string message;
+    for (const std::string& refusal : refusals) message += "\n  " + refusal;
+    ZT_THROW("'ztune " << command_ << "' cannot run with these ms-swift flags:" << message);
+  }
   return given;
 }
 
@@ -381,6 +479,7 @@ std::string Table::help_text(const void* defaults) const {
   out << " [CONFIG.yaml|CONFIG.json] [--flag value ...]\n\n" << summary_ << "\n";
   std::string current_section = "\x01";
   for (const Flag& flag : flags_) {
+    if (flag.unbound()) continue;
     if (flag.section != current_section) {
       current_section = flag.section;
       out << "\n" << (current_section.empty() ? std::string("options") : current_section) << ":\n";
@@ -404,13 +503,63 @@ std::string Table::help_text(const void* defaults) const {
     if (flag.pending_issue > 0) out << " [not supported yet: issue #" << flag.pending_issue << "]";
     out << "\n";
   }
+  help_unbound(out);
   return out.str();
+}
+
+// One line per ms-swift flag that binds no field, after the flags ztune implements.
+void Table::help_unbound(std::ostream& out) const {
+  bool first = true;
+  std::string current_section = "\x01";
+  for (const Flag& flag : flags_) {
+    if (!flag.unbound()) continue;
+    if (first) {
+      out << "\nms-swift flags ztune accepts or refuses (they set nothing; a refused flag is accepted at the value "
+             "shown):\n";
+      first = false;
+    }
+    if (flag.section != current_section) {
+      current_section = flag.section;
+      if (!current_section.empty()) out << " " << current_section << ":\n";
+    }
+    std::string left = "  --" + flag.name + " " + kind_value_name(flag.kind);
+    out << left << std::string(left.size() < 44 ? 44 - left.size() : 1, ' ');
+    if (flag.any_value) {
+      out << "accepted for ms-swift command lines; " << flag.unbound_reason;
+    } else {
+      std::string accepted;  // "" stands for leaving the flag out and is not shown
+      for (const std::string& value : flag.accepted)
+        if (!value.empty()) accepted += (accepted.empty() ? "" : "|") + value;
+      out << flag.unbound_reason;
+      if (!accepted.empty()) out << " [" << accepted << "]";
+    }
+    out << "\n";
+  }
 }
 
 json Table::json_of(const void* target) const {
   json out = json::object();
   for (const Flag& flag : flags_)
-    if (!flag.secret) out[flag.name] = flag.read(target);
+    if (!flag.secret && !flag.unbound()) out[flag.name] = flag.read(target);
+  return out;
+}
+
+json Table::describe_flags(const void* defaults) const {
+  json out = json::array();
+  for (const Flag& flag : flags_) {
+    static const char* const kKindNames[] = {"bool", "int", "float", "str", "list"};
+    json entry = {{"name", flag.name}, {"aliases", flag.aliases}, {"kind", kKindNames[static_cast<int>(flag.kind)]}};
+    if (flag.unbound()) {
+      entry["status"] = flag.any_value ? "ignored" : "refused";
+      entry["reason"] = flag.unbound_reason;
+      entry["accepted"] = flag.accepted;
+    } else {
+      entry["status"] = flag.positional ? "positional" : flag.pending_issue > 0 ? "pending" : "bound";
+      entry["choices"] = flag.choices;
+      if (!flag.secret) entry["default"] = flag.read(defaults);
+    }
+    out.push_back(std::move(entry));
+  }
   return out;
 }
 

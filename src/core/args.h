@@ -7,9 +7,12 @@
 //   a leading CONFIG.yaml / CONFIG.json holding the same keys (command-line flags override it)
 // Dashes and underscores in flag names are interchangeable. Unknown flags, missing or malformed
 // values and values outside a flag's choices are errors naming the flag (and the nearest valid one).
+// A table also knows ms-swift's flags that ztune does not implement (`known`, `ignored`): they bind no field,
+// are listed in their own part of --help and are never written to args.json.
 #pragma once
 
 #include <functional>
+#include <iosfwd>
 #include <optional>
 #include <set>
 #include <string>
@@ -33,6 +36,10 @@ struct Flag {
   std::vector<std::string> choices;  // empty: any value
   int pending_issue = 0;             // > 0: accepted by the parser but "not supported yet" until issue #N
   bool secret = false;               // never printed, never written to args.json
+  // Set for an ms-swift flag that binds no field (Table::known / Table::ignored): why ztune does not use it.
+  std::string unbound_reason;
+  std::vector<std::string> accepted;  // known: values accepted without effect (ms-swift's default first)
+  bool any_value = false;             // ignored: every well-formed value is accepted without effect
   // Stores `values` (already checked against kind and choices) into the bound field.
   std::function<void(void* target, const std::vector<std::string>& values)> assign;
   std::function<nlohmann::json(const void* target)> read;  // null when unset
@@ -41,6 +48,7 @@ struct Flag {
   Flag& one_of(std::vector<std::string> allowed) { choices = std::move(allowed); return *this; }
   Flag& pending(int issue) { pending_issue = issue; return *this; }
   Flag& hidden_value() { secret = true; return *this; }
+  bool unbound() const { return !unbound_reason.empty(); }
 };
 
 class Table {
@@ -54,6 +62,14 @@ class Table {
   Flag& add(std::string name, T A::*field, std::string help);
   template <class A, class T>
   Flag& positional(std::string name, T A::*field, std::string help);
+  // An ms-swift flag ztune does not implement. Given at one of `accepted` (ms-swift's default; compared after
+  // normalising booleans, numbers and None) it has no effect; any other value is an error
+  // "--NAME VALUE: not supported by ztune (REASON)".
+  Flag& known(std::string name, Kind kind, std::string reason, std::vector<std::string> accepted);
+  // An ms-swift flag accepted with any well-formed value and ignored, because `reason`.
+  Flag& ignored(std::string name, Kind kind, std::string reason);
+  // The flag spelled `name` (canonical or alias, dashes or underscores), or null.
+  const Flag* find(const std::string& name) const;
 
   // Fills `target` (a struct of the type the table was built for) and returns the canonical names of
   // the flags that were given. Throws zt::Error on any problem.
@@ -71,6 +87,14 @@ class Table {
     A defaults{};
     return help_text(&defaults);
   }
+  // Every flag as JSON (name, aliases, kind, status, default or accepted values, reason), for tests that
+  // compare the table with ms-swift's argument classes (`ztune COMMAND --list_flags_json`).
+  template <class A>
+  nlohmann::json describe() const {
+    check_type(typeid(A));
+    A defaults{};
+    return describe_flags(&defaults);
+  }
   // Arguments as JSON, secrets removed.
   template <class A>
   nlohmann::json to_json(const A& args) const;
@@ -87,6 +111,8 @@ class Table {
   Flag& push(Flag flag);
   std::set<std::string> parse_into(const std::vector<std::string>& argv, void* target) const;
   std::string help_text(const void* defaults) const;
+  void help_unbound(std::ostream& out) const;
+  nlohmann::json describe_flags(const void* defaults) const;
   nlohmann::json json_of(const void* target) const;
 
   std::string command_;

@@ -8,47 +8,19 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <unordered_map>
 
 #include "core/check.h"
+#include "data/text_steps.h"
 #include "data/utf8.h"
 
 namespace zt::data {
 namespace {
 
 using nlohmann::json;
-
-// GPT-2's printable stand-ins for the 256 byte values (bytes_to_unicode).
-std::array<uint32_t, 256> byte_to_code_point() {
-  std::array<uint32_t, 256> table{};
-  uint32_t next = 256;
-  for (uint32_t b = 0; b < 256; ++b) {
-    bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-    table[b] = printable ? b : next++;
-  }
-  return table;
-}
-
-// Decodes a byte-level token string back to raw bytes; false if a character is outside the alphabet.
-bool byte_level_to_bytes(const std::string& token, const std::unordered_map<uint32_t, uint8_t>& inverse,
-                         std::string& out) {
-  out.clear();
-  const auto* bytes = reinterpret_cast<const uint8_t*>(token.data());
-  size_t i = 0;
-  while (i < token.size()) {
-    int length = utf8_sequence_length(bytes[i]);
-    if (length == 0 || i + static_cast<size_t>(length) > token.size()) return false;
-    uint32_t code = length == 1 ? bytes[i] : bytes[i] & (0xFF >> (length + 1));
-    for (int k = 1; k < length; ++k) code = (code << 6) | (bytes[i + k] & 0x3F);
-    auto found = inverse.find(code);
-    if (found == inverse.end()) return false;
-    out.push_back(static_cast<char>(found->second));
-    i += static_cast<size_t>(length);
-  }
-  return true;
-}
 
 // Open-addressing map from a token-id pair to its merge (rank and resulting id).
 class MergeTable {
@@ -143,147 +115,280 @@ struct MatchDataDeleter {
   void operator()(pcre2_match_data* data) const { pcre2_match_data_free(data); }
 };
 
-constexpr const char* kGpt2Regex = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+// The code point of a string holding one UTF-8 character.
+uint32_t code_point_of(std::string_view text) {
+  const auto* bytes = reinterpret_cast<const uint8_t*>(text.data());
+  if (text.size() == 1) return bytes[0];
+  uint32_t code = bytes[0] & (0xFF >> (text.size() + 1));
+  for (size_t k = 1; k < text.size(); ++k) code = (code << 6) | (bytes[k] & 0x3F);
+  return code;
+}
 
 // Everything read from tokenizer.json; immutable and shared by copies.
 struct Model {
   std::string path;
-  std::vector<std::string> id_bytes;  // raw bytes of each id (added tokens: their content)
-  std::vector<uint8_t> special;       // 1 for special added tokens
-  std::unordered_map<std::string, int32_t> vocab;  // raw bytes -> id
+  bool byte_level = false;              // pieces are merged over bytes (ByteLevel pre-tokenizer), else characters
+  std::vector<std::string> id_bytes;    // what each id stands for in the text (added tokens: their content)
+  std::vector<std::string> id_spelling; // the token as tokenizer.json spells it, for the decoder
+  std::vector<uint8_t> special;         // 1 for special added tokens
+  std::unordered_map<std::string, int32_t> vocab;  // id_bytes -> id
   std::unordered_map<std::string, int32_t> added;  // content -> id
-  std::array<int32_t, 256> byte_token{};  // -1: the vocabulary has no token for that byte
-  int32_t unk_id = -1;                     // model.unk_token, if any: stands for bytes without a token
-  bool fuse_unk = false;                   // consecutive unknown bytes become one unk
-  MergeTable merges;
-  AddedTrie added_trie;
-  bool nfc = false;
+  std::array<int32_t, 256> byte_token{};           // byte-level: the token of each byte, -1 if none
+  std::unordered_map<uint32_t, int32_t> char_token; // character-level: the token of each character
+  std::array<int32_t, 256> fallback_token{};       // byte_fallback: the id of "<0xXX>", -1 if none
+  bool byte_fallback = false;
+  int32_t unk_id = -1;  // model.unk_token: stands for what has no token
+  bool fuse_unk = false;
   bool ignore_merges = false;
-  bool add_prefix_space = false;
-  std::unique_ptr<pcre2_code, RegexDeleter> regex;  // null: no split
+  MergeTable merges;
+  AddedTrie raw_added;         // added tokens matched in the raw text
+  AddedTrie normalized_added;  // added tokens with "normalized": true, matched after the normalizer
+  std::unique_ptr<Normalizer> normalizer;
+  std::unique_ptr<PreTokenizer> pre_tokenizer;
+  std::unique_ptr<Decoder> decoder;
+  bool decode_by_bytes = false;  // the decoder is ByteLevel alone: decoding joins id_bytes
+  std::vector<int32_t> special_prefix, special_suffix;  // the post-processor's tokens around one sequence
+  std::unique_ptr<pcre2_code, RegexDeleter> fast_regex;  // the byte-level families' one split
+  std::string pipeline;  // the transformers class whose pipeline replaced the file's, or ""
 };
 
 [[noreturn]] void unsupported(const std::string& path, const std::string& what) {
-  ZT_THROW(path << ": " << what << " is not supported by ztune's tokenizer (byte-level BPE of the "
-                   "Qwen2/Llama-3/GPT-2 families)");
+  ZT_THROW(path << ": " << what << " is not supported by ztune's tokenizer; ztune reads BPE tokenizers (byte-level "
+                   "as Qwen/Llama-3/GPT-2, or SentencePiece-style with byte fallback as Llama-2/Mistral)");
 }
 
-// `where` is the JSON path of `normalizer` in the file, for the error of what is not supported.
-void read_normalizer(const json& normalizer, Model& model, const std::string& where) {
-  if (normalizer.is_null()) return;
-  std::string type = normalizer.value("type", "");
-  if (type == "NFC") {
-    model.nfc = true;
-  } else if (type == "Sequence") {
-    size_t i = 0;
-    for (const json& inner : normalizer.at("normalizers"))
-      read_normalizer(inner, model, where + ".normalizers[" + std::to_string(i++) + "]");
-  } else {
-    unsupported(model.path, where + ".type = \"" + type + "\"");
-  }
-}
-
-void read_pre_tokenizer(const json& pre, Model& model, std::string& pattern, const std::string& where) {
-  if (pre.is_null()) return;
-  std::string type = pre.value("type", "");
+// The post-processor's tokens around a single sequence (what add_special_tokens=True adds).
+void read_post_processor(const json& spec, Model& model, const std::string& where) {
+  if (spec.is_null()) return;
+  const std::string type = spec.value("type", "");
+  auto id_of = [&](const json& pair, const std::string& at) {
+    ZT_REQUIRE(pair.is_array() && pair.size() == 2 && pair[1].is_number_integer(),
+               model.path << ": " << at << " is not a [token, id] pair");
+    return pair[1].get<int32_t>();
+  };
   if (type == "Sequence") {
     size_t i = 0;
-    for (const json& inner : pre.at("pretokenizers"))
-      read_pre_tokenizer(inner, model, pattern, where + ".pretokenizers[" + std::to_string(i++) + "]");
-  } else if (type == "Split") {
-    if (pre.value("behavior", "") != "Isolated" || pre.value("invert", false))
-      unsupported(model.path, where + ".behavior = \"" + pre.value("behavior", "") + "\" (a Split)");
-    if (!pattern.empty()) unsupported(model.path, where + ": a second Split pre-tokenizer");
-    const json& spec = pre.at("pattern");
-    if (spec.contains("Regex")) pattern = spec["Regex"].get<std::string>();
-    else unsupported(model.path, where + ".pattern: a Split on a plain string");
+    for (const json& inner : spec.at("processors"))
+      read_post_processor(inner, model, where + ".processors[" + std::to_string(i++) + "]");
   } else if (type == "ByteLevel") {
-    model.add_prefix_space = pre.value("add_prefix_space", false);
-    if (pre.value("use_regex", true)) {
-      if (!pattern.empty()) unsupported(model.path, where + ": ByteLevel(use_regex=true) after a Split");
-      pattern = kGpt2Regex;
+    // Adjusts offsets only.
+  } else if (type == "TemplateProcessing") {
+    bool after_sequence = false;
+    size_t i = 0;
+    for (const json& item : spec.at("single")) {
+      const std::string at = where + ".single[" + std::to_string(i++) + "]";
+      if (item.contains("Sequence")) {
+        after_sequence = true;
+      } else if (item.contains("SpecialToken")) {
+        const std::string name = item["SpecialToken"].at("id").get<std::string>();
+        const json& entry = spec.at("special_tokens").at(name);
+        for (const json& id : entry.at("ids")) (after_sequence ? model.special_suffix : model.special_prefix).push_back(id.get<int32_t>());
+      } else {
+        unsupported(model.path, at + " = " + item.dump());
+      }
     }
+  } else if (type == "BertProcessing" || type == "RobertaProcessing") {
+    model.special_prefix.push_back(id_of(spec.at("cls"), where + ".cls"));
+    model.special_suffix.push_back(id_of(spec.at("sep"), where + ".sep"));
   } else {
     unsupported(model.path, where + ".type = \"" + type + "\"");
   }
 }
 
-std::shared_ptr<const Model> load_model(const std::string& path) {
+std::unique_ptr<pcre2_code, RegexDeleter> compile_fast_regex(const std::string& pattern, const std::string& path) {
+  int error_code = 0;
+  PCRE2_SIZE error_offset = 0;
+  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.c_str()), pattern.size(), PCRE2_UTF | PCRE2_UCP,
+                                   &error_code, &error_offset, nullptr);
+  if (code == nullptr) {
+    PCRE2_UCHAR message[256];
+    pcre2_get_error_message(error_code, message, sizeof(message));
+    ZT_THROW(path << ": pre-tokenizer regex does not compile at offset " << error_offset << ": "
+                  << reinterpret_cast<const char*>(message));
+  }
+  pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter if JIT is unavailable
+  return std::unique_ptr<pcre2_code, RegexDeleter>(code);
+}
+
+json read_json_file(const std::string& path) {
   std::ifstream stream(path, std::ios::binary);
-  ZT_REQUIRE(stream.good(), path << ": cannot open tokenizer file");
-  json root;
+  ZT_REQUIRE(stream.good(), path << ": cannot open");
   try {
-    root = json::parse(stream);
+    return json::parse(stream);
   } catch (const json::exception& error) {
     ZT_THROW(path << ": not valid JSON (" << error.what() << ")");
   }
+}
+
+// transformers 5 builds some tokenizer classes' pipelines itself and keeps only the vocabulary, merges, added
+// tokens and post-processor of tokenizer.json; a model folder must tokenize as AutoTokenizer makes it, since
+// that is what ms-swift trains with. Returns the class whose pipeline was applied, or "" (the file as it is).
+std::string apply_transformers_class(json& root, const std::string& folder) {
+  namespace fs = std::filesystem;
+  const fs::path tokenizer_config_path = fs::path(folder) / "tokenizer_config.json";
+  const fs::path config_path = fs::path(folder) / "config.json";
+  const json tokenizer_config = fs::exists(tokenizer_config_path) ? read_json_file(tokenizer_config_path.string()) : json::object();
+  const json config = fs::exists(config_path) ? read_json_file(config_path.string()) : json::object();
+  auto strip_fast = [](std::string name) {
+    if (name.size() > 4 && name.compare(name.size() - 4, 4, "Fast") == 0) name.resize(name.size() - 4);
+    return name;
+  };
+  std::string hub_class = strip_fast(tokenizer_config.value("tokenizer_class", config.value("tokenizer_class", "")));
+  const std::string model_type = config.value("model_type", "");
+  // AutoTokenizer's class for the model type (transformers 5.19, the families ztune trains); "" where it has none.
+  static const std::map<std::string, std::string> kRegistered = {
+      {"qwen2", "Qwen2Tokenizer"}, {"qwen3", "Qwen2Tokenizer"}, {"qwen2_moe", "Qwen2Tokenizer"},
+      {"qwen3_moe", "Qwen2Tokenizer"}, {"gpt2", "GPT2Tokenizer"}, {"mistral", "TokenizersBackend"},
+      {"mixtral", "TokenizersBackend"}};
+  const auto registered = kRegistered.find(model_type);
+  std::string chosen = hub_class;
+  if (registered != kRegistered.end() && (hub_class.empty() || hub_class != registered->second)) {
+    if (registered->second == "TokenizersBackend") chosen = "";
+    else if (hub_class.empty() || model_type == "qwen2") chosen = registered->second;  // a hub class known wrong
+  }
+  json& bpe = root["model"];
+  auto rebuilt_model = [&](bool byte_fallback, bool fuse_unk, bool keep_unk) {
+    bpe["byte_fallback"] = byte_fallback;
+    bpe["fuse_unk"] = fuse_unk;
+    bpe["dropout"] = nullptr;
+    bpe["ignore_merges"] = false;
+    bpe["continuing_subword_prefix"] = nullptr;
+    bpe["end_of_word_suffix"] = nullptr;
+    if (!keep_unk) bpe["unk_token"] = nullptr;
+  };
+  if (chosen == "LlamaTokenizer") {
+    const bool prefix_space = tokenizer_config.value("add_prefix_space", json(true)).is_null()
+                                  ? true
+                                  : tokenizer_config.value("add_prefix_space", true);
+    const bool legacy = tokenizer_config.value("legacy", false);
+    rebuilt_model(true, true, true);
+    root["normalizer"] = nullptr;
+    root["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", "\u2581"}, {"split", false},
+                             {"prepend_scheme", prefix_space ? (legacy ? "always" : "first") : "never"}};
+    json steps = json::array({{{"type", "Replace"}, {"pattern", {{"String", "\u2581"}}}, {"content", " "}},
+                              {{"type", "ByteFallback"}}, {{"type", "Fuse"}}});
+    if (prefix_space) steps.push_back({{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}});
+    root["decoder"] = {{"type", "Sequence"}, {"decoders", steps}};
+  } else if (chosen == "GPT2Tokenizer") {
+    rebuilt_model(false, false, true);
+    root["normalizer"] = nullptr;
+    root["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", tokenizer_config.value("add_prefix_space", false)},
+                             {"use_regex", true}};
+    root["decoder"] = {{"type", "ByteLevel"}};
+  } else if (chosen == "Qwen2Tokenizer") {
+    rebuilt_model(false, false, false);
+    root["normalizer"] = {{"type", "NFC"}};
+    const char* regex = R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+    root["pre_tokenizer"] = {{"type", "Sequence"},
+                             {"pretokenizers",
+                              {{{"type", "Split"}, {"pattern", {{"Regex", regex}}}, {"behavior", "Isolated"}, {"invert", false}},
+                               {{"type", "ByteLevel"}, {"add_prefix_space", tokenizer_config.value("add_prefix_space", false)},
+                                {"use_regex", false}}}}};
+    root["decoder"] = {{"type", "ByteLevel"}};
+  } else {
+    chosen.clear();
+  }
+  return chosen;
+}
+
+std::shared_ptr<const Model> load_model(const std::string& path, const json& root, std::string pipeline) {
   auto model = std::make_shared<Model>();
+  model->pipeline = std::move(pipeline);
   model->path = path;
   const json& bpe = root.at("model");
   if (bpe.value("type", "BPE") != "BPE") unsupported(path, "model.type = \"" + bpe.value("type", "") + "\"");
-  if (bpe.value("byte_fallback", false)) unsupported(path, "model.byte_fallback = true");
   // transformers 5 writes "" for both on every BPE tokenizer it saves: the same as none.
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
     const json value = bpe.value(key, json());
     if (!value.is_null() && !(value.is_string() && value.get<std::string>().empty()))
       unsupported(path, std::string("model.") + key + " = " + value.dump());
   }
+  if (const json dropout = bpe.value("dropout", json()); dropout.is_number() && dropout.get<double>() > 0)
+    unsupported(path, "model.dropout = " + dropout.dump() + " (BPE dropout)");
+  model->byte_fallback = bpe.value("byte_fallback", false);
   model->ignore_merges = bpe.value("ignore_merges", false);
   model->fuse_unk = bpe.value("fuse_unk", false);
-  read_normalizer(root.value("normalizer", json()), *model, "normalizer");
-  std::string pattern;
-  read_pre_tokenizer(root.value("pre_tokenizer", json()), *model, pattern, "pre_tokenizer");
+  model->normalizer = std::make_unique<Normalizer>(root.value("normalizer", json()), path, "normalizer");
+  model->pre_tokenizer = std::make_unique<PreTokenizer>(root.value("pre_tokenizer", json()), path, "pre_tokenizer");
+  model->decoder = std::make_unique<Decoder>(root.value("decoder", json()), path, "decoder");
+  read_post_processor(root.value("post_processor", json()), *model, "post_processor");
+  model->byte_level = model->pre_tokenizer->byte_level();
+  if (model->pre_tokenizer->is_single_isolated_split())
+    model->fast_regex = compile_fast_regex(model->pre_tokenizer->fast_pattern(), path);
 
-  // Vocabulary: byte-level strings back to raw bytes.
-  std::unordered_map<uint32_t, uint8_t> inverse;
-  std::array<uint32_t, 256> forward = byte_to_code_point();
-  for (uint32_t b = 0; b < 256; ++b) inverse[forward[b]] = static_cast<uint8_t>(b);
+  // A vocabulary entry in the text's own bytes: byte-level spellings mapped back to bytes.
+  std::string raw;
+  auto text_of = [&](const std::string& spelling) -> const std::string& {
+    return model->byte_level && byte_level_decode(spelling, raw) ? raw : spelling;
+  };
   int32_t max_id = -1;
   std::vector<std::pair<std::string, int32_t>> entries;
-  std::string raw;
   for (auto& [token, id_json] : bpe.at("vocab").items()) {
     int32_t id = id_json.get<int32_t>();
     ZT_REQUIRE(id >= 0, path << ": negative id for token '" << token << "'");
-    entries.emplace_back(byte_level_to_bytes(token, inverse, raw) ? raw : token, id);
+    entries.emplace_back(token, id);
     max_id = std::max(max_id, id);
   }
-  std::vector<std::pair<std::string, int32_t>> added_entries;
-  for (const json& entry : root.value("added_tokens", json::array())) {
-    std::string content = entry.at("content").get<std::string>();
-    if (entry.value("lstrip", false) || entry.value("rstrip", false) || entry.value("single_word", false))
-      unsupported(path, "added_tokens: lstrip/rstrip/single_word on '" + content + "'");
-    int32_t id = entry.at("id").get<int32_t>();
-    added_entries.emplace_back(content, id);
-    max_id = std::max(max_id, id);
+  const json added_tokens = root.value("added_tokens", json::array());
+  for (const json& entry : added_tokens) {
+    const std::string content = entry.at("content").get<std::string>();
+    for (const char* key : {"lstrip", "rstrip", "single_word"})
+      if (entry.value(key, false)) unsupported(path, std::string("added_tokens[") + key + " = true] on '" + content + "'");
+    max_id = std::max(max_id, entry.at("id").get<int32_t>());
   }
   model->id_bytes.assign(static_cast<size_t>(max_id + 1), std::string());
+  model->id_spelling.assign(static_cast<size_t>(max_id + 1), std::string());
   model->special.assign(static_cast<size_t>(max_id + 1), 0);
-  for (auto& [bytes, id] : entries) {
+  for (auto& [spelling, id] : entries) {
+    const std::string& bytes = text_of(spelling);
     model->vocab.emplace(bytes, id);
     model->id_bytes[static_cast<size_t>(id)] = bytes;
+    model->id_spelling[static_cast<size_t>(id)] = spelling;
   }
-  size_t index = 0;
-  for (const json& entry : root.value("added_tokens", json::array())) {
-    auto& [content, id] = added_entries[index++];
+  const bool has_normalizer = !model->normalizer->empty();
+  for (const json& entry : added_tokens) {
+    const std::string content = entry.at("content").get<std::string>();
+    const int32_t id = entry.at("id").get<int32_t>();
+    const bool special = entry.value("special", false);
     model->added[content] = id;
-    model->id_bytes[static_cast<size_t>(id)] = content;
-    model->special[static_cast<size_t>(id)] = entry.value("special", false) ? 1 : 0;
-    model->added_trie.insert(content, id);
+    model->id_spelling[static_cast<size_t>(id)] = content;
+    // What the ByteLevel decoder makes of the content, as tokenizers decodes added tokens through the decoder.
+    model->id_bytes[static_cast<size_t>(id)] = model->decoder->byte_level() && byte_level_decode(content, raw) ? raw : content;
+    model->special[static_cast<size_t>(id)] = special ? 1 : 0;
+    // Tokens marked "normalized" are matched in the normalised text, spelled as the normalizer makes them.
+    if (entry.value("normalized", !special) && has_normalizer) {
+      std::string scratch;
+      const std::string spelled(model->normalizer->apply(content, scratch));
+      model->normalized_added.insert(spelled, id);
+      model->id_spelling[static_cast<size_t>(id)] = spelled;  // what tokenizers' id_to_token gives, and decodes
+    } else {
+      model->raw_added.insert(content, id);
+    }
   }
-  // A byte without a token (SmolLM2's vocabulary lacks 21) becomes model.unk_token when there is one, and is
-  // dropped otherwise, as HF tokenizers does.
+
+  // What stands for text without a token of its own: "<0xXX>" (byte_fallback), else model.unk_token, else
+  // nothing (the text is dropped, as HF does: SmolLM2's byte vocabulary lacks 21 bytes).
   int missing_bytes = 0;
   for (int b = 0; b < 256; ++b) {
     auto found = model->vocab.find(std::string(1, static_cast<char>(b)));
-    model->byte_token[static_cast<size_t>(b)] = found != model->vocab.end() ? found->second : -1;
-    missing_bytes += found == model->vocab.end();
+    model->byte_token[static_cast<size_t>(b)] = model->byte_level && found != model->vocab.end() ? found->second : -1;
+    missing_bytes += model->byte_level && found == model->vocab.end();
+    char name[8];
+    std::snprintf(name, sizeof(name), "<0x%02X>", b);
+    auto fallback = model->vocab.find(name);
+    model->fallback_token[static_cast<size_t>(b)] = model->byte_fallback && fallback != model->vocab.end() ? fallback->second : -1;
   }
-  if (const json unk = bpe.value("unk_token", json()); unk.is_string() && missing_bytes > 0) {
+  if (!model->byte_level)
+    for (auto& [text, id] : model->vocab)
+      if (!text.empty() && utf8_sequence_length(static_cast<uint8_t>(text[0])) == static_cast<int>(text.size()))
+        model->char_token.emplace(code_point_of(text), id);
+  if (const json unk = bpe.value("unk_token", json()); unk.is_string()) {
     const std::string& name = unk.get_ref<const std::string&>();
-    auto found = model->vocab.find(byte_level_to_bytes(name, inverse, raw) ? raw : name);
-    ZT_REQUIRE(found != model->vocab.end(), path << ": model.unk_token '" << name << "' is not in model.vocab, and "
-                                                 << missing_bytes << " bytes have no token of their own");
-    model->unk_id = found->second;
+    auto found = model->vocab.find(text_of(name));
+    if (found != model->vocab.end()) model->unk_id = found->second;
+    else if (auto added = model->added.find(name); added != model->added.end()) model->unk_id = added->second;
+    ZT_REQUIRE(model->unk_id >= 0 || (model->byte_level && missing_bytes == 0),
+               path << ": model.unk_token '" << name << "' is not in model.vocab");
   }
 
   // Merges, as "a b" strings or ["a", "b"] pairs; rank = position.
@@ -296,37 +401,25 @@ std::shared_ptr<const Model> load_model(const std::string& path) {
     if (merge.is_string()) {
       const std::string& text = merge.get_ref<const std::string&>();
       size_t space = text.find(' ', 1);
-      ZT_REQUIRE(space != std::string::npos, path << ": merge '" << text << "' is not two tokens");
+      ZT_REQUIRE(space != std::string::npos, path << ": model.merges[" << rank << "] '" << text << "' is not two tokens");
       left = text.substr(0, space);
       right = text.substr(space + 1);
     } else {
-      ZT_REQUIRE(merge.is_array() && merge.size() == 2, path << ": merge #" << rank << " is not a pair");
+      ZT_REQUIRE(merge.is_array() && merge.size() == 2, path << ": model.merges[" << rank << "] is not a pair");
       left = merge[0].get<std::string>();
       right = merge[1].get<std::string>();
     }
-    ZT_REQUIRE(byte_level_to_bytes(left, inverse, left_raw) && byte_level_to_bytes(right, inverse, right_raw),
-               path << ": merge '" << left << " " << right << "' has characters outside the byte-level alphabet");
+    left_raw = text_of(left);
+    right_raw = text_of(right);
     auto left_id = model->vocab.find(left_raw), right_id = model->vocab.find(right_raw),
          merged = model->vocab.find(left_raw + right_raw);
     ZT_REQUIRE(left_id != model->vocab.end() && right_id != model->vocab.end() && merged != model->vocab.end(),
-               path << ": merge '" << left << " " << right << "' uses or makes a token missing from the vocabulary");
+               path << ": model.merges[" << rank << "] '" << left << " " << right
+                    << "' uses or makes a token missing from the vocabulary");
     model->merges.insert(left_id->second, right_id->second, {rank++, merged->second});
   }
-
-  if (!pattern.empty()) {
-    int error_code = 0;
-    PCRE2_SIZE error_offset = 0;
-    pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.c_str()), pattern.size(),
-                                     PCRE2_UTF | PCRE2_UCP, &error_code, &error_offset, nullptr);
-    if (code == nullptr) {
-      PCRE2_UCHAR message[256];
-      pcre2_get_error_message(error_code, message, sizeof(message));
-      ZT_THROW(path << ": pre-tokenizer regex does not compile at offset " << error_offset << ": "
-                    << reinterpret_cast<const char*>(message));
-    }
-    pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter if JIT is unavailable
-    model->regex.reset(code);
-  }
+  const json decoder_spec = root.value("decoder", json());
+  model->decode_by_bytes = model->byte_level && decoder_spec.is_object() && decoder_spec.value("type", "") == "ByteLevel";
   return model;
 }
 
@@ -361,6 +454,7 @@ struct Tokenizer::Impl {
   // Scratch reused across calls.
   mutable std::string sanitized, normalized, prefixed;
   mutable std::vector<int32_t> symbols, prev, next, word_ids;
+  mutable std::vector<TextPiece> pieces;
   struct Candidate {
     int32_t rank, position, id, right_id;
     bool operator>(const Candidate& other) const {
@@ -370,10 +464,51 @@ struct Tokenizer::Impl {
   mutable std::vector<Candidate> heap;
 
   explicit Impl(std::shared_ptr<const Model> shared) : model(std::move(shared)) {
-    if (model->regex) match_data.reset(pcre2_match_data_create_from_pattern(model->regex.get(), nullptr));
+    if (model->fast_regex) match_data.reset(pcre2_match_data_create_from_pattern(model->fast_regex.get(), nullptr));
   }
 
-  // BPE over the raw bytes of one piece (HF's algorithm: lowest rank first, leftmost among equals).
+  // The first symbols of a piece: one per byte (byte-level) or per character, as HF's BPE makes them. Text
+  // without a token becomes its "<0xXX>" tokens (byte_fallback), else the unk token (runs fused when fuse_unk),
+  // else nothing, so that its neighbours meet. A pending unk is added before the next known symbol, not before
+  // fallback bytes: tokenizers' order.
+  int32_t initial_symbols(std::string_view piece) const {
+    const Model& m = *model;
+    symbols.resize(piece.size());
+    int32_t n = 0;
+    bool unk_pending = false;
+    auto add_unk = [&] {
+      if (m.unk_id < 0) return;
+      if (unk_pending && !m.fuse_unk) symbols[n++] = m.unk_id;
+      unk_pending = true;
+    };
+    for (size_t i = 0; i < piece.size();) {
+      size_t length = 1;
+      int32_t id = -1;
+      if (m.byte_level) {
+        id = m.byte_token[static_cast<uint8_t>(piece[i])];
+      } else {
+        length = static_cast<size_t>(std::max(1, utf8_sequence_length(static_cast<uint8_t>(piece[i]))));
+        length = std::min(length, piece.size() - i);
+        auto found = m.char_token.find(code_point_of(piece.substr(i, length)));
+        if (found != m.char_token.end()) id = found->second;
+      }
+      if (id >= 0) {
+        if (unk_pending) symbols[n++] = m.unk_id;
+        unk_pending = false;
+        symbols[n++] = id;
+      } else if (m.byte_fallback && std::all_of(piece.begin() + static_cast<long>(i), piece.begin() + static_cast<long>(i + length),
+                                                [&](char c) { return m.fallback_token[static_cast<uint8_t>(c)] >= 0; })) {
+        for (size_t k = i; k < i + length; ++k) symbols[n++] = m.fallback_token[static_cast<uint8_t>(piece[k])];
+      } else {
+        add_unk();
+      }
+      i += length;
+    }
+    if (unk_pending) symbols[n++] = m.unk_id;
+    return n;
+  }
+
+  // BPE over one piece (HF's algorithm: lowest rank first, leftmost among equals).
   void bpe(std::string_view piece, std::vector<int32_t>& out) const {
     if (model->ignore_merges) {
       auto whole = model->vocab.find(std::string(piece));
@@ -382,22 +517,11 @@ struct Tokenizer::Impl {
         return;
       }
     }
-    symbols.resize(piece.size());
-    prev.resize(piece.size());
-    next.resize(piece.size());
+    const int32_t n = initial_symbols(piece);
+    prev.resize(static_cast<size_t>(n));
+    next.resize(static_cast<size_t>(n));
     heap.clear();
     auto greater = std::greater<Candidate>();
-    // One symbol per byte; a byte without a token is the unk token (fused with a preceding one when asked)
-    // or nothing, so that its neighbours meet, as in HF's BPE.
-    int32_t n = 0;
-    for (char c : piece) {
-      int32_t id = model->byte_token[static_cast<uint8_t>(c)];
-      if (id < 0) {
-        if (model->unk_id < 0 || (model->fuse_unk && n > 0 && symbols[n - 1] == model->unk_id)) continue;
-        id = model->unk_id;
-      }
-      symbols[n++] = id;
-    }
     for (int32_t i = 0; i < n; ++i) {
       prev[i] = i - 1;
       next[i] = i + 1 < n ? i + 1 : -1;
@@ -442,39 +566,68 @@ struct Tokenizer::Impl {
     out.insert(out.end(), word_ids.begin(), word_ids.end());
   }
 
-  // Text between added tokens: normalise, split, merge.
-  void encode_segment(std::string_view segment, std::vector<int32_t>& out) const {
-    if (segment.empty()) return;
-    std::string_view text = model->nfc ? nfc(segment, normalized) : segment;
-    if (model->add_prefix_space && text.front() != ' ') {
+  // The byte-level families' pre-tokenizer: one regex, matches and the gaps between them are pieces.
+  void encode_fast(std::string_view text, std::vector<int32_t>& out) const {
+    if (model->pre_tokenizer->add_prefix_space() && text.front() != ' ') {
       prefixed.assign(1, ' ');
       prefixed.append(text);
       text = prefixed;
     }
-    if (!model->regex) {
-      encode_piece(text, out);
-      return;
-    }
     const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
     size_t offset = 0;
     while (offset < text.size()) {
-      int rc = pcre2_match(model->regex.get(), subject, text.size(), offset, PCRE2_NO_UTF_CHECK, match_data.get(),
+      int rc = pcre2_match(model->fast_regex.get(), subject, text.size(), offset, PCRE2_NO_UTF_CHECK, match_data.get(),
                            nullptr);
       if (rc == PCRE2_ERROR_NOMATCH) break;
       ZT_CHECK(rc > 0, "pre-tokenizer regex match failed with code " << rc);
       const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(match_data.get());
       size_t start = ovector[0], end = ovector[1];
-      if (start > offset) encode_piece(text.substr(offset, start - offset), out);  // unmatched gap: its own piece
-      if (end == start) {  // an empty match: step over one character
-        size_t step = static_cast<size_t>(std::max(1, utf8_sequence_length(static_cast<uint8_t>(text[start]))));
-        encode_piece(text.substr(start, step), out);
-        offset = start + step;
+      if (end == start) {  // an empty match cuts nothing: search again one character on
+        if (start >= text.size()) break;
+        offset = start + static_cast<size_t>(std::max(1, utf8_sequence_length(static_cast<uint8_t>(text[start]))));
         continue;
       }
+      if (start > offset) encode_piece(text.substr(offset, start - offset), out);  // unmatched gap: its own piece
       encode_piece(text.substr(start, end - start), out);
       offset = end;
     }
     if (offset < text.size()) encode_piece(text.substr(offset), out);
+  }
+
+  // Normalised text between added tokens: pre-tokenize, merge.
+  void encode_normalized(std::string_view text, bool at_start, std::vector<int32_t>& out) const {
+    if (text.empty()) return;
+    if (model->fast_regex) return encode_fast(text, out);
+    model->pre_tokenizer->split(text, at_start, pieces);
+    for (const TextPiece& piece : pieces) encode_piece(piece.text, out);
+  }
+
+  // Raw text between added tokens: normalise, split out the normalised added tokens, encode the rest.
+  void encode_segment(std::string_view segment, bool at_start, std::vector<int32_t>& out) const {
+    if (segment.empty()) return;
+    std::string_view text = model->normalizer->apply(segment, normalized);
+    if (model->normalized_added.nodes.size() == 1) return encode_normalized(text, at_start, out);
+    const std::string owned(text);  // the normaliser's scratch is reused below
+    split_added(owned, model->normalized_added, out, [&](std::string_view part, size_t begin) {
+      encode_normalized(part, at_start && begin == 0, out);
+    });
+  }
+
+  // Calls `encode(text, begin)` for the text between the added tokens of `trie` (leftmost-longest), which go
+  // straight to `out`.
+  template <class Encode>
+  static void split_added(std::string_view text, const AddedTrie& trie, std::vector<int32_t>& out, Encode&& encode) {
+    size_t segment_start = 0;
+    for (size_t i = 0; i < text.size(); ++i) {
+      if (!trie.first_byte[static_cast<uint8_t>(text[i])]) continue;
+      auto [token, length] = trie.longest(text.substr(i));
+      if (token < 0) continue;
+      encode(text.substr(segment_start, i - segment_start), segment_start);
+      out.push_back(token);
+      i += length - 1;
+      segment_start = i + 1;
+    }
+    encode(text.substr(segment_start), segment_start);
   }
 };
 
@@ -489,12 +642,22 @@ Tokenizer& Tokenizer::operator=(const Tokenizer& other) {
 }
 
 Tokenizer Tokenizer::load(const std::string& path) {
-  std::string file = path;
-  if (std::filesystem::is_directory(path)) file = (std::filesystem::path(path) / "tokenizer.json").string();
+  const bool folder = std::filesystem::is_directory(path);
+  const std::string file = folder ? (std::filesystem::path(path) / "tokenizer.json").string() : path;
   ZT_REQUIRE(std::filesystem::exists(file), file << ": no tokenizer.json (ztune needs the fast-tokenizer file)");
+  json root = read_json_file(file);
+  const std::string pipeline = folder ? apply_transformers_class(root, path) : "";
   Tokenizer tokenizer;
-  tokenizer.impl_ = std::make_unique<Impl>(load_model(file));
+  tokenizer.impl_ = std::make_unique<Impl>(load_model(file, root, pipeline));
   return tokenizer;
+}
+
+std::string Tokenizer::describe() const {
+  const Model& model = *impl_->model;
+  std::string text = std::string(model.byte_level ? "byte-level" : "character") + " BPE" +
+                     (model.byte_fallback ? " with byte fallback" : "") + ", " + std::to_string(size()) + " ids";
+  if (!model.pipeline.empty()) text += ", pipeline of transformers' " + model.pipeline + " (as AutoTokenizer builds it)";
+  return text;
 }
 
 void Tokenizer::encode_into(std::string_view text, std::vector<int32_t>& ids) const {
@@ -503,18 +666,9 @@ void Tokenizer::encode_into(std::string_view text, std::vector<int32_t>& ids) co
     impl.sanitized = replace_invalid_utf8(text);
     text = impl.sanitized;
   }
-  const AddedTrie& trie = impl.model->added_trie;
-  size_t segment_start = 0;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (!trie.first_byte[static_cast<uint8_t>(text[i])]) continue;
-    auto [token, length] = trie.longest(text.substr(i));
-    if (token < 0) continue;
-    impl.encode_segment(text.substr(segment_start, i - segment_start), ids);
-    ids.push_back(token);
-    i += length - 1;
-    segment_start = i + 1;
-  }
-  impl.encode_segment(text.substr(segment_start), ids);
+  Impl::split_added(text, impl.model->raw_added, ids, [&](std::string_view segment, size_t begin) {
+    impl.encode_segment(segment, begin == 0, ids);
+  });
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
@@ -523,19 +677,31 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
   return ids;
 }
 
+const std::vector<int32_t>& Tokenizer::special_prefix() const { return impl_->model->special_prefix; }
+const std::vector<int32_t>& Tokenizer::special_suffix() const { return impl_->model->special_suffix; }
+
 const std::string& Tokenizer::token_bytes(int32_t id) const {
   ZT_REQUIRE(id >= 0 && id < size(), "token id " << id << " is outside the vocabulary (size " << size() << ")");
   return impl_->model->id_bytes[static_cast<size_t>(id)];
 }
 
 std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special_tokens) const {
-  std::string bytes;
-  for (int32_t id : ids) {
-    if (skip_special_tokens && is_special(id)) continue;
-    if (id < 0 || id >= size()) continue;  // a row of the embedding with no token (as HF's decode skips it)
-    bytes += token_bytes(id);
+  const Model& model = *impl_->model;
+  auto kept = [&](int32_t id) {
+    // Ids past the vocabulary (embedding rows with no token) are skipped, as HF's decode skips them.
+    return id >= 0 && id < size() && !(skip_special_tokens && is_special(id));
+  };
+  if (model.decode_by_bytes) {
+    std::string bytes;
+    for (int32_t id : ids)
+      if (kept(id)) bytes += model.id_bytes[static_cast<size_t>(id)];
+    return replace_invalid_utf8(bytes);
   }
-  return replace_invalid_utf8(bytes);
+  std::vector<std::string> tokens;
+  tokens.reserve(ids.size());
+  for (int32_t id : ids)
+    if (kept(id)) tokens.push_back(model.id_spelling[static_cast<size_t>(id)]);
+  return model.decoder->decode(std::move(tokens));
 }
 
 std::optional<int32_t> Tokenizer::token_id(std::string_view token) const {
@@ -551,26 +717,29 @@ bool Tokenizer::is_special(int32_t id) const {
 
 int32_t Tokenizer::size() const { return static_cast<int32_t>(impl_->model->id_bytes.size()); }
 
+// As tokenizers' DecodeStream: decode a window of ids and emit what it adds to the window's previous text,
+// holding back while the text ends in U+FFFD (a character still incomplete). The window restarts at the last
+// emitted token, so decoders that treat the first token specially (Metaspace) agree with a whole decode.
 std::string StreamDecoder::push(int32_t id) {
-  if (id >= 0 && id < tokenizer_.size() && !(skip_special_ && tokenizer_.is_special(id)))
-    pending_ += tokenizer_.token_bytes(id);
-  // Everything goes out except a tail that may still become a character: the longest suffix (of at most
-  // 3 bytes, after the valid prefix) that is an unfinished multi-byte sequence. Invalid bytes before it
-  // are replaced now, exactly as decoding the whole text at once would replace them.
-  const size_t valid = valid_utf8_prefix(pending_);
-  size_t hold = 0;
-  for (size_t k = std::min<size_t>(3, pending_.size() - valid); k >= 1 && hold == 0; --k)
-    if (is_truncated_utf8(std::string_view(pending_).substr(pending_.size() - k))) hold = k;
-  const size_t complete = pending_.size() - hold;
-  std::string out = replace_invalid_utf8(std::string_view(pending_).substr(0, complete));
-  pending_.erase(0, complete);
-  return out;
+  if (!(id >= 0 && id < tokenizer_.size() && !(skip_special_ && tokenizer_.is_special(id)))) return "";
+  ids_.push_back(id);
+  std::string text = tokenizer_.decode(ids_, false);
+  const bool incomplete = text.size() >= 3 && text.compare(text.size() - 3, 3, "\xEF\xBF\xBD") == 0;
+  if (text.size() <= prefix_.size() || incomplete) return "";
+  std::string added = text.compare(0, prefix_.size(), prefix_) == 0 ? text.substr(prefix_.size()) : text;
+  ids_.erase(ids_.begin(), ids_.begin() + static_cast<long>(prefix_index_));
+  prefix_index_ = ids_.size();
+  prefix_ = tokenizer_.decode(ids_, false);
+  return added;
 }
 
 std::string StreamDecoder::finish() {
-  std::string out = replace_invalid_utf8(pending_);
-  pending_.clear();
-  return out;
+  std::string text = tokenizer_.decode(ids_, false);
+  std::string rest = text.size() > prefix_.size() ? text.substr(prefix_.size()) : "";
+  ids_.clear();
+  prefix_.clear();
+  prefix_index_ = 0;
+  return rest;
 }
 
 }  // namespace zt::data

@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Token parity: ztune's tokenizer against HF `tokenizers` on a varied corpus.
 
-usage: token_parity.py TOOL TOKENIZER_JSON WORK_DIR [--count N] [--sample-dir DIR] [--lossy]
+usage: token_parity.py TOOL TOKENIZER_JSON WORK_DIR [--count N] [--sample-dir DIR] [--lossy] [--transformers]
+
+With --transformers, TOKENIZER_JSON is a model folder and the reference is what transformers'
+AutoTokenizer makes of it (its backend tokenizer: transformers 5 rebuilds the pipelines of some classes,
+LlamaTokenizer and GPT2Tokenizer among them, whatever tokenizer.json says); ztune is given the folder.
 
 Builds a deterministic corpus of at least N strings (Chinese, English, code, emoji, whitespace runs,
 numbers, added/special tokens inside text, combining marks that NFC composes, invalid UTF-8 byte strings),
@@ -149,10 +153,16 @@ def main():
     parser.add_argument("--count", type=int, default=6000)
     parser.add_argument("--sample-dir", default=None)
     parser.add_argument("--lossy", action="store_true")
+    parser.add_argument("--transformers", action="store_true")
     args = parser.parse_args()
 
-    hf = Tokenizer.from_file(args.tokenizer)
-    config = json.loads(Path(args.tokenizer).read_text(encoding="utf-8"))
+    if args.transformers:
+        from transformers import AutoTokenizer
+        hf = AutoTokenizer.from_pretrained(args.tokenizer).backend_tokenizer
+        config = json.loads(hf.to_str())
+    else:
+        hf = Tokenizer.from_file(args.tokenizer)
+        config = json.loads(Path(args.tokenizer).read_text(encoding="utf-8"))
     added = [t["content"] for t in config.get("added_tokens", [])]
     nfc = "NFC" in json.dumps(config.get("normalizer"))
     corpus = build_corpus(args.count, added, args.sample_dir)
@@ -180,7 +190,8 @@ def main():
                 mismatches.append(f"round trip #{i} {text[:60]!r} -> {our_texts[i][:60]!r}")
     for line in mismatches[:20]:
         print("MISMATCH", line)
-    print(f"{Path(args.tokenizer).parent.name}: {len(corpus)} strings, {len(mismatches)} mismatches, "
+    name = Path(args.tokenizer).name if args.transformers else Path(args.tokenizer).parent.name
+    print(f"{name}: {len(corpus)} strings, {len(mismatches)} mismatches, "
           f"{round_trip_checked} round trips checked")
     sys.exit(1 if mismatches or len(corpus) < 5000 else 0)
 

@@ -134,7 +134,7 @@ TEST(Tokenizer, ModelOptionsAsHfWritesThemOrAClearError) {
   };
   EXPECT_NE(message("prefix", [](nlohmann::json& m) { m["continuing_subword_prefix"] = "##"; })
                 .find("model.continuing_subword_prefix = \"##\""), std::string::npos);
-  EXPECT_NE(message("fallback", [](nlohmann::json& m) { m["byte_fallback"] = true; }).find("model.byte_fallback"),
+  EXPECT_NE(message("dropout", [](nlohmann::json& m) { m["dropout"] = 0.1; }).find("model.dropout = 0.1"),
             std::string::npos);
   // Without byte 'a' and its merges, "a" is the unk token when one is named (fused runs with fuse_unk).
   auto without_a = [](nlohmann::json& m) {
