@@ -140,6 +140,26 @@ add_test(NAME encoding_parity_llama3
                  ${ZTUNE_FIXTURES_DIR}/llama llama ${WORK}/encoding-llama3
                  ${SAMPLE}/sharegpt_seed.jsonl ${SAMPLE}/query_response.jsonl --templates llama3)
 set_tests_properties(encoding_parity_qwen encoding_parity_llama3 PROPERTIES TIMEOUT 900)
+# qwen3 (thinking/no-thinking), chatml, llama (Llama-2 on a SentencePiece-style tokenizer), deepseek_r1, llama3_2
+# and default with auto-added bos: ids and labels equal ms-swift 4.6's, every loss scale, on conversations with
+# think blocks and on tokenizers carrying each template's special tokens.
+add_test(NAME encoding_parity_templates
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_templates.py $<TARGET_FILE:ztune_encode_dataset>
+                 ${ZTUNE_FIXTURES_DIR} ${SAMPLE} ${WORK}/encoding-templates)
+set_tests_properties(encoding_parity_templates PROPERTIES TIMEOUT 1500)
+# A llama.cpp GGUF (llama, qwen2; F32..Q8_0/Q4_x/Q5_x and K-quants) imported as a Hugging Face folder: every
+# tensor equals the gguf package's dequantisation, transformers loads it with the same logits and greedy tokens,
+# the tokenizer encodes as the original; broken files are named errors.
+add_test(NAME export_from_gguf
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_gguf_import.py $<TARGET_FILE:ztune>
+                 ${ZTUNE_FIXTURES_DIR} ${WORK}/gguf)
+set_tests_properties(export_from_gguf PROPERTIES TIMEOUT 600)
+# --add_version false, --save_strategy/--eval_strategy epoch and no, --load_best_model_at_end with
+# --metric_for_best_model eval_token_acc and --save_total_limit 1.
+add_test(NAME sft_strategies_and_best_model
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_sft_strategies.py $<TARGET_FILE:ztune>
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/sft-strategies)
+set_tests_properties(sft_strategies_and_best_model PROPERTIES TIMEOUT 900)
 # Under mpirun, 1-4 ranks: every row once per epoch, no byte read by two ranks.
 foreach(ranks 1 2 3 4)
   add_test(NAME mpi_data_shards_${ranks}

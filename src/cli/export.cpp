@@ -1,5 +1,6 @@
 // `ztune export`: a checkpoint's shards consolidated into a PEFT adapter (--ckpt_dir/--adapters with
-// --to_peft), or the adapter merged into its base model (--merge_lora true).
+// --to_peft), the adapter merged into its base model (--merge_lora true), or a llama.cpp GGUF file written
+// as a Hugging Face model folder (--from_gguf FILE --output_dir DIR).
 #include <filesystem>
 
 #include "cli/commands.h"
@@ -8,6 +9,7 @@
 #include "core/log.h"
 #include "checkpoint/trained_with.h"
 #include "dist/run_context.h"
+#include "export/gguf.h"
 #include "export/to_peft.h"
 #include "hub/modelscope.h"
 #include "export/merge.h"
@@ -29,16 +31,38 @@ std::string base_model_of(const std::string& adapter_dir, const std::optional<st
   return hub::resolve_model_dir(from_config, use_hf);
 }
 
+// --from_gguf FILE --output_dir DIR: the GGUF's weights dequantised, its config and tokenizer rebuilt.
+int export_from_gguf(const ExportArgs& args) {
+  ZT_REQUIRE(args.adapters.empty() && !args.ckpt_dir.has_value() && !args.to_peft.has_value() && !args.merge_lora &&
+                 !args.model.has_value(),
+             "--from_gguf imports a GGUF file on its own; drop --adapters, --ckpt_dir, --to_peft, --merge_lora and --model");
+  ZT_REQUIRE(fs::is_regular_file(*args.from_gguf), *args.from_gguf << ": no such GGUF file");
+  ZT_REQUIRE(args.output_dir.has_value(), "--from_gguf needs --output_dir DIR for the Hugging Face model folder");
+  ZT_REQUIRE(!args.push_to_hub || args.hub_model_id.has_value(), "--push_to_hub true needs --hub_model_id OWNER/NAME");
+  const std::string out_dir = without_trailing_slash(*args.output_dir);
+  ZT_REQUIRE(!fs::exists(out_dir) || fs::is_directory(out_dir), out_dir << " exists and is not a folder");
+  ZT_REQUIRE(!fs::exists(out_dir) || args.exist_ok || fs::is_empty(out_dir),
+             out_dir << " already exists; pass --exist_ok true to write into it");
+  exporting::gguf_to_hf(*args.from_gguf, out_dir, args.torch_dtype.value_or(""), exporting::parse_size(args.max_shard_size));
+  std::printf("Hugging Face model: %s\n", out_dir.c_str());
+  if (args.push_to_hub) {
+    hub::push_folder(out_dir, *args.hub_model_id, args.hub_token, args.hub_private_repo, args.commit_message);
+    std::printf("pushed %s to the hub as %s\n", out_dir.c_str(), args.hub_model_id->c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int run_export(const std::vector<std::string>& argv) {
   ExportArgs args;
   if (!parse_command(export_table(), argv, args)) return 0;
+  if (args.from_gguf.has_value()) return export_from_gguf(args);
   ZT_REQUIRE(args.adapters.size() <= 1, "--adapters: export takes one checkpoint, " << args.adapters.size() << " given");
   const std::string checkpoint = without_trailing_slash(
       args.ckpt_dir.value_or(args.adapters.empty() ? std::string() : args.adapters[0]));
-  ZT_REQUIRE(!checkpoint.empty(), "nothing to export: pass --adapters CKPT (with --merge_lora true or --to_peft DIR) "
-                                  "or --ckpt_dir CKPT --to_peft DIR");
+  ZT_REQUIRE(!checkpoint.empty(), "nothing to export: pass --adapters CKPT (with --merge_lora true or --to_peft DIR), "
+                                  "--ckpt_dir CKPT --to_peft DIR, or --from_gguf FILE --output_dir DIR");
   ZT_REQUIRE(fs::is_directory(checkpoint), checkpoint << ": no such checkpoint folder");
   ZT_REQUIRE(args.to_peft.has_value() || args.merge_lora || args.push_to_hub,
              "what should export do? --to_peft DIR (a PEFT adapter from the shards), --merge_lora true, or "

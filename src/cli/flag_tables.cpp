@@ -5,6 +5,7 @@
 
 #include "cli/infer_export_args.h"
 #include "cli/sft_args.h"
+#include "data/chat_template.h"
 
 namespace zt::cli {
 namespace {
@@ -17,8 +18,8 @@ void add_model_flags(args::Table& table) {
   table.section("model");
   table.add("model", &A::model, "model folder or hub id (Qwen/Qwen2.5-7B-Instruct)");
   table.add("torch_dtype", &A::torch_dtype, "weights dtype; default from config.json").one_of(kDtypes);
-  table.add("template", &A::template_name, "chat template; default from the model's tokenizer_config.json")
-      .one_of({"qwen2_5", "qwen", "llama3", "default"});
+  table.add("template", &A::template_name, "chat template; default: as ms-swift chooses it (args.json, model name, the model's chat template)")
+      .one_of(data::template_names());
   table.add("system", &A::system, "system prompt; default from the template");
   table.add("max_length", &A::max_length, "max tokens per sample; default: the model's max positions");
   table.add("use_hf", &A::use_hf, "resolve hub ids against the Hugging Face cache instead of ModelScope's");
@@ -302,8 +303,6 @@ void ignore(args::Table& table, const char* reason, const SwiftFlags& flags) {
   }
 }
 
-// Not added here, because issue 14 makes them work: --add_version, --model_name, --model_author,
-// --lazy_tokenize, --eval_strategy, --save_strategy, --load_best_model_at_end, --metric_for_best_model.
 void add_sft_swift_flags(args::Table& t) {
   t.section("training (transformers Trainer knobs)");
   refuse(t, kNotYet, kOptimizer);
@@ -415,6 +414,8 @@ void add_infer_swift_flags(args::Table& t) {
 }
 
 void add_export_swift_flags(args::Table& t) {
+  t.section("data");
+  ignore(t, "export reads no data", {{"model_name", kList, ""}, {"model_author", kList, ""}, {"lazy_tokenize", kBool, "None"}});
   t.section("export formats");
   refuse(t, kQuantizedExport, kQuantize);
   refuse(t, kQuantizedExport, kExportQuantize);
@@ -490,6 +491,10 @@ const args::Table& sft_table() {
           "accepted for ms-swift command lines; rows are prepared on the training thread");
     t.add("packing", &A::packing, "pack several samples into each row");
     t.add("packing_length", &A::packing_length, "tokens per packed row; default: max_length");
+    t.add("lazy_tokenize", &A::lazy_tokenize,
+          "accepted for ms-swift command lines; ztune always encodes rows as they stream (the same rows either way)");
+    t.add("model_name", &A::model_name, "self-cognition: the model's name for {{NAME}} in the data ([zh] [en])");
+    t.add("model_author", &A::model_author, "self-cognition: the author for {{AUTHOR}} in the data ([zh] [en])");
     t.add("padding_free", &A::padding_free,
           "concatenate a batch into one row without padding (ztune always does: rows are never padded)");
 
@@ -529,9 +534,18 @@ const args::Table& sft_table() {
 
     t.section("saving, evaluation and logging");
     t.add("output_dir", &A::output_dir, "run folder parent; default output/<model name>");
+    t.add("add_version", &A::add_version, "run folder output_dir/vN-<time>; false: output_dir itself");
+    t.add("save_strategy", &A::save_strategy, "when to checkpoint (the last step is always saved)")
+        .one_of({"steps", "epoch", "no"});
     t.add("save_steps", &A::save_steps, "checkpoint every N steps (the last step is always saved)");
     t.add("save_total_limit", &A::save_total_limit, "keep at most N checkpoints");
     t.add("save_only_model", &A::save_only_model, "save weights without optimizer state (resume needs --resume_only_model)");
+    t.add("eval_strategy", &A::eval_strategy, "when to evaluate on the validation rows").one_of({"steps", "epoch", "no"});
+    t.add("load_best_model_at_end", &A::load_best_model_at_end,
+          "keep the best checkpoint (by --metric_for_best_model) whatever save_total_limit says; report and push it");
+    t.add("metric_for_best_model", &A::metric_for_best_model, "loss or token_acc (eval_ prefix allowed); default loss")
+        .one_of({"loss", "eval_loss", "token_acc", "eval_token_acc"});
+    t.add("greater_is_better", &A::greater_is_better, "default: false for loss, true for token_acc");
     t.add("eval_steps", &A::eval_steps, "evaluate on the validation rows every N steps (and at the end); default: save_steps");
     t.add("logging_steps", &A::logging_steps, "log every N steps");
     t.add("logging_first_step", &A::logging_first_step, "also log step 1");
@@ -567,7 +581,10 @@ const args::Table& infer_table() {
     t.add("adapters", &A::adapters, "LoRA checkpoint folders");
     t.add("load_args", &A::load_args, "read model, template, system and dtype from the checkpoint's args.json");
     t.section("generation");
-    t.add("infer_backend", &A::infer_backend, "inference engine (pt is accepted as native)").one_of({"native", "pt"});
+    t.add("infer_backend", &A::infer_backend,
+          "inference engine: native (pt, transformers: the same); vllm, sglang, lmdeploy are served by ztune's own "
+          "engine with a warning")
+        .one_of({"native", "pt", "transformers", "vllm", "sglang", "lmdeploy"});
     t.add("max_batch_size", &A::max_batch_size, "prompts decoded together in batch inference");
     t.add("stream", &A::stream, "print tokens as they are generated; default true when interactive");
     t.add("temperature", &A::temperature, "sampling temperature; 0 is greedy; default from generation_config.json");
@@ -577,6 +594,9 @@ const args::Table& infer_table() {
     t.add("max_new_tokens", &A::max_new_tokens, "tokens generated per reply");
     t.add("merge_lora", &A::merge_lora, "merge the adapter into CKPT-merged first");
     t.add("val_dataset", &A::val_dataset, "run batch inference over these datasets");
+    t.add("model_name", &A::model_name, "self-cognition: the model's name for {{NAME}} in --val_dataset ([zh] [en])");
+    t.add("model_author", &A::model_author, "self-cognition: the author for {{AUTHOR}} in --val_dataset ([zh] [en])");
+    t.add("lazy_tokenize", &A::lazy_tokenize, "accepted for ms-swift command lines; prompts are encoded as read");
     t.add("result_path", &A::result_path, "jsonl written by batch inference");
     t.add("seed", &A::seed, "sampling seed");
     add_infer_swift_flags(t);
@@ -588,13 +608,16 @@ const args::Table& infer_table() {
 const args::Table& export_table() {
   static const args::Table table = [] {
     using A = ExportArgs;
-    args::Table t("export", "Consolidate checkpoints into PEFT adapters, merge LoRA into the base model, push to the hub.");
+    args::Table t("export", "Consolidate checkpoints into PEFT adapters, merge LoRA into the base model, import a GGUF file, push to the hub.");
     t.section("input");
     t.add("adapters", &A::adapters, "LoRA checkpoint folder");
     t.add("model", &A::model, "base model; default from the adapter's args.json");
     t.add("ckpt_dir", &A::ckpt_dir, "checkpoint whose per-rank shards are consolidated");
     t.add("to_peft", &A::to_peft, "folder receiving the consolidated PEFT adapter");
-    t.add("torch_dtype", &A::torch_dtype, "dtype of merged weights").one_of(kDtypes);
+    t.add("from_gguf", &A::from_gguf,
+          "llama.cpp GGUF file (llama, qwen2) written to --output_dir as a Hugging Face model folder");
+    t.add("torch_dtype", &A::torch_dtype, "dtype of merged weights (--from_gguf: float32, the default, or bfloat16)")
+        .one_of(kDtypes);
     t.section("merge");
     t.add("merge_lora", &A::merge_lora, "write the base model with the adapter merged in");
     t.add("output_dir", &A::output_dir, "output folder; default CKPT-merged");

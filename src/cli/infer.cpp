@@ -185,6 +185,9 @@ int batch_inference(const InferArgs& args, Session& session) {
   data::ShardReader reader(sources, options, [](const std::vector<uint64_t>& v) { return v; });
   data::FormatOptions format;
   format.require_reply = false;
+  if (!args.model_name.empty()) format.self_cognition.name = std::make_pair(args.model_name[0], args.model_name.back());
+  if (!args.model_author.empty())
+    format.self_cognition.author = std::make_pair(args.model_author[0], args.model_author.back());
   struct Item {
     data::Conversation prompt;
     std::optional<std::string> reference;
@@ -287,6 +290,10 @@ int chat(const InferArgs& args, Session& session) {
 int run_infer(const std::vector<std::string>& argv) {
   InferArgs args;
   if (!parse_command(infer_table(), argv, args)) return 0;
+  // ms-swift's other engines: ztune serves the same prompts with its own engine and says so in one line.
+  if (args.infer_backend != "native" && args.infer_backend != "pt" && args.infer_backend != "transformers")
+    ZT_LOG_WARN("--infer_backend " << args.infer_backend << ": ztune does not hand models to " << args.infer_backend
+                                   << " yet; serving with ztune's own engine (same template, same sampling flags)");
   dist::RunContext context = dist::RunContext::start();
   ZT_LOG_INFO("running on " << context.summary());
   Session session(args, context.device());

@@ -27,6 +27,9 @@ struct InferArgs {
   std::optional<int> max_new_tokens;
   bool merge_lora = false;
   std::vector<std::string> val_dataset;
+  std::vector<std::string> model_name;      // self-cognition placeholders in val_dataset: [zh, en]
+  std::vector<std::string> model_author;
+  std::optional<bool> lazy_tokenize;        // accepted; no effect
   std::optional<std::string> result_path;
   int seed = 42;
   bool use_hf = false;
@@ -37,9 +40,10 @@ struct ExportArgs {
   std::optional<std::string> model;
   std::optional<std::string> ckpt_dir;      // consolidate a checkpoint's shards into a PEFT adapter
   std::optional<std::string> to_peft;
+  std::optional<std::string> from_gguf;     // a llama.cpp GGUF file written out as a Hugging Face folder
   std::optional<std::string> torch_dtype;
   bool merge_lora = false;
-  std::optional<std::string> output_dir;    // default: CKPT-merged
+  std::optional<std::string> output_dir;    // default: CKPT-merged (required with --from_gguf)
   bool exist_ok = false;
   std::string max_shard_size = "5GB";
   bool push_to_hub = false;

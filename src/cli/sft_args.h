@@ -45,6 +45,9 @@ struct SftArgs {
   bool packing = false;
   std::optional<int> packing_length;        // default: max_length
   bool padding_free = false;
+  std::optional<bool> lazy_tokenize;        // accepted: ztune always encodes rows as they stream
+  std::vector<std::string> model_name;      // self-cognition: [zh, en] or one name for both
+  std::vector<std::string> model_author;
 
   // tuner
   std::string train_type = "lora";          // --tuner_type is an alias
@@ -79,6 +82,12 @@ struct SftArgs {
 
   // saving, evaluation, logging
   std::optional<std::string> output_dir;    // default: output/<model name>
+  bool add_version = true;                  // output_dir/vN-<time>; false: output_dir itself
+  std::string save_strategy = "steps";
+  std::string eval_strategy = "steps";
+  bool load_best_model_at_end = false;
+  std::optional<std::string> metric_for_best_model;  // default: loss
+  std::optional<bool> greater_is_better;            // default: from the metric
   int save_steps = 500;
   std::optional<int> save_total_limit;
   bool save_only_model = false;

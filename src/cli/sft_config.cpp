@@ -64,6 +64,14 @@ train::TrainConfig train_config(const SftArgs& args, nlohmann::json args_json) {
   data.loss_scale = args.loss_scale;
   data.template_name = args.template_name;
   data.system = args.system;
+  // ms-swift's --model_name/--model_author: one value stands for both languages.
+  auto pair_of = [](const std::vector<std::string>& values, const char* flag) -> std::optional<std::pair<std::string, std::string>> {
+    if (values.empty()) return std::nullopt;
+    ZT_REQUIRE(values.size() <= 2, "--" << flag << " takes one name, or two (Chinese, English); got " << values.size());
+    return std::make_pair(values[0], values.back());
+  };
+  data.self_cognition.name = pair_of(args.model_name, "model_name");
+  data.self_cognition.author = pair_of(args.model_author, "model_author");
 
   train::OptimSetup& optim = config.optim;
   optim.learning_rate = args.learning_rate.value_or(model.full_training ? 1e-5 : 1e-4);
@@ -88,6 +96,14 @@ train::TrainConfig train_config(const SftArgs& args, nlohmann::json args_json) {
   loop.save_steps = args.save_steps;
   loop.eval_steps = args.eval_steps.value_or(args.save_steps);
   loop.save_total_limit = args.save_total_limit;
+  loop.add_version = args.add_version;
+  loop.save_strategy = args.save_strategy;
+  loop.eval_strategy = args.eval_strategy;
+  loop.load_best_model_at_end = args.load_best_model_at_end;
+  std::string metric = args.metric_for_best_model.value_or("loss");
+  if (metric.rfind("eval_", 0) == 0) metric = metric.substr(5);
+  loop.metric_for_best_model = metric;
+  loop.greater_is_better = args.greater_is_better.value_or(metric == "token_acc");
   loop.save_only_model = args.save_only_model;
   loop.ddp_timeout_s = args.ddp_timeout;
   loop.output_dir = args.output_dir;

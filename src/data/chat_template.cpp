@@ -1,7 +1,11 @@
 #include "data/chat_template.h"
 
+#include <algorithm>
+#include <cctype>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
@@ -53,31 +57,74 @@ LossScale parse_loss_scale(const std::string& name) {
   ZT_THROW("--loss_scale '" << name << "' is not one of default, last_round, all");
 }
 
+const std::vector<std::string>& template_names() {
+  static const std::vector<std::string> names = {"qwen2_5", "qwen", "qwen3", "qwen3_thinking", "qwen3_nothinking",
+                                                 "chatml", "llama", "llama3", "llama3_2", "deepseek_r1", "default"};
+  return names;
+}
+
 TemplateSpec template_by_name(const std::string& name) {
   TemplateSpec spec;
   spec.name = name;
-  if (name == "qwen2_5" || name == "qwen") {
+  const bool qwen3 = name == "qwen3" || name == "qwen3_thinking" || name == "qwen3_nothinking";
+  if (name == "qwen2_5" || name == "qwen" || qwen3 || name == "chatml") {
     spec.system_prefix = "<|im_start|>system\n{{SYSTEM}}<|im_end|>\n";
     spec.prompt = "<|im_start|>user\n{{QUERY}}<|im_end|>\n<|im_start|>assistant\n";
     spec.chat_sep = "<|im_end|>\n";
     spec.suffix = "<|im_end|>\n";
-    spec.default_system = name == "qwen2_5" ? kQwen25System : kPlainSystem;
-    spec.stop_words = {"<|im_end|>", "<|endoftext|>"};
-  } else if (name == "llama3") {
+    if (name == "qwen2_5") spec.default_system = kQwen25System;
+    if (name == "qwen") spec.default_system = kPlainSystem;
+    if (name != "chatml") spec.stop_words = {"<|endoftext|>"};
+    spec.auto_add_bos = name == "chatml";
+    spec.is_thinking = name == "qwen3" || name == "qwen3_thinking";
+    if (name == "qwen3") spec.non_thinking_prefix = "<think>\n\n</think>\n\n";
+    if (name == "qwen3_thinking") spec.thinking_prefix = "<think>\n";
+  } else if (name == "llama") {  // Llama-2, and Mistral v0.x in ms-swift's registry
+    spec.prefix = "<s>[INST] ";
+    spec.system_prefix = "<s>[INST] <<SYS>>\n{{SYSTEM}}\n<</SYS>>\n\n";
+    spec.prompt = "{{QUERY}} [/INST]";
+    spec.chat_sep = "</s><s>[INST] ";
+    spec.suffix = "</s>";
+    spec.default_system =
+        "You are a helpful, respectful and honest assistant. Always answer as helpfully as possible, while being "
+        "safe. Your answers should not include any harmful, unethical, racist, sexist, toxic, dangerous, or illegal "
+        "content. Please ensure that your responses are socially unbiased and positive in nature.\n\nIf a question "
+        "does not make any sense, or is not factually coherent, explain why instead of answering something not "
+        "correct. If you don't know the answer to a question, please don't share false information.";
+  } else if (name == "llama3" || name == "llama3_2") {
     spec.prefix = "<|begin_of_text|>";
     spec.system_prefix = "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n{{SYSTEM}}<|eot_id|>";
+    if (name == "llama3_2") {  // ms-swift writes the day it runs into the system block
+      char date[32];
+      const std::time_t now = std::time(nullptr);
+      std::strftime(date, sizeof(date), "%d %b %Y", std::localtime(&now));
+      spec.system_prefix = std::string("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge "
+                                       "Date: December 2023\nToday Date: ") + date + "\n\n{{SYSTEM}}<|eot_id|>";
+      spec.prefix = replace_all(spec.system_prefix, "{{SYSTEM}}", "");
+    }
     spec.prompt = "<|start_header_id|>user<|end_header_id|>\n\n{{QUERY}}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
     spec.chat_sep = "<|eot_id|>";
     spec.suffix = "<|eot_id|>";
     spec.stop_words = {"<|eot_id|>", "<|end_of_text|>"};
+  } else if (name == "deepseek_r1") {
+    spec.prefix = "<｜begin▁of▁sentence｜>";
+    spec.system_prefix = spec.prefix + "{{SYSTEM}}";
+    spec.prompt = "<｜User｜>{{QUERY}}<｜Assistant｜>";
+    spec.chat_sep = "<｜end▁of▁sentence｜>";
+    spec.suffix = spec.chat_sep;
+    spec.is_thinking = true;
+    spec.thinking_prefix = "<think>\n";
   } else if (name == "default") {
     spec.system_prefix = "{{SYSTEM}}\n\n";
     spec.prompt = "### Human:\n{{QUERY}}\n\n### Assistant:\n";
     spec.chat_sep = "\n\n";
     spec.suffix = kEos;
     spec.default_system = kPlainSystem;
+    spec.auto_add_bos = true;
   } else {
-    ZT_THROW("unknown --template '" << name << "'; ztune knows qwen2_5, qwen, llama3 and default");
+    std::string known;
+    for (const std::string& known_name : template_names()) known += (known.empty() ? "" : ", ") + known_name;
+    ZT_THROW("unknown --template '" << name << "'; ztune knows " << known);
   }
   return spec;
 }
@@ -105,15 +152,119 @@ std::string model_chat_template(const std::string& model_dir, std::string* sourc
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-std::string detect_template_name(const std::string& model_dir) {
-  const std::string chat_template = model_chat_template(model_dir, nullptr);
-  if (chat_template.find("You are Qwen, created by Alibaba Cloud") != std::string::npos) return "qwen2_5";
-  if (chat_template.find("<|im_start|>") != std::string::npos) return "qwen";
-  if (chat_template.find("<|start_header_id|>") != std::string::npos) return "llama3";
-  if (chat_template.empty()) return "default";
-  ZT_THROW(model_dir << ": the model's chat template is not one ztune recognises; pass --template "
-                        "(qwen2_5, qwen, llama3 or default)");
+namespace {
+
+// ms-swift's model name for a folder: the repository name inside a hub cache path, else the last component
+// ("___" written for "." by ModelScope's cache).
+std::string model_name_of(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  std::smatch match;
+  static const std::regex hf_cache(R"(/models--(?:.+?--)?(.+?)/snapshots/)"), ms_cache(R"(/models/(?:.+?--)?(.+?)/snapshots/)");
+  if (std::regex_search(path, match, hf_cache) || std::regex_search(path, match, ms_cache)) return match[1];
+  std::string name = std::filesystem::path(path).filename().string();
+  for (size_t at = 0; (at = name.find("___", at)) != std::string::npos;) name.replace(at, 3, ".");
+  return name;
 }
+
+// The part of ms-swift 4.6's model registry (swift/model/models/*.py) for the families ztune trains: a model
+// name (case-insensitive, whole name) -> template. Where ms-swift registers a family under a template ztune does
+// not have (mistral_nemo, qwen2_5_math, ...), the name maps to that template and choosing it is an error.
+const std::vector<std::pair<std::regex, std::string>>& registry() {
+  static const std::vector<std::pair<std::regex, std::string>> table = [] {
+    const auto icase = std::regex::icase | std::regex::ECMAScript;
+    std::vector<std::pair<std::regex, std::string>> rows;
+    auto add = [&](const char* pattern, const char* name) { rows.emplace_back(std::regex(pattern, icase), name); };
+    add(R"(qwen2\.5-math-.*)", "qwen2_5_math");
+    add(R"(qwen2\.5-(7|14)b-instruct-1m)", "qwen");
+    add(R"(qwen2\.5-(0\.5|1\.5|3|7|14|32|72)b(-instruct)?(-gptq-int[48]|-awq)?)", "qwen2_5");
+    add(R"(qwen2\.5-coder-.*)", "qwen2_5");
+    add(R"((code)?qwen1\.5-.*|qwen2-(0\.5|1\.5|7|57|72)b.*|qwen2-math-.*)", "qwen");
+    add(R"(qwq-32b(-awq)?)", "qwq");
+    add(R"(qwen3-.*-thinking-2507(-fp8)?)", "qwen3_thinking");
+    add(R"(qwen3-.*-instruct-2507(-fp8)?)", "qwen3_nothinking");
+    add(R"(qwen3-coder-.*)", "qwen3_coder");
+    add(R"(qwen3-(0\.6|1\.7|4|8|14|32)b(-base|-fp8|-awq)?|qwen3-(30b-a3b|235b-a22b)(-base)?(-fp8|-awq)?)", "qwen3");
+    add(R"(deepseek-r1-distill-(qwen|llama)-.*|deepseek-r1-0528-qwen3-8b)", "deepseek_r1");
+    add(R"(llama-2-(7|13|70)b(-chat)?(-hf|-ms))", "llama");
+    add(R"(mistral-7b(-instruct)?-v0\.[123](-hf)?|codestral-22b-v0\.1|mixtral-8x(7|22)b.*)", "llama");
+    add(R"(mistral-nemo-.*|mistral-small-instruct-2409|mistral-large-instruct-2407|ministral-8b-instruct-2410)",
+        "mistral_nemo");
+    add(R"(meta-llama-3-(8|70)b(-instruct)?)", "llama3");
+    add(R"(meta-llama-3\.1-(8|70|405)b(-instruct)?.*|llama-3\.2-(1|3)b(-instruct)?|llama-3\.3-70b-instruct)", "llama3_2");
+    return rows;
+  }();
+  return table;
+}
+
+// A fixed system prompt the model's chatml template writes when the conversation has none (SmolLM2's).
+std::optional<std::string> jinja_default_system(const std::string& chat_template) {
+  static const std::regex literal(R"('<\|im_start\|>system\\n([^'{}]+)<\|im_end\|>\\n')");
+  std::smatch match;
+  if (!std::regex_search(chat_template, match, literal)) return std::nullopt;
+  std::string text = match[1];
+  return replace_all(text, "\\n", "\n");
+}
+
+}  // namespace
+
+TemplateChoice choose_template(const std::string& model_dir) {
+  namespace fs = std::filesystem;
+  TemplateChoice choice;
+  // A checkpoint or a merged model written by ms-swift or ztune says what it was trained with.
+  const nlohmann::json args = read_json_if_present(fs::path(model_dir) / "args.json");
+  if (args.contains("template") && args["template"].is_string() && !args["template"].get<std::string>().empty()) {
+    choice.name = args["template"].get<std::string>();
+    choice.source = (fs::path(model_dir) / "args.json").string();
+  }
+  const std::string model_name = model_name_of(model_dir);
+  if (choice.name.empty())
+    for (const auto& [pattern, name] : registry())
+      if (std::regex_match(model_name, pattern)) {
+        choice.name = name;
+        choice.source = "ms-swift's registry entry for '" + model_name + "'";
+        break;
+      }
+  if (!choice.name.empty()) {
+    const auto& names = template_names();
+    ZT_REQUIRE(std::find(names.begin(), names.end(), choice.name) != names.end(),
+               model_dir << ": ms-swift trains this model with the '" << choice.name << "' template (" << choice.source
+                         << "), which ztune does not have yet; pass --template with one it has if the model's format "
+                            "matches it");
+    return choice;
+  }
+  std::string source;
+  const std::string chat_template = model_chat_template(model_dir, &source);
+  choice.source = "the chat template in " + source;
+  if (chat_template.empty()) {
+    choice.name = "default";
+    choice.source = "no chat template in " + model_dir;
+  } else if (chat_template.find("<\xEF\xBD\x9C" "Assistant\xEF\xBD\x9C>") != std::string::npos) {
+    choice.name = "deepseek_r1";
+  } else if (chat_template.find("<|im_start|>") != std::string::npos) {
+    if (chat_template.find("<think>") != std::string::npos || chat_template.find("enable_thinking") != std::string::npos)
+      choice.name = chat_template.find("enable_thinking") != std::string::npos ? "qwen3" : "qwen3_thinking";
+    else if (chat_template.find("You are Qwen, created by Alibaba Cloud") != std::string::npos)
+      choice.name = "qwen2_5";
+    else if (chat_template.find("'You are a helpful assistant.'") != std::string::npos ||
+             chat_template.find("<|im_start|>system\\nYou are a helpful assistant.<|im_end|>") != std::string::npos)
+      choice.name = "qwen";
+    else {
+      choice.name = "chatml";
+      choice.default_system = jinja_default_system(chat_template);
+    }
+  } else if (chat_template.find("<|start_header_id|>") != std::string::npos) {
+    choice.name = chat_template.find("Cutting Knowledge Date") != std::string::npos ? "llama3_2" : "llama3";
+  } else if (chat_template.find("[INST]") != std::string::npos && chat_template.find("<<SYS>>") != std::string::npos) {
+    choice.name = "llama";
+  } else {
+    ZT_THROW(model_dir << ": neither the model's name ('" << model_name << "') nor its chat template (" << source
+                       << ") is one ztune recognises; pass --template (one of qwen2_5, qwen, qwen3, qwen3_thinking, "
+                          "qwen3_nothinking, chatml, llama, llama3, llama3_2, deepseek_r1, default)");
+  }
+  return choice;
+}
+
+std::string detect_template_name(const std::string& model_dir) { return choose_template(model_dir).name; }
 
 SpecialTokens read_special_tokens(const std::string& model_dir, const Tokenizer& tokenizer) {
   nlohmann::json config = read_json_if_present(std::filesystem::path(model_dir) / "tokenizer_config.json");
@@ -132,20 +283,39 @@ SpecialTokens read_special_tokens(const std::string& model_dir, const Tokenizer&
   SpecialTokens tokens;
   tokens.eos_id = token_of("eos_token");
   tokens.pad_id = token_of("pad_token");
-  if (config.value("add_bos_token", false)) tokens.bos_id = token_of("bos_token");
   return tokens;
 }
 
 ChatTemplate::ChatTemplate(TemplateSpec spec, const Tokenizer& tokenizer, std::optional<std::string> system_override,
-                           std::optional<int32_t> eos_id, std::optional<int32_t> bos_id)
-    : spec_(std::move(spec)),
-      tokenizer_(tokenizer),
-      system_override_(std::move(system_override)),
-      eos_id_(eos_id),
-      bos_id_(bos_id) {
+                           std::optional<int32_t> eos_id)
+    : spec_(std::move(spec)), tokenizer_(tokenizer), system_override_(std::move(system_override)), eos_id_(eos_id) {
   ZT_REQUIRE(spec_.suffix != kEos || eos_id_.has_value(),
              "template '" << spec_.name << "' ends replies with the eos token, but the tokenizer defines none");
+  // ms-swift's stop words: the template's, its suffix (stripped) and the eos token. A last reply that already
+  // ends with one gets no suffix.
+  stop_texts_ = spec_.stop_words;
+  std::string suffix = spec_.suffix == kEos ? "" : spec_.suffix;
+  while (!suffix.empty() && std::isspace(static_cast<unsigned char>(suffix.back()))) suffix.pop_back();
+  while (!suffix.empty() && std::isspace(static_cast<unsigned char>(suffix.front()))) suffix.erase(0, 1);
+  if (!suffix.empty()) stop_texts_.push_back(suffix);
+  if (eos_id_.has_value() && *eos_id_ < tokenizer_.size()) stop_texts_.push_back(tokenizer_.token_bytes(*eos_id_));
 }
+
+namespace {
+
+bool ends_with(const std::string& text, const std::string& end) {
+  return !end.empty() && text.size() >= end.size() && text.compare(text.size() - end.size(), end.size(), end) == 0;
+}
+
+// Python's str.strip().
+std::string strip(const std::string& text) {
+  size_t begin = 0, end = text.size();
+  while (begin < end && std::isspace(static_cast<unsigned char>(text[begin]))) ++begin;
+  while (end > begin && std::isspace(static_cast<unsigned char>(text[end - 1]))) --end;
+  return text.substr(begin, end - begin);
+}
+
+}  // namespace
 
 std::vector<ChatTemplate::Segment> ChatTemplate::layout(const Conversation& conversation, LossScale loss_scale,
                                                         bool for_generation) const {
@@ -179,33 +349,74 @@ std::vector<ChatTemplate::Segment> ChatTemplate::layout(const Conversation& conv
     }
   }
 
+  // Thinking models, as ms-swift 4.6 prepares them: qwen3 writes an empty think block before replies without
+  // one (every reply, or only the last with last_round or at inference); replies before the last query lose
+  // their think block unless thinking is preserved (training with a loss scale other than last_round).
+  const bool training = !for_generation;
+  const bool last_round = loss_scale == LossScale::last_round;
+  const size_t last_query = turns.empty() ? 0 : turns.size() - 1;
+  const bool thinking_on = spec_.is_thinking && spec_.non_thinking_prefix.empty();
+  const bool preserve_thinking = !(spec_.is_thinking || thinking_on) || (training && !last_round);
+  if (!spec_.non_thinking_prefix.empty())
+    for (size_t t = (!training || last_round) ? last_query : 0; t < turns.size(); ++t)
+      if (turns[t].reply.has_value() && turns[t].reply->compare(0, 7, "<think>") != 0)
+        turns[t].reply = spec_.non_thinking_prefix + *turns[t].reply;
+  if (!preserve_thinking)
+    for (size_t t = 0; t < last_query; ++t)
+      if (turns[t].reply.has_value()) {
+        const size_t close = turns[t].reply->rfind("</think>");
+        turns[t].reply = strip(close == std::string::npos ? *turns[t].reply : turns[t].reply->substr(close + 8));
+      }
+
   std::vector<Segment> segments;
   const bool train_prompts = loss_scale == LossScale::all;
-  if (system.has_value() && !spec_.system_prefix.empty())
-    segments.push_back({replace_all(spec_.system_prefix, "{{SYSTEM}}", *system), train_prompts, std::nullopt});
+  // auto_add_bos: what the tokenizer's post-processor puts around a text (ms-swift encodes 'a' to find it); the
+  // tokens after replace the last suffix.
+  const std::vector<int32_t> bos = spec_.auto_add_bos ? tokenizer_.special_prefix() : std::vector<int32_t>{};
+  const std::vector<int32_t> sep = spec_.auto_add_bos ? tokenizer_.special_suffix() : std::vector<int32_t>{};
+  if (!bos.empty()) segments.push_back({"", train_prompts, bos});
+  if (system.has_value() && !system->empty() && !spec_.system_prefix.empty())
+    segments.push_back({replace_all(spec_.system_prefix, "{{SYSTEM}}", *system), train_prompts, {}});
   else if (!spec_.prefix.empty())
-    segments.push_back({spec_.prefix, train_prompts, std::nullopt});
+    segments.push_back({spec_.prefix, train_prompts, {}});
 
   for (size_t t = 0; t < turns.size(); ++t) {
     const Turn& turn = turns[t];
     const bool last = t + 1 == turns.size();
-    segments.push_back({replace_all(spec_.prompt, "{{QUERY}}", turn.query), train_prompts, std::nullopt});
-    if (!turn.reply.has_value() || (for_generation && last)) break;
+    segments.push_back({replace_all(spec_.prompt, "{{QUERY}}", turn.query), train_prompts, {}});
+    if (for_generation && last) {
+      // The reply starts after the template's response prefix (<think>\n for thinking models).
+      const std::string& prefix = thinking_on ? spec_.thinking_prefix : spec_.non_thinking_prefix;
+      if (!prefix.empty() && !turn.reply.has_value()) segments.back().text += prefix;
+      break;
+    }
+    if (!turn.reply.has_value()) break;
     // The reply follows the base strategy unless the message says otherwise; the suffix after the last reply
     // counts as the assistant's. A separator after an earlier reply is trained only where it repeats the
     // suffix (ms-swift's "dynamic eos", applied after tokenizing).
     bool assistant_loss = loss_scale != LossScale::last_round || last;
-    segments.push_back({*turn.reply, turn.loss.value_or(assistant_loss || train_prompts), std::nullopt});
-    const std::string& closing = last ? spec_.suffix : spec_.chat_sep;
-    bool closing_loss = last ? (assistant_loss || train_prompts) : train_prompts;
-    if (closing == kEos) segments.push_back({"", closing_loss, eos_id_});
-    else if (!closing.empty()) segments.push_back({closing, closing_loss, std::nullopt});
+    segments.push_back({*turn.reply, turn.loss.value_or(assistant_loss || train_prompts), {}});
+    if (last) {
+      const bool closing_loss = assistant_loss || train_prompts;
+      if (!sep.empty()) {
+        segments.push_back({"", closing_loss, sep});
+        break;
+      }
+      bool stopped = false;
+      for (const std::string& stop : stop_texts_) stopped = stopped || ends_with(*turn.reply, stop);
+      if (stopped) break;
+      if (spec_.suffix == kEos) segments.push_back({"", closing_loss, {*eos_id_}});
+      else if (!spec_.suffix.empty()) segments.push_back({spec_.suffix, closing_loss, {}});
+    } else if (!spec_.chat_sep.empty()) {
+      segments.push_back({spec_.chat_sep, train_prompts, {}});
+    }
   }
   return segments;
 }
 
 void ChatTemplate::tokenize(const std::vector<Segment>& segments, EncodedSample& out) const {
-  // Neighbouring text segments with the same loss flag are tokenized as one string, as ms-swift does.
+  // Neighbouring text segments with the same loss flag are tokenized as one string, as ms-swift does; token ids
+  // are copied and end a run.
   std::string pending;
   bool pending_loss = false;
   auto flush = [&] {
@@ -216,10 +427,12 @@ void ChatTemplate::tokenize(const std::vector<Segment>& segments, EncodedSample&
     pending.clear();
   };
   for (const Segment& segment : segments) {
-    if (segment.token.has_value()) {
+    if (!segment.tokens.empty()) {
       flush();
-      out.input_ids.push_back(*segment.token);
-      out.labels.push_back(segment.loss ? *segment.token : -100);
+      for (int32_t token : segment.tokens) {
+        out.input_ids.push_back(token);
+        out.labels.push_back(segment.loss ? token : -100);
+      }
       continue;
     }
     if (!pending.empty() && segment.loss != pending_loss) flush();
@@ -228,11 +441,6 @@ void ChatTemplate::tokenize(const std::vector<Segment>& segments, EncodedSample&
   }
   flush();
   label_separators_like_suffix(out);
-  // Base-model templates start with the tokenizer's bos token (ms-swift's auto_add_bos).
-  if (spec_.name == "default" && bos_id_.has_value() && (out.input_ids.empty() || out.input_ids[0] != *bos_id_)) {
-    out.input_ids.insert(out.input_ids.begin(), *bos_id_);
-    out.labels.insert(out.labels.begin(), -100);
-  }
   // The first token has nothing before it to predict it from.
   if (!out.labels.empty()) out.labels[0] = -100;
 }

@@ -20,7 +20,7 @@ enum class LossScale { default_, last_round, all };
 LossScale parse_loss_scale(const std::string& name);
 
 struct TemplateSpec {
-  std::string name;                   // qwen2_5, qwen, llama3, default
+  std::string name;                   // ms-swift's template type: qwen2_5, qwen3, llama, chatml, ...
   std::string prefix;                 // before everything when there is no system block
   std::string system_prefix;          // "{{SYSTEM}}" replaced; empty: system text goes into the prefix
   std::string prompt;                 // "{{QUERY}}" replaced; ends where the reply starts
@@ -28,7 +28,16 @@ struct TemplateSpec {
   std::string suffix;                 // after the last reply; "<eos>" means the tokenizer's eos id
   std::optional<std::string> default_system;
   std::vector<std::string> stop_words;  // generation stops on these (besides eos)
+  bool auto_add_bos = false;  // the tokenizer's own special tokens around the text (chatml, default)
+  // Thinking models (ms-swift's is_thinking): a reply generated after `thinking_prefix` (thinking on by default)
+  // or `non_thinking_prefix`; qwen3 also writes the latter before every trained reply without a <think> block.
+  bool is_thinking = false;
+  std::string thinking_prefix;
+  std::string non_thinking_prefix;
 };
+
+// The template names ztune implements, for messages and --help.
+const std::vector<std::string>& template_names();
 
 // The built-in templates by ms-swift name; a zt::Error lists the known names.
 TemplateSpec template_by_name(const std::string& name);
@@ -36,13 +45,22 @@ TemplateSpec template_by_name(const std::string& name);
 // of a list), else chat_template.jinja (where transformers 5 writes it); "" when it has none. `source`,
 // when given, receives the file it came from.
 std::string model_chat_template(const std::string& model_dir, std::string* source);
-// The template a model folder implies (its chat template, see model_chat_template).
-std::string detect_template_name(const std::string& model_dir);
+// The template a model folder implies, chosen as ms-swift chooses it: the "template" of an args.json in the
+// folder, then the folder's name against ms-swift's model registry (Qwen2.5-7B-Instruct -> qwen2_5), then
+// the model's own chat template (its text: <|im_start|>, <think>, [INST], headers). `source` says which.
+// `default_system`, when the chosen template has none and the model's chat template writes a fixed system
+// prompt (SmolLM2's chatml), receives it. An unrecognised template is a zt::Error naming the folder.
+struct TemplateChoice {
+  std::string name;
+  std::string source;
+  std::optional<std::string> default_system;
+};
+TemplateChoice choose_template(const std::string& model_dir);
+std::string detect_template_name(const std::string& model_dir);  // choose_template(...).name
 
 // Special token ids a model folder's tokenizer_config.json names.
 struct SpecialTokens {
   std::optional<int32_t> eos_id;
-  std::optional<int32_t> bos_id;  // only when the tokenizer adds it (add_bos_token)
   std::optional<int32_t> pad_id;
 };
 SpecialTokens read_special_tokens(const std::string& model_dir, const Tokenizer& tokenizer);
@@ -54,9 +72,10 @@ struct EncodedSample {
 
 class ChatTemplate {
  public:
-  // `system_override` is --system; `eos_token` resolves the "<eos>" suffix.
+  // `system_override` is --system; `eos_id` resolves the "<eos>" suffix. auto_add_bos templates take the
+  // tokens around a sequence from the tokenizer's post-processor.
   ChatTemplate(TemplateSpec spec, const Tokenizer& tokenizer, std::optional<std::string> system_override,
-               std::optional<int32_t> eos_id, std::optional<int32_t> bos_id);
+               std::optional<int32_t> eos_id);
 
   EncodedSample encode(const Conversation& conversation, LossScale loss_scale) const;
   // The prompt for generation: the conversation (ending with a user turn) plus the assistant header.
@@ -69,7 +88,7 @@ class ChatTemplate {
   struct Segment {
     std::string text;
     bool loss;
-    std::optional<int32_t> token;  // a single token id instead of text (the "<eos>" suffix)
+    std::vector<int32_t> tokens;  // token ids instead of text (the "<eos>" suffix, the auto-added bos)
   };
   std::vector<Segment> layout(const Conversation& conversation, LossScale loss_scale, bool for_generation) const;
   void tokenize(const std::vector<Segment>& segments, EncodedSample& out) const;
@@ -79,7 +98,7 @@ class ChatTemplate {
   const Tokenizer& tokenizer_;
   std::optional<std::string> system_override_;
   std::optional<int32_t> eos_id_;
-  std::optional<int32_t> bos_id_;
+  std::vector<std::string> stop_texts_;  // a last reply ending with one of these gets no suffix
 };
 
 }  // namespace zt::data

@@ -199,8 +199,34 @@ const char* row_issue_name(RowIssue issue) {
   return "?";
 }
 
+namespace {
+
+ConvertResult convert_object(const json& row, const FormatOptions& options);
+
+void replace_placeholder(std::string& text, const std::string& placeholder, const std::string& value) {
+  for (size_t at = 0; (at = text.find(placeholder, at)) != std::string::npos; at += value.size())
+    text.replace(at, placeholder.size(), value);
+}
+
+}  // namespace
+
 ConvertResult convert_row(const json& row, const FormatOptions& options) {
   if (!row.is_object()) return failure(RowIssue::not_an_object, std::string("the row is a ") + row.type_name());
+  ConvertResult result = convert_object(row, options);
+  const SelfCognition& self = options.self_cognition;
+  if (!result.ok() || (!self.name && !self.author)) return result;
+  const json tag = row.value("tag", json());
+  const bool chinese = tag.is_string() && tag.get<std::string>() == "zh";
+  for (Message& message : result.conversation.messages) {
+    if (self.name) replace_placeholder(message.content, "{{NAME}}", chinese ? self.name->first : self.name->second);
+    if (self.author) replace_placeholder(message.content, "{{AUTHOR}}", chinese ? self.author->first : self.author->second);
+  }
+  return result;
+}
+
+namespace {
+
+ConvertResult convert_object(const json& row, const FormatOptions& options) {
   Columns columns(row, options);
   std::vector<Message> messages;
   std::string detail;
@@ -270,6 +296,8 @@ ConvertResult convert_row(const json& row, const FormatOptions& options) {
   if (has_response) messages.push_back({Role::assistant, response, std::nullopt});
   return finish(std::move(messages), options);
 }
+
+}  // namespace
 
 ConvertResult convert_line(std::string_view line, const FormatOptions& options) {
   if (line.size() > options.max_line_bytes)

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -17,8 +18,16 @@
 
 namespace zt::data {
 
+// ms-swift's self-cognition convention (--model_name, --model_author): "{{NAME}}" and "{{AUTHOR}}" in a row's
+// texts become the model's name and author, the first of each pair for rows tagged "zh", the second otherwise.
+struct SelfCognition {
+  std::optional<std::pair<std::string, std::string>> name;    // zh, en
+  std::optional<std::pair<std::string, std::string>> author;  // zh, en
+};
+
 struct FormatOptions {
   std::vector<std::pair<std::string, std::string>> column_renames;  // --columns, old -> new
+  SelfCognition self_cognition;
   bool require_reply = true;   // training needs a final assistant turn; inference prompts do not
   size_t max_line_bytes = 64u << 20;
 };

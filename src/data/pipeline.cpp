@@ -1,5 +1,6 @@
 #include "data/pipeline.h"
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
@@ -63,6 +64,27 @@ std::optional<SampleWithSource> DataPipeline::encode(const RawRow& row, RowIssue
   return out;
 }
 
+// ms-swift preprocesses the whole dataset before shuffling, so --strict reports the first bad row in file order;
+// the rows are read in shuffled order here, so on a failure the .jsonl files are scanned from the top.
+std::optional<std::string> DataPipeline::first_bad_row_in_file_order() const {
+  const std::vector<std::string>& paths = reader_.file_paths();
+  for (size_t file = 0; file < paths.size(); ++file) {
+    if (paths[file].size() < 6 || paths[file].compare(paths[file].size() - 6, 6, ".jsonl") != 0) return std::nullopt;
+    std::ifstream in(paths[file], std::ios::binary);
+    RawRow row;
+    row.ref.file = static_cast<uint32_t>(file);
+    for (uint64_t line = 1; std::getline(in, row.text); ++line) {
+      if (row.text.find_first_not_of(" \t\r") == std::string::npos) continue;
+      row.ref.line = line;
+      RowIssue issue = RowIssue::count_;
+      std::string detail;
+      if (!encode(row, &issue, &detail, nullptr).has_value())
+        return where(row.ref) + ": " + row_issue_name(issue) + " (" + detail + ")";
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<SampleWithSource> DataPipeline::next_sample() {
   while (std::optional<RawRow> row = reader_.next()) {
     ++stats_.rows_read;
@@ -72,6 +94,7 @@ std::optional<SampleWithSource> DataPipeline::next_sample() {
     std::optional<SampleWithSource> sample = encode(*row, &issue, &detail, &truncated);
     if (!sample.has_value()) {
       std::string report = where(row->ref) + ": " + row_issue_name(issue) + " (" + detail + ")";
+      if (options_.strict) report = first_bad_row_in_file_order().value_or(report);
       ZT_REQUIRE(!options_.strict, report << "; fix the row, or run with --strict false to skip and count bad rows");
       stats_.skip(issue, report);
       continue;

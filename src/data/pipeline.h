@@ -68,6 +68,7 @@ class DataPipeline {
  private:
   std::optional<PackedRow> next_row();
   std::optional<SampleWithSource> next_sample();
+  std::optional<std::string> first_bad_row_in_file_order() const;
   std::string where(const RowRef& ref) const;
 
   ShardReader& reader_;

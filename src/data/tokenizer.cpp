@@ -182,7 +182,15 @@ void read_post_processor(const json& spec, Model& model, const std::string& wher
       } else if (item.contains("SpecialToken")) {
         const std::string name = item["SpecialToken"].at("id").get<std::string>();
         const json& entry = spec.at("special_tokens").at(name);
-        for (const json& id : entry.at("ids")) (after_sequence ? model.special_suffix : model.special_prefix).push_back(id.get<int32_t>());
+        auto& side = after_sequence ? model.special_suffix : model.special_prefix;
+        for (const json& id : entry.at("ids")) side.push_back(id.get<int32_t>());
+        if (entry.at("ids").empty()) {  // written from tokenizer_config.json's bos/eos names
+          auto added = model.added.find(name);
+          auto in_vocab = model.vocab.find(name);
+          ZT_REQUIRE(added != model.added.end() || in_vocab != model.vocab.end(),
+                     model.path << ": tokenizer_config.json's special token '" << name << "' is not a token");
+          side.push_back(added != model.added.end() ? added->second : in_vocab->second);
+        }
       } else {
         unsupported(model.path, at + " = " + item.dump());
       }
@@ -223,18 +231,30 @@ json read_json_file(const std::string& path) {
 // transformers 5 builds some tokenizer classes' pipelines itself and keeps only the vocabulary, merges, added
 // tokens and post-processor of tokenizer.json; a model folder must tokenize as AutoTokenizer makes it, since
 // that is what ms-swift trains with. Returns the class whose pipeline was applied, or "" (the file as it is).
+// Like transformers, a tokenizer_config.json that sets add_bos_token or add_eos_token (or a file without a
+// post-processor) gets the post-processor those flags describe.
 std::string apply_transformers_class(json& root, const std::string& folder) {
   namespace fs = std::filesystem;
   const fs::path tokenizer_config_path = fs::path(folder) / "tokenizer_config.json";
   const fs::path config_path = fs::path(folder) / "config.json";
   const json tokenizer_config = fs::exists(tokenizer_config_path) ? read_json_file(tokenizer_config_path.string()) : json::object();
   const json config = fs::exists(config_path) ? read_json_file(config_path.string()) : json::object();
+  // transformers writes null for options left unset: those take the class default.
+  auto flag = [&](const char* key, bool fallback) {
+    const json value = tokenizer_config.value(key, json());
+    return value.is_boolean() ? value.get<bool>() : fallback;
+  };
+  auto text = [](const json& object, const char* key) {
+    const json value = object.value(key, json());
+    return value.is_string() ? value.get<std::string>() : std::string();
+  };
   auto strip_fast = [](std::string name) {
     if (name.size() > 4 && name.compare(name.size() - 4, 4, "Fast") == 0) name.resize(name.size() - 4);
     return name;
   };
-  std::string hub_class = strip_fast(tokenizer_config.value("tokenizer_class", config.value("tokenizer_class", "")));
-  const std::string model_type = config.value("model_type", "");
+  const std::string configured = text(tokenizer_config, "tokenizer_class");
+  std::string hub_class = strip_fast(configured.empty() ? text(config, "tokenizer_class") : configured);
+  const std::string model_type = text(config, "model_type");
   // AutoTokenizer's class for the model type (transformers 5.19, the families ztune trains); "" where it has none.
   static const std::map<std::string, std::string> kRegistered = {
       {"qwen2", "Qwen2Tokenizer"}, {"qwen3", "Qwen2Tokenizer"}, {"qwen2_moe", "Qwen2Tokenizer"},
@@ -257,10 +277,8 @@ std::string apply_transformers_class(json& root, const std::string& folder) {
     if (!keep_unk) bpe["unk_token"] = nullptr;
   };
   if (chosen == "LlamaTokenizer") {
-    const bool prefix_space = tokenizer_config.value("add_prefix_space", json(true)).is_null()
-                                  ? true
-                                  : tokenizer_config.value("add_prefix_space", true);
-    const bool legacy = tokenizer_config.value("legacy", false);
+    const bool prefix_space = flag("add_prefix_space", true);
+    const bool legacy = flag("legacy", false);
     rebuilt_model(true, true, true);
     root["normalizer"] = nullptr;
     root["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", "\u2581"}, {"split", false},
@@ -272,7 +290,7 @@ std::string apply_transformers_class(json& root, const std::string& folder) {
   } else if (chosen == "GPT2Tokenizer") {
     rebuilt_model(false, false, true);
     root["normalizer"] = nullptr;
-    root["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", tokenizer_config.value("add_prefix_space", false)},
+    root["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", flag("add_prefix_space", false)},
                              {"use_regex", true}};
     root["decoder"] = {{"type", "ByteLevel"}};
   } else if (chosen == "Qwen2Tokenizer") {
@@ -282,11 +300,28 @@ std::string apply_transformers_class(json& root, const std::string& folder) {
     root["pre_tokenizer"] = {{"type", "Sequence"},
                              {"pretokenizers",
                               {{{"type", "Split"}, {"pattern", {{"Regex", regex}}}, {"behavior", "Isolated"}, {"invert", false}},
-                               {{"type", "ByteLevel"}, {"add_prefix_space", tokenizer_config.value("add_prefix_space", false)},
+                               {{"type", "ByteLevel"}, {"add_prefix_space", flag("add_prefix_space", false)},
                                 {"use_regex", false}}}}};
     root["decoder"] = {{"type", "ByteLevel"}};
   } else {
     chosen.clear();
+  }
+  if (tokenizer_config.contains("add_bos_token") || tokenizer_config.contains("add_eos_token") ||
+      root.value("post_processor", json()).is_null()) {
+    auto token_text = [&](const char* key) {
+      const json value = tokenizer_config.value(key, json());
+      return value.is_string() ? value.get<std::string>() : value.is_object() ? value.value("content", "") : "";
+    };
+    json single = json::array(), special = json::object();
+    auto add_special = [&](const std::string& token) {
+      single.push_back({{"SpecialToken", {{"id", token}, {"type_id", 0}}}});
+      special[token] = {{"id", token}, {"ids", json::array()}, {"tokens", {token}}};  // ids filled in by load_model
+    };
+    const std::string bos = token_text("bos_token"), eos = token_text("eos_token");
+    if (flag("add_bos_token", false) && !bos.empty()) add_special(bos);
+    single.push_back({{"Sequence", {{"id", "A"}, {"type_id", 0}}}});
+    if (flag("add_eos_token", false) && !eos.empty()) add_special(eos);
+    root["post_processor"] = {{"type", "TemplateProcessing"}, {"single", single}, {"special_tokens", special}};
   }
   return chosen;
 }
@@ -311,7 +346,6 @@ std::shared_ptr<const Model> load_model(const std::string& path, const json& roo
   model->normalizer = std::make_unique<Normalizer>(root.value("normalizer", json()), path, "normalizer");
   model->pre_tokenizer = std::make_unique<PreTokenizer>(root.value("pre_tokenizer", json()), path, "pre_tokenizer");
   model->decoder = std::make_unique<Decoder>(root.value("decoder", json()), path, "decoder");
-  read_post_processor(root.value("post_processor", json()), *model, "post_processor");
   model->byte_level = model->pre_tokenizer->byte_level();
   if (model->pre_tokenizer->is_single_isolated_split())
     model->fast_regex = compile_fast_regex(model->pre_tokenizer->fast_pattern(), path);
@@ -418,6 +452,7 @@ std::shared_ptr<const Model> load_model(const std::string& path, const json& roo
                     << "' uses or makes a token missing from the vocabulary");
     model->merges.insert(left_id->second, right_id->second, {rank++, merged->second});
   }
+  read_post_processor(root.value("post_processor", json()), *model, "post_processor");
   const json decoder_spec = root.value("decoder", json());
   model->decode_by_bytes = model->byte_level && decoder_spec.is_object() && decoder_spec.value("type", "") == "ByteLevel";
   return model;

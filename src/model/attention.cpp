@@ -44,16 +44,29 @@ void prepare_varlen(AttentionLayout& layout, at::Device device, int64_t row_leng
   layout.max_length = longest;
 }
 
+at::Tensor window_band(int64_t queries, int64_t keys, int64_t window, at::Device device) {
+  auto options = at::TensorOptions().dtype(at::kLong).device(device);
+  if (window <= 0) return at::ones({queries, keys}, options.dtype(at::kBool));
+  const at::Tensor query_position = at::arange(keys - queries, keys, options).unsqueeze(1);
+  return (query_position - at::arange(keys, options).unsqueeze(0)) < window;
+}
+
 namespace {
 
-at::Tensor per_sample(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionLayout& layout) {
+at::Tensor per_sample(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionLayout& layout,
+                      int64_t window) {
   std::vector<at::Tensor> rows;
   for (int64_t b = 0; b < q.size(0); ++b) {
     std::vector<at::Tensor> pieces;
     for (auto [start, length] : layout.segments[static_cast<size_t>(b)]) {
       auto slice = [&](const at::Tensor& x) { return x.narrow(0, b, 1).narrow(2, start, length); };
       // enable_gqa: query head h reads kv head h / (heads / kv_heads) without copying k and v.
-      pieces.push_back(at::scaled_dot_product_attention(slice(q), slice(k), slice(v), {}, 0.0, true, std::nullopt, true));
+      if (window > 0 && length > window) {
+        const at::Tensor mask = window_band(length, length, window, q.device()).tril();
+        pieces.push_back(at::scaled_dot_product_attention(slice(q), slice(k), slice(v), mask, 0.0, false, std::nullopt, true));
+      } else {
+        pieces.push_back(at::scaled_dot_product_attention(slice(q), slice(k), slice(v), {}, 0.0, true, std::nullopt, true));
+      }
     }
     rows.push_back(pieces.size() == 1 ? pieces[0] : at::cat(pieces, 2));
   }
@@ -62,7 +75,8 @@ at::Tensor per_sample(const at::Tensor& q, const at::Tensor& k, const at::Tensor
 
 // Every segment as one row of a padded batch; positions past a segment's end read its own keys (so no
 // softmax row is empty) and are dropped afterwards.
-at::Tensor padded_batch(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionLayout& layout) {
+at::Tensor padded_batch(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionLayout& layout,
+                        int64_t window) {
   const int64_t rows = q.size(0), length = q.size(2);
   int64_t samples = 0, longest = 0;
   for (const auto& row : layout.segments)
@@ -86,7 +100,7 @@ at::Tensor padded_batch(const at::Tensor& q, const at::Tensor& k, const at::Tens
   const at::Tensor gather_index = at::tensor(gather, at::kLong).to(device);
   const at::Tensor keep_index = at::tensor(kept, at::kLong).to(device);
   const at::Tensor key_valid = at::from_blob(valid.data(), {samples, 1, 1, longest}, at::kByte).to(device, at::kBool);
-  const at::Tensor causal = at::ones({longest, longest}, at::TensorOptions().dtype(at::kBool).device(device)).tril();
+  const at::Tensor causal = window_band(longest, longest, window, device).tril();
   const at::Tensor mask = causal.view({1, 1, longest, longest}) & key_valid;
   auto pad = [&](const at::Tensor& x) {  // [B, h, T, D] -> [samples, h, longest, D]
     const int64_t heads = x.size(1), dim = x.size(3);
@@ -101,26 +115,29 @@ at::Tensor padded_batch(const at::Tensor& q, const at::Tensor& k, const at::Tens
 
 // FlashAttention-2 over the flattened rows: [tokens, heads, D] with cumulative sample lengths; kv heads
 // fewer than query heads are read in place.
-at::Tensor flash_varlen(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionLayout& layout) {
+at::Tensor flash_varlen(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionLayout& layout,
+                        int64_t window) {
   ZT_CHECK(layout.cu_seqlens.defined() && layout.cu_seqlens.device() == q.device(),
            "flash varlen attention needs the layout's cu_seqlens on " << q.device() << " (prepare_varlen)");
   const int64_t rows = q.size(0), length = q.size(2), heads = q.size(1), dim = q.size(3);
   auto flat = [&](const at::Tensor& x) { return x.transpose(1, 2).reshape({rows * length, x.size(1), dim}); };
   auto result = at::_flash_attention_forward(flat(q), flat(k), flat(v), layout.cu_seqlens, layout.cu_seqlens,
                                              layout.max_length, layout.max_length, 0.0, /*is_causal=*/true,
-                                             /*return_debug_mask=*/false);
+                                             /*return_debug_mask=*/false, std::nullopt,
+                                             window > 0 ? std::optional<int64_t>(window - 1) : std::nullopt,
+                                             window > 0 ? std::optional<int64_t>(0) : std::nullopt);
   return std::get<0>(result).view({rows, length, heads, dim}).transpose(1, 2);
 }
 
 }  // namespace
 
 at::Tensor packed_causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                   const AttentionLayout& layout, PackedKernel kernel) {
+                                   const AttentionLayout& layout, PackedKernel kernel, int64_t window) {
   ZT_CHECK(static_cast<int64_t>(layout.segments.size()) == q.size(0), "the layout does not describe this batch");
   switch (kernel) {
-    case PackedKernel::kPerSample: return per_sample(q, k, v, layout);
-    case PackedKernel::kPaddedBatch: return padded_batch(q, k, v, layout);
-    case PackedKernel::kFlashVarlen: return flash_varlen(q, k, v, layout);
+    case PackedKernel::kPerSample: return per_sample(q, k, v, layout, window);
+    case PackedKernel::kPaddedBatch: return padded_batch(q, k, v, layout, window);
+    case PackedKernel::kFlashVarlen: return flash_varlen(q, k, v, layout, window);
   }
   ZT_CHECK(false, "unknown attention kernel");
   return {};

@@ -39,8 +39,13 @@ PackedKernel packed_kernel_for(at::Device device, at::ScalarType dtype, int64_t 
 void prepare_varlen(AttentionLayout& layout, at::Device device, int64_t row_length);
 
 // q [B, heads, T, D], k and v [B, kv_heads, T, D] (heads a multiple of kv_heads): causal attention inside
-// each segment of layout, with `kernel`. Returns [B, heads, T, D].
+// each segment of layout, with `kernel`; with `window` > 0 each query sees at most the last `window` keys
+// (its own included: sliding-window attention). Returns [B, heads, T, D].
 at::Tensor packed_causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                   const AttentionLayout& layout, PackedKernel kernel);
+                                   const AttentionLayout& layout, PackedKernel kernel, int64_t window = 0);
+
+// [queries, keys] bool: true where query i (the last `queries` of `keys` positions) is at most `window` - 1
+// positions after key j; all true when window is 0. And-ed with a causal mask it gives sliding-window attention.
+at::Tensor window_band(int64_t queries, int64_t keys, int64_t window, at::Device device);
 
 }  // namespace zt::model

@@ -60,18 +60,23 @@ ModelConfig read_model_config(const std::string& model_dir) {
   out.max_position_embeddings = config.value("max_position_embeddings", int64_t{32768});
   out.rms_norm_eps = config.value("rms_norm_eps", 1e-6);
   // transformers 5 writes rope_parameters; older configs have rope_theta and rope_scaling at the top.
-  if (config.contains("rope_parameters") && config["rope_parameters"].is_object()) {
-    const json& rope = config["rope_parameters"];
-    out.rope_theta = rope.value("rope_theta", out.rope_theta);
-    std::string type = rope.value("rope_type", "default");
-    ZT_REQUIRE(type == "default", path << ": rope_type '" << type << "' is not supported yet (only default RoPE)");
-  } else {
-    out.rope_theta = config.value("rope_theta", out.rope_theta);
-    ZT_REQUIRE(!config.contains("rope_scaling") || config["rope_scaling"].is_null(),
-               path << ": rope_scaling is not supported yet (only default RoPE)");
+  json rope = config.value("rope_parameters", json());
+  if (!rope.is_object()) rope = config.value("rope_scaling", json());
+  if (!rope.is_object()) rope = json::object();
+  out.rope_theta = rope.value("rope_theta", config.value("rope_theta", out.rope_theta));
+  out.rope_type = rope.value("rope_type", rope.value("type", std::string("default")));
+  if (out.rope_type == "linear" || out.rope_type == "llama3") {
+    ZT_REQUIRE(rope.contains("factor"), path << ": rope_type '" << out.rope_type << "' without a factor");
+    out.rope_factor = rope["factor"].get<double>();
   }
-  ZT_REQUIRE(!config.value("use_sliding_window", false),
-             path << ": use_sliding_window is not supported; ztune uses full attention in every layer");
+  if (out.rope_type == "llama3") {
+    out.rope_low_freq_factor = rope.at("low_freq_factor").get<double>();
+    out.rope_high_freq_factor = rope.at("high_freq_factor").get<double>();
+    out.rope_original_max_positions = rope.value("original_max_position_embeddings", out.max_position_embeddings);
+  }
+  ZT_REQUIRE(out.rope_type == "default" || out.rope_type == "linear" || out.rope_type == "llama3",
+             path << ": rope_type '" << out.rope_type << "' is not supported yet (ztune has default, linear and llama3)");
+  ZT_REQUIRE(rope.value("partial_rotary_factor", 1.0) == 1.0, path << ": partial_rotary_factor is not supported yet");
   out.tie_word_embeddings = config.value("tie_word_embeddings", false);
   family.read_config(config, out);
   if (config.contains("torch_dtype") && config["torch_dtype"].is_string()) out.dtype = config["torch_dtype"];

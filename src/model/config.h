@@ -1,9 +1,10 @@
-// A decoder model's shape, read from a Hugging Face config.json (Qwen2, Llama, Qwen3).
+// A decoder model's shape, read from a Hugging Face config.json (Qwen2, Llama, Mistral, Qwen3).
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace zt::model {
 
@@ -19,6 +20,17 @@ struct ModelConfig {
   int64_t max_position_embeddings = 0;
   double rms_norm_eps = 1e-6;
   double rope_theta = 10000.0;
+  // RoPE frequency scaling as transformers' rope_type: "default", "linear" (factor) or "llama3" (Llama-3.1/3.2:
+  // factor, low/high frequency factors, the original context length).
+  std::string rope_type = "default";
+  double rope_factor = 1.0;
+  double rope_low_freq_factor = 1.0;
+  double rope_high_freq_factor = 4.0;
+  int64_t rope_original_max_positions = 8192;
+  // Sliding-window attention (Mistral's sliding_window, Qwen2/3's use_sliding_window): the windowed layers see
+  // only the last `sliding_window` keys, their own included. 0: none; `windowed_layers` empty: every layer.
+  int64_t sliding_window = 0;
+  std::vector<bool> windowed_layers;
   bool tie_word_embeddings = false;
   // Set by the family (model/family/):
   bool qkv_bias = false;           // bias on q, k and v
@@ -30,11 +42,14 @@ struct ModelConfig {
   std::optional<int64_t> eos_token_id;
 
   int64_t q_size() const { return num_heads * head_dim; }
+  int64_t window_of_layer(int64_t layer) const {
+    return windowed_layers.empty() || windowed_layers[static_cast<size_t>(layer)] ? sliding_window : 0;
+  }
   int64_t kv_size() const { return num_kv_heads * head_dim; }
 };
 
-// Reads `model_dir`/config.json; an unknown architecture or an unsupported feature (rope scaling,
-// sliding windows) is a zt::Error naming the key.
+// Reads `model_dir`/config.json; an unknown architecture or an unsupported feature (a rope_type other than
+// default, linear or llama3) is a zt::Error naming the key.
 ModelConfig read_model_config(const std::string& model_dir);
 
 }  // namespace zt::model

@@ -61,11 +61,29 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return weight * h.to(x.scalar_type());
 }
 
-std::pair<at::Tensor, at::Tensor> rope_tables(const at::Tensor& position_ids, int64_t head_dim, double theta,
+at::Tensor rope_inverse_frequencies(const ModelConfig& config, at::Device device) {
+  auto options = at::TensorOptions().dtype(at::kFloat).device(device);
+  const int64_t dim = config.head_dim;
+  at::Tensor inv_freq =
+      1.0 / at::pow(config.rope_theta, at::arange(0, dim, 2, options.dtype(at::kLong)).to(at::kFloat) / static_cast<double>(dim));
+  if (config.rope_type == "linear") return inv_freq / config.rope_factor;
+  if (config.rope_type != "llama3") return inv_freq;
+  // Llama-3.1's scaling, step for step as transformers computes it in fp32: long wavelengths divided by the
+  // factor, short ones kept, the band between interpolated.
+  const double factor = config.rope_factor, low = config.rope_low_freq_factor, high = config.rope_high_freq_factor;
+  const double old_context = static_cast<double>(config.rope_original_max_positions);
+  const double low_wavelength = old_context / low, high_wavelength = old_context / high;
+  const at::Tensor wavelength = 2 * M_PI / inv_freq;
+  at::Tensor scaled = at::where(wavelength > low_wavelength, inv_freq / factor, inv_freq);
+  const at::Tensor smooth = (old_context / wavelength - low) / (high - low);
+  const at::Tensor smoothed = (1 - smooth) * scaled / factor + smooth * scaled;
+  const at::Tensor medium = (wavelength < high_wavelength).logical_not() & (wavelength > low_wavelength).logical_not();
+  return at::where(medium, smoothed, scaled);
+}
+
+std::pair<at::Tensor, at::Tensor> rope_tables(const at::Tensor& position_ids, const ModelConfig& config,
                                               at::ScalarType dtype) {
-  auto options = at::TensorOptions().dtype(at::kFloat).device(position_ids.device());
-  at::Tensor inv_freq = 1.0 / at::pow(theta, at::arange(0, head_dim, 2, options.dtype(at::kLong)).to(at::kFloat) /
-                                                 static_cast<double>(head_dim));
+  const at::Tensor inv_freq = rope_inverse_frequencies(config, position_ids.device());
   at::Tensor angles = position_ids.to(at::kFloat).unsqueeze(-1) * inv_freq;  // [B, T, D/2]
   at::Tensor emb = at::cat({angles, angles}, -1);                              // [B, T, D]
   return {emb.cos().to(dtype), emb.sin().to(dtype)};
@@ -166,6 +184,9 @@ at::Tensor DecoderModel::attention(const DecoderLayer& layer, const at::Tensor& 
       *fresh = slot->narrow(2, 0, end);
     }
   }
+  // Sliding-window layers (Mistral, Qwen2 with use_sliding_window) see only their last `window` keys.
+  const int64_t window = config_.window_of_layer(static_cast<int64_t>(&layer - layers_.data()));
+  const bool windowed = window > 0 && k.size(2) > window;
   at::Tensor out;
   if (options_.attn_impl == "eager") {
     int64_t groups = config_.num_heads / config_.num_kv_heads;
@@ -174,16 +195,21 @@ at::Tensor DecoderModel::attention(const DecoderLayer& layer, const at::Tensor& 
       v = v.repeat_interleave(groups, 1);
     }
     at::Tensor mask = layout.mask.defined() ? layout.mask : packed_causal_mask_from(layout, q.size(2), q.device());
+    if (windowed) mask = mask & window_band(q.size(2), k.size(2), window, q.device());
     at::Tensor scores = at::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(head_dim));
     scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity());
     out = at::matmul(at::softmax(scores, -1, at::kFloat).to(q.scalar_type()), v);
   } else if (layout.mask.defined()) {
-    out = at::scaled_dot_product_attention(q, k, v, layout.mask, 0.0, false, std::nullopt, /*enable_gqa=*/true);
+    const at::Tensor mask = windowed ? layout.mask & window_band(q.size(2), k.size(2), window, q.device()) : layout.mask;
+    out = at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, std::nullopt, /*enable_gqa=*/true);
+  } else if (layout.single_segment && windowed) {
+    const at::Tensor mask = window_band(q.size(2), k.size(2), window, q.device()).tril();
+    out = at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, std::nullopt, true);
   } else if (layout.single_segment) {
     // enable_gqa: query head h reads kv head h / (heads / kv_heads) without copying k and v.
     out = at::scaled_dot_product_attention(q, k, v, {}, 0.0, true, std::nullopt, true);
   } else {
-    out = packed_causal_attention(q, k, v, layout, packed_kernel_);
+    out = packed_causal_attention(q, k, v, layout, packed_kernel_, window);
   }
   out = out.transpose(1, 2).reshape({batch, length, config_.q_size()});
   return linear_forward(layer.o, out, training);
@@ -219,7 +245,7 @@ at::Tensor DecoderModel::hidden_states(const at::Tensor& input_ids, const at::Te
     return hidden_states(input_ids, position_ids, training, prepared);
   }
   at::Tensor x = at::embedding(embed_tokens, input_ids);  // [B, T, H]
-  auto [cos, sin] = rope_tables(position_ids, config_.head_dim, config_.rope_theta, x.scalar_type());
+  auto [cos, sin] = rope_tables(position_ids, config_, x.scalar_type());
   const bool checkpoint = options_.gradient_checkpointing && training && at::GradMode::is_enabled();
   // A checkpointed layer only runs backward when its input needs a gradient; the embedding output of a
   // frozen model does not, so it is made to (as PEFT's enable_input_require_grads does).
@@ -247,7 +273,7 @@ at::Tensor DecoderModel::forward_cached(const at::Tensor& input_ids, const at::T
            "forward_cached: the mask covers " << attention_mask.size(-1) << " keys, the cache will hold "
                                               << cache.filled + input_ids.size(1));
   at::Tensor x = at::embedding(embed_tokens, input_ids);
-  auto [cos, sin] = rope_tables(position_ids, config_.head_dim, config_.rope_theta, x.scalar_type());
+  auto [cos, sin] = rope_tables(position_ids, config_, x.scalar_type());
   AttentionLayout layout;
   layout.mask = attention_mask;
   for (size_t l = 0; l < layers_.size(); ++l) {

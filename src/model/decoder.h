@@ -144,8 +144,10 @@ at::Tensor linear_forward(const Linear& linear, const at::Tensor& x, bool traini
 // tested against.
 at::Tensor composite_lora_forward(const Linear& linear, const at::Tensor& x, bool training);
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+// RoPE's inverse frequencies [head_dim / 2] in fp32, scaled as config.rope_type says (as transformers).
+at::Tensor rope_inverse_frequencies(const ModelConfig& config, at::Device device);
 // cos, sin [B, T, head_dim] for the given positions, computed in fp32 and cast to `dtype`.
-std::pair<at::Tensor, at::Tensor> rope_tables(const at::Tensor& position_ids, int64_t head_dim, double theta,
+std::pair<at::Tensor, at::Tensor> rope_tables(const at::Tensor& position_ids, const ModelConfig& config,
                                               at::ScalarType dtype);
 
 }  // namespace zt::model

@@ -4,6 +4,8 @@
 // the model or the world size.
 #pragma once
 
+#include "data/formats.h"
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +46,7 @@ struct DataSetup {
   std::string loss_scale = "default";
   std::optional<std::string> template_name; // default: detected from the model folder
   std::optional<std::string> system;
+  data::SelfCognition self_cognition;       // --model_name / --model_author
 };
 
 struct OptimSetup {
@@ -67,6 +70,12 @@ struct LoopSetup {
   bool logging_first_step = true;
   int save_steps = 500;
   int eval_steps = 500;                     // ms-swift: save_steps
+  std::string save_strategy = "steps";      // steps | epoch | no (the last step is saved whatever it says)
+  std::string eval_strategy = "steps";      // steps | epoch | no
+  bool load_best_model_at_end = false;      // the best checkpoint is kept, reported and pushed
+  std::string metric_for_best_model = "loss";  // loss | token_acc (eval_ prefix allowed)
+  bool greater_is_better = false;           // default: true for token_acc
+  bool add_version = true;                  // run folder output_dir/vN-<time>; false: output_dir itself
   std::optional<int> save_total_limit;
   bool save_only_model = false;
   double ddp_timeout_s = 18000;            // a collective that takes longer ends the job (--ddp_timeout)

@@ -72,8 +72,8 @@ class Trainer {
       const int64_t done = step + 1;
       report(done, outcome);
       const bool last = done == total_steps_ || outcome.stop_signal != 0;
-      if (evaluator_->active() && (done % config_.loop.eval_steps == 0 || done == total_steps_)) evaluate(done);
-      if (done % config_.loop.save_steps == 0 || last) save_checkpoint(done);
+      if (evaluator_->active() && due(config_.loop.eval_strategy, config_.loop.eval_steps, done)) evaluate(done);
+      if (due(config_.loop.save_strategy, config_.loop.save_steps, done) || last) save_checkpoint(done);
       if (outcome.stop_signal != 0) {
         if (rank_ == 0)
           std::printf("%s received: stopped after step %lld of %lld; resume with --resume_from_checkpoint %s\n",
@@ -86,6 +86,14 @@ class Trainer {
   }
 
  private:
+  // Whether a --save_strategy/--eval_strategy of steps, epoch or no falls due after `done` steps; the last
+  // step counts as due for steps and epoch (as ms-swift evaluates and saves at the end).
+  bool due(const std::string& strategy, int every, int64_t done) const {
+    if (strategy == "no") return false;
+    if (done == total_steps_) return true;
+    return strategy == "epoch" ? done % steps_per_epoch_ == 0 : done % every == 0;
+  }
+
   // ---- setup ----
 
   void open_data() {
@@ -106,6 +114,7 @@ class Trainer {
                                                   exchange());
     data::PipelineOptions options;
     if (config_.data.columns.has_value()) options.format.column_renames = data::parse_column_renames(*config_.data.columns);
+    options.format.self_cognition = config_.data.self_cognition;
     options.loss_scale = data::parse_loss_scale(config_.data.loss_scale);
     options.max_length = config_.data.max_length.value_or(static_cast<int>(model_config_.max_position_embeddings));
     options.truncation = data::parse_truncation(config_.data.truncation_strategy);
@@ -206,7 +215,13 @@ class Trainer {
 
   void open_run_folder() {
     const std::string parent = config_.loop.output_dir.value_or((fs::path("output") / fs::path(model_dir_).filename()).string());
-    run_dir_ = choose_run_dir(parent, comm_);
+    if (config_.loop.add_version) {
+      run_dir_ = choose_run_dir(parent, comm_);
+    } else {  // --add_version false: the folder itself, as ms-swift
+      if (rank_ == 0) fs_util::make_directories(parent, "run folder (--output_dir)");
+      run_dir_ = parent;
+      comm_.barrier();
+    }
     if (rank_ != 0) return;
     write_json_file((fs::path(run_dir_) / "args.json").string(), config_.args_json);
     if (!held_out_.empty()) {
@@ -336,7 +351,7 @@ class Trainer {
     line.runtime = result.runtime;
     line.samples = result.samples;
     line.batches = result.batches;
-    last_eval_ = {step, line.loss};
+    last_eval_ = {step, config_.loop.metric_for_best_model == "token_acc" ? line.token_acc : line.loss};
     if (rank_ == 0) log_->eval(line);
   }
 
@@ -388,8 +403,9 @@ class Trainer {
     }
     if (rank_ == 0) {
       const std::string final_dir = (fs::path(run_dir_) / ("checkpoint-" + std::to_string(step))).string();
-      if (last_eval_.first == step && (!best_.has_value() || last_eval_.second < best_->second))
-        best_ = {final_dir, last_eval_.second};
+      const bool better = !best_.has_value() || (config_.loop.greater_is_better ? last_eval_.second > best_->second
+                                                                                 : last_eval_.second < best_->second);
+      if (last_eval_.first == step && better) best_ = {final_dir, last_eval_.second};
       json state = {{"global_step", step}, {"max_steps", total_steps_}, {"log_history", log_->history()},
                     {"world_size", world_}, {"best_model_checkpoint", best_ ? json(best_->first) : json(nullptr)},
                     {"best_metric", best_ ? json(best_->second) : json(nullptr)}};
@@ -424,11 +440,13 @@ class Trainer {
   }
 
   // --save_total_limit: the oldest go first, never the best one.
+  // --save_total_limit: the oldest checkpoints go, never the newest (resume starts there) nor the best one
+  // (as transformers keeps both, even with a limit of 1).
   void remove_old_checkpoints() {
     if (!config_.loop.save_total_limit.has_value()) return;
     const size_t limit = static_cast<size_t>(std::max(1, *config_.loop.save_total_limit));
-    for (auto it = saved_.begin(); saved_.size() > limit && it != saved_.end();) {
-      if (best_ && *it == best_->first && it + 1 != saved_.end()) {
+    for (auto it = saved_.begin(); saved_.size() > limit && it + 1 != saved_.end();) {
+      if (best_ && *it == best_->first) {
         ++it;
         continue;
       }
@@ -448,12 +466,18 @@ class Trainer {
     log_->write_images();
     std::printf("data (epoch %lld, all %d ranks): %s\nlast checkpoint: %s\n", static_cast<long long>(epoch_), world_,
                 total.summary().c_str(), saved_.empty() ? "none" : saved_.back().c_str());
-    if (best_) std::printf("best checkpoint: %s (eval_loss %.4f)\n", best_->first.c_str(), best_->second);
+    if (best_)
+      std::printf("best checkpoint: %s (eval_%s %.4f)\n", best_->first.c_str(),
+                  config_.loop.metric_for_best_model.c_str(), best_->second);
     std::fflush(stdout);
-    if (config_.push.push_to_hub && !saved_.empty()) {
-      hub::push_folder(saved_.back(), config_.push.hub_model_id, config_.push.hub_token, config_.push.hub_private_repo,
-                             "ztune sft " + fs::path(saved_.back()).filename().string());
-      std::printf("pushed %s to the hub as %s\n", saved_.back().c_str(), config_.push.hub_model_id.c_str());
+    // With --load_best_model_at_end the model of the run is its best checkpoint, as transformers reloads it.
+    const std::string final_model = config_.loop.load_best_model_at_end && best_ ? best_->first
+                                    : saved_.empty()                            ? std::string()
+                                                                                : saved_.back();
+    if (config_.push.push_to_hub && !final_model.empty()) {
+      hub::push_folder(final_model, config_.push.hub_model_id, config_.push.hub_token, config_.push.hub_private_repo,
+                       "ztune sft " + fs::path(final_model).filename().string());
+      std::printf("pushed %s to the hub as %s\n", final_model.c_str(), config_.push.hub_model_id.c_str());
     }
   }
 
@@ -484,7 +508,7 @@ class Trainer {
   std::string run_dir_;
   std::unique_ptr<RunLog> log_;
   std::vector<std::string> saved_;
-  std::optional<std::pair<std::string, double>> best_;  // checkpoint, eval_loss
+  std::optional<std::pair<std::string, double>> best_;  // checkpoint, its --metric_for_best_model
   std::pair<int64_t, double> last_eval_{-1, 0};
 
   int64_t first_step_ = 0, epoch_ = 0;

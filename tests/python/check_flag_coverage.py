@@ -26,28 +26,7 @@ import typing
 logging.disable(logging.CRITICAL)
 
 # Fields ms-swift has and ztune does not know yet, because they are being implemented (issue 14).
-ALLOWLIST = {
-    'sft': {
-        'add_version',  # remove when implemented
-        'model_name',  # remove when implemented
-        'model_author',  # remove when implemented
-        'lazy_tokenize',  # remove when implemented
-        'eval_strategy',  # remove when implemented
-        'save_strategy',  # remove when implemented
-        'load_best_model_at_end',  # remove when implemented
-        'metric_for_best_model',  # remove when implemented
-    },
-    'infer': {
-        'model_name',  # remove when implemented
-        'model_author',  # remove when implemented
-        'lazy_tokenize',  # remove when implemented
-    },
-    'export': {
-        'model_name',  # remove when implemented
-        'model_author',  # remove when implemented
-        'lazy_tokenize',  # remove when implemented
-    },
-}
+ALLOWLIST = {'sft': set(), 'infer': set(), 'export': set()}
 # Refused flags whose ms-swift default ztune deliberately does not accept, with the reason.
 DEFAULT_REFUSED = {
     ('sft', 'hub_strategy'): "ms-swift pushes every save; ztune pushes once at the end, so only 'end' is accepted",

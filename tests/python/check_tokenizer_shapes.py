@@ -120,8 +120,7 @@ def shape_whitespace_unk(tokenizer, trainer):
     tokens with spaces)."""
     tokenizer.normalizer = normalizers.Lowercase()
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace(),
-                                                       pre_tokenizers.Split(Regex("[aeiou]"), behavior="removed",
-                                                                            invert=True)])
+                                                       pre_tokenizers.Split(Regex("[-_]+"), behavior="removed")])
 
 
 def shape_whitespace_split(tokenizer, trainer):

@@ -24,17 +24,24 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 logging.disable(logging.WARNING)
 
 
+_PROCESSORS, _DATASETS = {}, {}
+
+
 def swift_reference(model_dir, model_type, template_type, loss_scale, path, max_length):
     from swift import get_processor, get_template
     from swift.dataset import load_dataset
 
-    processor = get_processor(model_dir, model_type=model_type)
+    # Loading the processor and the dataset dominates; both are reused across templates and loss scales.
+    if (model_dir, model_type) not in _PROCESSORS:
+        _PROCESSORS[(model_dir, model_type)] = get_processor(model_dir, model_type=model_type)
+    processor = _PROCESSORS[(model_dir, model_type)]
     template = get_template(processor, template_type=template_type, loss_scale=loss_scale, max_length=max_length,
                             truncation_strategy="delete")
     template.set_mode("train")
-    train, _ = load_dataset([path], split_dataset_ratio=0, num_proc=1, load_from_cache_file=False)
+    if path not in _DATASETS:
+        _DATASETS[path] = load_dataset([path], split_dataset_ratio=0, num_proc=1, load_from_cache_file=False)[0]
     rows = []
-    for row in train:
+    for row in _DATASETS[path]:
         row = {k: v for k, v in row.items() if v is not None and k in ("messages",)}
         encoded = template.encode(row)
         rows.append((encoded["input_ids"], encoded["labels"]))

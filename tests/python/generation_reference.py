@@ -3,7 +3,8 @@
 
 usage: generation_reference.py FIXTURES_DIR OUT_DIR
 
-For qwen2 and llama in fp32, with and without a LoRA adapter (lora_B non-zero), and with repetition
+For qwen2 and llama in fp32, with and without a LoRA adapter (lora_B non-zero), Mistral with a sliding
+window and Llama with Llama-3.1 RoPE scaling without one, and with repetition
 penalty 1.0 and 1.3: three prompts of different lengths, left-padded into one batch, 64 new tokens by
 model.generate(do_sample=False). Writes OUT_DIR/generation.json (prompts, stop ids, outputs cut after the
 first stop token) and OUT_DIR/<model>-adapter.safetensors.
@@ -17,6 +18,9 @@ from peft import LoraConfig, get_peft_model
 from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from model_reference import VARIANTS, write_variant  # noqa: E402
+
 
 def main():
     fixtures, out = Path(sys.argv[1]), Path(sys.argv[2])
@@ -24,10 +28,12 @@ def main():
     generator = torch.Generator().manual_seed(11)
     prompts = [torch.randint(0, 1500, (n,), generator=generator).tolist() for n in (5, 9, 13)]
     result = {"prompts": prompts, "cases": []}
-    for name in ("qwen2", "llama"):
-        folder = fixtures / name
+    for name in ("qwen2", "llama", "mistral-window", "llama-rope-llama3"):
+        # Config variants (model_reference.VARIANTS): a sliding window of 8 and Llama-3.1 RoPE scaling, both acting
+        # over prompt + 64 new tokens; written to OUT_DIR/models/<name>.
+        folder = write_variant(fixtures, out, name) if name in VARIANTS else fixtures / name
         stop = json.loads((folder / "generation_config.json").read_text())["eos_token_id"]
-        for with_adapter in (False, True):
+        for with_adapter in ((False, True) if name not in VARIANTS else (False,)):
             torch.manual_seed(0)
             model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32, attn_implementation="eager")
             if with_adapter:

@@ -3,7 +3,8 @@
 
 usage: model_reference.py FIXTURES_DIR OUT_DIR
 
-For each fixture model (qwen2, qwen2-tied, llama, qwen3) in fp32 and bf16: a LoRA adapter (r=8, alpha=16,
+For each fixture model (qwen2, qwen2-tied, llama, qwen3) and each config variant (Mistral and Qwen2 sliding
+windows, Llama-3.1 and linear RoPE scaling: VARIANTS) in fp32 and bf16: a LoRA adapter (r=8, alpha=16,
 no dropout, all-linear) with lora_B set non-zero, a batch of token ids and labels, and what transformers +
 peft compute for it: logits, the summed token cross-entropy (labels shifted, -100 ignored) and the
 gradient of that sum with respect to every LoRA A and B. Written to OUT_DIR/<model>-<dtype>.safetensors
@@ -20,6 +21,37 @@ from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM
 
 MODELS = ["qwen2", "qwen2-tied", "llama", "qwen3"]
+# Families whose only difference is config: a fixture's weights under another config.json, written to
+# OUT_DIR/models/<name>. Windows of 8 and a Llama-3.1 original context of 16 act within the 24-token batch.
+VARIANTS = {
+    "mistral-window": ("llama", {"architectures": ["MistralForCausalLM"], "model_type": "mistral", "sliding_window": 8}),
+    # transformers 5 configs say per layer (layer_types); older ones by max_window_layers (layer_types absent).
+    "qwen2-window": ("qwen2", {"use_sliding_window": True, "sliding_window": 8, "max_window_layers": 1,
+                               "layer_types": ["full_attention", "sliding_attention", "full_attention",
+                                               "sliding_attention"]}),
+    "qwen3-window": ("qwen3", {"use_sliding_window": True, "sliding_window": 6, "max_window_layers": 2,
+                               "layer_types": None}),
+    "llama-rope-llama3": ("llama", {"rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
+                                                        "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                                        "original_max_position_embeddings": 16}}),
+    "llama-rope-linear": ("llama", {"rope_parameters": {"rope_type": "linear", "rope_theta": 500000.0, "factor": 4.0}}),
+}
+
+
+def write_variant(fixtures, out, name):
+    base, update = VARIANTS[name]
+    folder = out / "models" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for item in (fixtures / base).iterdir():
+        target = folder / item.name
+        if item.name == "config.json" or target.exists():
+            continue
+        target.symlink_to(item.resolve())
+    config = json.loads((fixtures / base / "config.json").read_text())
+    config.update(update)
+    config = {key: value for key, value in config.items() if value is not None}  # None: the key removed
+    (folder / "config.json").write_text(json.dumps(config, indent=1))
+    return folder
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
@@ -59,9 +91,16 @@ def reference(model_dir, dtype):
 def main():
     fixtures, out = Path(sys.argv[1]), Path(sys.argv[2])
     out.mkdir(parents=True, exist_ok=True)
-    for name in MODELS:
+    logits = {}
+    for name in MODELS + list(VARIANTS):
+        folder = write_variant(fixtures, out, name) if name in VARIANTS else fixtures / name
         for dtype_name, dtype in DTYPES.items():
-            tensors, trainable = reference(fixtures / name, dtype)
+            tensors, trainable = reference(folder, dtype)
+            logits[(name, dtype_name)] = tensors["logits"]
+            if name in VARIANTS:  # the config change must change what transformers computes, or it tests nothing
+                difference = (tensors["logits"] - logits[(VARIANTS[name][0], dtype_name)]).abs().max().item()
+                if difference < 1e-3:
+                    sys.exit(f"{name}: logits equal {VARIANTS[name][0]}'s (max difference {difference:.2e})")
             save_file(tensors, str(out / f"{name}-{dtype_name}.safetensors"))
             (out / f"{name}-{dtype_name}.json").write_text(json.dumps({"trainable": trainable}, indent=1))
             print(f"{name} {dtype_name}: loss_sum {tensors['loss_sum'].item():.6f}, {len(trainable)} LoRA tensors")

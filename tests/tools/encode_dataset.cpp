@@ -21,8 +21,7 @@ int main(int argc, char** argv) {
     std::string model_dir = argv[1];
     zt::data::Tokenizer tokenizer = zt::data::Tokenizer::load(model_dir);
     zt::data::SpecialTokens special = zt::data::read_special_tokens(model_dir, tokenizer);
-    zt::data::ChatTemplate chat(zt::data::template_by_name(argv[2]), tokenizer, std::nullopt, special.eos_id,
-                                special.bos_id);
+    zt::data::ChatTemplate chat(zt::data::template_by_name(argv[2]), tokenizer, std::nullopt, special.eos_id);
     std::vector<zt::data::DatasetSource> sources;
     for (int i = 7; i < argc; ++i) sources.push_back(zt::data::parse_dataset_spec(argv[i]));
     zt::data::ReaderOptions reader_options;

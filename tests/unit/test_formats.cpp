@@ -112,4 +112,18 @@ TEST(Formats, InferenceRowsNeedNoReply) {
   EXPECT_EQ(render(ok(R"({"query": "q"})", options)), "user:q|");
 }
 
+// ms-swift's self-cognition rows: {{NAME}} and {{AUTHOR}} replaced by --model_name/--model_author, the
+// Chinese value for rows tagged "zh"; rows without the placeholders are untouched.
+TEST(Formats, SelfCognitionPlaceholders) {
+  FormatOptions options;
+  options.self_cognition.name = std::make_pair(std::string("小黄"), std::string("Xiao Huang"));
+  options.self_cognition.author = std::make_pair(std::string("魔搭"), std::string("ModelScope"));
+  EXPECT_EQ(render(ok(R"({"query": "你是谁", "response": "我是{{NAME}}，由{{AUTHOR}}训练。", "tag": "zh"})", options)),
+            "user:你是谁|assistant:我是小黄，由魔搭训练。|");
+  EXPECT_EQ(render(ok(R"({"query": "who are you?", "response": "I am {{NAME}} by {{AUTHOR}}; {{NAME}}.", "tag": "en"})",
+                      options)),
+            "user:who are you?|assistant:I am Xiao Huang by ModelScope; Xiao Huang.|");
+  EXPECT_EQ(render(ok(R"({"query": "q {{NAME}}", "response": "r"})")), "user:q {{NAME}}|assistant:r|");
+}
+
 }  // namespace

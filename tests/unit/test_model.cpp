@@ -72,7 +72,10 @@ TEST_P(ModelParity, LogitsLossAndLoraGradientsMatchPeft) {
   const double loss_tolerance = bf16 ? 1e-2 : 1e-5;
   const double grad_tolerance = bf16 ? 6e-2 : 1e-4;
   Reference ref = load_reference(c.model, c.dtype);
-  DecoderModel model = DecoderModel::load(kFixtures + "/" + c.model, lora_options(bf16 ? at::kBFloat16 : at::kFloat));
+  // Config variants (sliding windows, RoPE scaling) live beside the reference, written by model_reference.py.
+  const fs::path variant = kReference / "models" / c.model;
+  const std::string folder = fs::exists(variant) ? variant.string() : kFixtures + "/" + c.model;
+  DecoderModel model = DecoderModel::load(folder, lora_options(bf16 ? at::kBFloat16 : at::kFloat));
   set_adapter_from_reference(model, ref);
 
   std::set<std::string> ours;
@@ -109,7 +112,11 @@ TEST_P(ModelParity, LogitsLossAndLoraGradientsMatchPeft) {
 INSTANTIATE_TEST_SUITE_P(Fixtures, ModelParity,
                          ::testing::Values(Case{"qwen2", "fp32"}, Case{"qwen2", "bf16"}, Case{"qwen2-tied", "fp32"},
                                            Case{"qwen2-tied", "bf16"}, Case{"llama", "fp32"}, Case{"llama", "bf16"},
-                                           Case{"qwen3", "fp32"}, Case{"qwen3", "bf16"}),
+                                           Case{"qwen3", "fp32"}, Case{"qwen3", "bf16"},
+                                           Case{"mistral-window", "fp32"}, Case{"mistral-window", "bf16"},
+                                           Case{"qwen2-window", "fp32"}, Case{"qwen3-window", "fp32"},
+                                           Case{"llama-rope-llama3", "fp32"},
+                                           Case{"llama-rope-linear", "fp32"}),
                          [](const auto& info) {
                            std::string name = info.param.model + "_" + info.param.dtype;
                            std::replace(name.begin(), name.end(), '-', '_');

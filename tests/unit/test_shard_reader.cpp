@@ -287,7 +287,7 @@ TEST(ShardReader, JsonArrayAndCsvFiles) {
 struct FixtureTemplate {
   Tokenizer tokenizer = Tokenizer::load(kFixtures + "/qwen2");
   SpecialTokens special = read_special_tokens(kFixtures + "/qwen2", tokenizer);
-  ChatTemplate chat{template_by_name("qwen2_5"), tokenizer, std::nullopt, special.eos_id, special.bos_id};
+  ChatTemplate chat{template_by_name("qwen2_5"), tokenizer, std::nullopt, special.eos_id};
 };
 
 TEST(Pipeline, BadRowsAreSkippedAndCountedByReason) {
@@ -336,6 +336,21 @@ TEST(Pipeline, BadRowsAreSkippedAndCountedByReason) {
     FAIL() << "strict mode accepted a bad row";
   } catch (const zt::Error& error) {
     EXPECT_NE(std::string(error.what()).find(path.string() + ":2: malformed JSON"), std::string::npos) << error.what();
+  }
+  // Shuffled, the first bad row met may be any; the report is still the first in file order, as ms-swift's.
+  ReaderOptions shuffled = reader_options;
+  shuffled.shuffle = true;
+  for (int seed : {1, 2, 3}) {
+    shuffled.data_seed = static_cast<uint64_t>(seed);
+    ShardReader shuffled_reader({{path.string(), std::nullopt}}, shuffled, single_process());
+    DataPipeline pipeline_shuffled(shuffled_reader, fixture.chat, options);
+    try {
+      while (pipeline_shuffled.next()) {
+      }
+      FAIL() << "strict mode accepted a bad row";
+    } catch (const zt::Error& error) {
+      EXPECT_NE(std::string(error.what()).find(path.string() + ":2: malformed JSON"), std::string::npos) << error.what();
+    }
   }
 }
 

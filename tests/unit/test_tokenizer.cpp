@@ -189,7 +189,7 @@ TEST(ChatTemplate, DetectionAndSystemOverride) {
   EXPECT_THROW(template_by_name("chatglm"), zt::Error);
   Tokenizer tokenizer = Tokenizer::load(kFixtures + "/qwen2");
   SpecialTokens special = read_special_tokens(kFixtures + "/qwen2", tokenizer);
-  ChatTemplate chat(template_by_name("qwen2_5"), tokenizer, std::string("Be terse."), special.eos_id, special.bos_id);
+  ChatTemplate chat(template_by_name("qwen2_5"), tokenizer, std::string("Be terse."), special.eos_id);
   Conversation conversation = convert_line(R"({"query": "Hi", "response": "Hello"})", {}).conversation;
   EncodedSample sample = chat.encode(conversation, LossScale::default_);
   EXPECT_EQ(tokenizer.decode(sample.input_ids),
@@ -201,6 +201,62 @@ TEST(ChatTemplate, DetectionAndSystemOverride) {
   std::vector<int32_t> stops = chat.stop_ids();
   EXPECT_NE(std::find(stops.begin(), stops.end(), *tokenizer.token_id("<|im_end|>")), stops.end());
   EXPECT_NE(std::find(stops.begin(), stops.end(), *tokenizer.token_id("<|endoftext|>")), stops.end());
+}
+
+// The template ms-swift would choose: args.json, then the registry by model name (hub cache paths included),
+// then the chat template's text; a registry template ztune lacks and an unknown chat template are errors.
+TEST(ChatTemplate, ChosenAsMsSwiftChoosesIt) {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::path(ZTUNE_TEST_WORK_DIR) / "template-choice";
+  fs::remove_all(root);
+  auto folder = [&](const std::string& name, const std::string& chat_template) {
+    const fs::path path = root / name;
+    fs::create_directories(path);
+    nlohmann::json config = {{"eos_token", "<|im_end|>"}};
+    if (!chat_template.empty()) config["chat_template"] = chat_template;
+    std::ofstream(path / "tokenizer_config.json") << config.dump();
+    return path.string();
+  };
+  EXPECT_EQ(choose_template(folder("Qwen2.5-7B", "")).name, "qwen2_5");  // a base model: by name
+  EXPECT_EQ(choose_template(folder("qwen3-8b", "")).name, "qwen3");
+  EXPECT_EQ(choose_template(folder("Qwen3-4B-Instruct-2507", "")).name, "qwen3_nothinking");
+  EXPECT_EQ(choose_template(folder("DeepSeek-R1-Distill-Qwen-7B", "")).name, "deepseek_r1");
+  EXPECT_EQ(choose_template(folder("Mistral-7B-Instruct-v0.3", "")).name, "llama");
+  EXPECT_EQ(choose_template((root / "hub/models--Qwen--Qwen3-8B/snapshots/abc").string()).name, "qwen3");
+  TemplateChoice from_args = choose_template(folder("my-run", ""));
+  EXPECT_EQ(from_args.name, "default");
+  std::ofstream(root / "my-run" / "args.json") << R"({"template": "chatml"})";
+  EXPECT_EQ(choose_template((root / "my-run").string()).name, "chatml");
+  EXPECT_THROW(choose_template(folder("Mistral-Nemo-Instruct-2407", "")), zt::Error);
+  const std::string smol = "{% if messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\nYou are SmolLM.<|im_end|>\\n' }}"
+                           "{% endif %}{% for m in messages %}{{'<|im_start|>' + m['role'] + '\\n' + m['content'] + "
+                           "'<|im_end|>\\n'}}{% endfor %}";
+  TemplateChoice chatml = choose_template(folder("SmolLM2-135M-Instruct", smol));
+  EXPECT_EQ(chatml.name, "chatml");
+  EXPECT_EQ(chatml.default_system, std::optional<std::string>("You are SmolLM."));
+  EXPECT_EQ(choose_template(folder("thinker", "<|im_start|>{% if enable_thinking %}<think>{% endif %}")).name, "qwen3");
+  EXPECT_EQ(choose_template(folder("chat2", "[INST] <<SYS>> {{ m }} [/INST]")).name, "llama");
+  EXPECT_THROW(choose_template(folder("odd", "<start_of_turn>user")), zt::Error);
+}
+
+// Inference with qwen3 starts the reply after an empty think block (thinking off, as ms-swift's default);
+// qwen3_thinking after "<think>\n"; history replies lose their think blocks.
+TEST(ChatTemplate, ThinkingPromptsAtInference) {
+  Tokenizer tokenizer = Tokenizer::load(kFixtures + "/qwen3");
+  SpecialTokens special = read_special_tokens(kFixtures + "/qwen3", tokenizer);
+  FormatOptions prompt_only;
+  prompt_only.require_reply = false;
+  Conversation conversation =
+      convert_line(R"({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "<think>x</think> b"},)"
+                   R"( {"role": "user", "content": "c"}]})", prompt_only).conversation;
+  ChatTemplate qwen3(template_by_name("qwen3"), tokenizer, std::nullopt, special.eos_id);
+  EXPECT_EQ(tokenizer.decode(qwen3.encode_prompt(conversation)),
+            "<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\nb<|im_end|>\n<|im_start|>user\nc<|im_end|>\n"
+            "<|im_start|>assistant\n<think>\n\n</think>\n\n");
+  ChatTemplate thinking(template_by_name("qwen3_thinking"), tokenizer, std::nullopt, special.eos_id);
+  EXPECT_EQ(tokenizer.decode(thinking.encode_prompt(conversation)),
+            "<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\nb<|im_end|>\n<|im_start|>user\nc<|im_end|>\n"
+            "<|im_start|>assistant\n<think>\n");
 }
 
 }  // namespace

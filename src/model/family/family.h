@@ -20,7 +20,12 @@ struct Family {
 
 const Family& qwen2_family();
 const Family& llama_family();
+const Family& mistral_family();
 const Family& qwen3_family();
+
+// Qwen2/Qwen3's `use_sliding_window`: `sliding_window` keys in the layers from `max_window_layers` on (as
+// transformers' layer_types).
+void read_qwen_sliding_window(const nlohmann::json& json, ModelConfig& config);
 
 // Every supported family, and the one for an architecture name (a zt::Error naming `path` and the
 // supported architectures when there is none).

@@ -6,8 +6,9 @@
 namespace zt::model {
 
 const Family& qwen2_family() {
-  static const Family family{"Qwen2ForCausalLM", [](const nlohmann::json&, ModelConfig& config) {
+  static const Family family{"Qwen2ForCausalLM", [](const nlohmann::json& json, ModelConfig& config) {
                                config.qkv_bias = true;
+                               read_qwen_sliding_window(json, config);
                              }};
   return family;
 }

@@ -10,6 +10,7 @@ const Family& qwen3_family() {
   static const Family family{"Qwen3ForCausalLM", [](const nlohmann::json& json, ModelConfig& config) {
                                config.qkv_bias = config.o_bias = json.value("attention_bias", false);
                                config.qk_norm = true;
+                               read_qwen_sliding_window(json, config);
                              }};
   return family;
 }
