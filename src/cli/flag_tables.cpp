@@ -303,6 +303,22 @@ void ignore(args::Table& table, const char* reason, const SwiftFlags& flags) {
   }
 }
 
+// The tail every command shares: multimodal and other tasks, model loading, launching.
+void add_shared_swift_flags(args::Table& t) {
+  refuse(t, kTextOnly, kMultimodal);
+  refuse(t, kCausalLmOnly, kOtherTasks);
+  t.section("model loading");
+  refuse(t, kNotYet, kModelLoading);
+  refuse(t, kOneDevice, kPlacement);
+  refuse(t, kNoMoe, kMoe);
+  refuse(t, kNoPlugins, kPlugins);
+  ignore(t, kNpuOnly, kNpu);
+  t.section("launching");
+  refuse(t, kNoRay, kRay);
+  ignore(t, kBackendChosen, kDdpBackend);
+  refuse(t, kAlwaysChecked, kArgsError);
+}
+
 void add_sft_swift_flags(args::Table& t) {
   t.section("training (transformers Trainer knobs)");
   refuse(t, kNotYet, kOptimizer);
@@ -355,19 +371,8 @@ void add_sft_swift_flags(args::Table& t) {
   refuse(t, kTextOnly, kVisionTraining);
   refuse(t, kNoMoe, kMoeTraining);
   refuse(t, kCausalLmOnly, kEmbedding);
-  refuse(t, kTextOnly, kMultimodal);
-  refuse(t, kCausalLmOnly, kOtherTasks);
-  t.section("model loading");
   refuse(t, kNoPlugins, kCallbacks);
-  refuse(t, kNotYet, kModelLoading);
-  refuse(t, kOneDevice, kPlacement);
-  refuse(t, kNoMoe, kMoe);
-  refuse(t, kNoPlugins, kPlugins);
-  ignore(t, kNpuOnly, kNpu);
-  t.section("launching");
-  refuse(t, kNoRay, kRay);
-  ignore(t, kBackendChosen, kDdpBackend);
-  refuse(t, kAlwaysChecked, kArgsError);
+  add_shared_swift_flags(t);
 }
 
 void add_infer_swift_flags(args::Table& t) {
@@ -399,18 +404,7 @@ void add_infer_swift_flags(args::Table& t) {
   refuse(t, kShardInExport, kShardSize);
   t.section("multimodal and other tasks");
   refuse(t, kCausalLmOnly, kReranker);
-  refuse(t, kTextOnly, kMultimodal);
-  refuse(t, kCausalLmOnly, kOtherTasks);
-  t.section("model loading");
-  refuse(t, kNotYet, kModelLoading);
-  refuse(t, kOneDevice, kPlacement);
-  refuse(t, kNoMoe, kMoe);
-  refuse(t, kNoPlugins, kPlugins);
-  ignore(t, kNpuOnly, kNpu);
-  t.section("launching");
-  refuse(t, kNoRay, kRay);
-  ignore(t, kBackendChosen, kDdpBackend);
-  refuse(t, kAlwaysChecked, kArgsError);
+  add_shared_swift_flags(t);
 }
 
 void add_export_swift_flags(args::Table& t) {
@@ -447,18 +441,7 @@ void add_export_swift_flags(args::Table& t) {
   refuse(t, kNotYet, kSequenceParallel);
   ignore(t, kOneProcess, kTimeout);
   t.section("multimodal and other tasks");
-  refuse(t, kTextOnly, kMultimodal);
-  refuse(t, kCausalLmOnly, kOtherTasks);
-  t.section("model loading");
-  refuse(t, kNotYet, kModelLoading);
-  refuse(t, kOneDevice, kPlacement);
-  refuse(t, kNoMoe, kMoe);
-  refuse(t, kNoPlugins, kPlugins);
-  ignore(t, kNpuOnly, kNpu);
-  t.section("launching");
-  refuse(t, kNoRay, kRay);
-  ignore(t, kBackendChosen, kDdpBackend);
-  refuse(t, kAlwaysChecked, kArgsError);
+  add_shared_swift_flags(t);
 }
 
 }  // namespace

@@ -198,7 +198,7 @@ const std::vector<std::pair<std::regex, std::string>>& registry() {
 
 // A fixed system prompt the model's chatml template writes when the conversation has none (SmolLM2's).
 std::optional<std::string> jinja_default_system(const std::string& chat_template) {
-  static const std::regex literal(R"('<\|im_start\|>system\\n([^'{}]+)<\|im_end\|>\\n')");
+  static const std::regex literal(R"('<\|im_start\|>system(?:\\n|\n)([^'{}]+)<\|im_end\|>(?:\\n|\n)')");
   std::smatch match;
   if (!std::regex_search(chat_template, match, literal)) return std::nullopt;
   std::string text = match[1];

@@ -234,6 +234,9 @@ TEST(ChatTemplate, ChosenAsMsSwiftChoosesIt) {
   TemplateChoice chatml = choose_template(folder("SmolLM2-135M-Instruct", smol));
   EXPECT_EQ(chatml.name, "chatml");
   EXPECT_EQ(chatml.default_system, std::optional<std::string>("You are SmolLM."));
+  // As the GGUF conversion writes it: real line breaks inside the Jinja string.
+  const std::string smol_gguf = "{{ '<|im_start|>system\nYou are SmolLM, by HF<|im_end|>\n' }}{{'<|im_start|>' + m}}";
+  EXPECT_EQ(choose_template(folder("smol-gguf", smol_gguf)).default_system, std::optional<std::string>("You are SmolLM, by HF"));
   EXPECT_EQ(choose_template(folder("thinker", "<|im_start|>{% if enable_thinking %}<think>{% endif %}")).name, "qwen3");
   EXPECT_EQ(choose_template(folder("chat2", "[INST] <<SYS>> {{ m }} [/INST]")).name, "llama");
   EXPECT_THROW(choose_template(folder("odd", "<start_of_turn>user")), zt::Error);
