@@ -37,7 +37,9 @@ if [ ! -x "$PY" ] || [ "$(cat "$VENV/.requirements-hash" 2>/dev/null)" != "$req_
   log "creating $VENV with the pinned Python stack (torch 2.11.0 is ~3 GB with its CUDA libraries)"
   [ -x "$PY" ] || python3 -m venv "$VENV"
   "$PY" -m pip install -q --upgrade pip
-  "$PY" -m pip install -q -r requirements.txt
+  # llama-cpp-python (the GGUF export test's llama.cpp) has no wheel: pip builds it, portable and without its tools.
+  CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF" \
+    CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$PY" -m pip install -q -r requirements.txt
   echo "$req_hash" > "$VENV/.requirements-hash"
 fi
 

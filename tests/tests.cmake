@@ -154,6 +154,13 @@ add_test(NAME export_from_gguf
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_gguf_import.py $<TARGET_FILE:ztune>
                  ${ZTUNE_FIXTURES_DIR} ${WORK}/gguf)
 set_tests_properties(export_from_gguf PROPERTIES TIMEOUT 600)
+# Hugging Face folders (llama, qwen2) and a merged LoRA checkpoint written as GGUF f16/bf16/q8_0: every metadata key
+# and tensor as llama.cpp's converter writes them (gguf package's reader), the --from_gguf round trip, and llama.cpp
+# (llama-cpp-python) tokenizing, scoring and generating greedily as transformers does.
+add_test(NAME export_to_gguf
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_gguf_export.py $<TARGET_FILE:ztune>
+                 ${ZTUNE_FIXTURES_DIR} ${WORK}/gguf-out ${SAMPLE}/sharegpt_seed.jsonl)
+set_tests_properties(export_to_gguf PROPERTIES TIMEOUT 600)
 # --add_version false, --save_strategy/--eval_strategy epoch and no, --load_best_model_at_end with
 # --metric_for_best_model eval_token_acc and --save_total_limit 1.
 add_test(NAME sft_strategies_and_best_model

@@ -1,6 +1,7 @@
 // `ztune export`: a checkpoint's shards consolidated into a PEFT adapter (--ckpt_dir/--adapters with
-// --to_peft), the adapter merged into its base model (--merge_lora true), or a llama.cpp GGUF file written
-// as a Hugging Face model folder (--from_gguf FILE --output_dir DIR).
+// --to_peft), the adapter merged into its base model (--merge_lora true, with --to_gguf TYPE also a llama.cpp
+// GGUF file of it), a Hugging Face model folder written as GGUF (--model DIR --to_gguf TYPE --output_dir OUT),
+// or a llama.cpp GGUF file written as a Hugging Face model folder (--from_gguf FILE --output_dir DIR).
 #include <filesystem>
 
 #include "cli/commands.h"
@@ -10,6 +11,7 @@
 #include "checkpoint/trained_with.h"
 #include "dist/run_context.h"
 #include "export/gguf.h"
+#include "export/gguf_write.h"
 #include "export/to_peft.h"
 #include "hub/modelscope.h"
 #include "export/merge.h"
@@ -34,8 +36,9 @@ std::string base_model_of(const std::string& adapter_dir, const std::optional<st
 // --from_gguf FILE --output_dir DIR: the GGUF's weights dequantised, its config and tokenizer rebuilt.
 int export_from_gguf(const ExportArgs& args) {
   ZT_REQUIRE(args.adapters.empty() && !args.ckpt_dir.has_value() && !args.to_peft.has_value() && !args.merge_lora &&
-                 !args.model.has_value(),
-             "--from_gguf imports a GGUF file on its own; drop --adapters, --ckpt_dir, --to_peft, --merge_lora and --model");
+                 !args.model.has_value() && !args.to_gguf.has_value(),
+             "--from_gguf imports a GGUF file on its own; drop --adapters, --ckpt_dir, --to_peft, --merge_lora, --model "
+             "and --to_gguf");
   ZT_REQUIRE(fs::is_regular_file(*args.from_gguf), *args.from_gguf << ": no such GGUF file");
   ZT_REQUIRE(args.output_dir.has_value(), "--from_gguf needs --output_dir DIR for the Hugging Face model folder");
   ZT_REQUIRE(!args.push_to_hub || args.hub_model_id.has_value(), "--push_to_hub true needs --hub_model_id OWNER/NAME");
@@ -52,18 +55,44 @@ int export_from_gguf(const ExportArgs& args) {
   return 0;
 }
 
+// --model DIR --to_gguf TYPE --output_dir OUT: a Hugging Face model folder (or hub id) written as one GGUF file.
+int export_model_to_gguf(const ExportArgs& args) {
+  ZT_REQUIRE(args.model.has_value() && !args.to_peft.has_value() && !args.merge_lora,
+             "--to_gguf writes a full model: give --model DIR (a Hugging Face folder), or --adapters CKPT with "
+             "--merge_lora true (a LoRA adapter alone is not written as GGUF)");
+  ZT_REQUIRE(args.output_dir.has_value(), "--model DIR --to_gguf " << *args.to_gguf << " needs --output_dir OUT for the GGUF file");
+  ZT_REQUIRE(!args.push_to_hub || args.hub_model_id.has_value(), "--push_to_hub true needs --hub_model_id OWNER/NAME");
+  const std::string model_dir = hub::resolve_model_dir(*args.model, args.use_hf);
+  const std::string out_dir = without_trailing_slash(*args.output_dir);
+  ZT_REQUIRE(!fs::exists(out_dir) || fs::is_directory(out_dir), out_dir << " exists and is not a folder");
+  ZT_REQUIRE(!fs::exists(out_dir) || args.exist_ok || fs::is_empty(out_dir),
+             out_dir << " already exists; pass --exist_ok true to write into it");
+  const std::string gguf_path = (fs::path(out_dir) / exporting::gguf_file_name(model_dir, *args.to_gguf)).string();
+  exporting::hf_to_gguf(model_dir, gguf_path, *args.to_gguf);
+  std::printf("GGUF file: %s\n", gguf_path.c_str());
+  if (args.push_to_hub) {
+    hub::push_folder(out_dir, *args.hub_model_id, args.hub_token, args.hub_private_repo, args.commit_message);
+    std::printf("pushed %s to the hub as %s\n", out_dir.c_str(), args.hub_model_id->c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int run_export(const std::vector<std::string>& argv) {
   ExportArgs args;
   if (!parse_command(export_table(), argv, args)) return 0;
   if (args.from_gguf.has_value()) return export_from_gguf(args);
+  if (args.to_gguf.has_value() && args.adapters.empty() && !args.ckpt_dir.has_value()) return export_model_to_gguf(args);
   ZT_REQUIRE(args.adapters.size() <= 1, "--adapters: export takes one checkpoint, " << args.adapters.size() << " given");
   const std::string checkpoint = without_trailing_slash(
       args.ckpt_dir.value_or(args.adapters.empty() ? std::string() : args.adapters[0]));
   ZT_REQUIRE(!checkpoint.empty(), "nothing to export: pass --adapters CKPT (with --merge_lora true or --to_peft DIR), "
-                                  "--ckpt_dir CKPT --to_peft DIR, or --from_gguf FILE --output_dir DIR");
+                                  "--ckpt_dir CKPT --to_peft DIR, --model DIR --to_gguf TYPE --output_dir OUT, or "
+                                  "--from_gguf FILE --output_dir DIR");
   ZT_REQUIRE(fs::is_directory(checkpoint), checkpoint << ": no such checkpoint folder");
+  ZT_REQUIRE(!args.to_gguf.has_value() || args.merge_lora,
+             "--to_gguf writes the merged model: add --merge_lora true (a LoRA adapter alone is not written as GGUF)");
   ZT_REQUIRE(args.to_peft.has_value() || args.merge_lora || args.push_to_hub,
              "what should export do? --to_peft DIR (a PEFT adapter from the shards), --merge_lora true, or "
              "--push_to_hub true --hub_model_id OWNER/NAME");
@@ -84,6 +113,7 @@ int run_export(const std::vector<std::string>& argv) {
   if (args.merge_lora) {
     exporting::MergeOptions merge;
     merge.base_dir = base_model_of(checkpoint, args.model, args.use_hf);
+    if (args.to_gguf.has_value()) exporting::check_hf_to_gguf(merge.base_dir);  // fail before the merge, not after
     merge.adapter_dir = adapter_dir;
     merge.out_dir = without_trailing_slash(args.output_dir.value_or(checkpoint + "-merged"));
     merge.dtype = exporting::parse_dtype(args.torch_dtype.value_or(""));
@@ -95,6 +125,11 @@ int run_export(const std::vector<std::string>& argv) {
     exporting::merge_lora(merge);
     result = merge.out_dir;
     std::printf("merged model: %s\n", merge.out_dir.c_str());
+    if (args.to_gguf.has_value()) {  // beside the merged weights, so --push_to_hub sends both
+      const std::string gguf_path = (fs::path(merge.out_dir) / exporting::gguf_file_name(merge.out_dir, *args.to_gguf)).string();
+      exporting::hf_to_gguf(merge.out_dir, gguf_path, *args.to_gguf);
+      std::printf("GGUF file: %s\n", gguf_path.c_str());
+    }
   } else if (args.to_peft.has_value()) {
     std::printf("PEFT adapter: %s\n", adapter_dir.c_str());
   }

@@ -591,7 +591,7 @@ const args::Table& infer_table() {
 const args::Table& export_table() {
   static const args::Table table = [] {
     using A = ExportArgs;
-    args::Table t("export", "Consolidate checkpoints into PEFT adapters, merge LoRA into the base model, import a GGUF file, push to the hub.");
+    args::Table t("export", "Consolidate checkpoints into PEFT adapters, merge LoRA into the base model, import or write a GGUF file, push to the hub.");
     t.section("input");
     t.add("adapters", &A::adapters, "LoRA checkpoint folder");
     t.add("model", &A::model, "base model; default from the adapter's args.json");
@@ -601,6 +601,10 @@ const args::Table& export_table() {
           "llama.cpp GGUF file (llama, qwen2) written to --output_dir as a Hugging Face model folder");
     t.add("torch_dtype", &A::torch_dtype, "dtype of merged weights (--from_gguf: float32, the default, or bfloat16)")
         .one_of(kDtypes);
+    t.add("to_gguf", &A::to_gguf,
+          "also write a llama.cpp GGUF file (llama, mistral, qwen2, qwen3) of the merged model (--merge_lora true) or of "
+          "--model into --output_dir")
+        .one_of({"f16", "bf16", "q8_0"});
     t.section("merge");
     t.add("merge_lora", &A::merge_lora, "write the base model with the adapter merged in");
     t.add("output_dir", &A::output_dir, "output folder; default CKPT-merged");

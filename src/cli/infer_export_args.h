@@ -41,6 +41,7 @@ struct ExportArgs {
   std::optional<std::string> ckpt_dir;      // consolidate a checkpoint's shards into a PEFT adapter
   std::optional<std::string> to_peft;
   std::optional<std::string> from_gguf;     // a llama.cpp GGUF file written out as a Hugging Face folder
+  std::optional<std::string> to_gguf;       // also write a llama.cpp GGUF file: f16, bf16 or q8_0
   std::optional<std::string> torch_dtype;
   bool merge_lora = false;
   std::optional<std::string> output_dir;    // default: CKPT-merged (required with --from_gguf)
