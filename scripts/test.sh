@@ -17,7 +17,7 @@ ctest --test-dir "$BUILD_DIR" --output-on-failure -j "${ZTUNE_TEST_JOBS:-2}" --t
 
 echo "[test] fuzzing (${FUZZ_SECONDS}s per target)"
 bash tests/fuzz/run_fuzzers.sh "$FUZZ_SECONDS" "$BUILD_DIR/tests/work/safetensors" data/sample \
-  tests/fixtures/out/tokenizer-qwen/tokenizer.json
+  tests/fixtures/out/tokenizer-qwen/tokenizer.json "$BUILD_DIR/tests/work/tokenizer-shapes-hf/spm-legacy/tokenizer.json"
 
 # The CUDA/NCCL build must keep compiling and linking even where no GPU runs it.
 if grep -q "ZTUNE_CUDA:BOOL=ON" "$BUILD_DIR/CMakeCache.txt"; then
