@@ -51,19 +51,37 @@ void rename_path(const std::string& from, const std::string& to) {
                        << write_advice(error.value()));
 }
 
-void write_file_atomically(const std::string& path, const std::string& text) {
+void write_bytes(std::FILE* handle, const void* data, size_t size, const std::string& path) {
+  if (size > 0 && std::fwrite(data, 1, size, handle) != size)
+    ZT_SYSTEM_THROW(path << ": write failed (" << std::strerror(errno) << "); " << write_advice(errno));
+}
+
+void write_stream_atomically(const std::string& path,
+                             const std::function<void(std::FILE* handle, const std::string& temporary)>& fill) {
   const std::string temporary = path + ".tmp";
   std::FILE* handle = std::fopen(temporary.c_str(), "wb");
   if (handle == nullptr)
     ZT_SYSTEM_THROW(temporary << ": cannot create (" << std::strerror(errno) << "); " << write_advice(errno));
-  const bool written = std::fwrite(text.data(), 1, text.size(), handle) == text.size() && std::fflush(handle) == 0;
+  try {
+    fill(handle, temporary);
+  } catch (...) {
+    std::fclose(handle);
+    std::remove(temporary.c_str());
+    throw;
+  }
+  const bool flushed = std::fflush(handle) == 0 && fsync(fileno(handle)) == 0;
   const int error = errno;
   const bool closed = std::fclose(handle) == 0;
-  if (!written || !closed)
-    ZT_SYSTEM_THROW(temporary << ": write failed (" << std::strerror(written ? errno : error) << "); "
-                              << write_advice(written ? errno : error));
-  fsync_path(temporary);
+  if (!flushed || !closed)
+    ZT_SYSTEM_THROW(temporary << ": write failed (" << std::strerror(flushed ? errno : error) << "); "
+                              << write_advice(flushed ? errno : error));
   rename_path(temporary, path);
+}
+
+void write_file_atomically(const std::string& path, const std::string& text) {
+  write_stream_atomically(path, [&](std::FILE* handle, const std::string& temporary) {
+    write_bytes(handle, text.data(), text.size(), temporary);
+  });
   fsync_path(std::filesystem::path(path).parent_path().empty() ? "." : std::filesystem::path(path).parent_path().string());
 }
 

@@ -2,6 +2,9 @@
 // do): folders made, files flushed to disk, renames, small files written atomically.
 #pragma once
 
+#include <cstddef>
+#include <cstdio>
+#include <functional>
 #include <string>
 
 namespace zt::fs_util {
@@ -15,6 +18,12 @@ void fsync_path(const std::string& path);
 void rename_path(const std::string& from, const std::string& to);
 // Writes `text` beside `path`, flushes it and renames it into place, then flushes the folder.
 void write_file_atomically(const std::string& path, const std::string& text);
+// Opens `path`.tmp, lets `fill(handle, temporary)` write it, flushes it to the device and renames it to `path`,
+// so a crash never leaves a half-written file under the real name; on failure the temporary is removed.
+void write_stream_atomically(const std::string& path,
+                             const std::function<void(std::FILE* handle, const std::string& temporary)>& fill);
+// fwrite that throws a SystemError naming `path` when not every byte is written.
+void write_bytes(std::FILE* handle, const void* data, size_t size, const std::string& path);
 // What to do after an errno from a write: the sentence ending a SystemError message.
 std::string write_advice(int error);
 

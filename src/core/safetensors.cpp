@@ -1,6 +1,5 @@
 #include "core/safetensors.h"
 
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -311,15 +310,6 @@ std::pair<std::shared_ptr<const File>, const TensorInfo*> Checkpoint::locate(std
 
 // ---- writing ----
 
-namespace {
-
-void write_all(std::FILE* handle, const void* data, size_t size, const std::string& path) {
-  if (size == 0) return;
-  if (std::fwrite(data, 1, size, handle) != size)
-    ZT_SYSTEM_THROW(path << ": write failed (" << std::strerror(errno) << "); " << fs_util::write_advice(errno));
-}
-
-}  // namespace
 
 void write_file(const std::string& path, const std::vector<TensorBytes>& tensors,
                 const std::map<std::string, std::string>& metadata) {
@@ -347,21 +337,11 @@ void write_file(const std::string& path, const std::vector<TensorBytes>& tensors
   uint8_t length_bytes[8];
   for (int i = 0; i < 8; ++i) length_bytes[i] = static_cast<uint8_t>(header_text.size() >> (8 * i));
 
-  // Write beside the target and rename, so a crash never leaves a half-written file under the real name.
-  const std::string temporary = path + ".tmp";
-  std::FILE* handle = std::fopen(temporary.c_str(), "wb");
-  if (handle == nullptr)
-    ZT_SYSTEM_THROW(temporary << ": cannot create (" << std::strerror(errno) << "); " << fs_util::write_advice(errno));
-  write_all(handle, length_bytes, 8, temporary);
-  write_all(handle, header_text.data(), header_text.size(), temporary);
-  for (const TensorBytes& tensor : tensors) write_all(handle, tensor.data, tensor.nbytes, temporary);
-  const bool flushed = std::fflush(handle) == 0 && fsync(fileno(handle)) == 0;
-  const int error = errno;
-  const bool closed = std::fclose(handle) == 0;
-  if (!flushed || !closed)
-    ZT_SYSTEM_THROW(temporary << ": write failed (" << std::strerror(flushed ? errno : error) << "); "
-                              << fs_util::write_advice(flushed ? errno : error));
-  fs_util::rename_path(temporary, path);
+  fs_util::write_stream_atomically(path, [&](std::FILE* handle, const std::string& temporary) {
+    fs_util::write_bytes(handle, length_bytes, 8, temporary);
+    fs_util::write_bytes(handle, header_text.data(), header_text.size(), temporary);
+    for (const TensorBytes& tensor : tensors) fs_util::write_bytes(handle, tensor.data, tensor.nbytes, temporary);
+  });
 }
 
 std::vector<std::string> write_sharded(const std::string& dir, const std::vector<TensorBytes>& tensors,

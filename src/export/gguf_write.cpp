@@ -13,7 +13,6 @@
 #include <optional>
 #include <set>
 #include <sstream>
-#include <unistd.h>
 #include <utility>
 #include <vector>
 
@@ -630,14 +629,9 @@ void add_general_metadata(const Model& m, uint64_t num_params, Metadata& out) {
 
 // ---- writing ----
 
-void write_all(std::FILE* handle, const void* data, size_t size, const std::string& path) {
-  if (size > 0 && std::fwrite(data, 1, size, handle) != size)
-    ZT_SYSTEM_THROW(path << ": write failed (" << std::strerror(errno) << "); " << fs_util::write_advice(errno));
-}
-
 void write_padding(std::FILE* handle, uint64_t written, const std::string& path) {
   static const char zeros[gguf::kDefaultAlignment] = {};
-  write_all(handle, zeros, (gguf::kDefaultAlignment - written % gguf::kDefaultAlignment) % gguf::kDefaultAlignment, path);
+  fs_util::write_bytes(handle, zeros, (gguf::kDefaultAlignment - written % gguf::kDefaultAlignment) % gguf::kDefaultAlignment, path);
 }
 
 void write_file(const std::string& out_path, const Metadata& metadata, const std::vector<Planned>& tensors) {
@@ -657,31 +651,15 @@ void write_file(const std::string& out_path, const Metadata& metadata, const std
     put(p.offset);
   }
 
-  // Written beside the target and renamed, so a crash never leaves a half-written file under the real name.
-  const std::string temporary = out_path + ".tmp";
-  std::FILE* handle = std::fopen(temporary.c_str(), "wb");
-  if (handle == nullptr)
-    ZT_SYSTEM_THROW(temporary << ": cannot create (" << std::strerror(errno) << "); " << fs_util::write_advice(errno));
-  try {
-    write_all(handle, header.data(), header.size(), temporary);
+  fs_util::write_stream_atomically(out_path, [&](std::FILE* handle, const std::string& temporary) {
+    fs_util::write_bytes(handle, header.data(), header.size(), temporary);
     write_padding(handle, header.size(), temporary);
     for (const Planned& p : tensors) {
       const std::vector<uint8_t> bytes = encode_tensor(p);
-      write_all(handle, bytes.data(), bytes.size(), temporary);
+      fs_util::write_bytes(handle, bytes.data(), bytes.size(), temporary);
       write_padding(handle, bytes.size(), temporary);
     }
-  } catch (...) {
-    std::fclose(handle);
-    std::remove(temporary.c_str());
-    throw;
-  }
-  const bool flushed = std::fflush(handle) == 0 && fsync(fileno(handle)) == 0;
-  const int error = errno;
-  const bool closed = std::fclose(handle) == 0;
-  if (!flushed || !closed)
-    ZT_SYSTEM_THROW(temporary << ": write failed (" << std::strerror(flushed ? errno : error) << "); "
-                              << fs_util::write_advice(flushed ? errno : error));
-  fs_util::rename_path(temporary, out_path);
+  });
 }
 
 // What a folder holds besides its weights, read and checked.
