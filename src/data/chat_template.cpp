@@ -58,27 +58,44 @@ LossScale parse_loss_scale(const std::string& name) {
 }
 
 const std::vector<std::string>& template_names() {
-  static const std::vector<std::string> names = {"qwen2_5", "qwen", "qwen3", "qwen3_thinking", "qwen3_nothinking",
-                                                 "chatml", "llama", "llama3", "llama3_2", "deepseek_r1", "default"};
+  static const std::vector<std::string> names = {
+      "qwen2_5",  "qwen",         "qwen2_5_math", "qwq",    "qwq_preview", "qwen3",    "qwen3_thinking", "qwen3_nothinking",
+      "qwen3_coder", "chatml",    "llama",        "mistral_nemo", "mistral_2501", "llama3", "llama3_2", "deepseek_r1",
+      "default"};
   return names;
 }
+
+namespace {
+std::string known_template_list() {
+  std::string known;
+  for (const std::string& name : template_names()) known += (known.empty() ? "" : ", ") + name;
+  return known;
+}
+}  // namespace
 
 TemplateSpec template_by_name(const std::string& name) {
   TemplateSpec spec;
   spec.name = name;
-  const bool qwen3 = name == "qwen3" || name == "qwen3_thinking" || name == "qwen3_nothinking";
-  if (name == "qwen2_5" || name == "qwen" || qwen3 || name == "chatml") {
+  // ms-swift's Qwen family: chatml pieces, "<|endoftext|>" as a stop word, a default system per template.
+  static const std::vector<std::string> qwen_family = {"qwen2_5", "qwen", "qwen2_5_math", "qwq", "qwq_preview", "qwen3",
+                                                       "qwen3_thinking", "qwen3_nothinking", "qwen3_coder"};
+  const bool qwen = std::find(qwen_family.begin(), qwen_family.end(), name) != qwen_family.end();
+  if (qwen || name == "chatml") {
     spec.system_prefix = "<|im_start|>system\n{{SYSTEM}}<|im_end|>\n";
     spec.prompt = "<|im_start|>user\n{{QUERY}}<|im_end|>\n<|im_start|>assistant\n";
     spec.chat_sep = "<|im_end|>\n";
     spec.suffix = "<|im_end|>\n";
     if (name == "qwen2_5") spec.default_system = kQwen25System;
     if (name == "qwen") spec.default_system = kPlainSystem;
-    if (name != "chatml") spec.stop_words = {"<|endoftext|>"};
+    if (name == "qwen2_5_math") spec.default_system = "Please reason step by step, and put your final answer within \\boxed{}.";
+    if (name == "qwq_preview")
+      spec.default_system = "You are a helpful and harmless assistant. You are Qwen developed by Alibaba. You should "
+                            "think step-by-step.";
+    if (qwen) spec.stop_words = {"<|endoftext|>"};
     spec.auto_add_bos = name == "chatml";
-    spec.is_thinking = name == "qwen3" || name == "qwen3_thinking";
+    spec.is_thinking = name == "qwen3" || name == "qwen3_thinking" || name == "qwq";
     if (name == "qwen3") spec.non_thinking_prefix = "<think>\n\n</think>\n\n";
-    if (name == "qwen3_thinking") spec.thinking_prefix = "<think>\n";
+    if (name == "qwen3_thinking" || name == "qwq") spec.thinking_prefix = "<think>\n";
   } else if (name == "llama") {  // Llama-2, and Mistral v0.x in ms-swift's registry
     spec.prefix = "<s>[INST] ";
     spec.system_prefix = "<s>[INST] <<SYS>>\n{{SYSTEM}}\n<</SYS>>\n\n";
@@ -91,6 +108,32 @@ TemplateSpec template_by_name(const std::string& name) {
         "content. Please ensure that your responses are socially unbiased and positive in nature.\n\nIf a question "
         "does not make any sense, or is not factually coherent, explain why instead of answering something not "
         "correct. If you don't know the answer to a question, please don't share false information.";
+  } else if (name == "mistral_nemo") {
+    // The system text opens the last query, not the conversation (ms-swift's "post system"). Without a system
+    // ms-swift 4.6 leaves its placeholder in the text ("{{SYSTEM}}\n\n"); ztune writes the plain prompt, as the
+    // model's own chat template and every inference server do (docs/TEMPLATES.md).
+    spec.prefix = "<s>[INST] ";
+    spec.prompt = "{{QUERY}}[/INST]";
+    spec.last_prompt_with_system = "{{SYSTEM}}\n\n{{QUERY}}[/INST]";
+    spec.chat_sep = "</s>[INST] ";
+    spec.suffix = "</s>";
+  } else if (name == "mistral_2501") {
+    char date[32];
+    const std::time_t now = std::time(nullptr);
+    std::strftime(date, sizeof(date), "%Y-%m-%d", std::localtime(&now));
+    spec.prefix = "<s>";
+    spec.system_prefix = "<s>[SYSTEM_PROMPT]{{SYSTEM}}[/SYSTEM_PROMPT]";
+    spec.prompt = "[INST]{{QUERY}}[/INST]";
+    spec.chat_sep = "</s>";
+    spec.suffix = "</s>";
+    spec.default_system = std::string(
+        "You are Mistral Small 3, a Large Language Model (LLM) created by Mistral AI, a French startup headquartered "
+        "in Paris.\nYour knowledge base was last updated on 2023-10-01. The current date is ") + date +
+        ".\n\nWhen you're not sure about some information, you say that you don't have the information and don't make "
+        "up anything.\nIf the user's question is not clear, ambiguous, or does not provide enough context for you to "
+        "accurately answer the question, you do not try to answer it right away and you rather ask the user to clarify "
+        "their request (e.g. \"What are some good restaurants around me?\" => \"Where are you?\" or \"When is the next "
+        "flight to Tokyo\" => \"Where do you travel from?\")";
   } else if (name == "llama3" || name == "llama3_2") {
     spec.prefix = "<|begin_of_text|>";
     spec.system_prefix = "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n{{SYSTEM}}<|eot_id|>";
@@ -122,9 +165,7 @@ TemplateSpec template_by_name(const std::string& name) {
     spec.default_system = kPlainSystem;
     spec.auto_add_bos = true;
   } else {
-    std::string known;
-    for (const std::string& known_name : template_names()) known += (known.empty() ? "" : ", ") + known_name;
-    ZT_THROW("unknown --template '" << name << "'; ztune knows " << known);
+    ZT_THROW("unknown --template '" << name << "'; ztune knows " << known_template_list());
   }
   return spec;
 }
@@ -180,6 +221,7 @@ const std::vector<std::pair<std::regex, std::string>>& registry() {
     add(R"(qwen2\.5-coder-.*)", "qwen2_5");
     add(R"((code)?qwen1\.5-.*|qwen2-(0\.5|1\.5|7|57|72)b.*|qwen2-math-.*)", "qwen");
     add(R"(qwq-32b(-awq)?)", "qwq");
+    add(R"(qwq-32b-preview)", "qwq_preview");
     add(R"(qwen3-.*-thinking-2507(-fp8)?)", "qwen3_thinking");
     add(R"(qwen3-.*-instruct-2507(-fp8)?)", "qwen3_nothinking");
     add(R"(qwen3-coder-.*)", "qwen3_coder");
@@ -189,6 +231,7 @@ const std::vector<std::pair<std::regex, std::string>>& registry() {
     add(R"(mistral-7b(-instruct)?-v0\.[123](-hf)?|codestral-22b-v0\.1|mixtral-8x(7|22)b.*)", "llama");
     add(R"(mistral-nemo-.*|mistral-small-instruct-2409|mistral-large-instruct-2407|ministral-8b-instruct-2410)",
         "mistral_nemo");
+    add(R"(mistral-small-24b-(base|instruct)-2501)", "mistral_2501");
     add(R"(meta-llama-3-(8|70)b(-instruct)?)", "llama3");
     add(R"(meta-llama-3\.1-(8|70|405)b(-instruct)?.*|llama-3\.2-(1|3)b(-instruct)?|llama-3\.3-70b-instruct)", "llama3_2");
     return rows;
@@ -256,10 +299,12 @@ TemplateChoice choose_template(const std::string& model_dir) {
     choice.name = chat_template.find("Cutting Knowledge Date") != std::string::npos ? "llama3_2" : "llama3";
   } else if (chat_template.find("[INST]") != std::string::npos && chat_template.find("<<SYS>>") != std::string::npos) {
     choice.name = "llama";
+  } else if (chat_template.find("[SYSTEM_PROMPT]") != std::string::npos) {
+    choice.name = "mistral_2501";
   } else {
     ZT_THROW(model_dir << ": neither the model's name ('" << model_name << "') nor its chat template (" << source
-                       << ") is one ztune recognises; pass --template (one of qwen2_5, qwen, qwen3, qwen3_thinking, "
-                          "qwen3_nothinking, chatml, llama, llama3, llama3_2, deepseek_r1, default)");
+                       << ") is one ztune recognises; pass --template (one of " << known_template_list()
+                       << "; Mistral v0.x models use llama, Mistral-Nemo mistral_nemo)");
   }
   return choice;
 }
@@ -375,7 +420,8 @@ std::vector<ChatTemplate::Segment> ChatTemplate::layout(const Conversation& conv
   const std::vector<int32_t> bos = spec_.auto_add_bos ? tokenizer_.special_prefix() : std::vector<int32_t>{};
   const std::vector<int32_t> sep = spec_.auto_add_bos ? tokenizer_.special_suffix() : std::vector<int32_t>{};
   if (!bos.empty()) segments.push_back({"", train_prompts, bos});
-  if (system.has_value() && !system->empty() && !spec_.system_prefix.empty())
+  const bool post_system = !spec_.last_prompt_with_system.empty();
+  if (system.has_value() && !system->empty() && !spec_.system_prefix.empty() && !post_system)
     segments.push_back({replace_all(spec_.system_prefix, "{{SYSTEM}}", *system), train_prompts, {}});
   else if (!spec_.prefix.empty())
     segments.push_back({spec_.prefix, train_prompts, {}});
@@ -383,7 +429,10 @@ std::vector<ChatTemplate::Segment> ChatTemplate::layout(const Conversation& conv
   for (size_t t = 0; t < turns.size(); ++t) {
     const Turn& turn = turns[t];
     const bool last = t + 1 == turns.size();
-    segments.push_back({replace_all(spec_.prompt, "{{QUERY}}", turn.query), train_prompts, {}});
+    const bool system_here = post_system && last && system.has_value();  // "" too, as ms-swift and the model do
+    const std::string prompt =
+        system_here ? replace_all(spec_.last_prompt_with_system, "{{SYSTEM}}", *system) : spec_.prompt;
+    segments.push_back({replace_all(prompt, "{{QUERY}}", turn.query), train_prompts, {}});
     if (for_generation && last) {
       // The reply starts after the template's response prefix (<think>\n for thinking models).
       const std::string& prefix = thinking_on ? spec_.thinking_prefix : spec_.non_thinking_prefix;

@@ -24,6 +24,7 @@ struct TemplateSpec {
   std::string prefix;                 // before everything when there is no system block
   std::string system_prefix;          // "{{SYSTEM}}" replaced; empty: system text goes into the prefix
   std::string prompt;                 // "{{QUERY}}" replaced; ends where the reply starts
+  std::string last_prompt_with_system;  // set: the system text goes into the last query's prompt instead (mistral_nemo)
   std::string chat_sep;               // after every reply but the last
   std::string suffix;                 // after the last reply; "<eos>" means the tokenizer's eos id
   std::optional<std::string> default_system;

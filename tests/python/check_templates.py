@@ -8,6 +8,8 @@ Builds three model folders the way real ones are shaped:
   - qwen3: the Qwen3 fixture with <think> and </think> as added (non-special) tokens, as Qwen3 ships them;
   - deepseek-r1: the Qwen2 fixture with DeepSeek-R1's <｜begin▁of▁sentence｜>, <｜end▁of▁sentence｜>,
     <｜User｜>, <｜Assistant｜> and the think tags (R1-Distill-Qwen's layout);
+  - mistral: the Qwen2 fixture's byte-level BPE with Mistral's <s>, </s>, [INST], [/INST], [SYSTEM_PROMPT] and
+    [/SYSTEM_PROMPT] control tokens (Mistral-Nemo's and Mistral-Small-2501's layout);
   - llama2: a SentencePiece-style tokenizer with byte fallback, <s>/</s> special and a LlamaTokenizer config
     (transformers 5 rebuilds its pipeline; ms-swift tokenizes each piece separately, each gaining its "▁");
 writes conversations that exercise thinking (think blocks in history and in the last reply, replies without
@@ -92,6 +94,18 @@ def main():
     config.update({"bos_token": "<｜begin▁of▁sentence｜>", "eos_token": "<｜end▁of▁sentence｜>"})
     config.pop("chat_template", None)
     (r1 / "tokenizer_config.json").write_text(json.dumps(config, ensure_ascii=False))
+    # Mistral-Nemo and Mistral-Small-2501 ship a byte-level BPE ("tekken") with [INST]-style control tokens and a
+    # PreTrainedTokenizerFast config.
+    mistral = work / "mistral"
+    add_tokens(fixtures / "qwen2", mistral, ["<s>", "</s>", "[INST]", "[/INST]", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]"],
+               [])
+    config = json.loads((mistral / "tokenizer_config.json").read_text())
+    config.update({"bos_token": "<s>", "eos_token": "</s>", "tokenizer_class": "PreTrainedTokenizerFast"})
+    config.pop("chat_template", None)
+    (mistral / "tokenizer_config.json").write_text(json.dumps(config, ensure_ascii=False))
+    model_config = json.loads((mistral / "config.json").read_text())
+    model_config.update({"model_type": "mistral", "architectures": ["MistralForCausalLM"]})
+    (mistral / "config.json").write_text(json.dumps(model_config))
     llama2 = work / "llama2"
     tokenizer_json = build_shape("spm-legacy", work / "spm-legacy", training_text())
     llama2.mkdir()
@@ -105,6 +119,8 @@ def main():
     runs = [
         (qwen3, "qwen3", ["qwen3", "qwen3_thinking", "qwen3_nothinking", "chatml"], [str(data)] + samples),
         (r1, "qwen2", ["deepseek_r1"], [str(data)] + samples),
+        (qwen3, "qwen3", ["qwq", "qwq_preview", "qwen2_5_math", "qwen3_coder"], [str(data), samples[0]]),
+        (mistral, "mistral_nemo", ["mistral_nemo", "mistral_2501"], [str(data)] + samples),
         (llama2, "llama", ["llama", "chatml", "default"], [str(data)] + samples),
         (fixtures / "llama", "llama", ["llama3_2"], [str(data), samples[0]]),
     ]

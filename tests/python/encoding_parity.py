@@ -43,7 +43,17 @@ def swift_reference(model_dir, model_type, template_type, loss_scale, path, max_
     rows = []
     for row in _DATASETS[path]:
         row = {k: v for k, v in row.items() if v is not None and k in ("messages",)}
-        encoded = template.encode(row)
+        # ms-swift 4.6 leaves the literal "{{SYSTEM}}\n\n" in mistral_nemo's last query when a conversation has no
+        # system; ztune writes the plain prompt (docs/TEMPLATES.md). The reference for such rows is ms-swift's own
+        # encoding with the post-system prompt switched off, which is exactly that.
+        meta = template.template_meta
+        post_system = meta.is_post_system
+        if post_system and not any(m["role"] == "system" for m in row["messages"]):
+            meta.is_post_system = False
+        try:
+            encoded = template.encode(row)
+        finally:
+            meta.is_post_system = post_system
         rows.append((encoded["input_ids"], encoded["labels"]))
     return rows
 
