@@ -77,7 +77,7 @@ const char* const kUseZero = "use --deepspeed zero0..zero3 (ztune's own ZeRO)";
 const char* const kDevicePicked = "ztune uses the rank's GPU when there is one, else the CPU";
 const char* const kLocalRankEnv = "ztune reads the local rank from the launcher's environment";
 const char* const kEngineKnob =
-    "only for --infer_backend vllm/sglang/lmdeploy, which ztune does not run (vLLM hand-off: issue 14)";
+    "ztune passes vLLM the --vllm_* flags of 'ztune infer --help' only, and does not run sglang or lmdeploy";
 const char* const kResultsPerBatch = "results are written after each batch";
 const char* const kNotYetInInfer = "not supported by 'ztune infer' yet";
 const char* const kUseValDataset = "not supported yet; 'ztune infer' runs over --val_dataset rows as they are";
@@ -565,7 +565,8 @@ const args::Table& infer_table() {
     t.add("load_args", &A::load_args, "read model, template, system and dtype from the checkpoint's args.json");
     t.section("generation");
     t.add("infer_backend", &A::infer_backend,
-          "inference engine: native (pt, transformers: the same); vllm, sglang, lmdeploy are served by ztune's own "
+          "inference engine: native (pt, transformers: the same); vllm hands the model to vLLM when python3 can "
+          "import it (else ztune's engine, with one line saying why); sglang, lmdeploy are served by ztune's own "
           "engine with a warning")
         .one_of({"native", "pt", "transformers", "vllm", "sglang", "lmdeploy"});
     t.add("max_batch_size", &A::max_batch_size, "prompts decoded together in batch inference");
@@ -582,6 +583,16 @@ const args::Table& infer_table() {
     t.add("lazy_tokenize", &A::lazy_tokenize, "accepted for ms-swift command lines; prompts are encoded as read");
     t.add("result_path", &A::result_path, "jsonl written by batch inference");
     t.add("seed", &A::seed, "sampling seed");
+    t.section("vLLM (--infer_backend vllm)");
+    t.add("vllm_gpu_memory_utilization", &A::vllm_gpu_memory_utilization, "share of GPU memory vLLM may take");
+    t.add("vllm_tensor_parallel_size", &A::vllm_tensor_parallel_size, "GPUs one model is split over");
+    t.add("vllm_max_num_seqs", &A::vllm_max_num_seqs, "sequences vLLM decodes together");
+    t.add("vllm_max_model_len", &A::vllm_max_model_len, "context length; default the model's");
+    t.add("vllm_enforce_eager", &A::vllm_enforce_eager, "no CUDA graphs");
+    t.add("vllm_max_lora_rank", &A::vllm_max_lora_rank, "largest LoRA rank served (an adapter without --merge_lora)");
+    t.add("vllm_enable_prefix_caching", &A::vllm_enable_prefix_caching, "reuse the KV cache of shared prefixes");
+    t.add("vllm_disable_custom_all_reduce", &A::vllm_disable_custom_all_reduce, "NCCL all-reduce only");
+    t.add("vllm_engine_kwargs", &A::vllm_engine_kwargs, "more keyword arguments of vllm.LLM, as a JSON object");
     add_infer_swift_flags(t);
     return t;
   }();

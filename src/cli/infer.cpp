@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "cli/infer_export_args.h"
+#include "cli/vllm_engine.h"
 #include "core/check.h"
 #include "core/json_file.h"
 #include "core/log.h"
@@ -70,10 +71,18 @@ class Session {
     chat_ = std::move(files.chat);
     max_length_ = args.max_length.value_or(trained.max_length.value_or(static_cast<int>(config.max_position_embeddings)));
 
+    const std::string dtype_name = args.torch_dtype.value_or(trained.torch_dtype.value_or(config.dtype));
+    if (args.infer_backend == "vllm" && start_vllm(adapter, dtype_name)) {
+      configure_sampling();
+      ZT_LOG_INFO("model " << model_dir_ << (adapter ? " with the adapter " + *adapter : std::string())
+                           << " handed to vLLM " << vllm_->version() << ", template " << template_name << ", "
+                           << (sampling_.do_sample ? "sampling" : "greedy") << ", at most "
+                           << sampling_.max_new_tokens << " new tokens");
+      return;
+    }
     model::ModelOptions options;
     options.device = device;
-    options.dtype = exporting::parse_dtype(args.torch_dtype.value_or(trained.torch_dtype.value_or(config.dtype)))
-                        .value_or(at::kFloat);
+    options.dtype = exporting::parse_dtype(dtype_name).value_or(at::kFloat);
     if (adapter) {
       options.lora = model::read_adapter_config(*adapter);
       options.lora->dropout = 0;
@@ -101,12 +110,19 @@ class Session {
     std::vector<std::string> texts(conversations.size());
     model::SamplingConfig config = sampling_;
     config.seed = sampling_.seed + replies_++;
-    at::NoGradGuard no_grad;
-    model::generate(*model_, prompts, config, [&](size_t i, int64_t token) {
+    auto on_token = [&](size_t i, int64_t token) {
       const std::string piece = decoders[i].push(static_cast<int32_t>(token));
       texts[i] += piece;
       if (on_text && !piece.empty()) on_text(i, piece);
-    });
+    };
+    if (vllm_) {  // vLLM answers a batch at once; its tokens are decoded here as ztune's own are
+      const std::vector<std::vector<int64_t>> outputs = vllm_->generate(prompts, config);
+      for (size_t i = 0; i < outputs.size(); ++i)
+        for (int64_t token : outputs[i]) on_token(i, token);
+    } else {
+      at::NoGradGuard no_grad;
+      model::generate(*model_, prompts, config, on_token);
+    }
     for (size_t i = 0; i < texts.size(); ++i) {
       const std::string rest = decoders[i].finish();
       texts[i] += rest;
@@ -116,8 +132,33 @@ class Session {
   }
 
   const std::string& source_dir() const { return source_dir_; }
+  // vLLM schedules its own batches: batch inference hands it many rows at once.
+  bool batches_itself() const { return vllm_ != nullptr; }
 
  private:
+  // The model (and an unmerged adapter, through vLLM's LoRA support) handed to vLLM, as ms-swift's VllmEngine
+  // does; false, after one line saying why, when vLLM cannot be used here.
+  bool start_vllm(const std::optional<std::string>& adapter, const std::string& dtype_name) {
+    VllmSetup setup;
+    setup.model_dir = fs::absolute(model_dir_).string();
+    if (adapter) setup.lora_dir = fs::absolute(*adapter).string();
+    setup.dtype = dtype_name.empty() ? "auto" : dtype_name;
+    setup.max_model_len = args_.vllm_max_model_len.value_or(0);
+    setup.gpu_memory_utilization = args_.vllm_gpu_memory_utilization;
+    setup.tensor_parallel_size = args_.vllm_tensor_parallel_size;
+    setup.max_num_seqs = args_.vllm_max_num_seqs;
+    setup.enforce_eager = args_.vllm_enforce_eager;
+    setup.max_lora_rank = args_.vllm_max_lora_rank;
+    setup.enable_prefix_caching = args_.vllm_enable_prefix_caching;
+    setup.disable_custom_all_reduce = args_.vllm_disable_custom_all_reduce;
+    setup.engine_kwargs_json = args_.vllm_engine_kwargs.value_or("{}");
+    setup.seed = static_cast<uint64_t>(args_.seed);
+    std::string why_not;
+    vllm_ = VllmEngine::start(setup, &why_not);
+    if (!vllm_) ZT_LOG_WARN("--infer_backend vllm: " << why_not << "; serving with ztune's own engine instead");
+    return vllm_ != nullptr;
+  }
+
   std::string resolve_base(const std::optional<std::string>& adapter, const checkpoint::TrainedWith& trained) const {
     if (args_.model.has_value()) return hub::resolve_model_dir(*args_.model, args_.use_hf);
     ZT_REQUIRE(adapter.has_value(), "pass --model DIR (or a hub id) or --adapters CHECKPOINT");
@@ -152,6 +193,7 @@ class Session {
   std::unique_ptr<data::Tokenizer> tokenizer_;
   std::unique_ptr<data::ChatTemplate> chat_;
   std::unique_ptr<model::DecoderModel> model_;
+  std::unique_ptr<VllmEngine> vllm_;
   model::SamplingConfig sampling_;
   int max_length_ = 2048;
   uint64_t replies_ = 0;
@@ -214,7 +256,8 @@ int batch_inference(const InferArgs& args, Session& session) {
     }
     items.push_back(std::move(item));
   }
-  const size_t batch = static_cast<size_t>(std::max(1, args.max_batch_size));
+  const size_t batch = session.batches_itself() ? std::max<size_t>(1024, static_cast<size_t>(std::max(1, args.max_batch_size)))
+                                                : static_cast<size_t>(std::max(1, args.max_batch_size));
   const bool stream = args.stream.value_or(false) && batch == 1;
   const auto start = std::chrono::steady_clock::now();
   for (size_t begin = 0; begin < items.size(); begin += batch) {
@@ -290,8 +333,8 @@ int chat(const InferArgs& args, Session& session) {
 int run_infer(const std::vector<std::string>& argv) {
   InferArgs args;
   if (!parse_command(infer_table(), argv, args)) return 0;
-  // ms-swift's other engines: ztune serves the same prompts with its own engine and says so in one line.
-  if (args.infer_backend != "native" && args.infer_backend != "pt" && args.infer_backend != "transformers")
+  // sglang and lmdeploy: ztune serves the same prompts with its own engine and says so in one line.
+  if (args.infer_backend == "sglang" || args.infer_backend == "lmdeploy")
     ZT_LOG_WARN("--infer_backend " << args.infer_backend << ": ztune does not hand models to " << args.infer_backend
                                    << " yet; serving with ztune's own engine (same template, same sampling flags)");
   dist::RunContext context = dist::RunContext::start();

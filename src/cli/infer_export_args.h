@@ -33,6 +33,16 @@ struct InferArgs {
   std::optional<std::string> result_path;
   int seed = 42;
   bool use_hf = false;
+  // --infer_backend vllm: what vLLM's engine is built with (ms-swift's --vllm_* flags).
+  double vllm_gpu_memory_utilization = 0.9;
+  int vllm_tensor_parallel_size = 1;
+  int vllm_max_num_seqs = 256;
+  std::optional<int> vllm_max_model_len;
+  bool vllm_enforce_eager = false;
+  int vllm_max_lora_rank = 16;
+  std::optional<bool> vllm_enable_prefix_caching;
+  bool vllm_disable_custom_all_reduce = true;
+  std::optional<std::string> vllm_engine_kwargs;
 };
 
 struct ExportArgs {

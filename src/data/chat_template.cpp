@@ -209,7 +209,7 @@ std::string model_name_of(std::string path) {
 
 // The part of ms-swift 4.6's model registry (swift/model/models/*.py) for the families ztune trains: a model
 // name (case-insensitive, whole name) -> template. Where ms-swift registers a family under a template ztune does
-// not have (mistral_nemo, qwen2_5_math, ...), the name maps to that template and choosing it is an error.
+// not have (marco_o1, ...), the name maps to that template and choosing it is an error.
 const std::vector<std::pair<std::regex, std::string>>& registry() {
   static const std::vector<std::pair<std::regex, std::string>> table = [] {
     const auto icase = std::regex::icase | std::regex::ECMAScript;
@@ -222,6 +222,7 @@ const std::vector<std::pair<std::regex, std::string>>& registry() {
     add(R"((code)?qwen1\.5-.*|qwen2-(0\.5|1\.5|7|57|72)b.*|qwen2-math-.*)", "qwen");
     add(R"(qwq-32b(-awq)?)", "qwq");
     add(R"(qwq-32b-preview)", "qwq_preview");
+    add(R"(marco-o1)", "marco_o1");
     add(R"(qwen3-.*-thinking-2507(-fp8)?)", "qwen3_thinking");
     add(R"(qwen3-.*-instruct-2507(-fp8)?)", "qwen3_nothinking");
     add(R"(qwen3-coder-.*)", "qwen3_coder");

@@ -227,7 +227,15 @@ TEST(ChatTemplate, ChosenAsMsSwiftChoosesIt) {
   EXPECT_EQ(from_args.name, "default");
   std::ofstream(root / "my-run" / "args.json") << R"({"template": "chatml"})";
   EXPECT_EQ(choose_template((root / "my-run").string()).name, "chatml");
-  EXPECT_THROW(choose_template(folder("Mistral-Nemo-Instruct-2407", "")), zt::Error);
+  EXPECT_THROW(choose_template(folder("Marco-o1", "")), zt::Error);  // ms-swift's marco_o1, which ztune lacks
+  EXPECT_EQ(choose_template(folder("Mistral-Nemo-Instruct-2407", "")).name, "mistral_nemo");
+  EXPECT_EQ(choose_template(folder("Mistral-Small-24B-Instruct-2501", "")).name, "mistral_2501");
+  EXPECT_EQ(choose_template(folder("QwQ-32B", "")).name, "qwq");
+  EXPECT_EQ(choose_template(folder("QwQ-32B-Preview", "")).name, "qwq_preview");
+  EXPECT_EQ(choose_template(folder("Qwen2.5-Math-7B-Instruct", "")).name, "qwen2_5_math");
+  EXPECT_EQ(choose_template(folder("Qwen3-Coder-30B-A3B-Instruct", "")).name, "qwen3_coder");
+  EXPECT_EQ(choose_template(folder("unnamed-2501", "{{ '[SYSTEM_PROMPT]' + system + '[/SYSTEM_PROMPT]' }}")).name,
+            "mistral_2501");
   const std::string smol = "{% if messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\nYou are SmolLM.<|im_end|>\\n' }}"
                            "{% endif %}{% for m in messages %}{{'<|im_start|>' + m['role'] + '\\n' + m['content'] + "
                            "'<|im_end|>\\n'}}{% endfor %}";

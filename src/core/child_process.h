@@ -1,0 +1,42 @@
+// A child process spoken to over pipes, one line at a time (the vLLM bridge of `ztune infer`).
+//
+// The child's stdin and stdout are pipes held by the parent; its stderr is the parent's, so what the child
+// logs reaches the user. Arguments go to the child's argv as given; secrets must travel through `env`
+// or the pipe, never argv (visible in `ps`).
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace zt {
+
+class ChildProcess {
+ public:
+  // Starts argv[0] (looked up in PATH) with `env` added to the parent's environment. A program that cannot
+  // be started is a zt::SystemError naming it.
+  ChildProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {});
+  ~ChildProcess();  // closes the pipes, then waits for the child (killing it after a grace period)
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  // Writes `line` and a newline to the child's stdin; false when the child has closed it.
+  bool write_line(const std::string& line);
+  // The next line of the child's stdout without its newline; nullopt at end of output (the child ended).
+  std::optional<std::string> read_line();
+  // Closes the child's stdin and waits for it; its exit status (128 + signal when killed).
+  int wait();
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  int to_child_ = -1;
+  int from_child_ = -1;
+  std::string buffer_;  // read but not yet returned
+  std::optional<int> status_;
+};
+
+}  // namespace zt
