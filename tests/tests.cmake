@@ -154,6 +154,12 @@ add_test(NAME export_from_gguf
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_gguf_import.py $<TARGET_FILE:ztune>
                  ${ZTUNE_FIXTURES_DIR} ${WORK}/gguf)
 set_tests_properties(export_from_gguf PROPERTIES TIMEOUT 600)
+# A SentencePiece GGUF (tokenizer.ggml.model "llama": Llama-2, Mistral, TinyLlama) made with sentencepiece and gguf as
+# llama.cpp's converter writes it: tensors exact, tokenizer.json as transformers reads the GGUF, ztune's ids equal its.
+add_test(NAME export_from_gguf_sentencepiece
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_gguf_spm.py $<TARGET_FILE:ztune>
+                 $<TARGET_FILE:ztune_tokenize_corpus> ${ZTUNE_FIXTURES_DIR} ${WORK}/gguf-spm ${SAMPLE})
+set_tests_properties(export_from_gguf_sentencepiece PROPERTIES TIMEOUT 600)
 # Hugging Face folders (llama, qwen2) and a merged LoRA checkpoint written as GGUF f16/bf16/q8_0: every metadata key
 # and tensor as llama.cpp's converter writes them (gguf package's reader), the --from_gguf round trip, and llama.cpp
 # (llama-cpp-python) tokenizing, scoring and generating greedily as transformers does.
@@ -278,6 +284,12 @@ add_test(NAME export_consolidate_and_merge
 add_test(NAME infer_batch_and_chat
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_infer.py $<TARGET_FILE:ztune>
                  ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/infer)
+# --infer_backend vllm: the hand-off (engine arguments, prompt ids, sampling, LoRA) checked on a stand-in with vLLM's
+# API (vLLM needs a GPU), replies equal to ztune's engine; without vLLM one line and ztune's engine.
+add_test(NAME infer_vllm_hand_off
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_infer_vllm.py $<TARGET_FILE:ztune>
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/infer-vllm)
+set_tests_properties(infer_vllm_hand_off PROPERTIES TIMEOUT 600)
 # The hub client against a local server following the ModelScope protocol.
 add_test(NAME hub_upload_and_push
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_hub.py $<TARGET_FILE:ztune>

@@ -22,7 +22,7 @@ Checks:
      same chat template; a llama-bpe file without tokenizer.ggml.add_bos_token adds BOS as llama.cpp does; the
      smollm, gpt-2 and default pre-tokenizers split as llama.cpp's (SmolLM's tokenizer.json for smollm);
  (d) broken files (truncated at several points, a tensor offset past the end or overflowing, a string length
-     past the end, a bad magic, a SentencePiece tokenizer, an unknown architecture) exit 2 with an error
+     past the end, a bad magic, a Unigram (t5) tokenizer, an unknown architecture) exit 2 with an error
      naming the file, never a crash.
 Prints a summary table and the number of tensors and types checked; exits 1 on any failure.
 """
@@ -601,9 +601,10 @@ def main():
     data[24:32] = (2**62).to_bytes(8, "little")  # the first metadata key's length
     check_failure("string length past the end", ztune, broken("string-length", bytes(data)), work)
     check_failure("bad magic", ztune, broken("magic", b"GGUX" + good[4:]), work, expect="not a GGUF file")
-    spm = work / "broken-spm.gguf"
-    write_gguf(spm, "llama", config, fixtures / "llama", f16, "default", tokenizer_model="llama")
-    check_failure("SentencePiece tokenizer", ztune, spm, work, expect="tokenizer.ggml.model")
+    # SentencePiece ("llama") vocabularies import (check_gguf_spm.py); Unigram ("t5") ones do not.
+    unigram = work / "broken-unigram.gguf"
+    write_gguf(unigram, "llama", config, fixtures / "llama", f16, "default", tokenizer_model="t5")
+    check_failure("Unigram (t5) tokenizer", ztune, unigram, work, expect="tokenizer.ggml.model")
     falcon = work / "broken-arch.gguf"
     write_gguf(falcon, "falcon", config, fixtures / "llama", f16, "llama-bpe")
     check_failure("unknown architecture", ztune, falcon, work, expect="general.architecture")
