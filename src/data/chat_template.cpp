@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "core/text.h"
 
 namespace zt::data {
 namespace {
@@ -349,10 +350,6 @@ ChatTemplate::ChatTemplate(TemplateSpec spec, const Tokenizer& tokenizer, std::o
 
 namespace {
 
-bool ends_with(const std::string& text, const std::string& end) {
-  return !end.empty() && text.size() >= end.size() && text.compare(text.size() - end.size(), end.size(), end) == 0;
-}
-
 // Python's str.strip().
 std::string strip(const std::string& text) {
   size_t begin = 0, end = text.size();
@@ -453,7 +450,7 @@ std::vector<ChatTemplate::Segment> ChatTemplate::layout(const Conversation& conv
         break;
       }
       bool stopped = false;
-      for (const std::string& stop : stop_texts_) stopped = stopped || ends_with(*turn.reply, stop);
+      for (const std::string& stop : stop_texts_) stopped = stopped || (!stop.empty() && ends_with(*turn.reply, stop));
       if (stopped) break;
       if (spec_.suffix == kEos) segments.push_back({"", closing_loss, {*eos_id_}});
       else if (!spec_.suffix.empty()) segments.push_back({spec_.suffix, closing_loss, {}});

@@ -21,6 +21,7 @@
 #include "core/json_file.h"
 #include "core/log.h"
 #include "core/safetensors.h"
+#include "core/text.h"
 #include "export/gguf.h"
 #include "export/gguf_conventions.h"
 #include "export/gguf_write_vocab.h"
@@ -39,10 +40,6 @@ using gguf_out::SpecialTokens;
 using gguf_out::Vocabulary;
 using gguf_out::text_of;
 
-bool ends_with(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-bool starts_with(const std::string& text, const std::string& prefix) { return text.compare(0, prefix.size(), prefix) == 0; }
 
 // ---- numbers, rounded as the gguf package (numpy and ggml's reference code) rounds them ----
 

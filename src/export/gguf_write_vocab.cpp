@@ -9,6 +9,7 @@
 #include "core/check.h"
 #include "core/json_file.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "export/gguf_conventions.h"
 
 namespace zt::exporting::gguf_out {
@@ -16,10 +17,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool ends_with(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-bool starts_with(const std::string& text, const std::string& prefix) { return text.compare(0, prefix.size(), prefix) == 0; }
 
 // TextModel.does_token_look_special.
 bool looks_special(const std::string& token) {

@@ -143,11 +143,9 @@ def quantized(array, qtype):
     return gguf.quants.quantize(array.astype(np.float32), qtype), qtype
 
 
-def write_gguf(path, arch, config, tokenizer_dir, tensors, pre, add_bos=None, tokenizer_model="gpt2"):
-    """tensors: GGUF name -> (array, raw_dtype or None)."""
-    from transformers import AutoTokenizer
-    writer = gguf.GGUFWriter(str(path), arch)
-    writer.add_name("ztune fixture")
+def add_model_metadata(writer, arch, config, vocab_size, name):
+    """The model's hyper-parameters, as llama.cpp's converter writes them from config.json."""
+    writer.add_name(name)
     writer.add_context_length(config["max_position_embeddings"])
     writer.add_embedding_length(config["hidden_size"])
     writer.add_block_count(config["num_hidden_layers"])
@@ -156,13 +154,20 @@ def write_gguf(path, arch, config, tokenizer_dir, tensors, pre, add_bos=None, to
     writer.add_head_count_kv(config["num_key_value_heads"])
     writer.add_rope_freq_base(config["rope_parameters"]["rope_theta"])
     writer.add_layer_norm_rms_eps(config["rms_norm_eps"])
-    writer.add_vocab_size(config["vocab_size"])
+    writer.add_vocab_size(vocab_size)
     head_dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
     if arch == "llama":
         writer.add_rope_dimension_count(head_dim)
     if config.get("head_dim") is not None:
         writer.add_key_length(head_dim)
         writer.add_value_length(head_dim)
+
+
+def write_gguf(path, arch, config, tokenizer_dir, tensors, pre, add_bos=None, tokenizer_model="gpt2"):
+    """tensors: GGUF name -> (array, raw_dtype or None)."""
+    from transformers import AutoTokenizer
+    writer = gguf.GGUFWriter(str(path), arch)
+    add_model_metadata(writer, arch, config, config["vocab_size"], "ztune fixture")
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     tokens, types = vocab_base(tokenizer, config["vocab_size"])
     writer.add_tokenizer_model(tokenizer_model)
