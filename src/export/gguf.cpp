@@ -356,6 +356,7 @@ void dequantize(uint32_t type, const uint8_t* data, uint64_t num_elements, float
   const TypeTraits* traits = type_traits(type);
   ZT_CHECK(traits != nullptr && traits->dequantizable && num_elements % traits->block_size == 0,
            "dequantize: type " << type << " with " << num_elements << " elements");
+  if (num_elements == 0) return;  // a tensor with a zero dimension: nothing to copy (and `out` may be null)
   const uint64_t num_blocks = num_elements / traits->block_size;
   void (*decode_block)(const uint8_t*, float*) = nullptr;
   switch (type) {

@@ -17,7 +17,7 @@ build() {  # name sources...
   local binary="$WORK/$name"
   local inputs=("${BASH_SOURCE[0]}") newest
   for arg in "$@"; do [[ $arg == *.cpp ]] && inputs+=("$arg"); done
-  inputs+=($(find "$ROOT/src/core" "$ROOT/src/data" -name '*.h'))
+  inputs+=($(find "$ROOT/src/core" "$ROOT/src/data" "$ROOT/src/export" -name '*.h'))
   newest=$(ls -t "${inputs[@]}" | head -1)
   if [ ! -x "$binary" ] || [ "$newest" -nt "$binary" ]; then
     echo "[fuzz] building $name"
@@ -46,6 +46,9 @@ build fuzz_formats "$ROOT/tests/fuzz/fuzz_formats.cpp" "$ROOT/src/data/formats.c
       "$ROOT/src/core/check.cpp" -lutf8proc
 build fuzz_tokenizer "$ROOT/tests/fuzz/fuzz_tokenizer.cpp" "$ROOT/src/data/tokenizer.cpp" "$ROOT/src/data/text_steps.cpp" \
       "$ROOT/src/data/utf8.cpp" "$ROOT/src/core/check.cpp" -lpcre2-8 -lutf8proc
+build fuzz_gguf "$ROOT/tests/fuzz/fuzz_gguf.cpp" "$ROOT/src/export/gguf.cpp" "$ROOT/src/export/gguf_vocab_to_hf.cpp" \
+      "$ROOT/src/export/gguf_metadata.cpp" "$ROOT/src/core/mapped_file.cpp" "$ROOT/src/core/check.cpp" \
+      "$ROOT/src/core/fs.cpp" "$ROOT/src/core/json_file.cpp" "$ROOT/src/core/log.cpp" -lspdlog -lfmt
 
 SAFETENSORS_SEEDS="$1"; SAMPLE_SEEDS="$2"; shift 2
 run fuzz_safetensors -- "$SAFETENSORS_SEEDS"
@@ -53,6 +56,10 @@ run fuzz_safetensors -- "$SAFETENSORS_SEEDS"
 LINES="$WORK/formats-lines"; mkdir -p "$LINES"
 [ -d "$SAMPLE_SEEDS" ] && head -q -n 40 "$SAMPLE_SEEDS"/*.jsonl | split -l 1 - "$LINES/line-"
 run fuzz_formats -- "$LINES"
+# Small GGUF files (byte-level and SentencePiece vocabularies, quantised tensors) made with gguf-py.
+GGUF_SEEDS="$WORK/gguf-seeds"
+"${ZTUNE_PYTHON:-$ROOT/.venv/bin/python}" "$ROOT/tests/fuzz/make_gguf_seeds.py" "$GGUF_SEEDS"
+run fuzz_gguf -- "$GGUF_SEEDS"
 for tokenizer in "$@"; do
   if [ -f "$tokenizer" ]; then run fuzz_tokenizer "ZTUNE_FUZZ_TOKENIZER=$(realpath "$tokenizer")" -- "$LINES"
   else echo "[fuzz] $tokenizer: not there (its test did not run); not fuzzed"; fi
