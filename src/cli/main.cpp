@@ -55,10 +55,10 @@ bool print_flags_json(const std::string& command) {
   return true;
 }
 
-// One line on stderr (the rank first when there are several), then the whole job ends with `code`.
+// One line on stderr (the rank and its host first when there are several), then the whole job ends with `code`.
 [[noreturn]] void report_and_exit(const std::string& message, int code) {
   const zt::ProcessIdentity& id = zt::process_identity();
-  if (id.world_size > 1) std::fprintf(stderr, "[rank %d] ", id.rank);
+  if (id.world_size > 1) std::fprintf(stderr, "[rank %d on %s] ", id.rank, id.host.c_str());
   std::fprintf(stderr, "error: %s\n", message.c_str());
   zt::abort_job(code);
 }
@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   try {
     zt::dist::LaunchEnv launch = zt::dist::detect_launch_env();
-    zt::set_process_identity({launch.rank, launch.world_size, ""});
+    zt::set_process_identity({launch.rank, launch.world_size, launch.host});
     zt::log::init(launch.rank, launch.world_size);
 
     if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {

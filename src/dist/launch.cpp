@@ -2,9 +2,13 @@
 
 #include <mpi.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "core/check.h"
 
@@ -41,15 +45,28 @@ LaunchEnv detect_launch_env() {
     env.rank = int_from_env("OMPI_COMM_WORLD_RANK");
     env.local_rank = std::max(0, int_from_env("OMPI_COMM_WORLD_LOCAL_RANK"));
     env.local_world_size = std::max(1, int_from_env("OMPI_COMM_WORLD_LOCAL_SIZE"));
-    env.node_rank = std::max(0, int_from_env("OMPI_COMM_WORLD_NODE_RANK"));
+    env.node_rank = -1;  // OMPI_COMM_WORLD_NODE_RANK is the rank within the node, not the node: init_mpi finds it
+    env.num_nodes = -1;
   } else if (int ntasks = int_from_env("SLURM_NTASKS"); ntasks > 0 && int_from_env("SLURM_PROCID") >= 0) {
     env.launcher = "srun";
     env.world_size = ntasks;
     env.rank = int_from_env("SLURM_PROCID");
     env.local_rank = std::max(0, int_from_env("SLURM_LOCALID"));
     env.node_rank = std::max(0, int_from_env("SLURM_NODEID"));
-    int tasks_per_node = int_from_env("SLURM_NTASKS_PER_NODE");
-    env.local_world_size = tasks_per_node > 0 ? tasks_per_node : 1;
+    const int step_nodes = int_from_env("SLURM_STEP_NUM_NODES");
+    env.num_nodes = step_nodes > 0 ? step_nodes : std::max(1, int_from_env("SLURM_NNODES"));
+    // --ntasks-per-node when given; else the step's (then the job's) per-node counts, which also cover
+    // uneven layouts such as 3 tasks on 2 nodes.
+    if (int tasks_per_node = int_from_env("SLURM_NTASKS_PER_NODE"); tasks_per_node > 0) {
+      env.local_world_size = tasks_per_node;
+    } else {
+      env.local_world_size = 1;
+      for (const char* variable : {"SLURM_STEP_TASKS_PER_NODE", "SLURM_TASKS_PER_NODE"})
+        if (const char* text = std::getenv(variable); text != nullptr && *text != '\0') {
+          env.local_world_size = slurm_tasks_on_node(variable, text, env.node_rank);
+          break;
+        }
+    }
   } else if (int size = int_from_env("WORLD_SIZE"); size > 0) {
     env.launcher = "env";
     env.world_size = size;
@@ -57,14 +74,43 @@ LaunchEnv detect_launch_env() {
     env.local_rank = std::max(0, int_from_env("LOCAL_RANK"));
     env.local_world_size = std::max(1, int_from_env("LOCAL_WORLD_SIZE"));
     env.node_rank = std::max(0, int_from_env("GROUP_RANK"));
+    const int groups = int_from_env("GROUP_WORLD_SIZE");
+    env.num_nodes = groups > 0 ? groups : std::max(1, size / env.local_world_size);
   }
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) == 0) env.host = host;
   ZT_REQUIRE(env.rank >= 0 && env.rank < env.world_size,
              "launcher " << env.launcher << " reports rank " << env.rank << " outside world size "
                          << env.world_size);
   return env;
 }
 
-bool init_mpi(const LaunchEnv& env, bool from_any_thread) {
+int slurm_tasks_on_node(const std::string& variable, const std::string& text, int node_index) {
+  // Entries "N" or "N(xK)", comma-separated; the whole list is checked before one is picked.
+  std::vector<int> per_node;
+  size_t at = 0;
+  while (at <= text.size()) {
+    size_t end = text.find(',', at);
+    if (end == std::string::npos) end = text.size();
+    const std::string entry = text.substr(at, end - at);
+    int tasks = 0, repeat = 1;
+    char tail = 0;
+    const int fields = std::sscanf(entry.c_str(), "%d(x%d)%c", &tasks, &repeat, &tail);
+    const bool plain = !entry.empty() && entry.find_first_not_of("0123456789") == std::string::npos;
+    const bool repeated = fields == 2 && entry.back() == ')';
+    ZT_REQUIRE(tasks > 0 && repeat > 0 && repeat <= (1 << 20) && (plain || repeated),
+               "environment variable " << variable << "='" << text << "' is not Slurm's per-node task list "
+                                       << "(entries N or N(xK), comma-separated)");
+    per_node.insert(per_node.end(), static_cast<size_t>(repeat), tasks);
+    at = end + 1;
+  }
+  ZT_REQUIRE(node_index >= 0 && node_index < static_cast<int>(per_node.size()),
+             "environment variable " << variable << "='" << text << "' lists " << per_node.size()
+                                     << " nodes, but this is node " << node_index << " (SLURM_NODEID)");
+  return per_node[static_cast<size_t>(node_index)];
+}
+
+bool init_mpi(LaunchEnv& env, bool from_any_thread) {
   if (g_mpi_started) return true;
   // srun can start MPI through PMI as well; mpirun always does.
   bool under_mpi = env.launcher == "mpirun" || std::getenv("PMI_RANK") != nullptr ||
@@ -88,6 +134,20 @@ bool init_mpi(const LaunchEnv& env, bool from_any_thread) {
                             << env.world_size);
   set_abort_hook(&mpi_abort_hook);
   g_mpi_started = true;
+
+  // The node of each rank, as MPI groups them (ranks sharing memory); nodes numbered by their lowest rank.
+  MPI_Comm node_comm;
+  ZT_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node_comm) == MPI_SUCCESS,
+           "MPI_Comm_split_type failed");
+  int leader = rank;
+  MPI_Bcast(&leader, 1, MPI_INT, 0, node_comm);
+  MPI_Comm_free(&node_comm);
+  std::vector<int> leaders(static_cast<size_t>(size));
+  MPI_Allgather(&leader, 1, MPI_INT, leaders.data(), 1, MPI_INT, MPI_COMM_WORLD);
+  std::sort(leaders.begin(), leaders.end());
+  leaders.erase(std::unique(leaders.begin(), leaders.end()), leaders.end());
+  env.num_nodes = static_cast<int>(leaders.size());
+  env.node_rank = static_cast<int>(std::lower_bound(leaders.begin(), leaders.end(), leader) - leaders.begin());
   return true;
 }
 

@@ -6,12 +6,16 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <thread>
 
 #include "core/check.h"
 #include "dist/comm.h"
+#include "dist/launch.h"
 #include "dist/run_context.h"
 #include "dist/zero.h"
 #include "dist/zero_config.h"
@@ -272,3 +276,85 @@ TEST(RunContext, MoreRanksThanGpusIsAnErrorNamingBoth) {
 }
 
 }  // namespace
+
+// Slurm's compressed per-node task counts, as srun exports them without --ntasks-per-node.
+TEST(LaunchEnv, SlurmTasksPerNodeLists) {
+  EXPECT_EQ(slurm_tasks_on_node("V", "4", 0), 4);
+  EXPECT_EQ(slurm_tasks_on_node("V", "2(x3),1", 0), 2);
+  EXPECT_EQ(slurm_tasks_on_node("V", "2(x3),1", 2), 2);
+  EXPECT_EQ(slurm_tasks_on_node("V", "2(x3),1", 3), 1);
+  EXPECT_EQ(slurm_tasks_on_node("V", "3,1", 1), 1);
+  EXPECT_THROW(slurm_tasks_on_node("V", "2(x3),1", 4), zt::Error);  // fewer nodes than SLURM_NODEID
+  for (const char* bad : {"", "x", "2(x)", "2(3)", "2(x3", "2,,1", "-1", "0", "2(x0)", "2x"})
+    EXPECT_THROW(slurm_tasks_on_node("V", bad, 0), zt::Error) << bad;
+}
+
+// The launch environment from the variables each launcher exports (set here, restored after).
+class LaunchVariables {
+ public:
+  explicit LaunchVariables(std::vector<std::pair<std::string, std::string>> values) {
+    for (const char* name : {"OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_LOCAL_RANK",
+                             "OMPI_COMM_WORLD_LOCAL_SIZE", "OMPI_COMM_WORLD_NODE_RANK", "SLURM_NTASKS", "SLURM_PROCID",
+                             "SLURM_LOCALID", "SLURM_NODEID", "SLURM_NTASKS_PER_NODE", "SLURM_STEP_TASKS_PER_NODE",
+                             "SLURM_TASKS_PER_NODE", "SLURM_STEP_NUM_NODES", "SLURM_NNODES", "WORLD_SIZE", "RANK",
+                             "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE"})
+      values.emplace_back(name, "");  // cleared unless given (the first setting of a name wins below)
+    for (auto it = values.begin(); it != values.end(); ++it) {
+      if (saved_.count(it->first)) continue;
+      const char* old = std::getenv(it->first.c_str());
+      saved_[it->first] = old ? std::optional<std::string>(old) : std::nullopt;
+      if (it->second.empty()) ::unsetenv(it->first.c_str());
+      else ::setenv(it->first.c_str(), it->second.c_str(), 1);
+    }
+  }
+  ~LaunchVariables() {
+    for (const auto& [name, value] : saved_) {
+      if (value) ::setenv(name.c_str(), value->c_str(), 1);
+      else ::unsetenv(name.c_str());
+    }
+  }
+
+ private:
+  std::map<std::string, std::optional<std::string>> saved_;
+};
+
+TEST(LaunchEnv, ReadFromEachLauncher) {
+  {  // srun -N2 -n3 without --ntasks-per-node: node 1 runs one task
+    LaunchVariables vars({{"SLURM_NTASKS", "3"}, {"SLURM_PROCID", "2"}, {"SLURM_LOCALID", "0"}, {"SLURM_NODEID", "1"},
+                          {"SLURM_STEP_NUM_NODES", "2"}, {"SLURM_STEP_TASKS_PER_NODE", "2,1"},
+                          {"SLURM_TASKS_PER_NODE", "2(x2)"}});
+    const LaunchEnv env = detect_launch_env();
+    EXPECT_EQ(env.launcher, "srun");
+    EXPECT_EQ(env.rank, 2);
+    EXPECT_EQ(env.node_rank, 1);
+    EXPECT_EQ(env.num_nodes, 2);
+    EXPECT_EQ(env.local_world_size, 1);  // the step's list, not the job's
+    EXPECT_FALSE(env.host.empty());
+  }
+  {  // --ntasks-per-node wins
+    LaunchVariables vars({{"SLURM_NTASKS", "4"}, {"SLURM_PROCID", "3"}, {"SLURM_NODEID", "1"}, {"SLURM_NNODES", "2"},
+                          {"SLURM_NTASKS_PER_NODE", "2"}, {"SLURM_TASKS_PER_NODE", "3,1"}});
+    EXPECT_EQ(detect_launch_env().local_world_size, 2);
+  }
+  {  // mpirun: OMPI_COMM_WORLD_NODE_RANK is the rank within the node, so the node is left for init_mpi to find
+    LaunchVariables vars({{"OMPI_COMM_WORLD_SIZE", "4"}, {"OMPI_COMM_WORLD_RANK", "3"},
+                          {"OMPI_COMM_WORLD_LOCAL_RANK", "1"}, {"OMPI_COMM_WORLD_LOCAL_SIZE", "2"},
+                          {"OMPI_COMM_WORLD_NODE_RANK", "1"}});
+    const LaunchEnv env = detect_launch_env();
+    EXPECT_EQ(env.launcher, "mpirun");
+    EXPECT_EQ(env.local_world_size, 2);
+    EXPECT_EQ(env.node_rank, -1);
+    EXPECT_EQ(env.num_nodes, -1);
+  }
+  {  // torchrun
+    LaunchVariables vars({{"WORLD_SIZE", "8"}, {"RANK", "5"}, {"LOCAL_RANK", "1"}, {"LOCAL_WORLD_SIZE", "4"},
+                          {"GROUP_RANK", "1"}});
+    const LaunchEnv env = detect_launch_env();
+    EXPECT_EQ(env.node_rank, 1);
+    EXPECT_EQ(env.num_nodes, 2);
+  }
+  {
+    LaunchVariables vars({{"SLURM_NTASKS", "2"}, {"SLURM_PROCID", "0"}, {"SLURM_STEP_TASKS_PER_NODE", "2(x"}});
+    EXPECT_THROW(detect_launch_env(), zt::Error);
+  }
+}
