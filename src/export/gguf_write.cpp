@@ -132,6 +132,10 @@ class Metadata {
     begin_array(key, ValueType::INT32, values.size());
     for (int32_t value : values) put(value);
   }
+  void add_f32s(const std::string& key, const std::vector<float>& values) {
+    begin_array(key, ValueType::FLOAT32, values.size());
+    for (float value : values) put(value);
+  }
   uint64_t count() const { return keys_.size(); }
   const std::string& bytes() const { return bytes_; }
 
@@ -662,7 +666,6 @@ void write_file(const std::string& out_path, const Metadata& metadata, const std
 // What a folder holds besides its weights, read and checked.
 struct Folder {
   Model model;
-  std::string tokenizer_path;
   json tokenizer_config;
   Vocabulary vocab;
   SpecialTokens special;
@@ -672,16 +675,25 @@ Folder read_folder(const std::string& model_dir) {
   Folder folder;
   folder.model = read_model(model_dir);
   const fs::path dir(model_dir);
-  ZT_REQUIRE(!fs::exists(dir / "tokenizer.model") || fs::exists(dir / "tokenizer.json"),
-             model_dir << ": a SentencePiece tokenizer (tokenizer.model); GGUF export writes byte-level BPE tokenizers "
-                          "(tokenizer.json) only for now");
-  folder.tokenizer_path = (dir / "tokenizer.json").string();
-  ZT_REQUIRE(fs::is_regular_file(folder.tokenizer_path), model_dir << ": no tokenizer.json; GGUF export needs the tokenizer");
-  const json tokenizer = read_json_file(folder.tokenizer_path);
-  ZT_REQUIRE(tokenizer.is_object(), folder.tokenizer_path << ": not a JSON object");
-  folder.vocab = gguf_out::read_vocabulary(tokenizer, folder.model.vocab_size, folder.tokenizer_path);
+  const std::string tokenizer_path = (dir / "tokenizer.json").string();
+  json tokenizer = json::object();  // SpecialVocab reads tokenizer.json when there is one, tokenizer.model or not
+  if (fs::is_regular_file(tokenizer_path)) {
+    tokenizer = read_json_file(tokenizer_path);
+    ZT_REQUIRE(tokenizer.is_object() && !tokenizer.empty(), tokenizer_path << ": not a tokenizer (an empty or non-object JSON)");
+  }
   folder.tokenizer_config = read_json_file_or_empty((dir / "tokenizer_config.json").string());
-  folder.special = gguf_out::read_special_tokens(model_dir, tokenizer, folder.tokenizer_config, folder.tokenizer_path);
+  folder.vocab = gguf_out::read_folder_vocabulary(model_dir, folder.model.family->permute_qk, folder.model.vocab_size,
+                                                  tokenizer, folder.tokenizer_config);
+  // The SentencePiece paths give SpecialVocab n_vocab, so it drops ids past the tokens; _set_vocab_gpt2 does not.
+  const int64_t num_tokens = folder.vocab.model == "gpt2" ? -1 : static_cast<int64_t>(folder.vocab.tokens.size());
+  folder.special = gguf_out::read_special_tokens(model_dir, tokenizer, folder.tokenizer_config, num_tokens, folder.vocab.path);
+  if (folder.model.family->permute_qk && folder.model.vocab_size == 49152) {
+    // LlamaModel.set_vocab: "granite small models" (SmolLM's vocabulary size) never add BOS.
+    auto add_bos = std::find_if(folder.special.add.begin(), folder.special.add.end(),
+                                [](const auto& flag) { return flag.first == "bos"; });
+    if (add_bos != folder.special.add.end()) add_bos->second = false;
+    else folder.special.add.emplace_back("bos", false);
+  }
   return folder;
 }
 
@@ -721,7 +733,6 @@ void hf_to_gguf(const std::string& model_dir, const std::string& out_path, const
   const Vocabulary& vocab = folder.vocab;
   const SpecialTokens& special = folder.special;
   const json& tokenizer_config = folder.tokenizer_config;
-  const std::string& tokenizer_path = folder.tokenizer_path;
   const st::Checkpoint weights = st::Checkpoint::open(model_dir);
   const std::vector<Planned> tensors = plan_tensors(m, weights, matrix_type);
   uint64_t num_params = 0;
@@ -758,12 +769,13 @@ void hf_to_gguf(const std::string& model_dir, const std::string& out_path, const
 
   if (m.family->permute_qk && tokenizer_config.contains("add_prefix_space") && tokenizer_config["add_prefix_space"].is_boolean())
     meta.add_bool("tokenizer.ggml.add_space_prefix", tokenizer_config["add_prefix_space"].get<bool>());  // LlamaModel.set_vocab
-  meta.add_string("tokenizer.ggml.model", "gpt2");
+  meta.add_string("tokenizer.ggml.model", vocab.model);
   meta.add_string("tokenizer.ggml.pre", vocab.pre);
   meta.add_strings("tokenizer.ggml.tokens", vocab.tokens);
+  if (vocab.model == "llama") meta.add_f32s("tokenizer.ggml.scores", vocab.scores);
   meta.add_i32s("tokenizer.ggml.token_type", vocab.types);
   if (!vocab.merges.empty()) meta.add_strings("tokenizer.ggml.merges", vocab.merges);
-  else ZT_LOG_WARN(tokenizer_path << ": no merges; llama.cpp will tokenize byte by byte");
+  else if (vocab.model == "gpt2") ZT_LOG_WARN(vocab.path << ": no merges; llama.cpp will tokenize byte by byte");
   static const std::map<std::string, std::string> id_keys = {
       {"bos", "bos_token_id"}, {"eos", "eos_token_id"}, {"unk", "unknown_token_id"}, {"sep", "seperator_token_id"},
       {"pad", "padding_token_id"}, {"mask", "mask_token_id"}, {"eot", "eot_token_id"}, {"eom", "eom_token_id"}};
@@ -801,7 +813,8 @@ void hf_to_gguf(const std::string& model_dir, const std::string& out_path, const
   std::string types;
   for (const auto& [name, count] : counts) types += (types.empty() ? "" : ", ") + std::to_string(count) + " " + name;
   ZT_LOG_INFO("wrote " << out_path << " (GGUF v3, " << m.family->arch << ", " << tensors.size() << " tensors: " << types
-                       << "; " << vocab.tokens.size() << " tokens, pre-tokenizer " << vocab.pre << ") from " << model_dir);
+                       << "; " << vocab.tokens.size() << " tokens from " << fs::path(vocab.path).filename().string()
+                       << ", tokenizer " << vocab.model << ", pre-tokenizer " << vocab.pre << ") from " << model_dir);
 }
 
 }  // namespace zt::exporting

@@ -1,7 +1,8 @@
-// GGUF out: a Hugging Face model folder (llama, mistral, qwen2, qwen3 with a byte-level BPE tokenizer) written as
-// one llama.cpp GGUF v3 file, as llama.cpp's convert_hf_to_gguf.py writes it: llama.cpp's tensor names, the llama
-// q/k rows permuted for ggml's rope, its metadata keys (general.*, the architecture's hyper-parameters, the gpt2
-// tokenizer with merges, special ids and chat template), alignment 32.
+// GGUF out: a Hugging Face model folder (llama, mistral, qwen2, qwen3) written as one llama.cpp GGUF v3 file, as
+// llama.cpp's convert_hf_to_gguf.py writes it: llama.cpp's tensor names, the llama q/k rows permuted for ggml's
+// rope, its metadata keys (general.*, the architecture's hyper-parameters, the tokenizer: "gpt2" with merges for
+// byte-level BPE, "llama" with scores and types for SentencePiece folders (from tokenizer.model, else from
+// tokenizer.json as gguf-py's LlamaHfVocab reads it), special ids and chat template), alignment 32.
 //
 // Values are rounded as the `gguf` Python package rounds them (numpy's float16, ggml's bf16 and Q8_0), so a file
 // from here and one from convert_hf_to_gguf.py hold the same tensor bytes.

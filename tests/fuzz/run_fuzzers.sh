@@ -49,6 +49,8 @@ build fuzz_tokenizer "$ROOT/tests/fuzz/fuzz_tokenizer.cpp" "$ROOT/src/data/token
 build fuzz_gguf "$ROOT/tests/fuzz/fuzz_gguf.cpp" "$ROOT/src/export/gguf.cpp" "$ROOT/src/export/gguf_vocab_to_hf.cpp" \
       "$ROOT/src/export/gguf_metadata.cpp" "$ROOT/src/core/mapped_file.cpp" "$ROOT/src/core/check.cpp" \
       "$ROOT/src/core/fs.cpp" "$ROOT/src/core/json_file.cpp" "$ROOT/src/core/log.cpp" -lspdlog -lfmt
+build fuzz_sentencepiece "$ROOT/tests/fuzz/fuzz_sentencepiece.cpp" "$ROOT/src/export/sentencepiece_model.cpp" \
+      "$ROOT/src/core/check.cpp"
 
 SAFETENSORS_SEEDS="$1"; SAMPLE_SEEDS="$2"; shift 2
 run fuzz_safetensors -- "$SAFETENSORS_SEEDS"
@@ -60,6 +62,12 @@ run fuzz_formats -- "$LINES"
 GGUF_SEEDS="$WORK/gguf-seeds"
 "${ZTUNE_PYTHON:-$ROOT/.venv/bin/python}" "$ROOT/tests/fuzz/make_gguf_seeds.py" "$GGUF_SEEDS"
 run fuzz_gguf -- "$GGUF_SEEDS"
+# A tokenizer.model trained by the GGUF export test (sentencepiece), where that test ran.
+SPM_MODEL="${ZTUNE_FUZZ_SPM_MODEL:-$ROOT/build/tests/work/gguf-out/spm-llama2/tokenizer.model}"
+if [ -f "$SPM_MODEL" ]; then
+  mkdir -p "$WORK/spm-seeds" && cp "$SPM_MODEL" "$WORK/spm-seeds/"
+  run fuzz_sentencepiece -- "$WORK/spm-seeds"
+else echo "[fuzz] $SPM_MODEL: not there (the GGUF export test did not run); not fuzzed"; fi
 for tokenizer in "$@"; do
   if [ -f "$tokenizer" ]; then run fuzz_tokenizer "ZTUNE_FUZZ_TOKENIZER=$(realpath "$tokenizer")" -- "$LINES"
   else echo "[fuzz] $tokenizer: not there (its test did not run); not fuzzed"; fi

@@ -5,26 +5,42 @@ usage: check_gguf_export.py ZTUNE [FIXTURES_DIR [WORK_DIR [DATASET]]]
 
 Writes the llama and qwen2 fixtures with `ztune export --model DIR --to_gguf TYPE --output_dir OUT`, and a LoRA
 checkpoint trained for two steps on qwen2 with `ztune export --adapters CKPT --merge_lora true --to_gguf TYPE`, each
-in f16, bf16 and q8_0. Each file is read with the `gguf` package's GGUFReader (not ztune's reader) and checked:
+in f16, bf16 and q8_0. Also three SentencePiece folders (tokenizer.ggml.model llama), their tokenizer a BPE model
+with byte fallback trained by sentencepiece on DATASET's folder (check_gguf_spm.py's), their weights the llama
+fixture's with the vocabulary rows cut to its size:
+  spm-llama2  Llama-2 layout: tokenizer.model, tokenizer.json as transformers converts it, tokenizer_config.json
+              with added_tokens_decoder, add_bos_token and a chat template (_set_vocab_sentencepiece);
+  spm-legacy  tokenizer.model only, added_tokens.json (one id inside vocab_size, one past it), add_eos_token, and
+              a config.json vocab_size 32 past the model's pieces ([PADn] tokens);
+  spm-hf      tokenizer.json only, as transformers 5 saves the spm-llama2 tokenizer (_set_vocab_llama_hf).
+Each file is read with the `gguf` package's GGUFReader (not ztune's reader) and checked:
  (a) GGUF v3, alignment 32, every tensor offset aligned;
  (b) every metadata key and its GGUF value type, against what llama.cpp's convert_hf_to_gguf.py writes for the
      folder, worked out here from transformers' AutoConfig and AutoTokenizer and the `gguf` package
      (gguf.SpecialVocab, gguf.Metadata, check_gguf_import.vocab_base): no key missing, none extra, values equal;
-     tokenizer.ggml.pre by the tokenizer's split rule (llama-bpe for Llama 3's regex, qwen2 for Qwen2's);
+     tokenizer.ggml.pre by the tokenizer's split rule (llama-bpe for Llama 3's regex, qwen2 for Qwen2's); for the
+     SentencePiece folders tokens, scores and types as _create_vocab_sentencepiece makes them from the sentencepiece
+     library's reading of tokenizer.model, or as gguf.LlamaHfVocab gives them, special tokens from
+     gguf.SpecialVocab(n_vocab=...) without merges, tokenizer.ggml.pre "default";
  (c) every tensor: the name llama.cpp uses, the shape, the type (1-D tensors and norms F32, a Q8_0 matrix whose rows
      are not a multiple of 32 F16), and the bytes equal to gguf.quants.quantize of the folder's tensor after
      LlamaModel.permute on the llama q/k rows; gguf.quants.dequantize of the file equals the folder's values rounded
      to f16/bf16 exactly (q8_0: the dequantised quantize() result);
  (d) `ztune export --from_gguf FILE` gives back those dequantised tensors under their Hugging Face names, q/k
      unpermuted, and the folder's hyper-parameters;
- (e) llama.cpp (llama-cpp-python) loads each file: its tokenizer encodes a mixed corpus exactly as transformers does,
+ (e) llama.cpp (llama-cpp-python) loads each file: its tokenizer encodes a mixed corpus exactly as transformers does
+     (SentencePiece: as the sentencepiece library does, on the corpus texts that neither start with a space nor
+     hold an added token's text, where the two are meant to agree; spm-hf's scores are all -1000, so its
+     tokenization is not compared),
      its logits over several prompts match transformers' on the folder within a type's rounding (f16 2% of the
      logits' spread, bf16 6%, q8_0 15%; a wrong permutation or tensor is off by the whole spread), and its greedy
      tokens (temperature 0, no penalties) equal transformers' greedy tokens on the folder up to the first step whose
      top-two logits lie within four times the largest logit difference measured (a near-tie that rounding may
      break either way; the tiny random fixtures have many), with at least 40 tokens compared per f16 file;
- (f) wrong uses exit 2 with a message: an unknown --to_gguf type, --to_gguf on an adapter without --merge_lora, a
-     SentencePiece tokenizer, an architecture llama.cpp conversion does not cover here.
+ (f) wrong uses exit 2 with a message: an unknown --to_gguf type, --to_gguf on an adapter without --merge_lora,
+     broken tokenizer.model files (not a protobuf, truncated, a length past the end, no unknown piece) named in the
+     message, a tokenizer.json whose added token ids leave a gap LlamaHfVocab would close, an architecture llama.cpp
+     conversion does not cover here.
 If llama_cpp cannot be imported the check FAILS (pip install -r requirements.txt builds llama-cpp-python).
 Prints a summary table; exits 1 on any failure.
 """
@@ -48,11 +64,13 @@ except ImportError:
     sys.exit("the `gguf` package is missing: pip install -r requirements.txt")
 
 import torch
-from safetensors.numpy import load_file as load_numpy
+from safetensors.numpy import save_file as save_numpy
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import check_gguf_import as gguf_import  # noqa: E402  (vocab_base, permute, reverse_permute, tensor names)
+import check_gguf_spm as spm_fixture  # noqa: E402  (train_sentencepiece and the Llama-2 folder it is laid out in)
+from token_parity import build_corpus  # noqa: E402
 
 TYPES = {"f16": Q.F16, "bf16": Q.BF16, "q8_0": Q.Q8_0}
 FILE_TYPES = {"f16": 1, "bf16": 32, "q8_0": 7}  # gguf.LlamaFileType
@@ -85,21 +103,24 @@ def run(args, **kwargs):
 
 # ---- what convert_hf_to_gguf.py writes for a folder ----
 
-def special_vocab(model_dir):
+def special_vocab(model_dir, load_merges=True, n_vocab=None):
     """gguf.SpecialVocab as llama.cpp 0c1e570 (2026-10) reads a folder: the installed gguf 0.19.0 plus its two later
     rules for add_bos/add_eos/add_sep: a ByteLevel post-processor defaults them to false, and the post-processor's
-    values win over tokenizer_config.json's add_*_token."""
-    vocab = gguf.SpecialVocab(Path(model_dir), load_merges=True)
-    spec = json.loads((Path(model_dir) / "tokenizer.json").read_text())
+    values win over tokenizer_config.json's add_*_token. _set_vocab_gpt2 loads merges; the SentencePiece paths
+    pass n_vocab instead."""
+    vocab = gguf.SpecialVocab(Path(model_dir), load_merges=load_merges, n_vocab=n_vocab)
+    tokenizer_path = Path(model_dir) / "tokenizer.json"
+    spec = json.loads(tokenizer_path.read_text()) if tokenizer_path.exists() else {}
     config_path = Path(model_dir) / "tokenizer_config.json"
     config = json.loads(config_path.read_text()) if config_path.exists() else {}
     # What the post-processor alone says: the same folder without tokenizer_config.json's add_*_token.
     with tempfile.TemporaryDirectory() as bare:
-        shutil.copy(Path(model_dir) / "tokenizer.json", bare)
+        if tokenizer_path.exists():
+            shutil.copy(tokenizer_path, bare)
         shutil.copy(Path(model_dir) / "config.json", bare)
         stripped = {k: v for k, v in config.items() if not (k.startswith("add_") and k.endswith("_token"))}
         (Path(bare) / "tokenizer_config.json").write_text(json.dumps(stripped))
-        from_post = dict(gguf.SpecialVocab(Path(bare)).add_special_token)
+        from_post = dict(gguf.SpecialVocab(Path(bare), n_vocab=n_vocab).add_special_token)
     post = spec.get("post_processor") or {}
     add = {}
     if any(p.get("type") == "ByteLevel" for p in (post.get("processors", [post]) if post else [])):
@@ -111,8 +132,61 @@ def special_vocab(model_dir):
     return vocab, add
 
 
-def expected_metadata(model_dir, out_type, total_params):
-    """key -> (GGUFValueType, value): convert_hf_to_gguf.py's keys for a llama/mistral/qwen2/qwen3 folder."""
+def sentencepiece_vocab(model_dir, vocab_size):
+    """TextModel._create_vocab_sentencepiece: the sentencepiece library's reading of tokenizer.model over vocab_size
+    [PADn] ids, then added_tokens.json and tokenizer_config.json's added_tokens_decoder (ids past vocab_size left
+    out)."""
+    import sentencepiece
+    processor = sentencepiece.SentencePieceProcessor(model_file=str(Path(model_dir) / "tokenizer.model"))
+    tokens = [f"[PAD{i}]" for i in range(vocab_size)]
+    scores = [-10000.0] * vocab_size
+    types = [spm_fixture.TOKEN_UNUSED] * vocab_size
+    for i in range(min(processor.vocab_size(), vocab_size)):
+        kind = spm_fixture.TOKEN_NORMAL
+        if processor.IsUnknown(i):
+            kind = spm_fixture.TOKEN_UNKNOWN
+        elif processor.IsControl(i):
+            kind = spm_fixture.TOKEN_CONTROL
+        elif processor.IsUnused(i):
+            kind = spm_fixture.TOKEN_UNUSED
+        elif processor.IsByte(i):
+            kind = spm_fixture.TOKEN_BYTE
+        tokens[i], scores[i], types[i] = processor.IdToPiece(i), processor.GetScore(i), kind
+    added_path = Path(model_dir) / "added_tokens.json"
+    if added_path.is_file():
+        for token, i in json.loads(added_path.read_text()).items():
+            if i < vocab_size:
+                tokens[i], scores[i], types[i] = token, -1000.0, spm_fixture.TOKEN_USER_DEFINED
+    config_path = Path(model_dir) / "tokenizer_config.json"
+    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    for i, data in config.get("added_tokens_decoder", {}).items():
+        i, token = int(i), data["content"]
+        if i >= vocab_size:
+            continue
+        if data.get("special") or gguf_import.does_token_look_special(token):
+            types[i] = spm_fixture.TOKEN_CONTROL
+        else:
+            token = token.replace("\u2581", " ")
+            types[i] = spm_fixture.TOKEN_USER_DEFINED
+        tokens[i], scores[i] = token, -1000.0
+    return tokens, scores, types
+
+
+def llama_hf_vocab(model_dir):
+    """_set_vocab_llama_hf: gguf.LlamaHfVocab over the folder (transformers' reading of tokenizer.json)."""
+    vocab = gguf.LlamaHfVocab(Path(model_dir))
+    tokens, scores, types = [], [], []
+    for text, score, kind in vocab.all_tokens():
+        tokens.append(text.decode("utf-8"))
+        scores.append(score)
+        types.append(int(kind))
+    return tokens, scores, types
+
+
+def expected_metadata(model_dir, out_type, total_params, kind="gpt2"):
+    """key -> (GGUFValueType, value): convert_hf_to_gguf.py's keys for a llama/mistral/qwen2/qwen3 folder whose
+    tokenizer takes `kind`'s path: gpt2 (_set_vocab_gpt2), spm (_set_vocab_sentencepiece) or llama-hf
+    (_set_vocab_llama_hf)."""
     from transformers import AutoConfig, AutoTokenizer
     hp = AutoConfig.from_pretrained(model_dir).to_dict()
     hf_class = hp["architectures"][0]
@@ -163,12 +237,25 @@ def expected_metadata(model_dir, out_type, total_params):
         out[a + "rope.dimension_count"] = (V.UINT32, hp.get("head_dim") or hp["hidden_size"] // hp["num_attention_heads"])
     out["general.quantization_version"] = (V.UINT32, 2)
 
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    tokens, types = gguf_import.vocab_base(tokenizer, hp["vocab_size"])
-    out["tokenizer.ggml.model"] = (V.STRING, "gpt2")
-    out["tokenizer.ggml.tokens"] = (V.STRING, tokens)
-    out["tokenizer.ggml.token_type"] = (V.INT32, types)
-    vocab, add = special_vocab(model_dir)
+    config_path = Path(model_dir) / "tokenizer_config.json"
+    tokenizer_config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    if arch == "llama" and isinstance(tokenizer_config.get("add_prefix_space"), bool):  # LlamaModel.set_vocab
+        out["tokenizer.ggml.add_space_prefix"] = (V.BOOL, tokenizer_config["add_prefix_space"])
+    if kind == "gpt2":
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        tokens, types = gguf_import.vocab_base(tokenizer, hp["vocab_size"])
+        out["tokenizer.ggml.model"] = (V.STRING, "gpt2")
+        out["tokenizer.ggml.tokens"] = (V.STRING, tokens)
+        out["tokenizer.ggml.token_type"] = (V.INT32, types)
+        vocab, add = special_vocab(model_dir)
+    else:
+        tokens, scores, types = (sentencepiece_vocab(model_dir, hp["vocab_size"]) if kind == "spm"
+                                 else llama_hf_vocab(model_dir))
+        out["tokenizer.ggml.model"] = (V.STRING, "llama")
+        out["tokenizer.ggml.tokens"] = (V.STRING, tokens)
+        out["tokenizer.ggml.scores"] = (V.FLOAT32, scores)
+        out["tokenizer.ggml.token_type"] = (V.INT32, types)
+        vocab, add = special_vocab(model_dir, load_merges=False, n_vocab=len(tokens))
     if vocab.merges:
         out["tokenizer.ggml.merges"] = (V.STRING, vocab.merges)
     id_keys = {"bos": "bos_token_id", "eos": "eos_token_id", "unk": "unknown_token_id", "sep": "seperator_token_id",
@@ -203,7 +290,7 @@ def check_metadata(label, reader, expected, pre):
         ftype = field.types[-1] if field.types[0] == V.ARRAY else field.types[0]
         mine = field_value(field)
         if vtype == V.FLOAT32:
-            equal = np.float32(mine) == np.float32(value)
+            equal = np.array_equal(np.asarray(mine, dtype=np.float32), np.asarray(value, dtype=np.float32))
         else:
             equal = mine == value
         if ftype != vtype or not equal:
@@ -335,18 +422,41 @@ def hf_greedy_and_gaps(model, prompt, steps):
     return tokens, gaps
 
 
-def check_llama_cpp(label, llama_cpp, gguf_path, model_dir, out_type):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    # The tokenizer: tokens, types, merges and tokenizer.ggml.pre at work.
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+def token_cases(model_dir, kind, sample_dir):
+    """(text, ids the reference tokenizer gives) for llama.cpp's tokenizer to match: transformers' for a gpt2
+    vocabulary; for a tokenizer.model, the sentencepiece library's on the texts where llama.cpp is meant to agree with
+    it (no leading space, no added token's text: llama.cpp adds a \u2581 after a special token and matches added
+    tokens inside text, sentencepiece does neither); none for LlamaHfVocab's, whose scores are all -1000."""
+    if kind == "gpt2":
+        from transformers import AutoTokenizer
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        return [(text, tokenizer.encode(text, add_special_tokens=False)) for text in TEXTS]
+    if kind != "spm":
+        return []
+    import sentencepiece
+    processor = sentencepiece.SentencePieceProcessor(model_file=str(Path(model_dir) / "tokenizer.model"))
+    added = list(SPM_ADDED)
+    if (Path(model_dir) / "added_tokens.json").is_file():
+        added += list(json.loads((Path(model_dir) / "added_tokens.json").read_text()))
+    texts = TEXTS + [raw.decode("utf-8", errors="replace") for raw in build_corpus(2000, SPM_ADDED, sample_dir)]
+    return [(text, processor.encode(text)) for text in texts
+            if not text.startswith(" ") and not any(token in text for token in added)]
+
+
+def check_llama_cpp(label, llama_cpp, gguf_path, model_dir, out_type, cases):
+    from transformers import AutoModelForCausalLM
+    # The tokenizer: tokens, types, scores or merges and tokenizer.ggml.pre at work.
     vocab_only = llama_cpp.Llama(model_path=str(gguf_path), vocab_only=True, verbose=False)
     bad = 0
-    for text in TEXTS:
-        want = tokenizer.encode(text, add_special_tokens=False)
+    for text, want in cases:
         got = vocab_only.tokenize(text.encode("utf-8"), add_bos=False, special=True)
         if got != want:
             bad += 1
-            fail(f"{label}: llama.cpp tokenizes {text[:40]!r} as {got[:10]}, transformers as {want[:10]}")
+            if bad <= 5:
+                fail(f"{label}: llama.cpp tokenizes {text[:40]!r} as {got[:10]}, the reference as {want[:10]}")
+    if bad > 5:
+        fail(f"{label}: llama.cpp's tokens differ from the reference's on {bad} of {len(cases)} texts")
+    tokenized = f"tok {len(cases) - bad}/{len(cases)}" if cases else "tok -"
     del vocab_only
 
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
@@ -367,7 +477,7 @@ def check_llama_cpp(label, llama_cpp, gguf_path, model_dir, out_type):
         fail(f"{label}: llama.cpp's logits differ from transformers' by {worst:.3f} x their spread "
              f"(tolerance {LOGIT_TOLERANCE[out_type]})")
     if out_type != "f16":
-        return f"tok {len(TEXTS) - bad}/{len(TEXTS)}, logits {worst:.4f}", "-"
+        return f"{tokenized}, logits {worst:.4f}", "-"
 
     # Greedy tokens, compared up to the first near-tie that rounding may break either way: two logits closer than
     # four times the largest logit difference seen above.
@@ -389,7 +499,47 @@ def check_llama_cpp(label, llama_cpp, gguf_path, model_dir, out_type):
         full += decisive == steps
     if compared < 40:
         fail(f"{label}: only {compared} greedy tokens were decisive enough to compare (need 40)")
-    return f"tok {len(TEXTS) - bad}/{len(TEXTS)}, logits {worst:.4f}", f"{compared} tokens ({full}/{len(prompts)} full)"
+    return f"{tokenized}, logits {worst:.4f}", f"{compared} tokens ({full}/{len(prompts)} full)"
+
+
+# ---- SentencePiece folders ----
+
+SPM_ADDED = spm_fixture.ADDED
+
+
+def save_cut_weights(folder, fixtures, vocab_size):
+    """The llama fixture's weights with the vocabulary rows cut to vocab_size (check_gguf_spm.model_tensors' cut), as
+    the folder's model.safetensors."""
+    weights = gguf_import.read_weights(fixtures / "llama")
+    for name in ("model.embed_tokens.weight", "lm_head.weight"):
+        if name in weights:
+            weights[name] = np.ascontiguousarray(weights[name][:vocab_size])
+    save_numpy(weights, str(folder / "model.safetensors"), metadata={"format": "pt"})
+
+
+def make_spm_folders(work, fixtures, sample_dir):
+    """[(label, folder, kind)] for the three SentencePiece folders the docstring lists."""
+    from transformers import AutoTokenizer
+    modern, old, num_pieces = spm_fixture.make_sources(work / "spm-sources", fixtures, sample_dir)
+    llama2, legacy, hf = work / "spm-llama2", work / "spm-legacy", work / "spm-hf"
+    for folder in (llama2, legacy, hf):
+        shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(modern, llama2)
+    save_cut_weights(llama2, fixtures, num_pieces)
+
+    shutil.copytree(old, legacy)
+    config = json.loads((legacy / "config.json").read_text())
+    config["vocab_size"] = num_pieces + 32
+    (legacy / "config.json").write_text(json.dumps(config, indent=2))
+    (legacy / "added_tokens.json").write_text(json.dumps({"<|user|>": 4, "<extra>": num_pieces + 10,
+                                                         "<past>": num_pieces + 40}))
+    save_cut_weights(legacy, fixtures, num_pieces + 32)
+
+    AutoTokenizer.from_pretrained(modern).save_pretrained(hf)
+    (hf / "tokenizer.model").unlink(missing_ok=True)
+    shutil.copy(modern / "config.json", hf)
+    save_cut_weights(hf, fixtures, num_pieces)
+    return [("spm-llama2", llama2, "spm"), ("spm-legacy", legacy, "spm"), ("spm-hf", hf, "llama-hf")]
 
 
 def check_failure(label, args, expect):
@@ -424,16 +574,19 @@ def main():
     if result.returncode != 0 or not checkpoint.is_dir():
         fail(f"sft exited {result.returncode}: {(result.stdout + result.stderr).strip()[-600:]}")
 
-    jobs = []  # (label, folder the GGUF came from, type, gguf path, pre)
-    for fixture in ("llama", "qwen2"):
+    # (label, folder, tokenizer path: gpt2, spm or llama-hf)
+    folders = [(fixture, fixtures / fixture, "gpt2") for fixture in ("llama", "qwen2")]
+    folders += make_spm_folders(work, fixtures, dataset.parent)
+    jobs = []  # (label, folder the GGUF came from, type, gguf path, pre, tokenizer path)
+    for name, folder, kind in folders:
         for out_type in TYPES:
-            out = work / f"{fixture}-{out_type}"
-            result = run([ztune, "export", "--model", fixtures / fixture, "--to_gguf", out_type, "--output_dir", out])
-            path = out / f"{fixture}-{out_type.upper()}.gguf"
+            out = work / f"{name}-{out_type}"
+            result = run([ztune, "export", "--model", folder, "--to_gguf", out_type, "--output_dir", out])
+            path = out / f"{folder.name}-{out_type.upper()}.gguf"
             if result.returncode != 0 or not path.is_file():
-                fail(f"{fixture} {out_type}: export exited {result.returncode}: {(result.stdout + result.stderr).strip()[-600:]}")
+                fail(f"{name} {out_type}: export exited {result.returncode}: {(result.stdout + result.stderr).strip()[-600:]}")
                 continue
-            jobs.append((f"{fixture}-{out_type}", fixtures / fixture, out_type, path, PRE_BY_FIXTURE[fixture]))
+            jobs.append((f"{name}-{out_type}", folder, out_type, path, PRE_BY_FIXTURE.get(name, "default"), kind))
     if checkpoint.is_dir():
         for out_type in TYPES:
             out = work / f"merged-{out_type}"
@@ -443,21 +596,22 @@ def main():
             if result.returncode != 0 or not path.is_file():
                 fail(f"merged {out_type}: export exited {result.returncode}: {(result.stdout + result.stderr).strip()[-600:]}")
                 continue
-            jobs.append((f"merged-{out_type}", out, out_type, path, PRE_BY_FIXTURE["qwen2"]))
+            jobs.append((f"merged-{out_type}", out, out_type, path, PRE_BY_FIXTURE["qwen2"], "gpt2"))
 
-    for label, model_dir, out_type, path, pre in jobs:
+    for label, model_dir, out_type, path, pre, kind in jobs:
         reader = gguf.GGUFReader(str(path))
         version = int(reader.fields["GGUF.version"].contents())
         if version != 3 or reader.alignment != 32:
             fail(f"{label}: GGUF version {version}, alignment {reader.alignment}; expected 3 and 32")
         total_params = sum(int(np.prod(t.shape)) for t in reader.tensors)
-        expected, hp = expected_metadata(model_dir, out_type, total_params)
+        expected, hp = expected_metadata(model_dir, out_type, total_params, kind)
         keys_same, keys = check_metadata(label, reader, expected, pre)
         exact, count = check_tensors(label, reader, expected_tensors(model_dir, hp, out_type))
         round_trip = check_round_trip(label, ztune, path, reader, hp, work)
         llama_result, greedy = ("-", "-")
         if llama_cpp is not None:
-            llama_result, greedy = check_llama_cpp(label, llama_cpp, path, model_dir, out_type)
+            llama_result, greedy = check_llama_cpp(label, llama_cpp, path, model_dir, out_type,
+                                                   token_cases(model_dir, kind, dataset.parent))
         summary.append((label, out_type, f"{keys_same}/{keys} keys", f"{exact}/{count} tensors", round_trip,
                         llama_result, greedy))
 
@@ -467,12 +621,27 @@ def main():
     if checkpoint.is_dir():
         check_failure("adapter without --merge_lora", [ztune, "export", "--adapters", checkpoint, "--to_gguf", "f16",
                                                         "--output_dir", work / "bad-adapter"], "--merge_lora true")
-    spm = work / "spm-folder"
-    shutil.copytree(fixtures / "llama", spm)
-    (spm / "tokenizer.model").write_bytes(b"\x00")
-    (spm / "tokenizer.json").unlink()
-    check_failure("SentencePiece tokenizer", [ztune, "export", "--model", spm, "--to_gguf", "f16", "--output_dir",
-                                              work / "bad-spm"], "SentencePiece")
+    # Broken SentencePiece folders: each an error naming the file, never a crash.
+    llama2 = work / "spm-llama2"
+    proto = (llama2 / "tokenizer.model").read_bytes()
+    broken_models = [("tokenizer.model not a protobuf", b"\x00"),
+                     ("tokenizer.model truncated", proto[:-1]),
+                     ("tokenizer.model length past the end", b"\x0a\xff\xff\xff\xff\xff\xff\xff\xff\x7f"),
+                     ("tokenizer.model without an unknown piece", b"\x0a\x05\x0a\x01a\x18\x01")]
+    for label, data in broken_models:
+        folder = work / ("bad-" + label.replace(" ", "-"))
+        shutil.copytree(llama2, folder)
+        (folder / "tokenizer.model").write_bytes(data)
+        check_failure(label, [ztune, "export", "--model", folder, "--to_gguf", "f16", "--output_dir", folder / "out"],
+                      str(folder / "tokenizer.model"))
+    gap = work / "bad-added-token-gap"
+    shutil.copytree(work / "spm-hf", gap)
+    spec = json.loads((gap / "tokenizer.json").read_text())
+    spec["added_tokens"].append({"id": len(spec["model"]["vocab"]) + 5, "content": "<gap>", "single_word": False,
+                                 "lstrip": False, "rstrip": False, "normalized": False, "special": True})
+    (gap / "tokenizer.json").write_text(json.dumps(spec))
+    check_failure("added token ids with a gap", [ztune, "export", "--model", gap, "--to_gguf", "f16", "--output_dir",
+                                                 gap / "out"], "wrong id")
     other = work / "other-arch"
     shutil.copytree(fixtures / "llama", other)
     config = json.loads((other / "config.json").read_text())
