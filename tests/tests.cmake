@@ -191,6 +191,13 @@ foreach(ranks 1 2 3 4)
                    ${ZTUNE_FIXTURES_DIR}/qwen2 ${WORK}/zero-${ranks} ${ranks})
   set_tests_properties(zero_equivalence_${ranks} PROPERTIES TIMEOUT 1200)
 endforeach()
+# Across two "nodes" (network + UTS namespaces on a private bridge; needs root): launch/mpirun/ztune-mpirun, node
+# indices in `ztune env`, ZeRO-2/3 over 2 nodes x 2 ranks equal one process, a killed rank and a downed link end the
+# job within 60 s naming the node.
+add_test(NAME cluster_mpirun_two_nodes
+         COMMAND ${CMAKE_SOURCE_DIR}/tests/cluster/check_mpirun_nodes.sh $<TARGET_FILE:ztune> $<TARGET_FILE:ztune_zero_train>
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/cluster-mpirun ${ZTUNE_PYTHON})
+set_tests_properties(cluster_mpirun_two_nodes PROPERTIES TIMEOUT 600 RUN_SERIAL TRUE)
 # The same without MPI: 3 ranks over the rendezvous store (run_ranks.py), 2 under torchrun.
 add_test(NAME zero_equivalence_store_3
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_zero.py $<TARGET_FILE:ztune_zero_train>
@@ -313,11 +320,12 @@ set_tests_properties(tokenize_corpus_bad_tokenizer_named PROPERTIES
   PASS_REGULAR_EXPRESSION "error: .*no-such-tokenizer.json" FAIL_REGULAR_EXPRESSION "uncaught|terminate called")
 
 # Labels, so that a developer can run a part: `ctest -L unit` (about a minute), -L mpi, -L python,
-# -L store (ranks without MPI), -L slow (15 s or more each), -L gpu (needs a GPU; none yet). The gtest cases carry `unit` already.
+# -L store (ranks without MPI), -L cluster (two namespace "nodes"; root), -L slow (15 s or more each), -L gpu (needs a GPU; none yet). The gtest cases carry `unit` already.
 set(ZTUNE_TEST_LABELS
   "unit:cli_.*|layers_include_only_downward|tokenize_corpus_bad_tokenizer_named|safetensors_ztune_writes_samples"
   "mpi:mpi_.*|zero_.*|staged_zero_.*|sft_end_to_end|sft_resume_equals_uninterrupted|sft_preemption|sft_without_mpi"
   "store:store_.*|staged_.*|torchrun_.*|zero_equivalence_store_.*|zero_equivalence_torchrun_.*|sft_without_mpi"
+  "cluster:cluster_.*"
   "python:.*_python_.*|fixtures_.*|token_parity_.*|tokenizer_shapes_.*|cli_every_ms_swift_flag_known|encoding_parity_.*|lr_schedule_matches_transformers|sft_.*|export_.*|infer_.*|hub_.*|env_failures_named|mpi_data_shards_.*|zero_equivalence_.*|zero_full_training_memory_.*|staged_zero_.*"
   "slow:zero_equivalence_[134]|sft_without_mpi|encoding_parity_.*|generation_python_writes_reference|sft_end_to_end|sft_resume_equals_uninterrupted|sft_loss_parity|sft_full_training|export_consolidate_and_merge|infer_batch_and_chat")
 get_property(ztune_registered DIRECTORY PROPERTY TESTS)

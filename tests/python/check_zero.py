@@ -3,7 +3,7 @@
 for each stage.
 
 usage: check_zero.py TOOL MODEL_DIR WORK_DIR WORLD [--stages 0 1 2 3] [--steps 20] [--rows 6] [--table]
-                     [--launcher mpirun|torchrun|env]
+                     [--launcher mpirun|torchrun|env|nodes]
 
 Runs tests/tools/zero_train.cpp once as a single process (stage 0, the reference) and once per stage
 with WORLD ranks, then checks:
@@ -76,7 +76,7 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--rows", type=int, default=6)
     parser.add_argument("--table", action="store_true")
-    parser.add_argument("--launcher", choices=["mpirun", "torchrun", "env"], default="mpirun")
+    parser.add_argument("--launcher", choices=["mpirun", "torchrun", "env", "nodes"], default="mpirun")
     parser.add_argument("--full", action="store_true")
     args = parser.parse_args()
     tolerance = TOLERANCE_FULL if args.full else TOLERANCE

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# mpirun across two "nodes" (network + UTS namespaces on a private bridge, tests/cluster/nodes.sh), launched with
+# launch/mpirun/ztune-mpirun and an rsh agent that enters the node instead of ssh:
+#   - `ztune env` on 2 nodes x 2 ranks: each rank reports its own node (0 or 1 of 2), host and local rank;
+#   - ZeRO-2 and ZeRO-3 over 2 nodes x 2 ranks equal one process (tests/python/check_zero.py --launcher nodes:
+#     losses and LoRA weights within 1e-5 in fp32, optimizer state slices, bytes sent).
+#   - faults: kill -9 of a rank on node2, and node2's link taken down, each end the job within 60 s naming node2.
+# usage: check_mpirun_nodes.sh ZTUNE ZERO_TOOL MODEL_DIR DATASET WORK_DIR PYTHON
+# Needs root (namespaces); everything it starts is removed on exit, also on failure.
+set -euo pipefail
+ZTUNE="$1" ZERO_TOOL="$2" MODEL="$3" DATASET="$4" WORK="$5" PYTHON="$6"
+[ "$(id -u)" = 0 ] || { echo "FAIL: this test makes network namespaces and needs root"; exit 1; }
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+source "$HERE/nodes.sh"
+trap cluster_down EXIT
+rm -rf "$WORK" && mkdir -p "$WORK"
+cluster_up "$WORK/cluster" node1 node2
+export ZT_CLUSTER_ID ZT_CLUSTER_DIR ZTUNE_IFACE=eth0 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
+out=$(timeout 120 "$HERE/enter.sh" node1 "$ROOT/launch/mpirun/ztune-mpirun" --mca plm_rsh_agent "$HERE/rsh_agent.sh" \
+        -H node1:2,node2:2 -n 4 "$ZTUNE" env 2>&1) || { echo "FAIL: ztune env across the nodes: $out"; exit 1; }
+failures=0
+for rank in 0 1 2 3; do
+  want="launch     mpirun: rank $rank of 4, local rank $((rank % 2)) of 2, node $((rank / 2)) of 2, host node$((rank / 2 + 1))"
+  if grep -qxF "$want" <<<"$out"; then echo "ok: $want"; else echo "FAIL: missing '$want'"; failures=1; fi
+done
+[ $failures = 0 ] || { echo "$out" | grep -E "launch|error" ; exit 1; }
+
+"$PYTHON" "$ROOT/tests/python/check_zero.py" "$ZERO_TOOL" "$MODEL" "$WORK/zero" 4 --stages 2 3 --launcher nodes \
+  | grep -v "^ok$"
+
+# Faults: a rank killed on node2, then node2's link taken down, mid-run; each must end the whole job non-zero within
+# 60 s with a message naming the host (OpenMPI's, from the keepalive settings ztune-mpirun ships for the link).
+fault() {  # NAME ACTION...
+  local name="$1"; shift
+  local log="$WORK/fault-$name.log"
+  "$HERE/enter.sh" node1 "$ROOT/launch/mpirun/ztune-mpirun" --mca plm_rsh_agent "$HERE/rsh_agent.sh" \
+    -H node1:2,node2:2 -n 4 "$ZTUNE" sft --model "$MODEL" --dataset "$DATASET" --max_steps 100000 \
+    --logging_steps 1 --save_steps 100000 --max_length 128 --report_to none --output_dir "$WORK/sft-$name" \
+    > "$log" 2>&1 &
+  local job=$! waited=0
+  until grep -q "loss" "$log"; do
+    sleep 1; waited=$((waited + 1))
+    if [ $waited -gt 180 ] || ! kill -0 $job 2>/dev/null; then echo "FAIL: $name: training never started"; cat "$log"; exit 1; fi
+  done
+  local start=$SECONDS rc=0
+  "$@"
+  wait $job || rc=$?
+  local took=$((SECONDS - start))
+  echo "$name: the job ended with status $rc after $took s"
+  if [ $rc = 0 ] || [ $took -gt 60 ] || ! grep -q "node2" "$log"; then
+    echo "FAIL: $name: expected a non-zero end within 60 s naming node2"; tail -30 "$log"; exit 1
+  fi
+  grep -m2 -E "node2" "$log" | cut -c1-200
+}
+kill_rank_on_node2() {
+  local pid
+  for pid in $(ip netns pids "$ZT_CLUSTER_ID-node2"); do
+    [ "$(cat /proc/$pid/comm 2>/dev/null)" = ztune ] && { kill -9 "$pid"; return; }
+  done
+  echo "FAIL: no ztune rank found on node2"; exit 1
+}
+fault kill-9 kill_rank_on_node2
+fault link-down cluster_link node2 down
+echo "ok"
