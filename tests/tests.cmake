@@ -198,6 +198,12 @@ add_test(NAME cluster_mpirun_two_nodes
          COMMAND ${CMAKE_SOURCE_DIR}/tests/cluster/check_mpirun_nodes.sh $<TARGET_FILE:ztune> $<TARGET_FILE:ztune_zero_train>
                  ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/cluster-mpirun ${ZTUNE_PYTHON})
 set_tests_properties(cluster_mpirun_two_nodes PROPERTIES TIMEOUT 600 RUN_SERIAL TRUE)
+# A two-node Slurm cluster (munge, slurmctld, slurmd in namespaces; root): launch/slurm/sft.sbatch as written, the
+# job signalled mid-run requeues itself and resumes to the same adapter bit for bit; srun and mpirun node indices.
+add_test(NAME cluster_slurm_two_nodes
+         COMMAND ${CMAKE_SOURCE_DIR}/tests/cluster/check_slurm.sh $<TARGET_FILE:ztune> ${ZTUNE_FIXTURES_DIR}/qwen2
+                 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/cluster-slurm)
+set_tests_properties(cluster_slurm_two_nodes PROPERTIES TIMEOUT 900 RUN_SERIAL TRUE)
 # The same without MPI: 3 ranks over the rendezvous store (run_ranks.py), 2 under torchrun.
 add_test(NAME zero_equivalence_store_3
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_zero.py $<TARGET_FILE:ztune_zero_train>
