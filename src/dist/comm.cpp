@@ -166,6 +166,7 @@ class SingleCommunicator : public Communicator {
   SingleCommunicator() : Communicator(0, 1) {}
   std::string backend() const override { return "single"; }
   std::unique_ptr<Communicator> duplicate() override { return std::make_unique<SingleCommunicator>(); }
+  std::unique_ptr<Communicator> split(int, int) override { return std::make_unique<SingleCommunicator>(); }
   void barrier() override {}
 
  protected:

@@ -64,6 +64,9 @@ class Communicator {
   // A communicator over the same ranks whose collectives are ordered independently of this one's
   // (collective call on every rank).
   virtual std::unique_ptr<Communicator> duplicate() = 0;
+  // The ranks that pass the same `color`, as a communicator of their own, ranked by `key` then by rank here
+  // (MPI_Comm_split's meaning; collective call on every rank). The node's ranks, or one rank per node.
+  virtual std::unique_ptr<Communicator> split(int color, int key) = 0;
 
   // ---- the host control plane: small values every rank needs (the run folder, row counts, checkpoint
   // CRCs, the bad-row summary), through the collectives above and so under every backend. Staged through

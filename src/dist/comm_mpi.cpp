@@ -114,6 +114,17 @@ class MpiWork : public Work {
   double timeout_s_ = 600;
 };
 
+int comm_rank(MPI_Comm comm) {
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  return rank;
+}
+int comm_size(MPI_Comm comm) {
+  int size = 1;
+  MPI_Comm_size(comm, &size);
+  return size;
+}
+
 class MpiCommunicator : public Communicator {
  public:
   // Each communicator has its own duplicate of MPI_COMM_WORLD, so that collectives of different users
@@ -122,6 +133,8 @@ class MpiCommunicator : public Communicator {
     int rc = MPI_Comm_dup(MPI_COMM_WORLD, &comm_);
     ZT_CHECK(rc == MPI_SUCCESS, "MPI_Comm_dup failed (MPI error " << rc << ")");
   }
+  // Takes `comm` over (a split of another communicator).
+  explicit MpiCommunicator(MPI_Comm comm) : Communicator(comm_rank(comm), comm_size(comm)), comm_(comm) {}
   ~MpiCommunicator() override {
     int finalized = 0;
     MPI_Finalized(&finalized);
@@ -129,6 +142,13 @@ class MpiCommunicator : public Communicator {
   }
   std::string backend() const override { return "mpi"; }
   std::unique_ptr<Communicator> duplicate() override { return std::make_unique<MpiCommunicator>(rank(), size()); }
+  std::unique_ptr<Communicator> split(int color, int key) override {
+    MPI_Comm part;
+    int rc = MPI_Comm_split(comm_, color, key, &part);
+    ZT_CHECK(rc == MPI_SUCCESS, "MPI_Comm_split failed (MPI error " << rc << ")");
+    MPI_Comm_set_errhandler(part, MPI_ERRORS_RETURN);
+    return std::unique_ptr<Communicator>(new MpiCommunicator(part));
+  }
   void barrier() override {
     int rc = MPI_Barrier(comm_);
     ZT_CHECK(rc == MPI_SUCCESS, "MPI_Barrier failed (MPI error " << rc << ")");

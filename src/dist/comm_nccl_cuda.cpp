@@ -221,6 +221,17 @@ class NcclWork : public Work {
   bool waited_ = false;
 };
 
+int comm_rank(ncclComm_t comm) {
+  int rank = 0;
+  ZT_CHECK(ncclCommUserRank(comm, &rank) == ncclSuccess, "ncclCommUserRank failed");
+  return rank;
+}
+int comm_count(ncclComm_t comm) {
+  int count = 1;
+  ZT_CHECK(ncclCommCount(comm, &count) == ncclSuccess, "ncclCommCount failed");
+  return count;
+}
+
 class NcclCommunicator : public Communicator {
  public:
   NcclCommunicator(const LaunchEnv& env, c10::Device device) : Communicator(env.rank, env.world_size) {
@@ -239,7 +250,8 @@ class NcclCommunicator : public Communicator {
     set_up_streams();
   }
   NcclCommunicator(const NcclCommunicator& parent, ncclComm_t comm)
-      : Communicator(parent.rank(), parent.size()), device_(parent.device_), comm_(comm), watchdog_(parent.watchdog_) {
+      : Communicator(comm_rank(comm), comm_count(comm)), device_(parent.device_), comm_(comm),
+        watchdog_(parent.watchdog_) {
     set_up_streams();
   }
   // Finalises the communicator (collective among the ranks; polled, with a bounded wait) and destroys it.
@@ -260,20 +272,21 @@ class NcclCommunicator : public Communicator {
   }
   std::string backend() const override { return "nccl"; }
   c10::Device device() const override { return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(device_)); }
-  std::unique_ptr<Communicator> duplicate() override {
+  std::unique_ptr<Communicator> duplicate() override { return split(0, rank()); }
+  std::unique_ptr<Communicator> split(int color, int key) override {
     const c10::cuda::CUDAGuard on_device(static_cast<c10::DeviceIndex>(device_));
-    ncclComm_t split = nullptr;
+    ncclComm_t part = nullptr;
     ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
     config.blocking = 0;
-    ncclResult_t rc = ncclCommSplit(comm_, 0, rank(), &split, &config);
+    ncclResult_t rc = ncclCommSplit(comm_, color, key, &part, &config);
     ZT_REQUIRE(rc == ncclSuccess || rc == ncclInProgress,
                "rank " << rank() << ": ncclCommSplit failed: " << ncclGetErrorString(rc));
     // Only the new communicator is given up on failure; this one stays usable.
-    settle(split, rc, "ncclCommSplit", rank(), collective_timeout_s(), [&split] {
-      if (split != nullptr) ncclCommAbort(split);
-      split = nullptr;
+    settle(part, rc, "ncclCommSplit", rank(), collective_timeout_s(), [&part] {
+      if (part != nullptr) ncclCommAbort(part);
+      part = nullptr;
     });
-    return std::unique_ptr<Communicator>(new NcclCommunicator(*this, split));
+    return std::unique_ptr<Communicator>(new NcclCommunicator(*this, part));
   }
   void barrier() override {
     at::Tensor token = control_token();

@@ -19,6 +19,9 @@ class StagedCommunicator : public Communicator {
   std::unique_ptr<Communicator> duplicate() override {
     return std::make_unique<StagedCommunicator>(host_->duplicate(), device_);
   }
+  std::unique_ptr<Communicator> split(int color, int key) override {
+    return std::make_unique<StagedCommunicator>(host_->split(color, key), device_);
+  }
   void barrier() override { host_->barrier(); }
 
  protected:

@@ -10,6 +10,7 @@
 #include <c10/util/Logging.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <exception>
@@ -79,6 +80,22 @@ class StoreCommunicator : public Communicator {
   std::string backend() const override { return "store"; }
   std::unique_ptr<Communicator> duplicate() override {
     return std::make_unique<StoreCommunicator>(store_, rank(), size(), name_ + "." + std::to_string(++duplicates_));
+  }
+  std::unique_ptr<Communicator> split(int color, int key) override {
+    // Every rank's (color, key) through this communicator; the members of my color in (key, rank) order. The
+    // part's keys live under a name of their own, so its collectives never meet this one's.
+    const std::vector<uint64_t> all = all_gather_values({static_cast<uint64_t>(static_cast<uint32_t>(color)),
+                                                         static_cast<uint64_t>(static_cast<uint32_t>(key))});
+    std::vector<std::pair<int64_t, int>> members;  // (key, rank)
+    for (int r = 0; r < size(); ++r)
+      if (static_cast<int>(static_cast<uint32_t>(all[2 * static_cast<size_t>(r)])) == color)
+        members.emplace_back(static_cast<int32_t>(static_cast<uint32_t>(all[2 * static_cast<size_t>(r) + 1])), r);
+    std::sort(members.begin(), members.end());
+    int my_rank = 0;
+    for (size_t i = 0; i < members.size(); ++i)
+      if (members[i].second == rank()) my_rank = static_cast<int>(i);
+    return std::make_unique<StoreCommunicator>(store_, my_rank, static_cast<int>(members.size()),
+                                               name_ + ".s" + std::to_string(++duplicates_) + "." + std::to_string(color));
   }
   void barrier() override {
     const int64_t seq = next_seq_++;

@@ -27,6 +27,7 @@
 #include "data/tokenizer.h"
 #include "dist/comm.h"
 #include "dist/launch.h"
+#include "dist/link_probe.h"
 #include "dist/run_context.h"
 #include "dist/zero.h"
 #include "dist/zero3_weights.h"
@@ -65,6 +66,8 @@ class Trainer {
     open_run_folder();
     resume();
   }
+
+  int64_t trainable_numel() const { return engine_->layout().numel; }
 
   void run() {
     for (int64_t step = first_step_; step < total_steps_; ++step) {
@@ -521,12 +524,27 @@ class Trainer {
 
 }  // namespace
 
+// Before step 1 of a multi-rank run: the bus bandwidth within and between nodes, and a warning when the links
+// between nodes will hold the run back (ZTUNE_LINK_PROBE_MB=0 skips it).
+void check_links(dist::RunContext& context, int64_t trainable_numel) {
+  if (context.launch().world_size < 2) return;
+  const int64_t bytes = dist::link_probe_bytes(context.device());
+  if (bytes == 0) return;
+  // What a step sends per rank, about: the fp32 gradients reduced and the updated weights gathered.
+  const double step_bytes = 2.0 * 4.0 * static_cast<double>(trainable_numel);
+  const dist::LinkReport report = dist::probe_links(context.comm(), context.launch(), bytes, step_bytes);
+  if (context.launch().rank != 0) return;
+  ZT_LOG_INFO(report.summary);
+  if (!report.warning.empty()) ZT_LOG_WARN(report.warning);
+}
+
 int run_sft(const TrainConfig& config) {
   dist::set_collective_timeout(config.loop.ddp_timeout_s);
   dist::RunContext context = dist::RunContext::start();
   if (context.launch().rank == 0) ZT_LOG_INFO("running on " << context.summary());
   install_stop_handlers();
   Trainer trainer(config, context.comm(), context.device());
+  check_links(context, trainer.trainable_numel());
   trainer.run();
   return 0;
 }

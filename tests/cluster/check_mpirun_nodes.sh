@@ -4,6 +4,7 @@
 #   - `ztune env` on 2 nodes x 2 ranks: each rank reports its own node (0 or 1 of 2), host and local rank;
 #   - ZeRO-2 and ZeRO-3 over 2 nodes x 2 ranks equal one process (tests/python/check_zero.py --launcher nodes:
 #     losses and LoRA weights within 1e-5 in fp32, optimizer state slices, bytes sent).
+#   - the start-up link check prints intra- and inter-node bus bandwidth, and warns once node2's link is throttled;
 #   - faults: kill -9 of a rank on node2, and node2's link taken down, each end the job within 60 s naming node2.
 # usage: check_mpirun_nodes.sh ZTUNE ZERO_TOOL MODEL_DIR DATASET WORK_DIR PYTHON
 # Needs root (namespaces); everything it starts is removed on exit, also on failure.
@@ -29,6 +30,26 @@ done
 
 "$PYTHON" "$ROOT/tests/python/check_zero.py" "$ZERO_TOOL" "$MODEL" "$WORK/zero" 4 --stages 2 3 --launcher nodes \
   | grep -v "^ok$"
+
+# The start-up link check: bus bandwidth within and between the nodes in the log, and a warning once node2's link
+# is throttled to 20 Mbit/s (tc) while the ranks within a node still talk through shared memory.
+links() {  # NAME: a one-step run's log
+  ZTUNE_LINK_PROBE_MB=1 timeout 300 "$HERE/enter.sh" node1 "$ROOT/launch/mpirun/ztune-mpirun" --mca plm_rsh_agent \
+    "$HERE/rsh_agent.sh" -H node1:2,node2:2 -n 4 "$ZTUNE" sft --model "$MODEL" --dataset "$DATASET" --max_steps 1 \
+    --max_length 128 --report_to none --output_dir "$WORK/sft-links-$1" > "$WORK/links-$1.log" 2>&1 \
+    || { tail -20 "$WORK/links-$1.log"; echo "FAIL: links $1: the run failed"; exit 1; }
+}
+links fast
+grep -E "links \(bus bandwidth, 1 MiB per rank\): intra-node \(2 ranks\) all-reduce [0-9.]+ GB/s, all-gather [0-9.]+ GB/s; inter-node \(2 ranks\) all-reduce" \
+  "$WORK/links-fast.log" | sed 's/^.*info: /ok: /' | grep . || { cat "$WORK/links-fast.log"; echo "FAIL: no link line"; exit 1; }
+if grep -q "inter-node all-reduce runs at" "$WORK/links-fast.log"; then echo "FAIL: a warning on an unthrottled link"; exit 1; fi
+tc -n "$ZT_CLUSTER_ID-node2" qdisc add dev eth0 root tbf rate 20mbit burst 32kbit latency 400ms
+tc -n "$ZT_CLUSTER_ID-sw" qdisc add dev v2 root tbf rate 20mbit burst 32kbit latency 400ms
+links slow
+tc -n "$ZT_CLUSTER_ID-node2" qdisc del dev eth0 root
+tc -n "$ZT_CLUSTER_ID-sw" qdisc del dev v2 root
+grep -m1 "inter-node all-reduce runs at" "$WORK/links-slow.log" | sed 's/^.*warning: /ok: warned: /' | grep . \
+  || { cat "$WORK/links-slow.log"; echo "FAIL: no warning with node2's link at 20 Mbit/s"; exit 1; }
 
 # Faults: a rank killed on node2, then node2's link taken down, mid-run; each must end the whole job non-zero within
 # 60 s with a message naming the host (OpenMPI's, from the keepalive settings ztune-mpirun ships for the link).

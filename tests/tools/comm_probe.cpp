@@ -2,9 +2,11 @@
 // a GPU (NCCL): every collective of the run context's communicator on fp32, bf16, fp64 and int64 buffers,
 // with even and uneven (zero-sized) pieces, several in flight at once, a duplicate interleaved, checked
 // against values every rank can compute alone; the byte counts against the ring formulas; and the host
-// control plane (values of different lengths per rank, a text broadcast). Exits non-zero naming what differs.
+// control plane (values of different lengths per rank, a text broadcast); a split by parity. Exits non-zero
+// naming what differs.
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "core/check.h"
@@ -95,6 +97,27 @@ int main() {
   comm->all_reduce(probe)->wait();
   const double expected = 2.0 * (world - 1) / world * 4000;
   expect(comm->stats().total_bytes() == expected, "all_reduce byte count", rank);
+  // split: the ranks of each parity, ordered by descending rank (key -rank), as a communicator of their own,
+  // interleaved with a collective of the whole world.
+  {
+    const int color = rank % 2;
+    std::unique_ptr<zt::dist::Communicator> part = comm->split(color, -rank);
+    std::vector<uint64_t> members;
+    for (int r = world - 1; r >= 0; --r)
+      if (r % 2 == color) members.push_back(static_cast<uint64_t>(r));
+    const auto position = std::find(members.begin(), members.end(), static_cast<uint64_t>(rank)) - members.begin();
+    expect(part->size() == static_cast<int>(members.size()) && part->rank() == position, "split: size and rank", rank);
+    at::Tensor mine_part = contribution(33, rank, at::kFloat, device), whole = contribution(5, rank, at::kFloat, device);
+    zt::dist::WorkPtr on_part = part->all_reduce(mine_part);
+    comm->all_reduce(whole)->wait();
+    on_part->wait();
+    at::Tensor sum = at::zeros({33}, at::kDouble);
+    for (uint64_t r : members) sum += contribution(33, static_cast<int>(r), at::kDouble);
+    expect(same(mine_part, sum.to(at::kFloat)), "split: all_reduce over the part", rank);
+    expect(same(whole, expected_sum(5, at::kFloat)), "split: the whole world's all_reduce beside it", rank);
+    expect(part->all_gather_values({static_cast<uint64_t>(rank)}) == members, "split: ranks in key order", rank);
+    part->barrier();
+  }
   comm->barrier();
   second->barrier();
   if (rank == 0 && failures == 0) std::printf("ok: %d ranks (%s on %s)\n", world, comm->backend().c_str(), device.str().c_str());
