@@ -5,6 +5,7 @@
 #   - the same run signalled mid-way (scancel --batch --signal=USR1, what --signal=B:USR1@120 sends) checkpoints,
 #     requeues itself, resumes by itself from the newest checkpoint, and its final adapter equals the uninterrupted
 #     run's bit for bit;
+#   - kill -9 of a rank on node2 ends the job (srun -K) within 60 s, naming node2 and the task;
 #   - srun -N2 -n3 `ztune env`: uneven tasks per node read from SLURM_STEP_TASKS_PER_NODE, node indices 0 and 1;
 #     launch/mpirun/ztune-mpirun inside an allocation: node indices 0 and 1.
 # usage: check_slurm.sh ZTUNE MODEL_DIR DATASET WORK_DIR
@@ -65,3 +66,18 @@ grep -E "SIGUSR1 received|resuming from|requeueing" "$WORK/signalled.log" | sed 
 cmp "$WORK/plain/checkpoint-200/adapter_model.safetensors" "$WORK/signalled/checkpoint-200/adapter_model.safetensors" \
   || fail "the resumed run's final adapter differs from the uninterrupted run's"
 echo "ok: signalled, requeued and resumed; final adapter equal to the uninterrupted run's bit for bit"
+
+# A rank killed on node2: srun -K ends the whole step, and the job, within 60 s, naming the node and the task.
+export ZTUNE_ARGS="--max_steps 100000 --save_steps 100000 --logging_steps 1 --max_length 128 --report_to none"
+job=$(submit killed --no-requeue) || fail "sbatch refused the script"
+for i in $(seq 1 240); do grep -q "^step [0-9]*/100000" "$WORK/killed.log" 2>/dev/null && break; sleep 0.5; done
+grep -q "^step [0-9]*/100000" "$WORK/killed.log" || { tail -20 "$WORK/killed.log"; fail "the job to kill never started"; }
+victim=""
+for pid in $(ip netns pids "$ZT_CLUSTER_ID-node2"); do [ "$(cat /proc/$pid/comm 2>/dev/null)" = ztune ] && victim=$pid; done
+[ -n "$victim" ] || fail "no ztune rank found on node2"
+start=$SECONDS
+kill -9 "$victim"
+wait_gone "$job" 60 || { tail -20 "$WORK/killed.log"; fail "the job outlived its killed rank by more than 60 s"; }
+grep -E "srun: error: node2: task [0-9]+: Killed" "$WORK/killed.log" | sed 's/^/  /' | grep . \
+  || { tail -20 "$WORK/killed.log"; fail "no message naming node2 and the task"; }
+echo "ok: a rank killed on node2 ended the job after $((SECONDS - start)) s"
