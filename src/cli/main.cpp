@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   try {
     zt::dist::LaunchEnv launch = zt::dist::detect_launch_env();
-    zt::set_process_identity({launch.rank, launch.world_size, launch.host});
+    zt::set_process_identity({launch.rank, launch.world_size, ""});
     zt::log::init(launch.rank, launch.world_size);
 
     if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {

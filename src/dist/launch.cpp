@@ -2,8 +2,6 @@
 
 #include <mpi.h>
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -77,8 +75,7 @@ LaunchEnv detect_launch_env() {
     const int groups = int_from_env("GROUP_WORLD_SIZE");
     env.num_nodes = groups > 0 ? groups : std::max(1, size / env.local_world_size);
   }
-  char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) == 0) env.host = host;
+  env.host = process_identity().host;  // core reads the host name once for every error message
   ZT_REQUIRE(env.rank >= 0 && env.rank < env.world_size,
              "launcher " << env.launcher << " reports rank " << env.rank << " outside world size "
                          << env.world_size);

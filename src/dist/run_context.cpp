@@ -46,7 +46,7 @@ c10::Device choose_device(const LaunchEnv& env, const std::string& request, int 
 RunContext RunContext::start() {
   RunContext context;
   context.launch_ = detect_launch_env();
-  set_process_identity({context.launch_.rank, context.launch_.world_size, context.launch_.host});
+  set_process_identity({context.launch_.rank, context.launch_.world_size, ""});
   const char* request = std::getenv("ZTUNE_DEVICE");
   const std::string wanted = request != nullptr ? request : "";
   CudaStatus cuda;
