@@ -204,6 +204,12 @@ add_test(NAME cluster_slurm_two_nodes
          COMMAND ${CMAKE_SOURCE_DIR}/tests/cluster/check_slurm.sh $<TARGET_FILE:ztune> ${ZTUNE_FIXTURES_DIR}/qwen2
                  ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/cluster-slurm)
 set_tests_properties(cluster_slurm_two_nodes PROPERTIES TIMEOUT 900 RUN_SERIAL TRUE)
+# docker/Dockerfile.cpu built by a private dockerd from a debootstrapped bookworm (root): ztune sft in a container
+# trains as on the host, and ZeRO-2/3 over two containers x 2 ranks (ssh on a private bridge) as 4 ranks on the host.
+add_test(NAME cluster_containers
+         COMMAND ${CMAKE_SOURCE_DIR}/tests/cluster/check_containers.sh $<TARGET_FILE:ztune> ${ZTUNE_FIXTURES_DIR}/qwen2
+                 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/cluster-containers ${CMAKE_BINARY_DIR}/docker-cache ${ZTUNE_PYTHON})
+set_tests_properties(cluster_containers PROPERTIES TIMEOUT 2400 RUN_SERIAL TRUE)
 # The same without MPI: 3 ranks over the rendezvous store (run_ranks.py), 2 under torchrun.
 add_test(NAME zero_equivalence_store_3
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_zero.py $<TARGET_FILE:ztune_zero_train>
