@@ -3,7 +3,7 @@
 # is skipped when its result is already there and up to date.
 #   1. Debian packages (compilers, CMake, OpenMPI, HDF5, nlohmann-json, spdlog, GoogleTest, PCRE2, libcurl)
 #   2. .venv: the pinned Python stack (torch 2.11.0, whose libtorch we build against, and the reference
-#      libraries the tests compare with)
+#      libraries the tests compare with); .venv-swanlab: the SwanLab SDK (--report_to swanlab)
 #   3. tests/fixtures/out: tiny models and tokenizer, regenerated only when their inputs change
 #   4. build/: CMake + Ninja (CUDA/NCCL compiled in when the CUDA toolkit is present)
 set -euo pipefail
@@ -43,6 +43,16 @@ if [ ! -x "$PY" ] || [ "$(cat "$VENV/.requirements-hash" 2>/dev/null)" != "$req_
   CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF" \
     CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$PY" -m pip install -q -r requirements.txt
   echo "$req_hash" > "$VENV/.requirements-hash"
+fi
+
+# The SwanLab SDK for --report_to swanlab, in a venv of its own (its protobuf and rich pins clash with .venv's).
+SWAN_VENV="$ROOT/.venv-swanlab"
+swan_hash=$(sha256sum requirements-swanlab.txt | cut -c1-16)
+if [ ! -x "$SWAN_VENV/bin/python" ] || [ "$(cat "$SWAN_VENV/.requirements-hash" 2>/dev/null)" != "$swan_hash" ]; then
+  log "creating $SWAN_VENV with the SwanLab SDK"
+  [ -x "$SWAN_VENV/bin/python" ] || python3 -m venv "$SWAN_VENV"
+  "$SWAN_VENV/bin/python" -m pip install -q -r requirements-swanlab.txt
+  echo "$swan_hash" > "$SWAN_VENV/.requirements-hash"
 fi
 
 # ---- 3. Fixtures -------------------------------------------------------------------------------

@@ -532,7 +532,8 @@ const args::Table& sft_table() {
     t.add("eval_steps", &A::eval_steps, "evaluate on the validation rows every N steps (and at the end); default: save_steps");
     t.add("logging_steps", &A::logging_steps, "log every N steps");
     t.add("logging_first_step", &A::logging_first_step, "also log step 1");
-    t.add("report_to", &A::report_to, "where metrics go: TensorBoard files under runs/ (swanlab is refused: no cloud access)")
+    t.add("report_to", &A::report_to, "where metrics go: tensorboard (event files under runs/), swanlab (the SwanLab SDK, "
+                                      "see --swanlab_*), none; all = tensorboard")
         .one_of({"tensorboard", "swanlab", "none", "all"});
     t.add("resume_from_checkpoint", &A::resume_from_checkpoint, "checkpoint folder to resume from");
     t.add("resume_only_model", &A::resume_only_model, "resume weights only (fresh optimizer and data)");
@@ -543,7 +544,8 @@ const args::Table& sft_table() {
     t.add("swanlab_project", &A::swanlab_project, "project");
     t.add("swanlab_workspace", &A::swanlab_workspace, "workspace");
     t.add("swanlab_exp_name", &A::swanlab_exp_name, "experiment name");
-    t.add("swanlab_mode", &A::swanlab_mode, "mode").one_of({"cloud", "local"});
+    t.add("swanlab_mode", &A::swanlab_mode, "cloud (upload), local (the local dashboard), offline (records for "
+                                            "`swanlab sync`), disabled").one_of({"cloud", "local", "offline", "disabled"});
 
     t.section("hub");
     t.add("push_to_hub", &A::push_to_hub, "push the final adapter to the ModelScope hub");

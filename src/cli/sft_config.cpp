@@ -1,6 +1,7 @@
 // `ztune sft` flags -> train::TrainConfig: the checks that need only the flags, ms-swift's derived
 // defaults, and the LoRA configuration (from the flags, or from --adapters' adapter_config.json).
 #include <algorithm>
+#include <cstdlib>
 
 #include "cli/sft_args.h"
 #include "core/check.h"
@@ -15,9 +16,6 @@ train::TrainConfig train_config(const SftArgs& args, nlohmann::json args_json) {
              "--streaming true needs --max_steps: a stream has no known length to derive the steps from");
   ZT_REQUIRE(args.train_type == "lora" || args.adapters.empty(), "--adapters continues LoRA training; it needs --train_type lora");
   ZT_REQUIRE(args.adapters.size() <= 1, "--adapters: training continues from one adapter, " << args.adapters.size() << " given");
-  for (const std::string& target : args.report_to)
-    ZT_REQUIRE(target != "swanlab", "--report_to swanlab: SwanLab needs its cloud service, which ztune does not talk to "
-                                    "yet; use --report_to tensorboard (the default) or none");
   ZT_REQUIRE(!args.push_to_hub || args.hub_model_id.has_value(), "--push_to_hub true needs --hub_model_id OWNER/NAME");
   ZT_REQUIRE(args.save_steps > 0 && args.logging_steps > 0 && args.eval_steps.value_or(1) > 0,
              "--save_steps, --logging_steps and --eval_steps must be positive");
@@ -107,7 +105,23 @@ train::TrainConfig train_config(const SftArgs& args, nlohmann::json args_json) {
   loop.save_only_model = args.save_only_model;
   loop.ddp_timeout_s = args.ddp_timeout;
   loop.output_dir = args.output_dir;
-  loop.tensorboard = std::find(args.report_to.begin(), args.report_to.end(), "none") == args.report_to.end();
+  const auto reports_to = [&](const char* target) {
+    return std::find(args.report_to.begin(), args.report_to.end(), target) != args.report_to.end();
+  };
+  loop.tensorboard = reports_to("tensorboard") || reports_to("all");
+  if (reports_to("swanlab")) {
+    train::SwanLabSetup swanlab;
+    swanlab.project = args.swanlab_project;
+    swanlab.workspace = args.swanlab_workspace;
+    swanlab.experiment_name = args.swanlab_exp_name;
+    swanlab.mode = args.swanlab_mode;
+    const char* key = std::getenv("SWANLAB_API_KEY");
+    swanlab.token = args.swanlab_token ? args.swanlab_token : key != nullptr && *key != '\0' ? std::optional<std::string>(key)
+                                                                                             : std::nullopt;
+    if (const char* timeout = std::getenv("ZTUNE_SWANLAB_FINISH_TIMEOUT"); timeout != nullptr && *timeout != '\0')
+      swanlab.finish_timeout_s = std::stod(timeout);
+    loop.swanlab = swanlab;
+  }
   loop.resume_from_checkpoint = args.resume_from_checkpoint;
   loop.resume_only_model = args.resume_only_model;
   loop.ignore_data_skip = args.ignore_data_skip;

@@ -72,8 +72,7 @@ VllmEngine::VllmEngine(std::unique_ptr<ChildProcess> child, std::string version)
 VllmEngine::~VllmEngine() = default;
 
 std::unique_ptr<VllmEngine> VllmEngine::start(const VllmSetup& setup, std::string* why_not) {
-  const char* python_env = std::getenv("ZTUNE_PYTHON");
-  const std::string python = python_env != nullptr && *python_env != '\0' ? python_env : "python3";
+  const std::string python = python_program();
   json engine_kwargs;
   try {
     engine_kwargs = json::parse(setup.engine_kwargs_json);

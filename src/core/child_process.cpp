@@ -1,12 +1,14 @@
 #include "core/child_process.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -26,6 +28,11 @@ void close_fd(int& fd) {
 int decode_status(int raw) { return WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw); }
 
 }  // namespace
+
+std::string python_program() {
+  const char* python = std::getenv("ZTUNE_PYTHON");
+  return python != nullptr && *python != '\0' ? python : "python3";
+}
 
 ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
   ZT_REQUIRE(!argv.empty(), "ChildProcess: no program given");
@@ -120,6 +127,52 @@ std::optional<std::string> ChildProcess::read_line() {
     }
     buffer_.append(chunk, static_cast<size_t>(n));
   }
+}
+
+std::optional<std::string> ChildProcess::read_line(int timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (buffer_.find('\n') == std::string::npos && from_child_ >= 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::nullopt;
+    pollfd ready{from_child_, POLLIN, 0};
+    const int n = ::poll(&ready, 1, static_cast<int>(left.count()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return std::nullopt;
+    char chunk[65536];
+    const ssize_t got = ::read(from_child_, chunk, sizeof chunk);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      close_fd(from_child_);
+      break;
+    }
+    buffer_.append(chunk, static_cast<size_t>(got));
+  }
+  return read_line();  // a whole line is buffered, or the output ended
+}
+
+void ChildProcess::close_input() { close_fd(to_child_); }
+
+std::optional<int> ChildProcess::wait(int timeout_ms) {
+  if (status_.has_value()) return status_;
+  close_fd(to_child_);
+  for (int waited_ms = 0;; waited_ms += 20) {
+    int raw = 0;
+    const pid_t done = ::waitpid(pid_, &raw, WNOHANG);
+    if (done == pid_) {
+      close_fd(from_child_);
+      status_ = decode_status(raw);
+      return status_;
+    }
+    if (done < 0 && errno != EINTR) ZT_SYSTEM_THROW("waitpid(" << pid_ << "): " << std::strerror(errno));
+    if (waited_ms >= timeout_ms) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+int ChildProcess::kill() {
+  if (status_.has_value()) return *status_;
+  ::kill(pid_, SIGKILL);
+  return wait();
 }
 
 int ChildProcess::wait() {

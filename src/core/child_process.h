@@ -14,6 +14,9 @@
 
 namespace zt {
 
+// The Python that ztune's Python bridges run in: $ZTUNE_PYTHON, else python3 on PATH.
+std::string python_program();
+
 class ChildProcess {
  public:
   // Starts argv[0] (looked up in PATH) with `env` added to the parent's environment. A program that cannot
@@ -27,8 +30,18 @@ class ChildProcess {
   bool write_line(const std::string& line);
   // The next line of the child's stdout without its newline; nullopt at end of output (the child ended).
   std::optional<std::string> read_line();
+  // The same, waiting at most `timeout_ms`: nullopt when no whole line came in time, or at end of output
+  // (then output_ended() is true).
+  std::optional<std::string> read_line(int timeout_ms);
+  bool output_ended() const { return from_child_ < 0 && buffer_.empty(); }
+  // Closes the child's stdin (it sees end of input; its output can still be read).
+  void close_input();
   // Closes the child's stdin and waits for it; its exit status (128 + signal when killed).
   int wait();
+  // The same, waiting at most `timeout_ms`: nullopt while it still runs.
+  std::optional<int> wait(int timeout_ms);
+  // SIGKILL, then its status.
+  int kill();
   pid_t pid() const { return pid_; }
 
  private:

@@ -6,6 +6,7 @@
 #include "core/check.h"
 #include "dist/cuda_runtime.h"
 #include "train/plot.h"
+#include "train/swanlab.h"
 #include "train/tensorboard.h"
 
 namespace zt::train {
@@ -40,8 +41,8 @@ std::string format_seconds(double seconds) {
   return text;
 }
 
-RunLog::RunLog(const std::string& run_dir, bool tensorboard, int cuda_device)
-    : run_dir_(run_dir), cuda_device_(cuda_device) {
+RunLog::RunLog(const std::string& run_dir, bool tensorboard, int cuda_device, std::unique_ptr<SwanLab> swanlab)
+    : run_dir_(run_dir), cuda_device_(cuda_device), swanlab_(std::move(swanlab)) {
   const fs::path path = fs::path(run_dir) / "logging.jsonl";
   jsonl_.open(path, std::ios::app);
   ZT_REQUIRE(jsonl_.good(), path.string() << ": cannot open for writing");
@@ -49,6 +50,10 @@ RunLog::RunLog(const std::string& run_dir, bool tensorboard, int cuda_device)
 }
 
 RunLog::~RunLog() = default;
+
+void RunLog::finish() {
+  if (swanlab_) swanlab_->finish(true);
+}
 
 double RunLog::seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
 
@@ -94,6 +99,14 @@ void RunLog::train(const TrainLogLine& line) {
     curves_[tag].second.push_back(value);
   }
   if (events_) events_->flush();
+  if (swanlab_) {
+    // ms-swift's keys (transformers' SwanLab callback: train/<key> at the global step), and ztune's speed and memory.
+    json metrics = {{"train/loss", line.loss},           {"train/grad_norm", line.grad_norm},
+                    {"train/learning_rate", line.learning_rate}, {"train/token_acc", line.token_acc},
+                    {"train/epoch", line.epoch},         {"train/global_step", line.step},
+                    {"train/tokens_per_second", tokens_per_second}, {"train/memory(GiB)", entry["memory(GiB)"]}};
+    swanlab_->log(line.step, metrics);
+  }
   std::printf("step %lld/%lld  loss %.4f  lr %.3g  grad_norm %.3f  token_acc %.3f  %.0f tokens/s  ETA %s\n",
               static_cast<long long>(line.step), static_cast<long long>(line.total_steps), line.loss,
               line.learning_rate, line.grad_norm, line.token_acc, tokens_per_second, format_seconds(remaining).c_str());
@@ -116,6 +129,12 @@ void RunLog::eval(const EvalLogLine& line) {
     curves_[tag].second.push_back(value);
   }
   if (events_) events_->flush();
+  if (swanlab_)
+    swanlab_->log(line.step, {{"eval/loss", line.loss},
+                              {"eval/token_acc", line.token_acc},
+                              {"eval/runtime", line.runtime},
+                              {"eval/samples_per_second", entry["eval_samples_per_second"]},
+                              {"eval/steps_per_second", entry["eval_steps_per_second"]}});
   std::printf("eval at step %lld: eval_loss %.4f  eval_token_acc %.4f  (%lld samples, %.1f s)\n",
               static_cast<long long>(line.step), line.loss, line.token_acc, static_cast<long long>(line.samples),
               line.runtime);

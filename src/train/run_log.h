@@ -14,6 +14,7 @@
 namespace zt::train {
 
 class EventWriter;
+class SwanLab;
 
 struct TrainLogLine {
   int64_t step = 0, total_steps = 0, first_step = 0;  // first_step: where this process started (resume)
@@ -30,16 +31,19 @@ struct EvalLogLine {
 
 class RunLog {
  public:
-  // Opens run_dir/logging.jsonl and, with `tensorboard`, an event file under run_dir/runs.
+  // Opens run_dir/logging.jsonl and, with `tensorboard`, an event file under run_dir/runs; with `swanlab`,
+  // the scalars go there too (its keys are ms-swift's: train/loss, eval/loss, ...).
   // `cuda_device` >= 0: training runs on that GPU, and memory(GiB) is its caching allocator's peak
   // reserved bytes (as ms-swift reports), with the peak allocated bytes beside it; else the resident set.
-  RunLog(const std::string& run_dir, bool tensorboard, int cuda_device = -1);
-  ~RunLog();
+  RunLog(const std::string& run_dir, bool tensorboard, int cuda_device = -1, std::unique_ptr<SwanLab> swanlab = nullptr);
+  ~RunLog();  // a SwanLab run not finished is marked crashed
 
   void train(const TrainLogLine& line);
   void eval(const EvalLogLine& line);
   // Rewrites the charts under run_dir/images (train_loss.svg, train_learning_rate.svg, ...).
   void write_images() const;
+  // The run ended as planned (or stopped by a signal after its checkpoint): ends the SwanLab run.
+  void finish();
   // Every entry written so far (trainer_state.json's log_history).
   const nlohmann::json& history() const { return history_; }
   double seconds() const;
@@ -50,6 +54,7 @@ class RunLog {
   int cuda_device_ = -1;
   std::ofstream jsonl_;
   std::unique_ptr<EventWriter> events_;
+  std::unique_ptr<SwanLab> swanlab_;
   nlohmann::json history_ = nlohmann::json::array();
   std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> curves_;  // tag -> steps, values
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/lora/lora_config.h"
+#include "train/swanlab.h"
 
 namespace zt::train {
 
@@ -81,6 +82,7 @@ struct LoopSetup {
   double ddp_timeout_s = 18000;            // a collective that takes longer ends the job (--ddp_timeout)
   std::optional<std::string> output_dir;    // default: output/<model folder name>
   bool tensorboard = true;                  // --report_to includes tensorboard (or all)
+  std::optional<SwanLabSetup> swanlab;      // --report_to includes swanlab (or all)
   std::optional<std::string> resume_from_checkpoint;
   bool resume_only_model = false;
   bool ignore_data_skip = false;

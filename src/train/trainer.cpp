@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/check.h"
+#include "core/child_process.h"
 #include "core/fs.h"
 #include "core/json_file.h"
 #include "core/log.h"
@@ -232,7 +233,11 @@ class Trainer {
       for (const data::RawRow& row : held_out_) val << row.text << "\n";
       if (!val.good()) ZT_SYSTEM_THROW(run_dir_ << "/val_dataset.jsonl: write failed (" << std::strerror(errno) << ")");
     }
-    log_ = std::make_unique<RunLog>(run_dir_, config_.loop.tensorboard, device_.is_cuda() ? device_.index() : -1);
+    std::unique_ptr<SwanLab> swanlab;
+    if (config_.loop.swanlab.has_value())
+      swanlab = std::make_unique<SwanLab>(*config_.loop.swanlab, python_program(), run_dir_, config_.args_json);
+    log_ = std::make_unique<RunLog>(run_dir_, config_.loop.tensorboard, device_.is_cuda() ? device_.index() : -1,
+                                    std::move(swanlab));
     ZT_LOG_INFO("run folder " << run_dir_ << "; " << world_ << " ranks, ZeRO stage " << engine_->config().stage << ", "
                               << engine_->layout().numel << " trainable parameters; "
                               << (config_.data.streaming ? std::string("streaming") : std::to_string(most_rows_) + " rows on the fullest rank")
@@ -467,6 +472,7 @@ class Trainer {
     for (size_t r = 0; r < all.size(); r += mine.size())
       total.add_counts(std::vector<uint64_t>(all.begin() + static_cast<long>(r), all.begin() + static_cast<long>(r + mine.size())));
     log_->write_images();
+    log_->finish();
     std::printf("data (epoch %lld, all %d ranks): %s\nlast checkpoint: %s\n", static_cast<long long>(epoch_), world_,
                 total.summary().c_str(), saved_.empty() ? "none" : saved_.back().c_str());
     if (best_)

@@ -6,6 +6,8 @@
 #     requeues itself, resumes by itself from the newest checkpoint, and its final adapter equals the uninterrupted
 #     run's bit for bit;
 #   - kill -9 of a rank on node2 ends the job (srun -K) within 60 s, naming node2 and the task;
+#   - node2's link taken down mid-run: Slurm sets node2 DOWN (SlurmdTimeout) and ends the job within 60 s, the
+#     job's log naming node2;
 #   - srun -N2 -n3 `ztune env`: uneven tasks per node read from SLURM_STEP_TASKS_PER_NODE, node indices 0 and 1;
 #     launch/mpirun/ztune-mpirun inside an allocation: node indices 0 and 1.
 # usage: check_slurm.sh ZTUNE MODEL_DIR DATASET WORK_DIR
@@ -81,3 +83,17 @@ wait_gone "$job" 60 || { tail -20 "$WORK/killed.log"; fail "the job outlived its
 grep -E "srun: error: node2: task [0-9]+: Killed" "$WORK/killed.log" | sed 's/^/  /' | grep . \
   || { tail -20 "$WORK/killed.log"; fail "no message naming node2 and the task"; }
 echo "ok: a rank killed on node2 ended the job after $((SECONDS - start)) s"
+
+# node2's link goes down mid-run: the ranks on node1 wait in a collective that never completes; slurmctld stops
+# hearing node2's slurmd, sets it DOWN after SlurmdTimeout (30 s) and ends the job, which must take under 60 s.
+job=$(submit linkdown --no-requeue) || fail "sbatch refused the script"
+for i in $(seq 1 240); do grep -q "^step [0-9]*/100000" "$WORK/linkdown.log" 2>/dev/null && break; sleep 0.5; done
+grep -q "^step [0-9]*/100000" "$WORK/linkdown.log" || { tail -20 "$WORK/linkdown.log"; fail "the job never started"; }
+start=$SECONDS
+cluster_link node2 down
+wait_gone "$job" 60 || { tail -20 "$WORK/linkdown.log"; fail "the job outlived node2's link by more than 60 s"; }
+took=$((SECONDS - start))
+grep -E "node2|Node failure|NODE FAIL" "$WORK/linkdown.log" | sed 's/^/  /' | grep . \
+  || { tail -20 "$WORK/linkdown.log"; fail "the job's log does not name node2"; }
+state=$(slurm_run sinfo -h -n node2 -o %T)
+echo "ok: node2's link down ended the job after $took s (node2 now $state)"
