@@ -111,8 +111,9 @@ def ztune_sft(ztune, model, data, out, tokens, steps, extra, env):
     # Elapsed seconds at each step, precisely: train_speed(s/it) x steps since the start.
     elapsed = [e["train_speed(s/it)"] * (i + 1) for i, e in enumerate(log)]
     steady = (elapsed[-1] - elapsed[0]) / max(1, len(log) - 1)
+    estimates = [json.loads((run / "estimate.json").read_text()) for run in out.glob("v1-*")]
     return {"tokens_per_s": tokens / steady, "step_s": steady, "memory": log[-1].get("memory(GiB)"),
-            "allocated": log[-1].get("memory_allocated_peak(GiB)")}
+            "allocated": log[-1].get("memory_allocated_peak(GiB)"), "estimate": estimates[0] if estimates else None}
 
 
 def hf_train(model, tokens, steps, device):
@@ -239,6 +240,12 @@ def main():
             else:
                 row(name, f"{result['allocated']:.2f} GiB allocated", "ms-swift: 22 GB", "<= 18 GB",
                     f"{result['memory']:.2f} GiB reserved")
+            if result["estimate"] is not None:  # issue 17: ztune estimate against the measured step 1
+                record = result["estimate"]
+                measured, estimated = record["measured"]["ranks"][0]["peak_bytes"], record["estimate"]["peak"]
+                row("estimate vs measured peak, step 1", f"{estimated / 2**30:.2f} GiB estimated",
+                    f"{measured / 2**30:.2f} GiB measured", "within 10%",
+                    f"{100 * (estimated - measured) / measured:+.1f}% ({record['measured']['allocator']})")
         elif name.startswith("ZeRO-3"):
             row(name, f"{result['step_s']:.3f} s", f"ZeRO-2 {ours['step_s']:.3f} s", "", f"{result['step_s'] / ours['step_s']:.2f}x")
         else:

@@ -285,6 +285,13 @@ add_test(NAME sft_secrets_never_written
 add_test(NAME sft_report_to_swanlab
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_swanlab.py $<TARGET_FILE:ztune>
                  ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/swanlab ${SWANLAB_PYTHON})
+# ztune estimate (issue 17): one step of a grid of runs (1-4 ranks, stages 0-3, LoRA and full, checkpointing on
+# and off, fp32 and bf16, the fixture and a larger random Qwen2): model states and bytes sent equal the estimate,
+# peaks within 10%; `ztune estimate` and `sft --dry_run` print the same peak.
+add_test(NAME estimate_against_measured
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_estimate.py $<TARGET_FILE:ztune>
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/estimate)
+set_tests_properties(estimate_against_measured PROPERTIES TIMEOUT 900)
 # --train_type full: whole-model checkpoints that transformers loads.
 add_test(NAME sft_full_training
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_full.py $<TARGET_FILE:ztune>

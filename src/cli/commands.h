@@ -17,6 +17,7 @@ int run_export(const std::vector<std::string>& argv);
 int run_upload(const std::vector<std::string>& argv);
 int run_login(const std::vector<std::string>& argv);
 int run_env(const std::vector<std::string>& argv);
+int run_estimate(const std::vector<std::string>& argv);
 
 // Parses `argv` with `table` into `target`. Returns nullopt after printing --help when it was asked for.
 template <class A>

@@ -538,6 +538,8 @@ const args::Table& sft_table() {
     t.add("resume_from_checkpoint", &A::resume_from_checkpoint, "checkpoint folder to resume from");
     t.add("resume_only_model", &A::resume_only_model, "resume weights only (fresh optimizer and data)");
     t.add("ignore_data_skip", &A::ignore_data_skip, "on resume, start the data from the beginning");
+    t.add("dry_run", &A::dry_run, "print the memory, traffic and time estimate of this run (ztune estimate) and "
+                                  "exit without loading weights or data (ztune)");
 
     t.section("SwanLab");
     t.add("swanlab_token", &A::swanlab_token, "API key (or env SWANLAB_API_KEY); never written anywhere").hidden_value();

@@ -31,13 +31,14 @@ const Command kCommands[] = {
     {"upload", zt::cli::run_upload, "upload files to a ModelScope repository"},
     {"login", zt::cli::run_login, "save a ModelScope token"},
     {"env", zt::cli::run_env, "print library versions and the launch environment"},
+    {"estimate", zt::cli::run_estimate, "memory, traffic and step time of an sft command line on a cluster"},
 };
 
 void print_usage(std::FILE* out) {
   std::fprintf(out, "usage: ztune <command> [CONFIG.yaml] [--flag value ...]\n\n"
                     "ztune fine-tunes Qwen2/Llama/Qwen3 models with LoRA, taking ms-swift's command lines.\n\n"
                     "commands:\n");
-  for (const Command& command : kCommands) std::fprintf(out, "  %-8s %s\n", command.name, command.summary);
+  for (const Command& command : kCommands) std::fprintf(out, "  %-9s %s\n", command.name, command.summary);
   std::fprintf(out, "\nRun 'ztune <command> --help' for its flags.\n");
 }
 

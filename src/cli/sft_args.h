@@ -99,6 +99,7 @@ struct SftArgs {
   std::optional<std::string> resume_from_checkpoint;
   bool resume_only_model = false;
   bool ignore_data_skip = false;
+  bool dry_run = false;
 
   // SwanLab
   std::optional<std::string> swanlab_token;

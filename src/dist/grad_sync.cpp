@@ -18,18 +18,40 @@ bool decays(const std::string& name) {
 }  // namespace
 
 FlatLayout FlatLayout::build(const std::vector<std::pair<std::string, at::Tensor>>& params, int world) {
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
+  for (const auto& [name, tensor] : params) shapes.emplace_back(name, tensor.sizes().vec());
+  return build(shapes, world);
+}
+
+FlatLayout FlatLayout::build(const std::vector<std::pair<std::string, std::vector<int64_t>>>& shapes, int world) {
   ZT_CHECK(world >= 1, "world size must be positive");
   FlatLayout layout;
   layout.world = world;
-  for (const auto& [name, tensor] : params) {
-    FlatEntry entry{name, tensor.sizes().vec(), layout.numel, tensor.numel(), decays(name)};
-    layout.numel += tensor.numel();
-    layout.entries.push_back(std::move(entry));
+  for (const auto& [name, shape] : shapes) {
+    int64_t numel = 1;
+    for (int64_t d : shape) numel *= d;
+    layout.entries.push_back(FlatEntry{name, shape, layout.numel, numel, decays(name)});
+    layout.numel += numel;
   }
   const int64_t multiple = 2 * static_cast<int64_t>(world);
   layout.padded = (layout.numel + multiple - 1) / multiple * multiple;
   if (layout.padded == 0) layout.padded = multiple;
   return layout;
+}
+
+std::vector<BucketRange> gradient_buckets(const FlatLayout& layout, int64_t reduce_bucket_size) {
+  std::vector<BucketRange> buckets;
+  for (size_t i = 0; i < layout.entries.size(); ++i) {
+    const FlatEntry& e = layout.entries[i];
+    if (buckets.empty() || buckets.back().end - buckets.back().begin + e.numel > reduce_bucket_size) {
+      if (buckets.empty() || !buckets.back().params.empty()) buckets.emplace_back();
+      buckets.back().begin = e.offset;
+    }
+    buckets.back().params.push_back(i);
+    buckets.back().end = e.offset + e.numel;
+  }
+  if (!buckets.empty()) buckets.back().end = layout.padded;
+  return buckets;
 }
 
 std::vector<int64_t> FlatLayout::piece_counts(int64_t begin, int64_t end) const {
@@ -40,6 +62,10 @@ std::vector<int64_t> FlatLayout::piece_counts(int64_t begin, int64_t end) const 
     counts.push_back(std::max<int64_t>(0, hi - lo));
   }
   return counts;
+}
+
+int64_t GradientSync::gradient_bytes() const {
+  return static_cast<int64_t>(full_grad_.defined() ? full_grad_.nbytes() : partition_grad_.nbytes());
 }
 
 GradientSync::GradientSync(Communicator& comm, const FlatLayout& layout, std::vector<at::Tensor> params, int stage,
@@ -55,22 +81,17 @@ GradientSync::GradientSync(Communicator& comm, const FlatLayout& layout, std::ve
     return;
   }
   partition_grad_ = at::zeros({layout_.partition_size()}, options_);
-  // Buckets: consecutive parameters up to reduce_bucket_size elements; the last one runs to the padded
-  // end so that the reduce-scatters cover every partition exactly.
   bucket_of_.resize(params_.size());
   seen_.assign(params_.size(), false);
-  for (size_t i = 0; i < params_.size(); ++i) {
-    const FlatEntry& e = layout_.entries[i];
-    if (buckets_.empty() || buckets_.back().end - buckets_.back().begin + e.numel > reduce_bucket_size) {
-      if (buckets_.empty() || !buckets_.back().params.empty()) buckets_.emplace_back();
-      buckets_.back().begin = e.offset;
-    }
-    buckets_.back().params.push_back(i);
-    buckets_.back().end = e.offset + e.numel;
-    bucket_of_[i] = buckets_.size() - 1;
+  for (BucketRange& range : gradient_buckets(layout_, reduce_bucket_size)) {
+    Bucket bucket;
+    bucket.begin = range.begin;
+    bucket.end = range.end;
+    bucket.params = std::move(range.params);
+    for (size_t i : bucket.params) bucket_of_[i] = buckets_.size();
+    largest_bucket_ = std::max(largest_bucket_, bucket.end - bucket.begin);
+    buckets_.push_back(std::move(bucket));
   }
-  buckets_.back().end = layout_.padded;
-  for (const Bucket& bucket : buckets_) largest_bucket_ = std::max(largest_bucket_, bucket.end - bucket.begin);
   next_bucket_ = static_cast<int64_t>(buckets_.size()) - 1;
   // After autograd has accumulated a parameter's gradient (DDP's hook point): staged, then freed.
   for (size_t i = 0; i < params_.size(); ++i) {

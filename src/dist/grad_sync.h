@@ -46,7 +46,18 @@ struct FlatLayout {
   // How many elements of [begin, end) fall in each rank's partition.
   std::vector<int64_t> piece_counts(int64_t begin, int64_t end) const;
   static FlatLayout build(const std::vector<std::pair<std::string, at::Tensor>>& params, int world);
+  // The same from names and shapes alone (ztune estimate).
+  static FlatLayout build(const std::vector<std::pair<std::string, std::vector<int64_t>>>& shapes, int world);
 };
+
+// The gradient buckets of stages 2-3 as ranges [begin, end) of the padded flat buffer: consecutive
+// parameters up to `reduce_bucket_size` elements (a larger parameter is a bucket of its own), the last one
+// running to the padded end so that the reduce-scatters cover every partition exactly.
+struct BucketRange {
+  int64_t begin = 0, end = 0;
+  std::vector<size_t> params;  // indices into layout.entries
+};
+std::vector<BucketRange> gradient_buckets(const FlatLayout& layout, int64_t reduce_bucket_size);
 
 class GradientSync {
  public:
@@ -76,6 +87,9 @@ class GradientSync {
   // is as large as the largest bucket), and that size in bytes.
   int64_t peak_staged_bytes() const { return peak_staged_bytes_; }
   int64_t largest_bucket_bytes() const { return largest_bucket_ * static_cast<int64_t>(sizeof(float)); }
+  // The fp32 gradient this rank keeps between micro-batches: the whole flat buffer (stages 0-1) or its
+  // partition (stages 2-3).
+  int64_t gradient_bytes() const;
   static constexpr size_t kBucketsInFlight = 2;
 
  private:

@@ -74,6 +74,8 @@ class ZeroEngine {
   const at::Tensor& last_gradient() const { return last_gradient_; }
   // Bytes of fp32 master weights and moments held by this rank.
   int64_t optimizer_state_bytes() const;
+  // Bytes of the fp32 weight-decay mask over this rank's range.
+  int64_t decay_mask_bytes() const { return static_cast<int64_t>(decay_mask_.nbytes()); }
   // Restores the optimizer from whole unpadded buffers (a checkpoint written with any world size or
   // stage): `entries` must name the same parameters with the same shapes, in the same order. Parameters
   // are written back as after a step.

@@ -3,7 +3,6 @@
 #include <torch/torch.h>
 
 #include <cmath>
-#include <regex>
 #include <set>
 
 #include "core/check.h"
@@ -13,34 +12,10 @@
 #include "model/chunked_loss.h"
 #include "model/layer_checkpoint.h"
 #include "model/lora/lora_linear.h"
+#include "model/tensor_plan.h"
 #include "model/weight_names.h"
 
 namespace zt::model {
-namespace {
-
-constexpr const char* kLinearNames[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
-
-std::string module_path(int64_t layer, const std::string& name) {
-  bool attention = name == "q_proj" || name == "k_proj" || name == "v_proj" || name == "o_proj";
-  return layer_prefix(layer) + (attention ? "self_attn." : "mlp.") + name;
-}
-
-bool is_target(const LoraConfig& lora, const std::string& path, const std::string& name) {
-  for (const std::string& target : lora.target_modules) {
-    if (target == "all-linear" || target == name) return true;
-    // A regex matches the whole module path, as PEFT does with a string target_modules.
-    if (target.find_first_of("^$.*+?()[]{}|\\") != std::string::npos) {
-      try {
-        if (std::regex_match(path, std::regex(target))) return true;
-      } catch (const std::regex_error&) {
-        ZT_THROW("--target_modules '" << target << "' is neither a module name nor a valid regex");
-      }
-    }
-  }
-  return false;
-}
-
-}  // namespace
 
 at::Tensor linear_forward(const Linear& linear, const at::Tensor& x, bool training) {
   if (!linear.lora_a.defined()) return at::linear(x, linear.weight, linear.bias);
@@ -349,11 +324,11 @@ DecoderModel DecoderModel::load(const std::string& model_dir, const ModelOptions
     model.lm_head = fetch("lm_head.weight", {config.vocab_size, H}, saved("lm_head"));
   }
   auto linear = [&](int64_t layer, const std::string& name, int64_t out, int64_t in, bool bias) {
-    const std::string path = module_path(layer, name);
+    const std::string path = linear_module_path(layer, name);
     Linear result;
     result.weight = fetch(path + ".weight", {out, in}, options.full_training);
     if (bias) result.bias = fetch(path + ".bias", {out}, options.full_training);
-    if (options.lora.has_value() && !options.full_training && is_target(*options.lora, path, name)) {
+    if (options.lora.has_value() && !options.full_training && is_lora_target(*options.lora, path, name)) {
       const LoraConfig& lora = *options.lora;
       // PEFT keeps adapters of a bf16/fp16 model in fp32.
       auto lora_options = at::TensorOptions().dtype(at::kFloat).device(options.device);
@@ -407,7 +382,7 @@ at::Tensor* DecoderModel::layer_weight_slot(const std::string& name) {
     if (name == prefix + "self_attn.k_norm.weight") return &layer.k_norm;
     Linear* linears[] = {&layer.q, &layer.k, &layer.v, &layer.o, &layer.gate, &layer.up, &layer.down};
     for (size_t i = 0; i < 7; ++i) {
-      const std::string path = module_path(l, kLinearNames[i]);
+      const std::string path = linear_module_path(l, kLinearModules[i]);
       if (name == path + ".weight") return &linears[i]->weight;
       if (name == path + ".bias") return &linears[i]->bias;
     }
@@ -421,7 +396,7 @@ std::vector<std::pair<std::string, Linear*>> DecoderModel::lora_modules() {
     DecoderLayer& layer = layers_[static_cast<size_t>(l)];
     Linear* linears[] = {&layer.q, &layer.k, &layer.v, &layer.o, &layer.gate, &layer.up, &layer.down};
     for (size_t i = 0; i < 7; ++i)
-      if (linears[i]->lora_a.defined()) modules.emplace_back(module_path(l, kLinearNames[i]), linears[i]);
+      if (linears[i]->lora_a.defined()) modules.emplace_back(linear_module_path(l, kLinearModules[i]), linears[i]);
   }
   return modules;
 }
@@ -442,7 +417,7 @@ std::vector<std::pair<std::string, at::Tensor>> DecoderModel::trainable_paramete
     add(layer_prefix(l) + "self_attn.k_norm.weight", layer.k_norm);
     const Linear* linears[] = {&layer.q, &layer.k, &layer.v, &layer.o, &layer.gate, &layer.up, &layer.down};
     for (size_t i = 0; i < 7; ++i) {
-      const std::string path = prefix + module_path(l, kLinearNames[i]);
+      const std::string path = prefix + linear_module_path(l, kLinearModules[i]);
       add(path + ".weight", linears[i]->weight);
       add(path + ".bias", linears[i]->bias);
       add(path + ".lora_A.weight", linears[i]->lora_a);
@@ -452,6 +427,22 @@ std::vector<std::pair<std::string, at::Tensor>> DecoderModel::trainable_paramete
   add(prefix + "model.norm.weight", final_norm);
   if (!config_.tie_word_embeddings) add(prefix + "lm_head.weight", lm_head);
   return out;
+}
+
+int64_t DecoderModel::held_bytes(bool trainable) const {
+  int64_t bytes = 0;
+  auto add = [&](const at::Tensor& tensor) {
+    if (tensor.defined() && tensor.requires_grad() == trainable) bytes += static_cast<int64_t>(tensor.nbytes());
+  };
+  add(embed_tokens);
+  add(final_norm);
+  if (!config_.tie_word_embeddings) add(lm_head);
+  for (const DecoderLayer& layer : layers_) {
+    for (const at::Tensor* t : {&layer.input_norm, &layer.post_attention_norm, &layer.q_norm, &layer.k_norm}) add(*t);
+    for (const Linear* linear : {&layer.q, &layer.k, &layer.v, &layer.o, &layer.gate, &layer.up, &layer.down})
+      for (const at::Tensor* t : {&linear->weight, &linear->bias, &linear->lora_a, &linear->lora_b}) add(*t);
+  }
+  return bytes;
 }
 
 void DecoderModel::load_adapter_tensors(const std::vector<std::pair<std::string, at::Tensor>>& tensors) {

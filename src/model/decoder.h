@@ -97,6 +97,9 @@ class DecoderModel {
 
   // Trainable tensors with PEFT names (base_model.model.<hf path>.lora_A.weight, ...) or HF names (full).
   std::vector<std::pair<std::string, at::Tensor>> trainable_parameters() const;
+  // Bytes of the tensors the model holds now that do (`trainable`) or do not require a gradient (a tied head
+  // counted once; ZeRO-3's dropped layer weights count 0).
+  int64_t held_bytes(bool trainable) const;
   // Sets LoRA weights from a PEFT adapter file's tensors (names as PEFT writes them).
   void load_adapter_tensors(const std::vector<std::pair<std::string, at::Tensor>>& tensors);
   // Every LoRA (A, B) pair with its module path, for initialisation and merging.

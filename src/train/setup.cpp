@@ -78,6 +78,19 @@ at::ScalarType training_dtype(const ModelSetup& setup, const model::ModelConfig&
   return at::kFloat;
 }
 
+dist::ZeroConfig zero_config_for(const ModelSetup& model, const OptimSetup& optim, const model::ModelConfig& config) {
+  const at::ScalarType dtype = training_dtype(model, config);
+  dist::ZeroAutoValues autos;
+  autos.hidden_size = config.hidden_size;
+  autos.max_grad_norm = optim.max_grad_norm;
+  autos.dtype = dtype == at::kBFloat16 ? "bf16" : dtype == at::kHalf ? "fp16" : "fp32";
+  if (optim.deepspeed.has_value()) return dist::load_zero_config(*optim.deepspeed, autos);
+  dist::ZeroConfig zero;
+  zero.gradient_clipping = optim.max_grad_norm;
+  zero.precision = autos.dtype;
+  return zero;
+}
+
 std::string cpu_rng_state() {
   at::Tensor state = at::detail::getDefaultCPUGenerator().get_state();
   return std::string(reinterpret_cast<const char*>(state.const_data_ptr<uint8_t>()), static_cast<size_t>(state.numel()));

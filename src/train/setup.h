@@ -9,6 +9,7 @@
 
 #include "data/shard_reader.h"
 #include "dist/comm.h"
+#include "dist/zero_config.h"
 #include "model/config.h"
 #include "train/train_config.h"
 
@@ -20,6 +21,9 @@ std::vector<data::DatasetSource> resolve_datasets(const std::vector<std::string>
 std::string choose_run_dir(const std::string& parent, dist::Communicator& comm);
 // --bf16/--fp16, else --torch_dtype, else config.json's dtype.
 at::ScalarType training_dtype(const ModelSetup& setup, const model::ModelConfig& config);
+// The ZeRO settings of a run: --deepspeed's preset or file with "auto" filled from the model and flags, or
+// stage 0 with --max_grad_norm and the training dtype.
+dist::ZeroConfig zero_config_for(const ModelSetup& model, const OptimSetup& optim, const model::ModelConfig& config);
 // The CPU generator (LoRA dropout seeds) as bytes, and back.
 std::string cpu_rng_state();
 void set_cpu_rng_state(const std::string& bytes);

@@ -86,6 +86,7 @@ struct LoopSetup {
   std::optional<std::string> resume_from_checkpoint;
   bool resume_only_model = false;
   bool ignore_data_skip = false;
+  bool dry_run = false;                     // print the estimate (ztune estimate) and exit
 };
 
 struct PushSetup {

@@ -18,6 +18,7 @@
 
 #include "core/check.h"
 #include "core/child_process.h"
+#include "core/cpu_memory.h"
 #include "core/fs.h"
 #include "core/json_file.h"
 #include "core/log.h"
@@ -27,6 +28,7 @@
 #include "data/shard_reader.h"
 #include "data/tokenizer.h"
 #include "dist/comm.h"
+#include "dist/cuda_runtime.h"
 #include "dist/launch.h"
 #include "dist/link_probe.h"
 #include "dist/run_context.h"
@@ -41,6 +43,7 @@
 #include "checkpoint/shards.h"
 #include "hub/cache.h"
 #include "train/run_log.h"
+#include "train/estimate.h"
 #include "train/evaluator.h"
 #include "train/model_files.h"
 #include "train/schedule.h"
@@ -59,8 +62,8 @@ using json = nlohmann::json;
 
 class Trainer {
  public:
-  Trainer(TrainConfig config, dist::Communicator& comm, c10::Device device)
-      : config_(std::move(config)), comm_(comm), device_(device), rank_(comm.rank()), world_(comm.size()) {
+  Trainer(TrainConfig config, dist::Communicator& comm, c10::Device device, ClusterShape cluster)
+      : config_(std::move(config)), comm_(comm), device_(device), rank_(comm.rank()), world_(comm.size()), cluster_(cluster) {
     open_data();
     plan_steps();
     build_model();
@@ -186,15 +189,7 @@ class Trainer {
     options.modules_to_save = config_.model.lora.modules_to_save;
     options.gradient_checkpointing = config_.model.gradient_checkpointing;
     options.attn_impl = config_.model.attn_impl;
-    dist::ZeroAutoValues autos;
-    autos.hidden_size = model_config_.hidden_size;
-    autos.max_grad_norm = config_.optim.max_grad_norm;
-    autos.dtype = options.dtype == at::kBFloat16 ? "bf16" : options.dtype == at::kHalf ? "fp16" : "fp32";
-    dist::ZeroConfig zero = config_.optim.deepspeed.has_value() ? dist::load_zero_config(*config_.optim.deepspeed, autos) : dist::ZeroConfig{};
-    if (!config_.optim.deepspeed.has_value()) {
-      zero.gradient_clipping = config_.optim.max_grad_norm;
-      zero.precision = autos.dtype;
-    }
+    const dist::ZeroConfig zero = zero_config_for(config_.model, config_.optim, model_config_);
     ZT_REQUIRE(!(full && zero.stage == 3), "--train_type full with ZeRO-3 is not supported: every weight would have to be "
                                            "partitioned as a trainable; use --deepspeed zero2 (or zero1) for full training");
     if (zero.stage == 3)
@@ -322,8 +317,85 @@ class Trainer {
   // normalised by the label tokens of the whole step over all ranks.
   StepOutcome train_step(int64_t step) {
     enter_epoch_of(step);
-    for (int micro = 0; micro < accumulation_; ++micro) step_->micro_batch(next_rows(batch_));
-    return step_->finish(schedule_->at(step), stop_requested());
+    const bool measured = step == first_step_;
+    if (measured) begin_measurement();
+    int64_t largest = 0;
+    for (int micro = 0; micro < accumulation_; ++micro) {
+      std::vector<data::PackedRow> rows = next_rows(batch_);
+      int64_t tokens = 0;
+      for (const data::PackedRow& row : rows) tokens += static_cast<int64_t>(row.input_ids.size());
+      largest = std::max(largest, tokens);
+      step_->micro_batch(rows);
+    }
+    StepOutcome outcome = step_->finish(schedule_->at(step), stop_requested());
+    if (measured) record_measurement(largest);
+    return outcome;
+  }
+
+  // ---- the estimate against the first step ----
+
+  void begin_measurement() {
+    comm_.stats().reset();
+    if (partition_) partition_->communicator().stats().reset();
+    cpu_memory::reset_peak();
+  }
+
+  // After this process's first step: rank 0 writes estimate.json to the run folder, the estimate (at the
+  // tokens the largest micro-batch of the step had, over all ranks, and at the most a micro-batch can hold)
+  // beside what the engine allocated, the peak allocator bytes of every rank during the step, and the bytes
+  // each rank sent; the log line says the peak and its estimate.
+  void record_measurement(int64_t largest_tokens) {
+    int64_t peak = cpu_memory::peak_bytes();
+    if (device_.is_cuda()) peak = static_cast<int64_t>(dist::cuda_memory_peak(device_.index()).allocated);
+    dist::CommStats sent = comm_.stats();
+    if (partition_)
+      for (size_t k = 0; k < sent.bytes.size(); ++k) sent.bytes[k] += partition_->communicator().stats().bytes[k];
+    std::vector<uint64_t> mine = {static_cast<uint64_t>(peak), static_cast<uint64_t>(largest_tokens)};
+    for (double b : sent.bytes) mine.push_back(static_cast<uint64_t>(std::llround(b)));
+    const std::vector<uint64_t> all = comm_.all_gather_values(mine);
+    if (rank_ != 0) return;
+    int64_t tokens = 0;
+    for (size_t r = 0; r < all.size(); r += mine.size()) tokens = std::max(tokens, static_cast<int64_t>(all[r + 1]));
+    EstimateInput at_step = estimate_input_for(config_, model_config_, cluster_, tokens);
+    EstimateInput at_max = estimate_input_for(config_, model_config_, cluster_);
+    at_step.gpu = at_max.gpu = device_.is_cuda();
+    const Estimate expected = estimate_run(at_step);
+    const Estimate worst = estimate_run(at_max);
+    json ranks = json::array();
+    for (size_t r = 0; r < all.size(); r += mine.size()) {
+      json bytes = json::object();
+      for (size_t k = 0; k < sent.bytes.size(); ++k)
+        bytes[dist::collective_name(static_cast<dist::Collective>(k))] = all[r + 2 + k];
+      ranks.push_back({{"peak_bytes", all[r]}, {"tokens", all[r + 1]}, {"bytes_sent", bytes}});
+    }
+    json traffic = json::object();
+    for (size_t k = 0; k < sent.bytes.size(); ++k)
+      traffic[dist::collective_name(static_cast<dist::Collective>(k))] = expected.traffic.bytes[k];
+    const int64_t frozen = model_->held_bytes(false) + (partition_ ? partition_->owned_bytes() : 0);
+    json record = {
+        {"step", first_step_ + 1},
+        {"tokens_per_micro_batch", tokens},
+        {"estimate", memory_json(expected.memory)},
+        {"estimate_bytes_sent", traffic},
+        {"estimate_at_max_length", memory_json(worst.memory)},
+        {"tokens_at_max_length", at_max.tokens_per_micro_batch},
+        {"allocated", {{"frozen_weights", frozen},
+                       {"trainable_weights", model_->held_bytes(true)},
+                       {"gradients", engine_->gradient_sync().gradient_bytes()},
+                       {"optimizer_states", engine_->optimizer_state_bytes()},
+                       {"decay_mask", engine_->decay_mask_bytes()},
+                       {"largest_bucket", engine_->gradient_sync().largest_bucket_bytes()},
+                       {"flat_padded", engine_->layout().padded}}},
+        {"estimate_largest_bucket", expected.largest_bucket * 4},
+        {"estimate_flat_padded", expected.flat_padded},
+        {"measured", {{"allocator", device_.is_cuda() ? "cuda caching allocator, peak allocated since start"
+                                                      : "CPU allocator, peak during the step"},
+                      {"ranks", ranks}}}};
+    write_json_file((fs::path(run_dir_) / "estimate.json").string(), record);
+    ZT_LOG_INFO("step " << first_step_ + 1 << " memory: peak " << format_bytes(double(all[0])) << " on rank 0, estimated "
+                        << format_bytes(double(expected.memory.peak)) << " at " << tokens << " tokens per micro-batch ("
+                        << format_bytes(double(worst.memory.peak)) << " at " << record["tokens_at_max_length"].get<int64_t>()
+                        << "); estimate.json in the run folder");
   }
 
   void enter_epoch_of(int64_t step) {
@@ -494,6 +566,7 @@ class Trainer {
   dist::Communicator& comm_;
   const c10::Device device_;
   const int rank_, world_;
+  const ClusterShape cluster_;
 
   std::string model_dir_;
   model::ModelConfig model_config_;
@@ -544,12 +617,29 @@ void check_links(dist::RunContext& context, int64_t trainable_numel) {
   if (!report.warning.empty()) ZT_LOG_WARN(report.warning);
 }
 
+// --dry_run true: the estimate of this run on this launch's cluster shape, printed by rank 0; nothing loads.
+int dry_run(const TrainConfig& config, dist::RunContext& context, ClusterShape cluster) {
+  if (context.launch().rank != 0) return 0;
+  const std::string model_dir = hub::resolve_model_dir(config.model.model, config.model.use_hf);
+  EstimateInput input = estimate_input_for(config, model::read_model_config(model_dir), cluster);
+  input.gpu = context.device().is_cuda();
+  const Estimate estimate = estimate_run(input);
+  std::printf("%s", format_estimate(input, estimate, estimate_time(input, estimate, Rates{}), Rates{},
+                                    "no rates measured in a dry run: see ztune estimate", 0)
+                        .c_str());
+  std::fflush(stdout);
+  return 0;
+}
+
 int run_sft(const TrainConfig& config) {
   dist::set_collective_timeout(config.loop.ddp_timeout_s);
   dist::RunContext context = dist::RunContext::start();
   if (context.launch().rank == 0) ZT_LOG_INFO("running on " << context.summary());
   install_stop_handlers();
-  Trainer trainer(config, context.comm(), context.device());
+  const ClusterShape cluster{context.launch().num_nodes, context.launch().local_world_size};
+  if (config.loop.dry_run) return dry_run(config, context, cluster);
+  if (context.device().is_cpu()) cpu_memory::install_counter();
+  Trainer trainer(config, context.comm(), context.device(), cluster);
   check_links(context, trainer.trainable_numel());
   trainer.run();
   return 0;

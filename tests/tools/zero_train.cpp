@@ -13,10 +13,7 @@
 // Environment: ZTUNE_TEST_FULL=1 trains every weight instead of LoRA (stages 0-2); ZTUNE_TEST_TIMEOUT_S
 // shortens the collective timeout. Every CPU allocation goes through a counting allocator, and each rank
 // reports the most bytes it held at once during the steps ("peak_cpu_bytes").
-#include <c10/core/CPUAllocator.h>
 #include <torch/torch.h>
-
-#include <atomic>
 
 #include <csignal>
 #include <cstdlib>
@@ -29,6 +26,7 @@
 #include <string>
 
 #include "core/check.h"
+#include "core/cpu_memory.h"
 #include "core/safetensors_torch.h"
 #include "dist/comm.h"
 #include "dist/run_context.h"
@@ -39,39 +37,6 @@
 #include "train/step.h"
 
 namespace {
-
-// Counts the bytes the default CPU allocator has out, and the most at once.
-class CountingAllocator : public c10::Allocator {
- public:
-  explicit CountingAllocator(c10::Allocator* base) : base_(base) {}
-  c10::DataPtr allocate(size_t n) override {
-    c10::DataPtr inner = base_->allocate(n);
-    void* data = inner.get();
-    const c10::Device device = inner.device();
-    auto* context = new Held{std::move(inner), n, this};
-    const int64_t now = live_ += static_cast<int64_t>(n);
-    for (int64_t seen = peak_.load(); now > seen && !peak_.compare_exchange_weak(seen, now);) {
-    }
-    return {data, context, &release, device};
-  }
-  void copy_data(void* dest, const void* src, std::size_t count) const override { std::memcpy(dest, src, count); }
-  void reset_peak() { peak_ = live_.load(); }
-  int64_t peak() const { return peak_; }
-
- private:
-  struct Held {
-    c10::DataPtr inner;
-    size_t bytes;
-    CountingAllocator* owner;
-  };
-  static void release(void* context) {
-    auto* held = static_cast<Held*>(context);
-    held->owner->live_ -= static_cast<int64_t>(held->bytes);
-    delete held;
-  }
-  c10::Allocator* base_;
-  std::atomic<int64_t> live_{0}, peak_{0};
-};
 
 // The same rows on every rank: a generator seeded by (step, row).
 zt::data::PackedRow make_row(int64_t step, int64_t index, int64_t vocab) {
@@ -99,8 +64,7 @@ int main(int argc, char** argv) {
   const int die_rank = argc == 8 ? std::stoi(argv[6]) : -1;
   const int64_t die_step = argc == 8 ? std::stoll(argv[7]) : -1;
 
-  static CountingAllocator counting(c10::GetDefaultCPUAllocator());
-  c10::SetCPUAllocator(&counting, /*priority=*/100);
+  zt::cpu_memory::install_counter();
   const bool full = std::getenv("ZTUNE_TEST_FULL") != nullptr && std::string(std::getenv("ZTUNE_TEST_FULL")) == "1";
   // The failure tests shorten the collective timeout (the trainer takes it from --ddp_timeout).
   if (const char* timeout = std::getenv("ZTUNE_TEST_TIMEOUT_S")) zt::dist::set_collective_timeout(std::atof(timeout));
@@ -135,7 +99,7 @@ int main(int argc, char** argv) {
   comm->stats().reset();
   if (partition) partition->communicator().stats().reset();
 
-  counting.reset_peak();
+  zt::cpu_memory::reset_peak();
   zt::train::TrainStep train_step(*comm, model, engine, partition.get(), options.gradient_checkpointing);
   nlohmann::json log;
   const int64_t micro_batches = (rows_per_step + world - 1) / world;
@@ -165,7 +129,7 @@ int main(int argc, char** argv) {
   log["owned_begin"] = engine.owned_begin();
   log["owned_end"] = engine.owned_end();
   log["optimizer_state_bytes"] = engine.optimizer_state_bytes();
-  log["peak_cpu_bytes"] = counting.peak();
+  log["peak_cpu_bytes"] = zt::cpu_memory::peak_bytes();
   log["peak_staged_gradient_bytes"] = engine.gradient_sync().peak_staged_bytes();
   log["largest_bucket_bytes"] = engine.gradient_sync().largest_bucket_bytes();
   log["full"] = full;

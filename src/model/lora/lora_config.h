@@ -23,4 +23,9 @@ struct LoraConfig {
 // rank, alpha and dropout over every linear layer, the rest at its default.
 LoraConfig lora_config(int64_t rank, double alpha, double dropout);
 
+// Whether `module` (q_proj, ...) at `path` (model.layers.N.self_attn.q_proj) gets an adapter: target_modules
+// holds all-linear, its name, or a regex matching the whole path (as PEFT reads a string). A bad regex is a
+// zt::Error naming it.
+bool is_lora_target(const LoraConfig& lora, const std::string& path, const std::string& module);
+
 }  // namespace zt::model

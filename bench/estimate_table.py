@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""The plan on paper for clusters we cannot run here: `ztune estimate` for Qwen2.5-7B, 14B and 72B (LoRA and
+full, bf16, 2,048 tokens per micro-batch, gradient checkpointing, ms-swift's default accumulation) on 1x8, 2x8
+and 8x8 GPUs of 80 GB, and the step time at 100 and 400 Gb/s between nodes; plus ms-swift's published
+Qwen2.5-7B LoRA memory figures beside the estimate.
+
+usage: estimate_table.py ZTUNE [--tflops 400] [--intra_gbps 150]
+
+The model shapes are those of the models' config.json on the hub (written here; nothing is downloaded). The
+matrix rate and NVLink bus bandwidth are given, not measured (defaults: 400 TFLOP/s dense bf16 achieved, about
+40% of an H100's peak; 150 GB/s all-reduce bus bandwidth within a node): change them to your hardware's.
+"""
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+QWEN25 = {
+    "7B": dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
+               num_key_value_heads=4, vocab_size=152064, tie_word_embeddings=False),
+    "14B": dict(hidden_size=5120, intermediate_size=13824, num_hidden_layers=48, num_attention_heads=40,
+                num_key_value_heads=8, vocab_size=152064, tie_word_embeddings=False),
+    "72B": dict(hidden_size=8192, intermediate_size=29568, num_hidden_layers=80, num_attention_heads=64,
+                num_key_value_heads=8, vocab_size=152064, tie_word_embeddings=False),
+}
+
+
+def write_config(root, name):
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    config = dict(architectures=["Qwen2ForCausalLM"], model_type="qwen2", max_position_embeddings=32768,
+                  rms_norm_eps=1e-6, rope_theta=1000000.0, torch_dtype="bfloat16", hidden_act="silu",
+                  use_sliding_window=False, **QWEN25[name])
+    (folder / "config.json").write_text(json.dumps(config, indent=1))
+    return folder / "config.json"
+
+
+def estimate(ztune, config, work, extra):
+    out = work / "estimate.json"
+    command = [ztune, "estimate", "--model", str(config), "--torch_dtype", "bfloat16", "--max_length", "2048",
+               "--measure", "false", "--json", str(out)] + extra
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(command)} exited {result.returncode}:\n{result.stderr}")
+    return json.loads(out.read_text()), result.stdout
+
+
+def gib(value):
+    return f"{value / 2**30:.1f}"
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("ztune")
+    parser.add_argument("--tflops", type=float, default=400.0)
+    parser.add_argument("--intra_gbps", type=float, default=150.0)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="ztune-estimate-"))
+    rates = ["--matrix_tflops", str(args.tflops), "--intra_node_gbps", str(args.intra_gbps)]
+
+    print("## Memory per rank (GiB), bf16, 2,048 tokens, batch 1, gradient checkpointing, 80 GB devices\n")
+    print("| model | tuning | GPUs | ZeRO-0 | ZeRO-1 | ZeRO-2 | ZeRO-3 | lowest stage that fits |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name in QWEN25:
+        config = write_config(work, name)
+        for tuning in ("lora", "full"):
+            for nodes in (1, 2, 8):
+                peaks = []
+                fits = None
+                for stage in range(4):
+                    if tuning == "full" and stage == 3:
+                        peaks.append("n/a")
+                        continue
+                    record, _ = estimate(args.ztune, config, work, rates + [
+                        "--train_type", tuning, "--deepspeed", f"zero{stage}", "--nnodes", str(nodes),
+                        "--nproc_per_node", "8", "--inter_node_gbps", "50", "--device_memory_gib", "74.5"])
+                    peaks.append(gib(record["memory"]["peak"]))
+                    fits = record["lowest_fitting_stage"]
+                print(f"| Qwen2.5-{name} | {tuning} | {nodes}x8 | " + " | ".join(peaks) +
+                      f" | {'none' if fits < 0 else fits} |")
+
+    print("\n## Step time (s) by link speed between nodes: ZeRO-2 LoRA and ZeRO-2/3 full, "
+          f"{args.tflops:g} TFLOP/s per GPU, {args.intra_gbps:g} GB/s within a node\n")
+    print("| model | tuning, stage | nodes x 8 | compute | 100 Gb/s | 400 Gb/s | bottleneck at 100 Gb/s |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name in QWEN25:
+        config = write_config(work, name)
+        for tuning, stage in (("lora", 2), ("lora", 3), ("full", 2)):
+            for nodes in (1, 2, 8):
+                times = {}
+                for gbps in (100, 400):
+                    record, _ = estimate(args.ztune, config, work, rates + [
+                        "--train_type", tuning, "--deepspeed", f"zero{stage}", "--nnodes", str(nodes),
+                        "--nproc_per_node", "8", "--inter_node_gbps", str(gbps / 8)])
+                    times[gbps] = record["time"]
+                print(f"| Qwen2.5-{name} | {tuning}, ZeRO-{stage} | {nodes} | {times[100]['compute_s']:.2f} | "
+                      f"{times[100]['step_s']:.2f} | {times[400]['step_s']:.2f} | {times[100]['bottleneck']} |")
+
+    print("\n## Qwen2.5-7B LoRA against ms-swift's published memory (bf16, 2,048 tokens, batch 1)\n")
+    print("| run | ms-swift | ztune estimate (peak allocated) |")
+    print("| --- | --- | --- |")
+    config = write_config(work, "7B")
+    for label, published, extra in (("1 GPU", "22 GB", ["--nproc_per_node", "1"]),
+                                     ("2 GPUs ZeRO-2", "18 GiB each", ["--nproc_per_node", "2", "--deepspeed", "zero2"]),
+                                     ("2 GPUs ZeRO-3", "16 GiB each", ["--nproc_per_node", "2", "--deepspeed", "zero3"])):
+        record, _ = estimate(args.ztune, config, work, rates + ["--train_type", "lora", "--per_device_train_batch_size", "1"] + extra)
+        m = record["memory"]
+        print(f"| {label} | {published} | {gib(m['peak'])} GiB (weights {gib(m['frozen_weights'])}, "
+              f"activations kept {gib(m['activations_kept'])}, loss chunk {gib(m['loss_chunk'])}) |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
