@@ -81,22 +81,31 @@ def main():
                 print(f"| Qwen2.5-{name} | {tuning} | {nodes}x8 | " + " | ".join(peaks) +
                       f" | {'none' if fits < 0 else fits} |")
 
-    print("\n## Step time (s) by link speed between nodes: ZeRO-2 LoRA and ZeRO-2/3 full, "
-          f"{args.tflops:g} TFLOP/s per GPU, {args.intra_gbps:g} GB/s within a node\n")
-    print("| model | tuning, stage | nodes x 8 | compute | 100 Gb/s | 400 Gb/s | bottleneck at 100 Gb/s |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("\n## Scaling with nodes: step time (s) and cluster tokens/s at 100 and 400 Gb/s between nodes\n")
+    print(f"One micro-batch of 2,048 tokens per GPU per step (--gradient_accumulation_steps 1), {args.tflops:g} "
+          f"TFLOP/s per GPU, {args.intra_gbps:g} GB/s bus bandwidth within a node; efficiency = tokens/s over "
+          "nodes x the one-node tokens/s.\n")
+    print("| model | tuning, stage | nodes x 8 | compute s | step s, 100 Gb/s | step s, 400 Gb/s | tokens/s, 100 Gb/s "
+          "| tokens/s, 400 Gb/s | efficiency 100 / 400 | bottleneck at 100 Gb/s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in QWEN25:
         config = write_config(work, name)
         for tuning, stage in (("lora", 2), ("lora", 3), ("full", 2)):
+            one_node = {}
             for nodes in (1, 2, 8):
                 times = {}
                 for gbps in (100, 400):
                     record, _ = estimate(args.ztune, config, work, rates + [
                         "--train_type", tuning, "--deepspeed", f"zero{stage}", "--nnodes", str(nodes),
-                        "--nproc_per_node", "8", "--inter_node_gbps", str(gbps / 8)])
+                        "--nproc_per_node", "8", "--inter_node_gbps", str(gbps / 8), "--gradient_accumulation_steps", "1"])
                     times[gbps] = record["time"]
+                rate = {g: nodes * 8 * 2048 / times[g]["step_s"] for g in times}
+                if nodes == 1:
+                    one_node = rate
+                eff = "/".join(f"{rate[g] / (nodes * one_node[g]):.0%}" for g in (100, 400))
                 print(f"| Qwen2.5-{name} | {tuning}, ZeRO-{stage} | {nodes} | {times[100]['compute_s']:.2f} | "
-                      f"{times[100]['step_s']:.2f} | {times[400]['step_s']:.2f} | {times[100]['bottleneck']} |")
+                      f"{times[100]['step_s']:.2f} | {times[400]['step_s']:.2f} | {rate[100]:,.0f} | {rate[400]:,.0f} | "
+                      f"{eff} | {times[100]['bottleneck']} |")
 
     print("\n## Qwen2.5-7B LoRA against ms-swift's published memory (bf16, 2,048 tokens, batch 1)\n")
     print("| run | ms-swift | ztune estimate (peak allocated) |")

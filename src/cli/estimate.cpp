@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <nlohmann/json.hpp>
 
@@ -170,7 +171,17 @@ int run_estimate(const std::vector<std::string>& argv_in) {
   const train::TrainConfig config = train_config(args, nlohmann::json::object());
   const model::ModelConfig model = model::read_model_config(resolve_model_config_dir(config.model.model, config.model.use_hf));
 
-  const dist::LaunchEnv launch = dist::detect_launch_env();
+  // Under mpirun/srun the nodes are known once MPI is up; with --measure the ranks also probe their links.
+  dist::LaunchEnv launch = dist::detect_launch_env();
+  std::optional<dist::RunContext> context;
+  const bool probe = flags.measure && launch.world_size > 1 &&
+                     (!flags.intra_node_gbps || (launch.num_nodes > 1 && !flags.inter_node_gbps));
+  if (probe) {
+    context.emplace(dist::RunContext::start());
+    launch = context->launch();
+  } else if (launch.world_size > 1) {
+    dist::init_mpi(launch);
+  }
   train::ClusterShape cluster{flags.nnodes.value_or(launch.num_nodes), flags.nproc_per_node.value_or(launch.local_world_size)};
   train::EstimateInput input = train::estimate_input_for(config, model, cluster);
   input.gpu = flags.device == "cuda";
@@ -189,12 +200,10 @@ int run_estimate(const std::vector<std::string>& argv_in) {
     rates.matrix_tflops = measure_matrix_tflops(device, dtype);
     sources.push_back(std::string("matrix rate measured on ") + (gpu ? "this GPU" : "this CPU"));
   }
-  bool rank0 = true;
-  if (flags.measure && launch.world_size > 1 && (!flags.intra_node_gbps || (launch.num_nodes > 1 && !flags.inter_node_gbps))) {
-    dist::RunContext context = dist::RunContext::start();
-    rank0 = context.launch().rank == 0;
-    const dist::LinkReport report = dist::probe_links(context.comm(), context.launch(),
-                                                      std::max<int64_t>(dist::link_probe_bytes(context.device()), 1 << 20),
+  const bool rank0 = launch.rank == 0;
+  if (probe) {
+    const dist::LinkReport report = dist::probe_links(context->comm(), context->launch(),
+                                                      std::max<int64_t>(dist::link_probe_bytes(context->device()), 1 << 20),
                                                       estimate.traffic.total());
     for (const dist::LinkRate& link : report.links) {
       if (link.link == "intra-node") rates.intra_node_gbps = link.all_reduce_gbps;
