@@ -97,6 +97,7 @@ def main():
     grid = [
         (fixture, 1, 0, False, True, "float32", 256, 2),
         (fixture, 2, 1, True, True, "float32", 256, 1),
+        (fixture, 1, 0, True, False, "float32", 256, 1),
         (fixture, 2, 2, False, False, "float32", 256, 2),
         (fixture, 3, 3, False, False, "float32", 128, 1),
         (fixture, 4, 3, False, True, "float32", 128, 1),
@@ -150,7 +151,7 @@ def main():
               f"estimated {estimate['peak']} ({100 * worst:+.1f}%), model states exact, bytes sent exact", flush=True)
 
         # the same command line through `ztune estimate` and `ztune sft --dry_run true`
-        if i in (0, 7, 9):
+        if i in (0, 8, 10):
             base = ["--model", str(model), "--max_steps", "1"] + flags
             shape = ["--nproc_per_node", str(world), "--measure", "false", "--device", "cpu"]
             text = subprocess.run([args.ztune, "estimate"] + base + shape, capture_output=True, text=True, timeout=120)
