@@ -296,6 +296,12 @@ add_test(NAME estimate_against_measured
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_estimate.py $<TARGET_FILE:ztune>
                  ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/estimate)
 set_tests_properties(estimate_against_measured PROPERTIES TIMEOUT 900)
+# ms-swift's tools on ztune's checkpoints and ztune's on ms-swift's (issue 18): args.json with every key ms-swift
+# writes, swift infer/export on a ztune checkpoint and ztune infer/export on a swift sft checkpoint agree.
+add_test(NAME swift_interchange
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_swift_interchange.py $<TARGET_FILE:ztune>
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/swift-interchange)
+set_tests_properties(swift_interchange PROPERTIES TIMEOUT 1500)
 # --train_type full: whole-model checkpoints that transformers loads.
 add_test(NAME sft_full_training
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_full.py $<TARGET_FILE:ztune>

@@ -5,6 +5,7 @@
 
 #include "core/check.h"
 #include "core/fs.h"
+#include "core/log.h"
 
 namespace zt::checkpoint {
 namespace {
@@ -36,7 +37,27 @@ std::string commit_checkpoint(const std::string& run_dir, const std::string& tem
   fs_util::rename_path(temporary, final_dir.string());
   fs_util::fsync_path(run_dir);
   fs_util::write_file_atomically((fs::path(run_dir) / "latest").string(), final_dir.filename().string() + "\n");
+  point_last_checkpoint_link(run_dir, final_dir.filename().string());
   return final_dir.string();
+}
+
+void point_last_checkpoint_link(const std::string& run_dir, const std::string& checkpoint_name) {
+  // Relative, swapped in by rename so a reader never finds it missing; ms-swift skips a `last-checkpoint`
+  // that is not a link, and so does this.
+  const fs::path link = fs::path(run_dir) / "last-checkpoint", temporary = fs::path(run_dir) / "last-checkpoint.tmp";
+  std::error_code error;
+  if (fs::exists(fs::symlink_status(link, error)) && !fs::is_symlink(fs::symlink_status(link, error))) {
+    ZT_LOG_WARN(link.string() << " exists and is not a link; it is left as it is (`latest` names the checkpoint)");
+    return;
+  }
+  fs::remove(temporary, error);
+  fs::create_symlink(checkpoint_name, temporary, error);
+  if (!error) fs::rename(temporary, link, error);
+  if (error) {
+    ZT_LOG_WARN("could not point " << link.string() << " at " << checkpoint_name << " (" << error.message()
+                                   << "); `latest` names the checkpoint");
+    fs::remove(temporary, error);
+  }
 }
 
 void remove_checkpoint(const std::string& checkpoint_dir) {

@@ -14,8 +14,12 @@ std::string temporary_folder(const std::string& run_dir, int64_t step);
 // Empties and creates `temporary` (rank 0, before the others write).
 void begin_checkpoint(const std::string& temporary);
 // Flushes `temporary`, renames it to run_dir/checkpoint-STEP (replacing one there) and points `latest` at
-// it. Returns the checkpoint's path.
+// it, then the `last-checkpoint` link. Returns the checkpoint's path.
 std::string commit_checkpoint(const std::string& run_dir, const std::string& temporary, int64_t step);
+// run_dir/last-checkpoint -> checkpoint_name, the relative link ms-swift and transformers users know (`latest`,
+// a file, stays ztune's pointer: a link cannot be fsynced and some file systems have none). A failure is a
+// warning.
+void point_last_checkpoint_link(const std::string& run_dir, const std::string& checkpoint_name);
 // Deletes a checkpoint folder, renamed aside first so that a crash while deleting never leaves a half
 // checkpoint-STEP behind.
 void remove_checkpoint(const std::string& checkpoint_dir);

@@ -41,6 +41,7 @@ ModelConfig read_model_config(const std::string& model_dir) {
   if (config.contains("architectures") && config["architectures"].is_array() && !config["architectures"].empty())
     architecture = config["architectures"][0].get<std::string>();
   out.architecture_name = architecture;
+  if (config.contains("model_type") && config["model_type"].is_string()) out.model_type = config["model_type"].get<std::string>();
   const Family& family = family_of(architecture, path);
 
   out.vocab_size = required_int(config, "vocab_size", path);

@@ -10,6 +10,7 @@ namespace zt::model {
 
 struct ModelConfig {
   std::string architecture_name;   // "Qwen2ForCausalLM", ... (model/family/)
+  std::string model_type;          // config.json's model_type ("qwen2", "llama", ...): ms-swift's model_type too
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
   int64_t intermediate_size = 0;

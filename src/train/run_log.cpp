@@ -57,9 +57,12 @@ void RunLog::finish() {
 
 double RunLog::seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
 
-void RunLog::write(const json& entry) {
+void RunLog::write(const json& entry, int64_t step) {
   jsonl_ << entry.dump() << "\n" << std::flush;
-  history_.push_back(entry);
+  // trainer_state.json's log_history: the same entry with the step, as transformers records it.
+  json recorded = entry;
+  recorded["step"] = step;
+  history_.push_back(std::move(recorded));
 }
 
 void RunLog::train(const TrainLogLine& line) {
@@ -86,7 +89,7 @@ void RunLog::train(const TrainLogLine& line) {
     entry["memory_allocated_peak(GiB)"] = double(peak.allocated) / kGiB;
   }
   if (line.skipped) entry["skipped"] = true;
-  write(entry);
+  write(entry, line.step);
   const std::pair<const char*, double> scalars[] = {{"train/loss", line.loss},
                                                     {"train/grad_norm", line.grad_norm},
                                                     {"train/learning_rate", line.learning_rate},
@@ -122,7 +125,7 @@ void RunLog::eval(const EvalLogLine& line) {
                 {"eval_steps_per_second", double(line.batches) / runtime},
                 {"epoch", line.epoch},
                 {"global_step/max_steps", step_of(line.step, line.total_steps)}};
-  write(entry);
+  write(entry, line.step);
   for (const auto& [tag, value] : {std::pair<const char*, double>{"eval/loss", line.loss}, {"eval/token_acc", line.token_acc}}) {
     if (events_) events_->add_scalar(tag, value, line.step);
     curves_[tag].first.push_back(double(line.step));

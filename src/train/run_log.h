@@ -44,12 +44,12 @@ class RunLog {
   void write_images() const;
   // The run ended as planned (or stopped by a signal after its checkpoint): ends the SwanLab run.
   void finish();
-  // Every entry written so far (trainer_state.json's log_history).
+  // Every entry written so far, each with its "step" (trainer_state.json's log_history).
   const nlohmann::json& history() const { return history_; }
   double seconds() const;
 
  private:
-  void write(const nlohmann::json& entry);
+  void write(const nlohmann::json& entry, int64_t step);
   std::string run_dir_;
   int cuda_device_ = -1;
   std::ofstream jsonl_;

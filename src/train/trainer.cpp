@@ -51,6 +51,7 @@
 #include "train/step.h"
 #include "train/train_config.h"
 #include "train/stop_signal.h"
+#include "train/swift_args.h"
 
 namespace zt::train {
 namespace {
@@ -110,6 +111,7 @@ class Trainer {
     model_config_ = files.config;
     tokenizer_ = std::move(files.tokenizer);
     chat_ = std::move(files.chat);
+    template_name_ = files.template_name;
     data::ReaderOptions reader_options;
     reader_options.rank = rank_;
     reader_options.world_size = world_;
@@ -124,6 +126,7 @@ class Trainer {
     options.format.self_cognition = config_.data.self_cognition;
     options.loss_scale = data::parse_loss_scale(config_.data.loss_scale);
     options.max_length = config_.data.max_length.value_or(static_cast<int>(model_config_.max_position_embeddings));
+    max_length_ = options.max_length;
     options.truncation = data::parse_truncation(config_.data.truncation_strategy);
     options.packing = config_.data.packing;
     options.packing_length = config_.data.packing_length.value_or(0);
@@ -221,6 +224,19 @@ class Trainer {
       run_dir_ = parent;
       comm_.barrier();
     }
+    // args.json as ms-swift writes it (every one of its keys), so that its tools open this run's checkpoints.
+    SwiftRunFacts facts;
+    facts.run_dir = fs::absolute(run_dir_).lexically_normal().string();
+    facts.model_dir = fs::absolute(model_dir_).lexically_normal().string();
+    facts.model_type = model_config_.model_type;
+    facts.template_name = template_name_;
+    const at::ScalarType dtype = training_dtype(config_.model, model_config_);
+    facts.torch_dtype = dtype == at::kBFloat16 ? "bfloat16" : dtype == at::kHalf ? "float16" : "float32";
+    facts.max_length = max_length_;
+    facts.accumulation = accumulation_;
+    facts.world_size = world_;
+    facts.local_world_size = cluster_.ranks_per_node;
+    config_.args_json = swift_args_json(config_.args_json, facts);
     if (rank_ != 0) return;
     write_json_file((fs::path(run_dir_) / "args.json").string(), config_.args_json);
     if (!held_out_.empty()) {
@@ -486,16 +502,49 @@ class Trainer {
       const bool better = !best_.has_value() || (config_.loop.greater_is_better ? last_eval_.second > best_->second
                                                                                  : last_eval_.second < best_->second);
       if (last_eval_.first == step && better) best_ = {final_dir, last_eval_.second};
-      json state = {{"global_step", step}, {"max_steps", total_steps_}, {"log_history", log_->history()},
-                    {"world_size", world_}, {"best_model_checkpoint", best_ ? json(best_->first) : json(nullptr)},
-                    {"best_metric", best_ ? json(best_->second) : json(nullptr)}};
-      write_json_file((fs::path(temporary) / "trainer_state.json").string(), state);
+      write_json_file((fs::path(temporary) / "trainer_state.json").string(), trainer_state(step));
       saved_.push_back(checkpoint::commit_checkpoint(run_dir_, temporary, step));
       remove_old_checkpoints();
       log_->write_images();
       ZT_LOG_INFO("saved " << final_dir);
     }
     comm_.barrier();
+  }
+
+  // trainer_state.json with the keys transformers' TrainerState writes (ms-swift's too), plus world_size.
+  json trainer_state(int64_t step) const {
+    const int64_t best_step = best_ ? std::stoll(fs::path(best_->first).filename().string().substr(11)) : 0;
+    const double flops_per_step = micro_batch_flops(estimate_input_for(config_, model_config_, cluster_)) *
+                                  accumulation_ * world_;
+    return {{"epoch", double(step) / double(steps_per_epoch_)},
+            {"global_step", step},
+            {"max_steps", total_steps_},
+            {"logging_steps", config_.loop.logging_steps},
+            {"eval_steps", config_.loop.eval_steps},
+            {"save_steps", config_.loop.save_steps},
+            {"train_batch_size", batch_},
+            {"num_train_epochs", static_cast<int64_t>(std::ceil(double(total_steps_) / double(steps_per_epoch_)))},
+            {"num_input_tokens_seen", static_cast<int64_t>(tokens_seen_)},
+            {"total_flos", flops_per_step * double(step)},
+            {"log_history", log_->history()},
+            {"best_metric", best_ ? json(best_->second) : json(nullptr)},
+            {"best_global_step", best_ ? json(best_step) : json(nullptr)},
+            {"best_model_checkpoint", best_ ? json(best_->first) : json(nullptr)},
+            {"is_local_process_zero", true},
+            {"is_world_process_zero", true},
+            {"is_hyper_param_search", false},
+            {"trial_name", nullptr},
+            {"trial_params", nullptr},
+            {"stateful_callbacks",
+             {{"TrainerControl",
+               {{"args",
+                 {{"should_epoch_stop", false},
+                  {"should_evaluate", false},
+                  {"should_log", false},
+                  {"should_save", true},
+                  {"should_training_stop", step == total_steps_}}},
+                {"attributes", json::object()}}}}},
+            {"world_size", world_}};
   }
 
   void write_weights(const std::string& directory, std::vector<std::pair<std::string, at::Tensor>>& weights) const {
@@ -572,6 +621,8 @@ class Trainer {
   model::ModelConfig model_config_;
   std::unique_ptr<data::Tokenizer> tokenizer_;
   std::unique_ptr<data::ChatTemplate> chat_;
+  std::string template_name_;
+  int64_t max_length_ = 0;
   std::unique_ptr<data::ShardReader> reader_;
   std::unique_ptr<data::DataPipeline> pipeline_;
   std::vector<data::RawRow> held_out_;         // --split_dataset_ratio rows (all ranks)

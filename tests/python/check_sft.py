@@ -61,6 +61,19 @@ def check_run(name, run, ranks, stdout, model, failures):
         failures.append(f"{name}: no progress line or final summary on stdout")
     if (run / "latest").read_text().strip() != "checkpoint-12":
         failures.append(f"{name}: latest is {(run / 'latest').read_text()!r}")
+    # ms-swift's and transformers' convenience: a relative link to the newest checkpoint
+    link = run / "last-checkpoint"
+    if not link.is_symlink() or os.readlink(link) != "checkpoint-12":
+        failures.append(f"{name}: last-checkpoint is not a relative link to checkpoint-12")
+    state = json.loads((run / "checkpoint-12" / "trainer_state.json").read_text())
+    missing = trainer_state_keys() - set(state)
+    if missing:
+        failures.append(f"{name}: trainer_state.json lacks transformers' keys {sorted(missing)}")
+    if state.get("global_step") != 12 or any("step" not in e for e in state.get("log_history", [])):
+        failures.append(f"{name}: trainer_state.json: global_step {state.get('global_step')}, log_history entries need step")
+    logged = [e for e in state.get("log_history", []) if "loss" in e]
+    if [e["step"] for e in logged] != [int(e["global_step/max_steps"].split("/")[0]) for e in logged]:
+        failures.append(f"{name}: log_history steps do not match global_step/max_steps")
     args = json.loads((run / "args.json").read_text())
     if args.get("max_steps") != 12 or args.get("model") != model:
         failures.append(f"{name}: args.json does not hold the arguments")
@@ -125,6 +138,13 @@ def check_eval(name, run, evals, model, failures):
     best = min(evals, key=lambda e: e["eval_loss"])["global_step/max_steps"].split("/")[0]
     if not str(state.get("best_model_checkpoint", "")).endswith(f"checkpoint-{best}"):
         failures.append(f"{name}: best_model_checkpoint {state.get('best_model_checkpoint')}, expected checkpoint-{best}")
+
+
+def trainer_state_keys():
+    """The keys transformers' TrainerState writes (ms-swift's trainer_state.json is the same)."""
+    import dataclasses
+    from transformers import TrainerState
+    return {f.name for f in dataclasses.fields(TrainerState)}
 
 
 def check_tensorboard(name, run, logs, failures):
