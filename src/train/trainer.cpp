@@ -511,7 +511,9 @@ class Trainer {
     comm_.barrier();
   }
 
-  // trainer_state.json with the keys transformers' TrainerState writes (ms-swift's too), plus world_size.
+  // trainer_state.json with exactly the keys transformers' TrainerState writes (ms-swift's too): its
+  // load_from_json refuses any other key, and `swift sft --resume_from_checkpoint` goes through it. The world
+  // size is in zero_manifest.json.
   json trainer_state(int64_t step) const {
     const int64_t best_step = best_ ? std::stoll(fs::path(best_->first).filename().string().substr(11)) : 0;
     const double flops_per_step = micro_batch_flops(estimate_input_for(config_, model_config_, cluster_)) *
@@ -543,8 +545,7 @@ class Trainer {
                   {"should_log", false},
                   {"should_save", true},
                   {"should_training_stop", step == total_steps_}}},
-                {"attributes", json::object()}}}}},
-            {"world_size", world_}};
+                {"attributes", json::object()}}}}}};
   }
 
   void write_weights(const std::string& directory, std::vector<std::pair<std::string, at::Tensor>>& weights) const {

@@ -10,7 +10,8 @@ With the ms-swift of requirements.txt (its `swift` command in this Python's bin 
    holds the keys of transformers' TrainerState; `last-checkpoint` links to the newest checkpoint.
 2. `swift infer --adapters CKPT --infer_backend pt` and `swift export --adapters CKPT --merge_lora true`, with no
    other flag about the model, run on that checkpoint: swift's greedy replies equal `ztune infer`'s and its
-   merged weights equal `ztune export --merge_lora true`'s (fp32, 1e-6).
+   merged weights equal `ztune export --merge_lora true`'s (fp32, 1e-6); `swift sft --resume_from_checkpoint
+   CKPT --resume_only_model true` continues from it at the next step.
 3. The other way: `swift sft` trains an adapter on the fixture; `ztune infer` and `ztune export` on its
    checkpoint give the replies and merged weights `swift infer` and `swift export` give.
 """
@@ -154,6 +155,19 @@ def main():
     worst = compare_weights(a, b, "swift export of ztune's checkpoint", failures)
     check_not_vacuous(ours, a, model, "ztune's checkpoint", failures)
     print(f"ztune's checkpoint in ms-swift: {len(theirs)} greedy replies equal; merged weights within {worst}", flush=True)
+
+    # swift sft continues from ztune's checkpoint (its weights; transformers reads trainer_state.json, which must
+    # hold TrainerState's keys and no other)
+    resumed = work / "swift-resumed"
+    run([swift, "sft", "--model", model, "--model_type", "qwen2", "--template", "qwen2_5", "--dataset", dataset,
+         "--max_steps", "6", "--save_steps", "6", "--resume_from_checkpoint", checkpoint, "--resume_only_model", "true",
+         "--output_dir", resumed, "--report_to", "none", "--torch_dtype", "float32", "--dataloader_num_workers", "0",
+         "--split_dataset_ratio", "0"], timeout=1200)
+    log = [json.loads(line) for line in next(resumed.glob("v*/logging.jsonl")).read_text().splitlines()]
+    steps = [int(e["global_step/max_steps"].split("/")[0]) for e in log if "loss" in e]
+    if not steps or steps[0] != 5:
+        failures.append(f"swift sft --resume_from_checkpoint on ztune's checkpoint logged steps {steps}, expected 5 first")
+    print(f"swift sft resumed from ztune's checkpoint-4: steps {steps}", flush=True)
 
     # 3. ztune's tools on ms-swift's checkpoint
     swift_out = work / "swift-run"
