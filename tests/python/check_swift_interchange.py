@@ -108,6 +108,18 @@ def export_both(ztune, swift, checkpoint, work, label):
     return merged_weights(ours), merged_weights(theirs)
 
 
+def both_tools_agree(ztune, swift, model, checkpoint, prompts, work, what, failures):
+    """ztune infer/export and swift infer/export on one checkpoint: equal greedy replies and merged weights."""
+    label = "ztune-ckpt" if what.startswith("ztune") else "swift-ckpt"
+    ours, theirs = infer_both(ztune, swift, checkpoint, prompts, work, label)
+    if ours != theirs:
+        failures.append(f"{what}: swift infer replies {theirs}, ztune infer {ours}")
+    a, b = export_both(ztune, swift, checkpoint, work, label)
+    worst = compare_weights(a, b, f"{what}: merged by ztune export and swift export", failures)
+    check_not_vacuous(ours, a, model, what, failures)
+    print(f"{what}: {len(ours)} greedy replies equal in ztune and swift infer; merged weights within {worst}", flush=True)
+
+
 def main():
     if len(sys.argv) != 5:
         sys.exit(__doc__)
@@ -148,13 +160,7 @@ def main():
         failures.append("last-checkpoint does not link to checkpoint-4")
 
     # 2. ms-swift's tools on ztune's checkpoint
-    ours, theirs = infer_both(ztune, swift, checkpoint, prompts, work, "ztune-ckpt")
-    if ours != theirs:
-        failures.append(f"swift infer on ztune's checkpoint: {theirs} vs ztune infer {ours}")
-    a, b = export_both(ztune, swift, checkpoint, work, "ztune-ckpt")
-    worst = compare_weights(a, b, "swift export of ztune's checkpoint", failures)
-    check_not_vacuous(ours, a, model, "ztune's checkpoint", failures)
-    print(f"ztune's checkpoint in ms-swift: {len(theirs)} greedy replies equal; merged weights within {worst}", flush=True)
+    both_tools_agree(ztune, swift, model, checkpoint, prompts, work, "ztune's checkpoint", failures)
 
     # swift sft continues from ztune's checkpoint (its weights; transformers reads trainer_state.json, which must
     # hold TrainerState's keys and no other)
@@ -176,13 +182,7 @@ def main():
          "--output_dir", swift_out, "--report_to", "none", "--torch_dtype", "float32",
          "--dataloader_num_workers", "0", "--split_dataset_ratio", "0"], timeout=1200)
     swift_checkpoint = sorted(swift_out.glob("v*/checkpoint-4"))[-1]
-    ours, theirs = infer_both(ztune, swift, swift_checkpoint, prompts, work, "swift-ckpt")
-    if ours != theirs:
-        failures.append(f"ztune infer on ms-swift's checkpoint: {ours} vs swift infer {theirs}")
-    a, b = export_both(ztune, swift, swift_checkpoint, work, "swift-ckpt")
-    worst = compare_weights(a, b, "ztune export of ms-swift's checkpoint", failures)
-    check_not_vacuous(ours, a, model, "ms-swift's checkpoint", failures)
-    print(f"ms-swift's checkpoint in ztune: {len(ours)} greedy replies equal; merged weights within {worst}", flush=True)
+    both_tools_agree(ztune, swift, model, swift_checkpoint, prompts, work, "ms-swift's checkpoint", failures)
 
     if failures:
         print("FAIL:\n  " + "\n  ".join(failures))
