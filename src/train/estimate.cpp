@@ -219,6 +219,10 @@ Estimate estimate_run(const EstimateInput& input) {
   bool product_kept = input.tensors.full_training;
   for (int64_t l = 0; l < s.layers; ++l) product_kept = product_kept || adapters_of(plan, l).module[6];
   m.layer_backward = layer_backward_bytes(s, product_kept) + (input.gradient_checkpointing ? recompute : 0);
+  // LoRA dropout: the fused linear draws the dropped copy of its input again in backward (a [T, in] temporary;
+  // the largest input is down_proj's, [T, I]).
+  if (input.tensors.lora.has_value() && input.tensors.lora->dropout > 0 && !input.tensors.full_training)
+    m.layer_backward += s.T * (product_kept ? s.I : s.H) * s.eb;
   const bool head_trained = std::any_of(plan.begin(), plan.end(), [](const model::PlannedTensor& t) {
     return t.trainable && (t.file_name == "lm_head.weight" || t.file_name == "model.embed_tokens.weight");
   });

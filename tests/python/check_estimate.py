@@ -55,7 +55,7 @@ def make_larger_model(fixture, out):
 def sft(ztune, model, dataset, out, world, flags, extra=()):
     shutil.rmtree(out, ignore_errors=True)
     command = [ztune, "sft", "--model", str(model), "--dataset", str(dataset), "--output_dir", str(out),
-               "--max_steps", "1", "--save_strategy", "no", "--report_to", "none", "--lora_dropout", "0"] + flags + list(extra)
+               "--max_steps", "1", "--save_strategy", "no", "--report_to", "none"] + flags + list(extra)
     if world > 1:
         command = launch_command("mpirun", world) + command
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1",
@@ -107,13 +107,18 @@ def main():
         (larger, 2, 3, False, False, "float32", 512, 1),
         (larger, 2, 3, False, True, "float32", 512, 1),
         (larger, 4, 1, False, False, "float32", 256, 1),
+        (larger, 1, 2, False, True, "float32", 512, 1, "0.05"),  # ms-swift's default LoRA dropout
+        (larger, 2, 0, False, True, "bfloat16", 512, 1, "0.05"),  # ms-swift's defaults: bf16, checkpointing, dropout
     ]
     failures, rows = [], []
-    for i, (model, world, stage, full, ckpt, dtype, max_length, accumulation) in enumerate(grid):
-        name = f"{model.name} x{world} zero{stage} {'full' if full else 'lora'} ckpt={'on' if ckpt else 'off'} {dtype} len {max_length}"
+    for i, (model, world, stage, full, ckpt, dtype, max_length, accumulation, *dropout) in enumerate(grid):
+        dropout = dropout[0] if dropout else "0"
+        name = (f"{model.name} x{world} zero{stage} {'full' if full else 'lora'} ckpt={'on' if ckpt else 'off'} {dtype} "
+                f"len {max_length}" + (f" dropout {dropout}" if dropout != "0" else ""))
         flags = common + ["--deepspeed", f"zero{stage}", "--train_type", "full" if full else "lora",
                           "--gradient_checkpointing", "true" if ckpt else "false", "--torch_dtype", dtype,
-                          "--max_length", str(max_length), "--gradient_accumulation_steps", str(accumulation)]
+                          "--max_length", str(max_length), "--gradient_accumulation_steps", str(accumulation),
+                          "--lora_dropout", dropout]
         out = work / f"run{i}"
         command, result = sft(args.ztune, model, args.dataset, out, world, flags)
         runs = list(out.glob("v1-*"))
