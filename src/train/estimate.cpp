@@ -81,11 +81,11 @@ int64_t layer_activation_bytes(const EstimateInput& input, const Shapes& s, cons
   }
   bytes += T * a.lora_a_rows * kF32;
   // attention inputs (rotated q, k; v) and output. On the CPU, sdpa repeats k and v per query head for
-  // grouped-query attention (its kernel reads no shared kv heads) and keeps the repeated copies instead; the
-  // packed path concatenates the samples' outputs, so o_proj's input is a copy of its own.
+  // grouped-query attention (its kernel reads no shared kv heads) and keeps the repeated copies instead, and
+  // its output comes back in [B, heads, T, D] order, so o_proj's input is a copy of its own.
   const bool repeat_kv = !input.gpu && s.heads != s.kv_heads && input.attn_impl != "eager";
   bytes += T * (s.Q + 2 * (repeat_kv ? s.Q : s.K)) * eb + T * s.Q * eb;
-  if (!input.gpu && input.packed) bytes += T * s.Q * eb;
+  if (!input.gpu) bytes += T * s.Q * eb;
   if (input.attn_impl == "eager") {
     const int64_t rows = std::max<int64_t>(1, T / std::max<int64_t>(1, segment_length));
     bytes += rows * s.heads * segment_length * segment_length * (kF32 + eb);
