@@ -104,6 +104,13 @@ int64_t layer_backward_bytes(const Shapes& s, bool product_kept) {
   return s.T * ((product_kept ? 1 : 2) * s.I + 2 * s.H) * s.eb;
 }
 
+// The bus bandwidth a step's collectives run at: within a node the intra-node links; across nodes the slower
+// of those and the nodes' network.
+double bus_bandwidth(const EstimateInput& input, const Rates& rates) {
+  if (input.cluster.nodes <= 1) return rates.intra_node_gbps;
+  return std::min(rates.intra_node_gbps > 0 ? rates.intra_node_gbps : 1e30, rates.inter_node_gbps);
+}
+
 }  // namespace
 
 EstimateInput estimate_input_for(const TrainConfig& config, const model::ModelConfig& model, ClusterShape cluster,
@@ -158,11 +165,11 @@ Estimate estimate_run(const EstimateInput& input) {
   m.decay_mask = owned * kF32;
   m.gradients = (stage <= 1 ? layout.padded : layout.partition_size()) * kF32;
   if (stage >= 2) {
-    for (const dist::BucketRange& b : dist::gradient_buckets(layout, input.zero.reduce_bucket_size))
-      out.largest_bucket = std::max(out.largest_bucket, b.end - b.begin);
+    const std::vector<dist::BucketRange> ranges = dist::gradient_buckets(layout, input.zero.reduce_bucket_size);
+    for (const dist::BucketRange& b : ranges) out.largest_bucket = std::max(out.largest_bucket, b.end - b.begin);
     // staging: two in flight, one being filled, one complete but waiting for a later bucket to go first; each
     // bucket sent also receives this rank's reduced piece (up to three at once before the oldest is added)
-    const int64_t buckets = static_cast<int64_t>(dist::gradient_buckets(layout, input.zero.reduce_bucket_size).size());
+    const int64_t buckets = static_cast<int64_t>(ranges.size());
     m.gradient_buckets = (std::min<int64_t>(4, buckets) * out.largest_bucket +
                           std::min<int64_t>(3, buckets) * std::min(out.largest_bucket, layout.partition_size())) *
                          kF32;
@@ -205,8 +212,10 @@ Estimate estimate_run(const EstimateInput& input) {
   // ---- activations of one micro-batch
   const int64_t segment = std::min<int64_t>(s.T, std::max<int64_t>(1, input.segment_length));
   int64_t kept_no_checkpoint = 0, largest_layer_activations = 0;
+  std::vector<LayerAdapters> adapters;
+  for (int64_t l = 0; l < s.layers; ++l) adapters.push_back(adapters_of(plan, l));
   for (int64_t l = 0; l < s.layers; ++l) {
-    const int64_t bytes = layer_activation_bytes(input, s, adapters_of(plan, l), segment);
+    const int64_t bytes = layer_activation_bytes(input, s, adapters[static_cast<size_t>(l)], segment);
     kept_no_checkpoint += bytes;
     largest_layer_activations = std::max(largest_layer_activations, bytes);
   }
@@ -217,7 +226,7 @@ Estimate estimate_run(const EstimateInput& input) {
   // holds already (in fp32 that is the first norm's fp32 input).
   const int64_t recompute = largest_layer_activations - (s.eb == kF32 ? s.T * s.H * kF32 : 0);
   bool product_kept = input.tensors.full_training;
-  for (int64_t l = 0; l < s.layers; ++l) product_kept = product_kept || adapters_of(plan, l).module[6];
+  for (const LayerAdapters& a : adapters) product_kept = product_kept || a.module[6];
   m.layer_backward = layer_backward_bytes(s, product_kept) + (input.gradient_checkpointing ? recompute : 0);
   // LoRA dropout: the fused linear draws the dropped copy of its input again in backward (a [T, in] temporary;
   // the largest input is down_proj's, [T, I]).
@@ -304,8 +313,7 @@ TimeEstimate estimate_time(const EstimateInput& input, const Estimate& estimate,
   t.flops_per_step = micro_batch_flops(input) * input.accumulation;
   t.compute_s = rates.matrix_tflops > 0 ? t.flops_per_step / (rates.matrix_tflops * 1e12) : 0;
   const bool multi_node = input.cluster.nodes > 1;
-  const double bandwidth = multi_node ? std::min(rates.intra_node_gbps > 0 ? rates.intra_node_gbps : 1e30, rates.inter_node_gbps)
-                                      : rates.intra_node_gbps;
+  const double bandwidth = bus_bandwidth(input, rates);
   const double bytes = estimate.traffic.total();
   t.communication_s = bytes > 0 && bandwidth > 0 ? bytes / (bandwidth * 1e9) : 0;
   // Stages 2-3 send during backward (bucket reduce-scatters, ZeRO-3 gathers with prefetch): that part
@@ -397,9 +405,7 @@ std::string format_estimate(const EstimateInput& input, const Estimate& e, const
     return o.str();
   }
   o << "\ntime per step (" << rates_source << ")\n";
-  const double bandwidth = input.cluster.nodes > 1 ? std::min(rates.intra_node_gbps > 0 ? rates.intra_node_gbps : 1e30,
-                                                              rates.inter_node_gbps)
-                                                   : rates.intra_node_gbps;
+  const double bandwidth = bus_bandwidth(input, rates);
   char line[512];
   std::snprintf(line, sizeof line,
                 "  compute        %.3g FLOPs / (%.3g TFLOP/s) = %.3f s\n"

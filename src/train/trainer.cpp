@@ -499,9 +499,9 @@ class Trainer {
     }
     if (rank_ == 0) {
       const std::string final_dir = (fs::path(run_dir_) / ("checkpoint-" + std::to_string(step))).string();
-      const bool better = !best_.has_value() || (config_.loop.greater_is_better ? last_eval_.second > best_->second
-                                                                                 : last_eval_.second < best_->second);
-      if (last_eval_.first == step && better) best_ = {final_dir, last_eval_.second};
+      const bool better = !best_.has_value() || (config_.loop.greater_is_better ? last_eval_.second > best_->metric
+                                                                                 : last_eval_.second < best_->metric);
+      if (last_eval_.first == step && better) best_ = Best{final_dir, last_eval_.second, step};
       write_json_file((fs::path(temporary) / "trainer_state.json").string(), trainer_state(step));
       saved_.push_back(checkpoint::commit_checkpoint(run_dir_, temporary, step));
       remove_old_checkpoints();
@@ -515,7 +515,6 @@ class Trainer {
   // load_from_json refuses any other key, and `swift sft --resume_from_checkpoint` goes through it. The world
   // size is in zero_manifest.json.
   json trainer_state(int64_t step) const {
-    const int64_t best_step = best_ ? std::stoll(fs::path(best_->first).filename().string().substr(11)) : 0;
     const double flops_per_step = micro_batch_flops(estimate_input_for(config_, model_config_, cluster_)) *
                                   accumulation_ * world_;
     return {{"epoch", double(step) / double(steps_per_epoch_)},
@@ -529,9 +528,9 @@ class Trainer {
             {"num_input_tokens_seen", static_cast<int64_t>(tokens_seen_)},
             {"total_flos", flops_per_step * double(step)},
             {"log_history", log_->history()},
-            {"best_metric", best_ ? json(best_->second) : json(nullptr)},
-            {"best_global_step", best_ ? json(best_step) : json(nullptr)},
-            {"best_model_checkpoint", best_ ? json(best_->first) : json(nullptr)},
+            {"best_metric", best_ ? json(best_->metric) : json(nullptr)},
+            {"best_global_step", best_ ? json(best_->step) : json(nullptr)},
+            {"best_model_checkpoint", best_ ? json(best_->dir) : json(nullptr)},
             {"is_local_process_zero", true},
             {"is_world_process_zero", true},
             {"is_hyper_param_search", false},
@@ -576,7 +575,7 @@ class Trainer {
     if (!config_.loop.save_total_limit.has_value()) return;
     const size_t limit = static_cast<size_t>(std::max(1, *config_.loop.save_total_limit));
     for (auto it = saved_.begin(); saved_.size() > limit && it + 1 != saved_.end();) {
-      if (best_ && *it == best_->first) {
+      if (best_ && *it == best_->dir) {
         ++it;
         continue;
       }
@@ -598,11 +597,11 @@ class Trainer {
     std::printf("data (epoch %lld, all %d ranks): %s\nlast checkpoint: %s\n", static_cast<long long>(epoch_), world_,
                 total.summary().c_str(), saved_.empty() ? "none" : saved_.back().c_str());
     if (best_)
-      std::printf("best checkpoint: %s (eval_%s %.4f)\n", best_->first.c_str(),
-                  config_.loop.metric_for_best_model.c_str(), best_->second);
+      std::printf("best checkpoint: %s (eval_%s %.4f)\n", best_->dir.c_str(),
+                  config_.loop.metric_for_best_model.c_str(), best_->metric);
     std::fflush(stdout);
     // With --load_best_model_at_end the model of the run is its best checkpoint, as transformers reloads it.
-    const std::string final_model = config_.loop.load_best_model_at_end && best_ ? best_->first
+    const std::string final_model = config_.loop.load_best_model_at_end && best_ ? best_->dir
                                     : saved_.empty()                            ? std::string()
                                                                                 : saved_.back();
     if (config_.push.push_to_hub && !final_model.empty()) {
@@ -642,7 +641,12 @@ class Trainer {
   std::string run_dir_;
   std::unique_ptr<RunLog> log_;
   std::vector<std::string> saved_;
-  std::optional<std::pair<std::string, double>> best_;  // checkpoint, its --metric_for_best_model
+  struct Best {
+    std::string dir;  // the checkpoint
+    double metric;    // its --metric_for_best_model
+    int64_t step;
+  };
+  std::optional<Best> best_;
   std::pair<int64_t, double> last_eval_{-1, 0};
 
   int64_t first_step_ = 0, epoch_ = 0;

@@ -141,8 +141,8 @@ def main():
                 expected = record["estimate_bytes_sent"][kind]
                 if abs(sent - expected) > 1:
                     failures.append(f"{name}: rank {r} sent {sent} bytes by {kind}, estimated {expected:.0f}")
-            # The estimate is for the step's largest micro-batch (over all ranks); a rank with a shorter one
-            # holds less, so each rank is compared at the tokens it had when they differ.
+            # The estimate is for the step's largest micro-batch (over all ranks); a rank whose largest
+            # micro-batch was shorter holds less, so only the ranks that had that many tokens are compared.
             measured = rank["peak_bytes"]
             error = (estimate["peak"] - measured) / measured
             if rank["tokens"] == record["tokens_per_micro_batch"]:
@@ -164,11 +164,11 @@ def main():
             if text.returncode != 0 or peak_line(text.stdout) != want:
                 failures.append(f"{name}: ztune estimate printed PEAK {peak_line(text.stdout)}, the run estimated {want} "
                                 f"(exit {text.returncode}: {text.stderr[-500:]})")
-            dry = subprocess.run(launch_command("mpirun", world) + [args.ztune, "sft", "--dataset", str(args.dataset),
-                                 "--dry_run", "true", "--output_dir", str(work / "dry")] + base if world > 1 else
-                                 [args.ztune, "sft", "--dataset", str(args.dataset), "--dry_run", "true",
-                                  "--output_dir", str(work / "dry")] + base,
-                                 capture_output=True, text=True, timeout=120,
+            dry_run = [args.ztune, "sft", "--dataset", str(args.dataset), "--dry_run", "true", "--output_dir",
+                       str(work / "dry")] + base
+            if world > 1:
+                dry_run = launch_command("mpirun", world) + dry_run
+            dry = subprocess.run(dry_run, capture_output=True, text=True, timeout=120,
                                  env=dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1"))
             if dry.returncode != 0 or peak_line(dry.stdout) != want or (work / "dry").exists():
                 failures.append(f"{name}: sft --dry_run printed PEAK {peak_line(dry.stdout)}, expected {want}, and must "
