@@ -19,7 +19,7 @@ PACKAGES=(build-essential cmake ninja-build pkg-config git python3 python3-venv 
           openmpi-bin libopenmpi-dev libhdf5-dev nlohmann-json3-dev libspdlog-dev libgtest-dev
           libpcre2-dev libutf8proc-dev libcurl4-openssl-dev clang libclang-rt-14-dev iproute2 util-linux
           slurmctld slurmd slurm-client munge slurm-wlm-basic-plugins
-          docker.io debootstrap openssh-client)
+          docker.io debootstrap openssh-client patchelf)
 missing=()
 for package in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -23,10 +23,11 @@ bash tests/fuzz/run_fuzzers.sh "$FUZZ_SECONDS" "$BUILD_DIR/tests/work/safetensor
 if grep -q "ZTUNE_CUDA:BOOL=ON" "$BUILD_DIR/CMakeCache.txt"; then
   echo "[test] CUDA/NCCL code compiled and linked into $BUILD_DIR/ztune"
   "$BUILD_DIR/ztune" env | grep -E "^(CUDA|NCCL)"
-  # The bundle a lent GPU machine runs, and the GPU check's dry run on this CPU, so neither can rot.
-  echo "[test] GPU bundle and scripts/gpu_check.sh --dry-run"
+  # The bundle a lent GPU machine runs, and the GPU check's dry run on this CPU with what it leaves behind,
+  # so neither can rot.
+  echo "[test] GPU bundle and scripts/gpu_check.sh --dry-run (tests/gpu/check_gpu_check.sh)"
   bash scripts/gpu_bundle.sh "$BUILD_DIR"
-  ZTUNE_GPU_WORK="$BUILD_DIR/tests/work/gpu-check" bash scripts/gpu_check.sh --dry-run
+  bash tests/gpu/check_gpu_check.sh "$BUILD_DIR"
 elif [ "${CI:-}" = "true" ]; then
   echo "[test] FAIL: CI must compile and link the CUDA/NCCL build (no CUDA toolkit found?)"; exit 1
 fi

@@ -161,12 +161,14 @@ std::string Communicator::broadcast_text(const std::string& text, int root) {
 
 namespace {
 
+// One process: nothing to exchange, on whatever device the tensors are (no NCCL start-up for one GPU).
 class SingleCommunicator : public Communicator {
  public:
-  SingleCommunicator() : Communicator(0, 1) {}
+  explicit SingleCommunicator(c10::Device device) : Communicator(0, 1), device_(device) {}
   std::string backend() const override { return "single"; }
-  std::unique_ptr<Communicator> duplicate() override { return std::make_unique<SingleCommunicator>(); }
-  std::unique_ptr<Communicator> split(int, int) override { return std::make_unique<SingleCommunicator>(); }
+  c10::Device device() const override { return device_; }
+  std::unique_ptr<Communicator> duplicate() override { return std::make_unique<SingleCommunicator>(device_); }
+  std::unique_ptr<Communicator> split(int, int) override { return std::make_unique<SingleCommunicator>(device_); }
   void barrier() override {}
 
  protected:
@@ -180,11 +182,16 @@ class SingleCommunicator : public Communicator {
     return finished_work();
   }
   WorkPtr do_broadcast(at::Tensor&, int) override { return finished_work(); }
+
+ private:
+  c10::Device device_;
 };
 
 }  // namespace
 
-std::unique_ptr<Communicator> make_single_communicator() { return std::make_unique<SingleCommunicator>(); }
+std::unique_ptr<Communicator> make_single_communicator(c10::Device device) {
+  return std::make_unique<SingleCommunicator>(device);
+}
 
 #ifndef ZTUNE_WITH_CUDA
 std::unique_ptr<Communicator> make_nccl_communicator(const LaunchEnv&, c10::Device) {
@@ -193,7 +200,8 @@ std::unique_ptr<Communicator> make_nccl_communicator(const LaunchEnv&, c10::Devi
 #endif
 
 std::unique_ptr<Communicator> make_communicator(const LaunchEnv& env, c10::Device device, bool staged) {
-  if (device.is_cuda() && !staged) return make_nccl_communicator(env, device);
+  if (device.is_cuda() && !staged)
+    return env.world_size == 1 ? make_single_communicator(device) : make_nccl_communicator(env, device);
   int initialized = 0;
   MPI_Initialized(&initialized);
   std::unique_ptr<Communicator> host = initialized          ? make_mpi_communicator()

@@ -96,11 +96,13 @@ class Communicator {
   at::Tensor control_;
 };
 
-// The communicator for this process: NCCL when `device` is CUDA, else MPI when MPI is initialized, else
-// the rendezvous store when there are several ranks, else a single process. `staged`: the host one of
-// those wrapped by make_staged_communicator (several ranks sharing a GPU).
+// The communicator for this process: NCCL when `device` is CUDA and there are several ranks (one rank on
+// one GPU exchanges nothing and starts no NCCL), else MPI when MPI is initialized, else the rendezvous store
+// when there are several ranks, else a single process. `staged`: the host one of those wrapped by
+// make_staged_communicator (several ranks sharing a GPU).
 std::unique_ptr<Communicator> make_communicator(const LaunchEnv& env, c10::Device device, bool staged = false);
-std::unique_ptr<Communicator> make_single_communicator();
+// World size 1; its control buffer lives on `device`.
+std::unique_ptr<Communicator> make_single_communicator(c10::Device device = c10::kCPU);
 std::unique_ptr<Communicator> make_mpi_communicator();
 // CPU ranks without MPI, meeting at MASTER_ADDR:MASTER_PORT (c10d::TCPStore, served by rank 0 or by
 // torchrun's agent).

@@ -6,10 +6,14 @@
 //   bf16 <= 2e-2, relative to the largest reference value);
 // - NCCL at world size 1: every collective in every dtype, a named error for a host tensor, and no
 //   allocator growth over 1,000 collectives whose Work is dropped unwaited.
-// Where no GPU is visible the binary says so and exits 77, which ctest reports as skipped (not passed).
+// The fixtures come from ZTUNE_FIXTURES_DIR (ctest and scripts/gpu_check.sh set it; no build-machine path
+// is compiled in, since the binary runs on a lent machine): a missing or incomplete folder ends the run with
+// exit 2 before the GPU is looked for, so the CPU dry run checks the lookup too. Where no GPU is visible the
+// binary says so and exits 77, which ctest reports as skipped (not passed).
 // `ztune_gpu_tests --timeout-probe` instead holds an NCCL collective behind a 20 s host function with a
-// 2 s collective timeout: the watchdog must end the process within seconds, naming the rank and the
-// collective (scripts/gpu_check.sh expects that failure).
+// 2 s collective timeout (set once the communicator is up and has run one collective, so a slow first NCCL
+// start-up is not mistaken for it): the watchdog must end the process within seconds, naming the rank and
+// the collective (scripts/gpu_check.sh expects that failure).
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <gtest/gtest.h>
@@ -19,7 +23,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 #include "core/check.h"
@@ -32,7 +38,7 @@
 namespace {
 
 using namespace zt;
-const std::string kFixtures = ZTUNE_FIXTURES_DIR;
+std::string g_fixtures;  // set by main from ZTUNE_FIXTURES_DIR
 const at::Device kGpu(at::kCUDA, 0);
 
 double relative_error(const at::Tensor& actual, const at::Tensor& expected) {
@@ -92,7 +98,7 @@ TEST_P(GpuModel, LogitsLossAndLoraGradientsEqualTheCpu) {
   options.dtype = bf16 ? at::kBFloat16 : at::kFloat;
   options.lora = model::lora_config(8, 16, 0.0);
   torch::manual_seed(11);
-  model::DecoderModel cpu = model::DecoderModel::load(kFixtures + "/" + family, options);
+  model::DecoderModel cpu = model::DecoderModel::load(g_fixtures + "/" + family, options);
   // LoRA B starts at zero; give it values so that its gradient path is exercised.
   std::vector<std::pair<std::string, at::Tensor>> adapter;
   for (auto& [name, tensor] : cpu.trainable_parameters()) {
@@ -101,7 +107,7 @@ TEST_P(GpuModel, LogitsLossAndLoraGradientsEqualTheCpu) {
     adapter.emplace_back(name, tensor.detach().clone());
   }
   options.device = kGpu;
-  model::DecoderModel gpu = model::DecoderModel::load(kFixtures + "/" + family, options);
+  model::DecoderModel gpu = model::DecoderModel::load(g_fixtures + "/" + family, options);
   gpu.load_adapter_tensors(adapter);
   // Two packed samples of 23 and 41 tokens, all labelled.
   torch::manual_seed(12);
@@ -170,12 +176,15 @@ TEST(GpuNccl, EveryCollectiveAtWorldOneInEveryDtype) {
 
 }  // namespace
 
-// The collective can never finish in time: its stream waits behind a host function that sleeps 20 s.
+// The collective can never finish in time: its stream waits behind a host function that sleeps 20 s. The
+// communicator starts, and runs one collective, under the default timeout: only the held one has 2 s.
 int timeout_probe() {
-  dist::set_collective_timeout(2);
   dist::LaunchEnv single;
   auto comm = dist::make_nccl_communicator(single, kGpu);
   at::Tensor buffer = at::ones({1024}, at::TensorOptions().device(kGpu));
+  comm->all_reduce(buffer)->wait();
+  c10::cuda::device_synchronize();
+  dist::set_collective_timeout(2);
   cudaLaunchHostFunc(c10::cuda::getCurrentCUDAStream(0).stream(), [](void*) { sleep(20); }, nullptr);
   comm->all_reduce(buffer)->wait();
   c10::cuda::device_synchronize();
@@ -183,7 +192,31 @@ int timeout_probe() {
   return 0;
 }
 
+// The fixture folder from ZTUNE_FIXTURES_DIR, or an empty string after saying what is missing.
+std::string find_fixtures() {
+  const char* dir = std::getenv("ZTUNE_FIXTURES_DIR");
+  if (dir == nullptr || *dir == '\0') {
+    std::printf("ztune_gpu_tests: ZTUNE_FIXTURES_DIR is not set; point it at the fixture models "
+                "(tests/fixtures/out, or the GPU bundle's fixtures/)\n");
+    return "";
+  }
+  for (const char* family : {"qwen2", "llama", "qwen3"}) {
+    const std::filesystem::path config = std::filesystem::path(dir) / family / "config.json";
+    if (!std::filesystem::exists(config)) {
+      std::printf("ztune_gpu_tests: ZTUNE_FIXTURES_DIR=%s has no %s\n", dir, config.c_str());
+      return "";
+    }
+  }
+  return dir;
+}
+
 int main(int argc, char** argv) {
+  const bool probe = argc == 2 && std::strcmp(argv[1], "--timeout-probe") == 0;
+  if (!probe) {
+    g_fixtures = find_fixtures();
+    if (g_fixtures.empty()) return 2;
+    std::printf("ztune_gpu_tests: fixtures at %s\n", g_fixtures.c_str());
+  }
   const dist::CudaStatus cuda = dist::cuda_status();
   if (cuda.device_count == 0) {
     std::printf("ztune_gpu_tests: no GPU is visible (%s); these tests need one and were not run\n",
@@ -191,7 +224,7 @@ int main(int argc, char** argv) {
     return 77;
   }
   dist::use_cuda_device(0);
-  if (argc == 2 && std::strcmp(argv[1], "--timeout-probe") == 0) return timeout_probe();
+  if (probe) return timeout_probe();
   ::testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();
 }

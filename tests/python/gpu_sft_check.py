@@ -3,10 +3,14 @@
 
 usage: gpu_sft_check.py ZTUNE MODEL_DIR DATASET WORK_DIR --deepspeed zero2|zero3 [--steps 20]
 
-bf16 with packing: STEPS steps saving at STEPS/2 and STEPS; a second run resumes from the middle checkpoint
-and ends within bf16 noise of the first (GPU attention backward kernels may sum in another order from run
-to run, so not bitwise); the adapter is exported merged; greedy replies of 16 tokens to two prompts, in fp32,
-on the run's device (ZTUNE_DEVICE as set by the caller) equal those on the CPU (ZTUNE_DEVICE=cpu).
+bf16 with packing: STEPS steps saving at STEPS/2 and STEPS; a second run resumes from the middle checkpoint.
+On the CPU (ZTUNE_DEVICE=cpu, the dry run) the resumed adapter equals the uninterrupted one bit for bit. On a
+GPU, flash attention's backward sums in another order from run to run, and Adam turns that into sign flips of
+a few near-zero updates, so the largest element difference says little: the resumed adapter must be within
+2e-2 of the uninterrupted one as a whole (norm of the difference over the norm, per tensor, the worst tensor)
+and its last logged loss within 2e-2 (relative). The run must say it ran on the device asked for (cuda:N when
+ZTUNE_DEVICE=cuda). The adapter is exported merged; greedy replies of 16 tokens to two prompts, in fp32, on the
+run's device equal those on the CPU (ZTUNE_DEVICE=cpu).
 """
 import argparse
 import json
@@ -26,7 +30,7 @@ def infer(ztune, checkpoint, rows, result, device):
     env = dict(os.environ, ZTUNE_DEVICE=device)
     done = subprocess.run([ztune, "infer", "--adapters", str(checkpoint), "--val_dataset", str(rows),
                            "--temperature", "0", "--max_new_tokens", "16", "--torch_dtype", "float32",
-                           "--result_path", str(result)], capture_output=True, text=True, env=env, timeout=300)
+                           "--result_path", str(result)], capture_output=True, text=True, env=env, timeout=120)
     if done.returncode != 0:
         sys.exit(f"FAIL: ztune infer on {device} exited {done.returncode}: {done.stderr[-2000:]}")
     return [json.loads(line)["response"] for line in result.read_text().splitlines()]
@@ -47,20 +51,34 @@ def main():
     failures = []
     run, stdout, stderr = run_sft_command(args.ztune, work / "full", 1, common)
     device_line = next((line for line in (stdout + stderr).splitlines() if "running on" in line), "")
+    wanted = os.environ.get("ZTUNE_DEVICE", "auto")
+    if wanted in ("cuda", "cpu") and f"running on {wanted}" not in device_line:
+        failures.append(f"ZTUNE_DEVICE={wanted} but the run says: {device_line.strip() or '(no device line)'}")
     resumed, _, _ = run_sft_command(args.ztune, work / "resumed", 1,
                                     common + ["--resume_from_checkpoint", str(run / f"checkpoint-{half}")])
     a = load_file(str(run / f"checkpoint-{args.steps}" / "adapter_model.safetensors"))
     b = load_file(str(resumed / f"checkpoint-{args.steps}" / "adapter_model.safetensors"))
-    scale = max(float(np.max(np.abs(v))) for v in a.values())
-    diff = max(float(np.max(np.abs(a[k].astype(np.float64) - b[k]))) for k in a) / max(scale, 1e-12)
-    if diff > BF16_TOLERANCE:
-        failures.append(f"resumed adapter differs from the uninterrupted one by {diff:.3g} (relative)")
     losses = [json.loads(line)["loss"] for line in (run / "logging.jsonl").read_text().splitlines() if '"loss"' in line]
+    resumed_losses = [json.loads(line)["loss"] for line in (resumed / "logging.jsonl").read_text().splitlines()
+                      if '"loss"' in line]
+    if wanted == "cpu":
+        differing = [k for k in a if not np.array_equal(a[k], b[k])]
+        diff = 0.0 if not differing else float("inf")
+        if differing or losses[-1] != resumed_losses[-1]:
+            failures.append(f"on the CPU the resumed run must equal the uninterrupted one bit for bit: {len(differing)} "
+                            f"tensors differ, last loss {losses[-1]} vs {resumed_losses[-1]}")
+    else:
+        diff = max(float(np.linalg.norm(a[k].astype(np.float64) - b[k]) / max(np.linalg.norm(a[k].astype(np.float64)), 1e-12))
+                   for k in a)
+        if diff > BF16_TOLERANCE:
+            failures.append(f"resumed adapter differs from the uninterrupted one by {diff:.3g} (relative norm, worst tensor)")
+        if abs(losses[-1] - resumed_losses[-1]) > BF16_TOLERANCE * abs(losses[-1]):
+            failures.append(f"last loss {losses[-1]:.5f} uninterrupted vs {resumed_losses[-1]:.5f} resumed")
     if not all(np.isfinite(losses)) or not losses[-1] < losses[0]:
         failures.append(f"losses {losses[0]:.4f} -> {losses[-1]:.4f}")
     checkpoint = run / f"checkpoint-{args.steps}"
     export = subprocess.run([args.ztune, "export", "--adapters", str(checkpoint), "--merge_lora", "true"],
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=120)
     if export.returncode != 0 or not (Path(str(checkpoint) + "-merged") / "config.json").exists():
         failures.append(f"export --merge_lora failed: {export.stderr[-1500:]}")
     rows = work / "prompts.jsonl"
