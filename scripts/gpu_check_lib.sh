@@ -50,7 +50,10 @@ pack() {
   (cd "$WORK" && find . -type f \( -name '*.log' -o -name '*.jsonl' -o -name '*.json' -o -name '*.md' -o -name '*.txt' \
       -o -name '*.svg' \) -size -2M ! -name 'tokenizer*.json' ! -path '*/model/*' ! -path '*-merged/*' \
       ! -name '.pack.*' -print 2>/dev/null | sort) > "$list"
-  tar -czf "$tmp" -C "$WORK" -T "$list" 2>/dev/null && mv -f "$tmp" "$RESULTS/gpu_check.tar.gz"
+  # A log that grows while it is read, or a file gone before tar reaches it, is no reason to lose the rest
+  # (tar's exit status 1); only a real failure (2) keeps the last archive.
+  tar --ignore-failed-read --warning=no-file-changed -czf "$tmp" -C "$WORK" -T "$list" 2>/dev/null
+  [ $? -le 1 ] && mv -f "$tmp" "$RESULTS/gpu_check.tar.gz"
   rm -f "$list" "$tmp"
 }
 
@@ -154,5 +157,7 @@ gpu_check_finish() {
   write_table --print
   pack
   rm -f "$RESULTS"/.gpu_check.tar.gz.*
+  # The console's tee gets the last lines before the check ends.
+  if [ -n "${GPU_CHECK_TEE:-}" ]; then exec >&- 2>&-; wait "$GPU_CHECK_TEE" 2>/dev/null; fi
   echo "[gpu_check] results: $RESULTS/gpu_check.md and $RESULTS/gpu_check.tar.gz ($(du -k "$RESULTS/gpu_check.tar.gz" 2>/dev/null | cut -f1) KiB)"
 }

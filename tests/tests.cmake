@@ -346,6 +346,25 @@ add_test(NAME env_failures_named
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_env_failures.py $<TARGET_FILE:ztune>
                  ${ZTUNE_FIXTURES_DIR} ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/env-failures)
 set_tests_properties(env_failures_named PROPERTIES TIMEOUT 900)
+# One rank's failure ends the whole job within seconds with its error printed once (issue 27): a bad row, a corrupt
+# shard, a full disk on one rank, an injected failure at every control-plane operation of start-up and of a save, a
+# rank that hangs; 2 and 3 ranks, under mpirun and without MPI.
+add_test(NAME sft_rank_failure_ends_job
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_rank_failures.py $<TARGET_FILE:ztune>
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/rank-failures)
+set_tests_properties(sft_rank_failure_ends_job PROPERTIES TIMEOUT 900)
+# The run folder around failures: resume from a run folder (its latest, or the newest checkpoint) and `true`, an
+# unfinished save refused, leftovers removed at start-up, one run per folder (lock, stale lock, --ignore_run_lock),
+# an unreachable hub exits 1.
+add_test(NAME sft_run_folder_protocol
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_run_folder.py $<TARGET_FILE:ztune>
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/run-folder)
+set_tests_properties(sft_run_folder_protocol PROPERTIES TIMEOUT 600)
+# Every numeric flag of sft, infer and estimate at 0, negative, NaN, infinity and overflow: exit 0 or 2, no crash.
+add_test(NAME cli_numeric_flags_range_checked
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_numeric_flags.py $<TARGET_FILE:ztune>
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/numeric-flags)
+set_tests_properties(cli_numeric_flags_range_checked PROPERTIES TIMEOUT 600)
 # A test tool given a bad tokenizer reports it instead of aborting.
 add_test(NAME tokenize_corpus_bad_tokenizer_named
          COMMAND ztune_tokenize_corpus ${WORK}/no-such-tokenizer.json ${WORK}/none.bin ${WORK}/none-out.bin)
@@ -356,11 +375,11 @@ set_tests_properties(tokenize_corpus_bad_tokenizer_named PROPERTIES
 # -L store (ranks without MPI), -L cluster (two namespace "nodes"; root), -L slow (15 s or more each), -L gpu (needs a GPU; none yet). The gtest cases carry `unit` already.
 set(ZTUNE_TEST_LABELS
   "unit:cli_.*|layers_include_only_downward|tokenize_corpus_bad_tokenizer_named|safetensors_ztune_writes_samples"
-  "mpi:mpi_.*|zero_.*|staged_zero_.*|sft_end_to_end|sft_resume_equals_uninterrupted|sft_preemption|sft_without_mpi"
-  "store:store_.*|staged_.*|torchrun_.*|zero_equivalence_store_.*|zero_equivalence_torchrun_.*|sft_without_mpi"
+  "mpi:mpi_.*|zero_.*|staged_zero_.*|sft_end_to_end|sft_resume_equals_uninterrupted|sft_preemption|sft_without_mpi|sft_rank_failure_ends_job"
+  "store:store_.*|staged_.*|torchrun_.*|zero_equivalence_store_.*|zero_equivalence_torchrun_.*|sft_without_mpi|sft_rank_failure_ends_job"
   "cluster:cluster_.*"
   "python:.*_python_.*|fixtures_.*|token_parity_.*|tokenizer_shapes_.*|cli_every_ms_swift_flag_known|encoding_parity_.*|lr_schedule_matches_transformers|sft_.*|export_.*|infer_.*|hub_.*|env_failures_named|mpi_data_shards_.*|zero_equivalence_.*|zero_full_training_memory_.*|staged_zero_.*"
-  "slow:zero_equivalence_[134]|sft_without_mpi|encoding_parity_.*|generation_python_writes_reference|sft_end_to_end|sft_resume_equals_uninterrupted|sft_loss_parity|sft_full_training|export_consolidate_and_merge|infer_batch_and_chat")
+  "slow:zero_equivalence_[134]|sft_without_mpi|encoding_parity_.*|generation_python_writes_reference|sft_end_to_end|sft_resume_equals_uninterrupted|sft_loss_parity|sft_full_training|export_consolidate_and_merge|infer_batch_and_chat|sft_rank_failure_ends_job|cli_numeric_flags_range_checked")
 get_property(ztune_registered DIRECTORY PROPERTY TESTS)
 foreach(rule ${ZTUNE_TEST_LABELS})
   string(REGEX MATCH "^[a-z]+" label "${rule}")

@@ -7,8 +7,10 @@
 
 #include <algorithm>
 #include <array>
-#include <limits>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -53,11 +55,18 @@ class H5Handle {
   herr_t (*close_)(hid_t);
 };
 
+// HDF5's own message is on its error stack, which is silenced; errno still holds the system's reason.
+[[noreturn]] void throw_write_failure(const std::string& path, const std::string& what, int error) {
+  error = fs_util::write_errno(error, path);
+  ZT_SYSTEM_THROW(path << ": " << what << " (" << (error != 0 ? std::strerror(error) : "HDF5 error") << "); "
+                       << fs_util::write_advice(error));
+}
+
 void write_dataset(hid_t file, const char* name, hid_t type, const void* data, hsize_t count, const std::string& path) {
   H5Handle space(H5Screate_simple(1, &count, nullptr), H5Sclose);
   H5Handle set(H5Dcreate2(file, name, type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
   if (set.get() < 0 || H5Dwrite(set.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
-    ZT_SYSTEM_THROW(path << ": writing '" << name << "' failed; free space on that file system or write elsewhere");
+    throw_write_failure(path, "writing '" + std::string(name) + "' failed", errno);
 }
 
 void write_tensor(hid_t file, const char* name, const at::Tensor& tensor, const std::string& path) {
@@ -141,8 +150,9 @@ uint32_t write_rank_shard(const std::string& dir, const RankState& state) {
   const std::string path = (fs::path(dir) / shard_name(state.rank)).string();
   const std::string temporary = path + ".tmp";
   {
+    errno = 0;
     H5Handle file(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
-    if (file.get() < 0) ZT_SYSTEM_THROW(temporary << ": cannot create; make the output folder writable or choose another");
+    if (file.get() < 0) throw_write_failure(temporary, "cannot create", errno);
     write_int(file.get(), "format", kCheckpointFormat, temporary);
     write_int(file.get(), "rank", state.rank, temporary);
     write_int(file.get(), "owned_begin", state.owned_begin, temporary);
@@ -154,8 +164,7 @@ uint32_t write_rank_shard(const std::string& dir, const RankState& state) {
     write_bytes(file.get(), "rng_state", state.rng_state, temporary);
     write_bytes(file.get(), "data_cursor", state.data_cursor, temporary);
     // HDF5 buffers: a full disk may show only when the buffers go out.
-    if (H5Fflush(file.get(), H5F_SCOPE_GLOBAL) < 0)
-      ZT_SYSTEM_THROW(temporary << ": write failed; free space on that file system or write elsewhere");
+    if (H5Fflush(file.get(), H5F_SCOPE_GLOBAL) < 0) throw_write_failure(temporary, "write failed", errno);
   }
   fs_util::fsync_path(temporary);
   fs_util::rename_path(temporary, path);

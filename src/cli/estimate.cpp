@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -92,7 +93,8 @@ EstimateFlags take_estimate_flags(std::vector<std::string>& argv) {
       ZT_REQUIRE(i + 1 < argv.size() && argv[i + 1].rfind("--", 0) != 0, "--" << name << " needs a value");
       value = argv[++i];
     }
-    auto number = [&](double low) {
+    // A finite number >= low (and <= high); counts are whole numbers.
+    auto number = [&](double low, double high = 1e12, bool whole = false) {
       double parsed = 0;
       try {
         size_t used = 0;
@@ -101,11 +103,13 @@ EstimateFlags take_estimate_flags(std::vector<std::string>& argv) {
       } catch (const std::exception&) {
         ZT_THROW("--" << name << " '" << value << "' is not a number");
       }
-      ZT_REQUIRE(parsed >= low, "--" << name << " must be at least " << low << ", got " << value);
+      ZT_REQUIRE(std::isfinite(parsed) && parsed >= low && parsed <= high && (!whole || parsed == std::floor(parsed)),
+                 "--" << name << " must be " << (whole ? "a whole number " : "a number ") << "in [" << low << ", "
+                      << high << "], got " << value);
       return parsed;
     };
-    if (name == "nnodes") flags.nnodes = static_cast<int>(number(1));
-    if (name == "nproc_per_node") flags.nproc_per_node = static_cast<int>(number(1));
+    if (name == "nnodes") flags.nnodes = static_cast<int>(number(1, 1e6, true));
+    if (name == "nproc_per_node") flags.nproc_per_node = static_cast<int>(number(1, 1024, true));
     if (name == "matrix_tflops") flags.matrix_tflops = number(1e-9);
     if (name == "intra_node_gbps") flags.intra_node_gbps = number(1e-9);
     if (name == "inter_node_gbps") flags.inter_node_gbps = number(1e-9);

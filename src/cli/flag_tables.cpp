@@ -21,7 +21,7 @@ void add_model_flags(args::Table& table) {
   table.add("template", &A::template_name, "chat template; default: as ms-swift chooses it (args.json, model name, the model's chat template)")
       .one_of(data::template_names());
   table.add("system", &A::system, "system prompt; default from the template");
-  table.add("max_length", &A::max_length, "max tokens per sample; default: the model's max positions");
+  table.add("max_length", &A::max_length, "max tokens per sample; default: the model's max positions").at_least(1);
   table.add("use_hf", &A::use_hf, "resolve hub ids against the Hugging Face cache instead of ModelScope's");
 }
 
@@ -460,20 +460,23 @@ const args::Table& sft_table() {
     t.section("data");
     t.add("dataset", &A::dataset, "[HF::|MS::]path_or_id[:subset][#N] ... (.jsonl, .json, .csv)");
     t.add("val_dataset", &A::val_dataset, "validation datasets");
-    t.add("split_dataset_ratio", &A::split_dataset_ratio, "fraction of the data held out for validation");
+    t.add("split_dataset_ratio", &A::split_dataset_ratio, "fraction of the data held out for validation")
+        .at_least(0).below(1);
     t.add("columns", &A::columns, "JSON map renaming dataset columns, applied first");
     t.add("strict", &A::strict, "true: a bad row is an error; false: skipped and counted");
     t.add("dataset_shuffle", &A::dataset_shuffle, "shuffle the training data");
     t.add("streaming", &A::streaming, "stream the data (needs --max_steps)");
-    t.add("shuffle_buffer_size", &A::shuffle_buffer_size, "shuffle buffer for streaming");
-    t.add("seed", &A::seed, "random seed (init, dropout)");
-    t.add("data_seed", &A::data_seed, "random seed of data order and splits");
+    t.add("shuffle_buffer_size", &A::shuffle_buffer_size, "shuffle buffer for streaming").at_least(1);
+    t.add("seed", &A::seed, "random seed (init, dropout)").at_least(0, "numpy and torch take seeds from 0");
+    t.add("data_seed", &A::data_seed, "random seed of data order and splits")
+        .at_least(0, "numpy and torch take seeds from 0");
     t.add("dataset_num_proc", &A::dataset_num_proc,
-          "accepted for ms-swift command lines; ztune has no preprocessing pass (rows are encoded as they stream)");
+          "accepted for ms-swift command lines; ztune has no preprocessing pass (rows are encoded as they stream)")
+              .at_least(1);
     t.add("dataloader_num_workers", &A::dataloader_num_workers,
-          "accepted for ms-swift command lines; rows are prepared on the training thread");
+          "accepted for ms-swift command lines; rows are prepared on the training thread").at_least(0);
     t.add("packing", &A::packing, "pack several samples into each row");
-    t.add("packing_length", &A::packing_length, "tokens per packed row; default: max_length");
+    t.add("packing_length", &A::packing_length, "tokens per packed row; default: max_length").at_least(1);
     t.add("lazy_tokenize", &A::lazy_tokenize,
           "accepted for ms-swift command lines; ztune always encodes rows as they stream (the same rows either way)");
     t.add("model_name", &A::model_name, "self-cognition: the model's name for {{NAME}} in the data ([zh] [en])");
@@ -483,9 +486,10 @@ const args::Table& sft_table() {
 
     t.section("tuner");
     t.add("train_type", &A::train_type, "what to train").alias("tuner_type").one_of({"lora", "full"});
-    t.add("lora_rank", &A::lora_rank, "LoRA rank r");
-    t.add("lora_alpha", &A::lora_alpha, "LoRA alpha; scaling = alpha / r");
-    t.add("lora_dropout", &A::lora_dropout, "dropout on the LoRA input");
+    t.add("lora_rank", &A::lora_rank, "LoRA rank r").at_least(1, "PEFT refuses r <= 0");
+    t.add("lora_alpha", &A::lora_alpha, "LoRA alpha; scaling = alpha / r").above(0, "scaling = alpha / r");
+    t.add("lora_dropout", &A::lora_dropout, "dropout on the LoRA input")
+        .at_least(0, "torch.nn.Dropout's rule").at_most(1);
     t.add("lora_bias", &A::lora_bias, "LoRA bias").one_of({"none"});
     t.add("use_rslora", &A::use_rslora, "rank-stabilised scaling alpha / sqrt(r)");
     t.add("target_modules", &A::target_modules, "modules given LoRA: all-linear, names, or a regex");
@@ -493,35 +497,39 @@ const args::Table& sft_table() {
     t.add("adapters", &A::adapters, "continue training from this PEFT adapter (its r, alpha and targets are used)");
 
     t.section("schedule and optimiser");
-    t.add("num_train_epochs", &A::num_train_epochs, "epochs");
-    t.add("max_steps", &A::max_steps, "optimizer steps; -1: from epochs");
-    t.add("per_device_train_batch_size", &A::per_device_train_batch_size, "micro-batch per rank");
-    t.add("per_device_eval_batch_size", &A::per_device_eval_batch_size, "eval batch per rank");
+    t.add("num_train_epochs", &A::num_train_epochs, "epochs").above(0);
+    t.add("max_steps", &A::max_steps, "optimizer steps; -1: from epochs").at_least(1).or_value(-1);
+    t.add("per_device_train_batch_size", &A::per_device_train_batch_size, "micro-batch per rank").at_least(1);
+    t.add("per_device_eval_batch_size", &A::per_device_eval_batch_size, "eval batch per rank").at_least(1);
     t.add("gradient_accumulation_steps", &A::gradient_accumulation_steps,
-          "micro-batches per step; default max(1, ceil(16 / batch / world))");
-    t.add("learning_rate", &A::learning_rate, "peak learning rate; default 1e-4 (lora), 1e-5 (full)");
+          "micro-batches per step; default max(1, ceil(16 / batch / world))").at_least(1);
+    t.add("learning_rate", &A::learning_rate, "peak learning rate; default 1e-4 (lora), 1e-5 (full)")
+        .at_least(0, "torch.optim.AdamW's rule");
     t.add("lr_scheduler_type", &A::lr_scheduler_type, "learning-rate schedule")
         .one_of({"cosine", "linear", "constant", "constant_with_warmup"});
-    t.add("warmup_ratio", &A::warmup_ratio, "warm-up as a fraction of steps");
-    t.add("warmup_steps", &A::warmup_steps, "warm-up steps (overrides warmup_ratio)");
-    t.add("weight_decay", &A::weight_decay, "AdamW weight decay");
-    t.add("adam_beta1", &A::adam_beta1, "AdamW beta1");
-    t.add("adam_beta2", &A::adam_beta2, "AdamW beta2");
-    t.add("adam_epsilon", &A::adam_epsilon, "AdamW epsilon");
-    t.add("max_grad_norm", &A::max_grad_norm, "clip the global gradient norm to this");
+    t.add("warmup_ratio", &A::warmup_ratio, "warm-up as a fraction of steps")
+        .at_least(0, "transformers' rule").at_most(1);
+    t.add("warmup_steps", &A::warmup_steps, "warm-up steps (overrides warmup_ratio)").at_least(0);
+    t.add("weight_decay", &A::weight_decay, "AdamW weight decay").at_least(0, "torch.optim.AdamW's rule");
+    t.add("adam_beta1", &A::adam_beta1, "AdamW beta1").at_least(0, "torch.optim.AdamW's rule").below(1);
+    t.add("adam_beta2", &A::adam_beta2, "AdamW beta2").at_least(0, "torch.optim.AdamW's rule").below(1);
+    t.add("adam_epsilon", &A::adam_epsilon, "AdamW epsilon").at_least(0, "torch.optim.AdamW's rule");
+    t.add("max_grad_norm", &A::max_grad_norm, "clip the global gradient norm to this")
+        .at_least(0, "0 turns clipping off");
     t.add("gradient_checkpointing", &A::gradient_checkpointing, "recompute activations in backward");
     t.add("bf16", &A::bf16, "train in bfloat16 with fp32 master weights");
     t.add("fp16", &A::fp16, "train in float16 with loss scaling");
     t.add("deepspeed", &A::deepspeed, "ZeRO: zero0|zero1|zero2|zero3|PATH.json (DeepSpeed keys; offload is refused)");
-    t.add("ddp_timeout", &A::ddp_timeout, "seconds a collective may take before the job ends, naming the rank");
+    t.add("ddp_timeout", &A::ddp_timeout, "seconds a collective may take before the job ends, naming the rank")
+        .at_least(1);
 
     t.section("saving, evaluation and logging");
     t.add("output_dir", &A::output_dir, "run folder parent; default output/<model name>");
     t.add("add_version", &A::add_version, "run folder output_dir/vN-<time>; false: output_dir itself");
     t.add("save_strategy", &A::save_strategy, "when to checkpoint (the last step is always saved)")
         .one_of({"steps", "epoch", "no"});
-    t.add("save_steps", &A::save_steps, "checkpoint every N steps (the last step is always saved)");
-    t.add("save_total_limit", &A::save_total_limit, "keep at most N checkpoints");
+    t.add("save_steps", &A::save_steps, "checkpoint every N steps (the last step is always saved)").at_least(1);
+    t.add("save_total_limit", &A::save_total_limit, "keep at most N checkpoints").at_least(1);
     t.add("save_only_model", &A::save_only_model, "save weights without optimizer state (resume needs --resume_only_model)");
     t.add("eval_strategy", &A::eval_strategy, "when to evaluate on the validation rows").one_of({"steps", "epoch", "no"});
     t.add("load_best_model_at_end", &A::load_best_model_at_end,
@@ -529,8 +537,9 @@ const args::Table& sft_table() {
     t.add("metric_for_best_model", &A::metric_for_best_model, "loss or token_acc (eval_ prefix allowed); default loss")
         .one_of({"loss", "eval_loss", "token_acc", "eval_token_acc"});
     t.add("greater_is_better", &A::greater_is_better, "default: false for loss, true for token_acc");
-    t.add("eval_steps", &A::eval_steps, "evaluate on the validation rows every N steps (and at the end); default: save_steps");
-    t.add("logging_steps", &A::logging_steps, "log every N steps");
+    t.add("eval_steps", &A::eval_steps, "evaluate on the validation rows every N steps (and at the end); default: save_steps")
+        .at_least(1);
+    t.add("logging_steps", &A::logging_steps, "log every N steps").at_least(1);
     t.add("logging_first_step", &A::logging_first_step, "also log step 1");
     t.add("report_to", &A::report_to, "where metrics go: tensorboard (event files under runs/), swanlab (the SwanLab SDK, "
                                       "see --swanlab_*), none; all = tensorboard")
@@ -538,6 +547,8 @@ const args::Table& sft_table() {
     t.add("resume_from_checkpoint", &A::resume_from_checkpoint, "checkpoint folder to resume from");
     t.add("resume_only_model", &A::resume_only_model, "resume weights only (fresh optimizer and data)");
     t.add("ignore_data_skip", &A::ignore_data_skip, "on resume, start the data from the beginning");
+    t.add("ignore_run_lock", &A::ignore_run_lock, "train in the run folder even if another ztune run holds it (its "
+                                                  ".ztune-run.lock); for a holder that is gone without a trace (ztune)");
     t.add("dry_run", &A::dry_run, "print the memory, traffic and time estimate of this run (ztune estimate) and "
                                   "exit without loading weights or data (ztune)");
 
@@ -573,27 +584,31 @@ const args::Table& infer_table() {
           "import it (else ztune's engine, with one line saying why); sglang, lmdeploy are served by ztune's own "
           "engine with a warning")
         .one_of({"native", "pt", "transformers", "vllm", "sglang", "lmdeploy"});
-    t.add("max_batch_size", &A::max_batch_size, "prompts decoded together in batch inference");
+    t.add("max_batch_size", &A::max_batch_size, "prompts decoded together in batch inference").at_least(1);
     t.add("stream", &A::stream, "print tokens as they are generated; default true when interactive");
-    t.add("temperature", &A::temperature, "sampling temperature; 0 is greedy; default from generation_config.json");
-    t.add("top_p", &A::top_p, "nucleus sampling mass");
-    t.add("top_k", &A::top_k, "sample among the k most likely tokens");
-    t.add("repetition_penalty", &A::repetition_penalty, "penalty on already generated tokens");
-    t.add("max_new_tokens", &A::max_new_tokens, "tokens generated per reply");
+    t.add("temperature", &A::temperature, "sampling temperature; 0 is greedy; default from generation_config.json")
+        .at_least(0, "0 is greedy");
+    t.add("top_p", &A::top_p, "nucleus sampling mass").above(0, "transformers' rule").at_most(1);
+    t.add("top_k", &A::top_k, "sample among the k most likely tokens").at_least(0, "0 keeps every token").or_value(-1);
+    t.add("repetition_penalty", &A::repetition_penalty, "penalty on already generated tokens")
+        .above(0, "transformers' rule");
+    t.add("max_new_tokens", &A::max_new_tokens, "tokens generated per reply").at_least(1);
     t.add("merge_lora", &A::merge_lora, "merge the adapter into CKPT-merged first");
     t.add("val_dataset", &A::val_dataset, "run batch inference over these datasets");
     t.add("model_name", &A::model_name, "self-cognition: the model's name for {{NAME}} in --val_dataset ([zh] [en])");
     t.add("model_author", &A::model_author, "self-cognition: the author for {{AUTHOR}} in --val_dataset ([zh] [en])");
     t.add("lazy_tokenize", &A::lazy_tokenize, "accepted for ms-swift command lines; prompts are encoded as read");
     t.add("result_path", &A::result_path, "jsonl written by batch inference");
-    t.add("seed", &A::seed, "sampling seed");
+    t.add("seed", &A::seed, "sampling seed").at_least(0, "numpy and torch take seeds from 0");
     t.section("vLLM (--infer_backend vllm)");
-    t.add("vllm_gpu_memory_utilization", &A::vllm_gpu_memory_utilization, "share of GPU memory vLLM may take");
-    t.add("vllm_tensor_parallel_size", &A::vllm_tensor_parallel_size, "GPUs one model is split over");
-    t.add("vllm_max_num_seqs", &A::vllm_max_num_seqs, "sequences vLLM decodes together");
-    t.add("vllm_max_model_len", &A::vllm_max_model_len, "context length; default the model's");
+    t.add("vllm_gpu_memory_utilization", &A::vllm_gpu_memory_utilization, "share of GPU memory vLLM may take")
+        .above(0, "vLLM's rule").at_most(1);
+    t.add("vllm_tensor_parallel_size", &A::vllm_tensor_parallel_size, "GPUs one model is split over").at_least(1);
+    t.add("vllm_max_num_seqs", &A::vllm_max_num_seqs, "sequences vLLM decodes together").at_least(1);
+    t.add("vllm_max_model_len", &A::vllm_max_model_len, "context length; default the model's").at_least(1);
     t.add("vllm_enforce_eager", &A::vllm_enforce_eager, "no CUDA graphs");
-    t.add("vllm_max_lora_rank", &A::vllm_max_lora_rank, "largest LoRA rank served (an adapter without --merge_lora)");
+    t.add("vllm_max_lora_rank", &A::vllm_max_lora_rank, "largest LoRA rank served (an adapter without --merge_lora)")
+        .at_least(1);
     t.add("vllm_enable_prefix_caching", &A::vllm_enable_prefix_caching, "reuse the KV cache of shared prefixes");
     t.add("vllm_disable_custom_all_reduce", &A::vllm_disable_custom_all_reduce, "NCCL all-reduce only");
     t.add("vllm_engine_kwargs", &A::vllm_engine_kwargs, "more keyword arguments of vllm.LLM, as a JSON object");

@@ -1,5 +1,6 @@
 // ztune: one binary, ms-swift's subcommands.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <filesystem>
@@ -56,11 +57,41 @@ bool print_flags_json(const std::string& command) {
   return true;
 }
 
+// Hidden: `ztune COMMAND --parse_lines_json` reads one JSON array of arguments per line from stdin and parses each
+// with the command's table as the command itself does, printing {"exit": 0} or {"exit": 2, "error": ...} per line:
+// tests/python/check_numeric_flags.py tries every numeric flag's bad values in one process this way (and runs
+// the accepted ones as real commands). Returns false for a command without a table.
+template <class A>
+void parse_lines(const zt::args::Table& table) {
+  char* line = nullptr;
+  size_t capacity = 0;
+  while (getline(&line, &capacity, stdin) > 0) {
+    nlohmann::json result = {{"exit", 0}};
+    try {
+      A target;
+      table.reject_pending(table.parse(nlohmann::json::parse(line).get<std::vector<std::string>>(), target));
+    } catch (const zt::Error& error) {
+      result = {{"exit", 2}, {"error", error.what()}};
+    }
+    std::printf("%s\n", result.dump().c_str());
+  }
+  std::free(line);
+}
+
+bool parse_lines_json(const std::string& command) {
+  if (command == "sft") parse_lines<zt::cli::SftArgs>(zt::cli::sft_table());
+  else if (command == "infer") parse_lines<zt::cli::InferArgs>(zt::cli::infer_table());
+  else return false;
+  return true;
+}
+
 // One line on stderr (the rank and its host first when there are several), then the whole job ends with `code`.
 [[noreturn]] void report_and_exit(const std::string& message, int code) {
   const zt::ProcessIdentity& id = zt::process_identity();
-  if (id.world_size > 1) std::fprintf(stderr, "[rank %d on %s] ", id.rank, id.host.c_str());
-  std::fprintf(stderr, "error: %s\n", message.c_str());
+  // One write, so that lines of ranks failing at once never interleave.
+  const std::string line = (id.world_size > 1 ? "[rank " + std::to_string(id.rank) + " on " + id.host + "] " : "") +
+                           "error: " + message + "\n";
+  std::fputs(line.c_str(), stderr);
   zt::abort_job(code);
 }
 
@@ -82,6 +113,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (args.size() == 2 && args[1] == "--list_flags_json" && print_flags_json(args[0])) return 0;
+    if (args.size() == 2 && args[1] == "--parse_lines_json" && parse_lines_json(args[0])) return 0;
     for (const Command& command : kCommands) {
       if (args[0] == command.name) return command.run(std::vector<std::string>(args.begin() + 1, args.end()));
     }

@@ -100,6 +100,7 @@ struct SftArgs {
   bool resume_only_model = false;
   bool ignore_data_skip = false;
   bool dry_run = false;
+  bool ignore_run_lock = false;  // ztune: train in a run folder another run holds
 
   // SwanLab
   std::optional<std::string> swanlab_token;

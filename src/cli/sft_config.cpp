@@ -126,6 +126,7 @@ train::TrainConfig train_config(const SftArgs& args, nlohmann::json args_json) {
   loop.resume_only_model = args.resume_only_model;
   loop.ignore_data_skip = args.ignore_data_skip;
   loop.dry_run = args.dry_run;
+  loop.ignore_run_lock = args.ignore_run_lock;
 
   config.push.push_to_hub = args.push_to_hub;
   config.push.hub_model_id = args.hub_model_id.value_or("");

@@ -73,7 +73,20 @@ std::optional<double> parse_float(const std::string& text) {
   return value;
 }
 
-// Checks `values` against the flag's kind and choices; the error names the flag and what it expects.
+bool in_range(const Flag& flag, double value) {
+  if (std::find(flag.also.begin(), flag.also.end(), value) != flag.also.end()) return true;
+  if (flag.min.has_value() && (flag.min_open ? value <= *flag.min : value < *flag.min)) return false;
+  if (flag.max.has_value() && (flag.max_open ? value >= *flag.max : value > *flag.max)) return false;
+  return true;
+}
+
+std::string number_text(double value) {
+  std::ostringstream out;
+  out << std::setprecision(12) << value;
+  return out.str();
+}
+
+// Checks `values` against the flag's kind, range and choices; the error names the flag and what it expects.
 void validate(const Flag& flag, const std::string& shown, const std::vector<std::string>& values) {
   ZT_REQUIRE(!values.empty(), shown << " expects a value (" << kind_value_name(flag.kind) << ")");
   if (flag.kind != Kind::List)
@@ -95,6 +108,12 @@ void validate(const Flag& flag, const std::string& shown, const std::vector<std:
       case Kind::String:
       case Kind::List:
         break;
+    }
+    if (flag.has_range() && (flag.kind == Kind::Int || flag.kind == Kind::Float)) {
+      const double number = flag.kind == Kind::Int ? static_cast<double>(*parse_integer(value)) : *parse_float(value);
+      ZT_REQUIRE(in_range(flag, number), shown << " must be " << flag.range_text()
+                                               << (flag.range_why.empty() ? "" : " (" + flag.range_why + ")")
+                                               << ", got " << value);
     }
     if (!flag.choices.empty() && std::find(flag.choices.begin(), flag.choices.end(), value) == flag.choices.end()) {
       std::string allowed;
@@ -495,6 +514,7 @@ std::string Table::help_text(const void* defaults) const {
       for (size_t i = 0; i < flag.choices.size(); ++i) out << (i ? "|" : "") << flag.choices[i];
       out << "}";
     }
+    if (flag.has_range()) out << " [" << flag.range_text() << "]";
     json value = flag.read(defaults);
     if (!flag.positional && !value.is_null() && !flag.secret) {
       std::string shown = value.is_string() ? value.get<std::string>() : value.dump();
@@ -544,6 +564,19 @@ json Table::json_of(const void* target) const {
   return out;
 }
 
+std::string Flag::range_text() const {
+  std::string text;
+  if (min.has_value() && max.has_value()) {
+    text = "in " + std::string(min_open ? "(" : "[") + number_text(*min) + ", " + number_text(*max) + (max_open ? ")" : "]");
+  } else if (min.has_value()) {
+    text = std::string(min_open ? "> " : ">= ") + number_text(*min);
+  } else if (max.has_value()) {
+    text = std::string(max_open ? "< " : "<= ") + number_text(*max);
+  }
+  for (double value : also) text += " or " + number_text(value);
+  return text;
+}
+
 json Table::describe_flags(const void* defaults) const {
   json out = json::array();
   for (const Flag& flag : flags_) {
@@ -556,6 +589,7 @@ json Table::describe_flags(const void* defaults) const {
     } else {
       entry["status"] = flag.positional ? "positional" : flag.pending_issue > 0 ? "pending" : "bound";
       entry["choices"] = flag.choices;
+      if (flag.has_range()) entry["range"] = flag.range_text();
       if (!flag.secret) entry["default"] = flag.read(defaults);
     }
     out.push_back(std::move(entry));

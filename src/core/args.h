@@ -44,7 +44,21 @@ struct Flag {
   std::function<void(void* target, const std::vector<std::string>& values)> assign;
   std::function<nlohmann::json(const void* target)> read;  // null when unset
 
+  // Allowed numbers of an Int or Float flag (ms-swift's, transformers' or PyTorch's rule, in `range_why`):
+  // [min, max], either end exclusive when *_open, plus `also` (sentinels such as -1 for "from epochs").
+  std::optional<double> min, max;
+  bool min_open = false, max_open = false;
+  std::vector<double> also;
+  std::string range_why;
+  bool has_range() const { return min.has_value() || max.has_value(); }
+  std::string range_text() const;  // ">= 1", "in [0, 1)", ">= 1 or -1"
+
   Flag& alias(std::string other) { aliases.push_back(std::move(other)); return *this; }
+  Flag& at_least(double value, std::string why = "") { min = value; range_why = std::move(why); return *this; }
+  Flag& above(double value, std::string why = "") { at_least(value, std::move(why)); min_open = true; return *this; }
+  Flag& at_most(double value) { max = value; return *this; }
+  Flag& below(double value) { max = value; max_open = true; return *this; }
+  Flag& or_value(double value) { also.push_back(value); return *this; }
   Flag& one_of(std::vector<std::string> allowed) { choices = std::move(allowed); return *this; }
   Flag& pending(int issue) { pending_issue = issue; return *this; }
   Flag& hidden_value() { secret = true; return *this; }

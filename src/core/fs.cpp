@@ -1,6 +1,7 @@
 #include "core/fs.h"
 
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,14 +15,24 @@ namespace zt::fs_util {
 
 std::string write_advice(int error) {
   switch (error) {
-    case ENOSPC:
-    case EDQUOT: return "free space on that file system or write elsewhere";
+    case ENOSPC: return "the disk is full: free space on that file system or write elsewhere";
+    case EDQUOT: return "the disk quota is used up: free space on that file system or write elsewhere";
     case EACCES:
     case EPERM: return "make the folder writable for this user or choose another";
     case EROFS: return "the file system is read-only; choose another folder";
     case ENOENT: return "check that the folder exists";
     default: return "check the file system";
   }
+}
+
+int write_errno(int error, const std::string& path) {
+  if (error == ENOSPC || error == EDQUOT || error == EACCES || error == EPERM || error == EROFS) return error;
+  struct statvfs space;
+  const std::string folder = std::filesystem::path(path).parent_path().string();
+  if (::statvfs(folder.empty() ? "." : folder.c_str(), &space) == 0 &&
+      static_cast<double>(space.f_bavail) * static_cast<double>(space.f_frsize) < 1024.0 * 1024.0)
+    return ENOSPC;
+  return error;
 }
 
 void make_directories(const std::string& dir, const std::string& what) {

@@ -24,7 +24,10 @@ void write_stream_atomically(const std::string& path,
                              const std::function<void(std::FILE* handle, const std::string& temporary)>& fill);
 // fwrite that throws a SystemError naming `path` when not every byte is written.
 void write_bytes(std::FILE* handle, const void* data, size_t size, const std::string& path);
-// What to do after an errno from a write: the sentence ending a SystemError message.
+// What to do after an errno from a write: the sentence ending a SystemError message (a full disk named as one).
 std::string write_advice(int error);
+// The errno to report for a failed write to `path` by a library that may not keep errno (HDF5): `error` when
+// it says why, else ENOSPC when the file system has under 1 MiB free.
+int write_errno(int error, const std::string& path);
 
 }  // namespace zt::fs_util

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -114,7 +116,46 @@ at::Tensor Communicator::control_slots(int64_t n) {
   return control_.narrow(0, 0, n);
 }
 
+void control_point(const char* what, int rank) {
+  struct Target {
+    int rank = -1;
+    long long number = 0;
+    bool hang = false;
+  };
+  static const Target target = [] {
+    Target t;
+    const char* text = std::getenv("ZTUNE_TEST_FAIL_AT");
+    char mode[8] = {0};
+    const int fields = text != nullptr ? std::sscanf(text, "%d:%lld:%7s", &t.rank, &t.number, mode) : 0;
+    if (fields < 2) t.rank = -1;
+    t.hang = fields == 3 && std::string(mode) == "hang";
+    return t;
+  }();
+  static std::atomic<int64_t> count{0};
+  const int64_t number = ++count;
+  if (target.rank < 0 || process_identity().rank != target.rank || number != target.number) return;
+  if (target.hang)  // a rank that is alive but never arrives: the others must time out naming it
+    for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+  ZT_SYSTEM_THROW("rank " << rank << ": injected failure at control-plane operation " << number << " (" << what
+                          << "; ZTUNE_TEST_FAIL_AT)");
+}
+
+void Communicator::barrier() {
+  control_point("barrier", rank_);
+  do_barrier();
+}
+
 std::vector<uint64_t> Communicator::all_gather_values(const std::vector<uint64_t>& mine) {
+  control_point("all_gather_values", rank_);
+  return do_all_gather_values(mine);
+}
+
+std::string Communicator::broadcast_text(const std::string& text, int root) {
+  control_point("broadcast_text", rank_);
+  return do_broadcast_text(text, root);
+}
+
+std::vector<uint64_t> Communicator::do_all_gather_values(const std::vector<uint64_t>& mine) {
   const CommStats training = stats_;
   const int64_t n = static_cast<int64_t>(mine.size());
   // How many each rank brings, then the values.
@@ -137,7 +178,7 @@ std::vector<uint64_t> Communicator::all_gather_values(const std::vector<uint64_t
   return std::vector<uint64_t>(values, values + total);
 }
 
-std::string Communicator::broadcast_text(const std::string& text, int root) {
+std::string Communicator::do_broadcast_text(const std::string& text, int root) {
   const CommStats training = stats_;
   at::Tensor length = control_slots(1);
   length.fill_(static_cast<int64_t>(text.size()));
@@ -169,7 +210,6 @@ class SingleCommunicator : public Communicator {
   c10::Device device() const override { return device_; }
   std::unique_ptr<Communicator> duplicate() override { return std::make_unique<SingleCommunicator>(device_); }
   std::unique_ptr<Communicator> split(int, int) override { return std::make_unique<SingleCommunicator>(device_); }
-  void barrier() override {}
 
  protected:
   WorkPtr do_all_reduce(at::Tensor&) override { return finished_work(); }
@@ -182,6 +222,7 @@ class SingleCommunicator : public Communicator {
     return finished_work();
   }
   WorkPtr do_broadcast(at::Tensor&, int) override { return finished_work(); }
+  void do_barrier() override {}
 
  private:
   c10::Device device_;

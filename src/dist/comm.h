@@ -60,7 +60,6 @@ class Communicator {
   WorkPtr all_gather(const at::Tensor& input, at::Tensor& output, const std::vector<int64_t>& counts);
   // In place from `root`.
   WorkPtr broadcast(at::Tensor& buffer, int root);
-  virtual void barrier() = 0;
   // A communicator over the same ranks whose collectives are ordered independently of this one's
   // (collective call on every rank).
   virtual std::unique_ptr<Communicator> duplicate() = 0;
@@ -69,8 +68,12 @@ class Communicator {
   virtual std::unique_ptr<Communicator> split(int color, int key) = 0;
 
   // ---- the host control plane: small values every rank needs (the run folder, row counts, checkpoint
-  // CRCs, the bad-row summary), through the collectives above and so under every backend. Staged through
-  // one buffer on device() that is kept between calls; not counted in stats() (the training traffic).
+  // CRCs, the bad-row summary) and barriers. By default through the collectives above, staged through one
+  // buffer on device() that is kept between calls; the MPI communicator uses messages through rank 0, so
+  // that a timeout names the ranks that did not arrive. Every wait ends after collective_timeout_s() with an
+  // error naming this rank. Not counted in stats() (the training traffic).
+  // Every rank arrives before any leaves.
+  void barrier();
   // Every rank's values, concatenated in rank order (each rank may bring a different number).
   std::vector<uint64_t> all_gather_values(const std::vector<uint64_t>& mine);
   // `text` as rank `root` has it.
@@ -86,6 +89,9 @@ class Communicator {
                                     const std::vector<int64_t>& counts) = 0;
   virtual WorkPtr do_all_gather(const at::Tensor& input, at::Tensor& output, const std::vector<int64_t>& counts) = 0;
   virtual WorkPtr do_broadcast(at::Tensor& buffer, int root) = 0;
+  virtual void do_barrier() = 0;
+  virtual std::vector<uint64_t> do_all_gather_values(const std::vector<uint64_t>& mine);
+  virtual std::string do_broadcast_text(const std::string& text, int root);
 
  private:
   void count(Collective kind, double bytes);
@@ -119,6 +125,12 @@ std::unique_ptr<Communicator> make_staged_communicator(std::unique_ptr<Communica
 // sets it from --ddp_timeout before the run context is made).
 void set_collective_timeout(double seconds);
 double collective_timeout_s();
+
+// Fault injection for the failure tests (tests/python/check_rank_failures.py): with ZTUNE_TEST_FAIL_AT=R:N,
+// rank R throws a SystemError at its N-th control-plane operation (barrier, all_gather_values,
+// broadcast_text; counted over every communicator of the process, from 1); with R:N:hang it stops there for
+// good instead. Unset in normal runs.
+void control_point(const char* what, int rank);
 
 // A Work that is already finished.
 WorkPtr finished_work();

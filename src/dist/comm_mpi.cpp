@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
+#include <string>
 #include <thread>
 
 #include "core/check.h"
@@ -77,23 +79,27 @@ class MpiWork : public Work {
     for (int polls = 0;; ++polls) {
       int done = 0;
       int rc = MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &done, MPI_STATUSES_IGNORE);
-      ZT_CHECK(rc == MPI_SUCCESS, what_ << " failed (MPI error " << rc << "); another rank probably failed");
+      if (rc != MPI_SUCCESS)
+        ZT_SYSTEM_THROW(what_ << " failed (MPI error " << rc << "); another rank probably failed");
       if (done) break;
       if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));
-      ZT_CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < timeout_s_,
-               what_ << " did not complete within " << timeout_s_
-                     << " s; a peer rank is stuck or dead (raise --ddp_timeout if steps are this slow)");
+      if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >= timeout_s_)
+        ZT_SYSTEM_THROW("rank " << process_identity().rank << ": " << what_ << " did not complete within "
+                                << timeout_s_ << " s; a peer rank is stuck or dead (raise --ddp_timeout if steps "
+                                << "are this slow)");
     }
     keep_.clear();
     requests_.clear();
   }
-  // A Work dropped unfinished (an exception unwinding past it) waits a little, then gives up rather than
-  // hang before the error is reported; its buffers are then leaked so MPI can never write into freed memory.
+  // A Work dropped unfinished waits a little, then gives up rather than hang; its buffers are then leaked
+  // so MPI can never write into freed memory. While an exception unwinds past it (the process is on its way
+  // to aborting the job) it does not wait at all.
   ~MpiWork() override {
     if (requests_.empty()) return;
     const auto start = std::chrono::steady_clock::now();
+    const double patience = std::uncaught_exceptions() > 0 ? 0 : 10;
     int done = 0;
-    while (!done && std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < 10) {
+    while (!done && std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < patience) {
       if (MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &done, MPI_STATUSES_IGNORE) != MPI_SUCCESS)
         break;
       if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -132,13 +138,18 @@ class MpiCommunicator : public Communicator {
   MpiCommunicator(int rank, int size) : Communicator(rank, size) {
     int rc = MPI_Comm_dup(MPI_COMM_WORLD, &comm_);
     ZT_CHECK(rc == MPI_SUCCESS, "MPI_Comm_dup failed (MPI error " << rc << ")");
+    make_control();
   }
   // Takes `comm` over (a split of another communicator).
-  explicit MpiCommunicator(MPI_Comm comm) : Communicator(comm_rank(comm), comm_size(comm)), comm_(comm) {}
+  explicit MpiCommunicator(MPI_Comm comm) : Communicator(comm_rank(comm), comm_size(comm)), comm_(comm) {
+    make_control();
+  }
   ~MpiCommunicator() override {
     int finalized = 0;
     MPI_Finalized(&finalized);
-    if (!finalized) MPI_Comm_free(&comm_);
+    if (finalized || std::uncaught_exceptions() > 0) return;  // leaving on an error: the job is aborted
+    MPI_Comm_free(&control_);
+    MPI_Comm_free(&comm_);
   }
   std::string backend() const override { return "mpi"; }
   std::unique_ptr<Communicator> duplicate() override { return std::make_unique<MpiCommunicator>(rank(), size()); }
@@ -149,12 +160,31 @@ class MpiCommunicator : public Communicator {
     MPI_Comm_set_errhandler(part, MPI_ERRORS_RETURN);
     return std::unique_ptr<Communicator>(new MpiCommunicator(part));
   }
-  void barrier() override {
-    int rc = MPI_Barrier(comm_);
-    ZT_CHECK(rc == MPI_SUCCESS, "MPI_Barrier failed (MPI error " << rc << ")");
-  }
 
  protected:
+  // The control plane by messages through rank 0, on a communicator of its own: rank 0 knows who has
+  // arrived, so a timeout names the ranks that did not; the others name rank 0.
+  void do_barrier() override { exchange({}, "barrier"); }
+  std::vector<uint64_t> do_all_gather_values(const std::vector<uint64_t>& mine) override {
+    return exchange(mine, "all_gather_values");
+  }
+  std::string do_broadcast_text(const std::string& text, int root) override {
+    const int tag = next_tag();
+    const auto start = std::chrono::steady_clock::now();
+    if (rank() == root) {
+      std::vector<MPI_Request> sends;
+      for (int r = 0; r < size(); ++r) {
+        if (r == root) continue;
+        sends.push_back(MPI_REQUEST_NULL);
+        check(MPI_Isend(text.data(), as_int(static_cast<int64_t>(text.size())), MPI_CHAR, r, tag, control_,
+                        &sends.back()), "broadcast_text");
+      }
+      complete(sends, start, "broadcast_text");
+      return text;
+    }
+    const std::vector<char> bytes = receive_from<char>(root, tag, MPI_CHAR, start, "broadcast_text");
+    return std::string(bytes.begin(), bytes.end());
+  }
   WorkPtr do_all_reduce(at::Tensor& buffer) override {
     cpu_only(buffer);
     auto work = std::make_shared<MpiWork>(std::vector<at::Tensor>{buffer});
@@ -208,8 +238,115 @@ class MpiCommunicator : public Communicator {
     return work;
   }
 
+
  private:
   MPI_Comm comm_ = MPI_COMM_NULL;
+  MPI_Comm control_ = MPI_COMM_NULL;  // the control plane's messages, apart from the collectives
+  int control_seq_ = 0;
+
+  void make_control() {
+    ZT_CHECK(MPI_Comm_dup(comm_, &control_) == MPI_SUCCESS, "MPI_Comm_dup failed");
+    MPI_Comm_set_errhandler(control_, MPI_ERRORS_RETURN);
+  }
+  int next_tag() { return control_seq_++ % 32000; }  // MPI guarantees tags up to 32767
+
+  void check(int rc, const char* what) const {
+    if (rc != MPI_SUCCESS)
+      ZT_SYSTEM_THROW("rank " << rank() << ": " << what << " failed (MPI error " << rc << "); another rank probably failed");
+  }
+  double waited(std::chrono::steady_clock::time_point start) const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  static void pause(int polls) {
+    if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(polls > 100000 ? 1000 : 50));
+  }
+
+  // Every rank's values at every rank: each sends its own to rank 0, which sends back the concatenation.
+  std::vector<uint64_t> exchange(const std::vector<uint64_t>& mine, const char* what) {
+    const int tag = next_tag();
+    const auto start = std::chrono::steady_clock::now();
+    if (rank() != 0) {
+      MPI_Request send = MPI_REQUEST_NULL;
+      check(MPI_Isend(mine.data(), as_int(static_cast<int64_t>(mine.size())), MPI_UINT64_T, 0, tag, control_, &send), what);
+      std::vector<MPI_Request> sends{send};
+      complete(sends, start, what);
+      return receive_from(0, tag, MPI_UINT64_T, start, what);
+    }
+    std::vector<std::vector<uint64_t>> from(static_cast<size_t>(size()));
+    std::vector<bool> arrived(static_cast<size_t>(size()), false);
+    from[0] = mine;
+    arrived[0] = true;
+    int missing = size() - 1;
+    for (int polls = 0; missing > 0; ++polls) {
+      for (int r = 1; r < size(); ++r) {
+        if (arrived[static_cast<size_t>(r)]) continue;
+        int ready = 0;
+        MPI_Status status;
+        check(MPI_Iprobe(r, tag, control_, &ready, &status), what);
+        if (!ready) continue;
+        int count = 0;
+        MPI_Get_count(&status, MPI_UINT64_T, &count);
+        from[static_cast<size_t>(r)].resize(static_cast<size_t>(count));
+        check(MPI_Recv(from[static_cast<size_t>(r)].data(), count, MPI_UINT64_T, r, tag, control_, MPI_STATUS_IGNORE), what);
+        arrived[static_cast<size_t>(r)] = true;
+        --missing;
+      }
+      if (missing == 0) break;
+      if (waited(start) >= collective_timeout_s()) {
+        std::string absent;
+        for (int r = 1; r < size(); ++r)
+          if (!arrived[static_cast<size_t>(r)]) absent += (absent.empty() ? "" : ", ") + std::to_string(r);
+        ZT_SYSTEM_THROW("rank 0: " << what << " did not complete within " << collective_timeout_s()
+                                   << " s; still waiting for rank(s) " << absent
+                                   << ", stuck or dead (raise --ddp_timeout if steps are this slow)");
+      }
+      pause(polls);
+    }
+    std::vector<uint64_t> all;
+    for (const auto& values : from) all.insert(all.end(), values.begin(), values.end());
+    std::vector<MPI_Request> sends(static_cast<size_t>(size() - 1), MPI_REQUEST_NULL);
+    for (int r = 1; r < size(); ++r)
+      check(MPI_Isend(all.data(), as_int(static_cast<int64_t>(all.size())), MPI_UINT64_T, r, tag, control_,
+                      &sends[static_cast<size_t>(r - 1)]), what);
+    complete(sends, start, what);
+    return all;
+  }
+
+  // A message of any length from `from`, waiting no longer than the collective timeout.
+  template <typename T = uint64_t>
+  std::vector<T> receive_from(int from, int tag, MPI_Datatype type, std::chrono::steady_clock::time_point start,
+                              const char* what) {
+    for (int polls = 0;; ++polls) {
+      int ready = 0;
+      MPI_Status status;
+      check(MPI_Iprobe(from, tag, control_, &ready, &status), what);
+      if (ready) {
+        int count = 0;
+        MPI_Get_count(&status, type, &count);
+        std::vector<T> values(static_cast<size_t>(count));
+        check(MPI_Recv(values.data(), count, type, from, tag, control_, MPI_STATUS_IGNORE), what);
+        return values;
+      }
+      if (waited(start) >= collective_timeout_s())
+        ZT_SYSTEM_THROW("rank " << rank() << ": " << what << " did not complete within " << collective_timeout_s()
+                                << " s; no word from rank " << from << (from == 0 ? " (it waits for every rank)" : "")
+                                << ", stuck or dead (raise --ddp_timeout if steps are this slow)");
+      pause(polls);
+    }
+  }
+
+  // Waits for sends to complete, no longer than the collective timeout.
+  void complete(std::vector<MPI_Request>& sends, std::chrono::steady_clock::time_point start, const char* what) {
+    for (int polls = 0;; ++polls) {
+      int done = 0;
+      check(MPI_Testall(static_cast<int>(sends.size()), sends.data(), &done, MPI_STATUSES_IGNORE), what);
+      if (done) return;
+      if (waited(start) >= collective_timeout_s())
+        ZT_SYSTEM_THROW("rank " << rank() << ": " << what << " did not complete within " << collective_timeout_s()
+                                << " s; a peer rank is not receiving, stuck or dead");
+      pause(polls);
+    }
+  }
 
   static void cpu_only(const at::Tensor& t) {
     ZT_CHECK(t.device().is_cpu(), "the MPI communicator takes CPU tensors (CUDA tensors go through NCCL)");

@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <exception>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -174,6 +175,12 @@ class Watchdog {
                         " s; a peer rank is stuck or dead (raise --ddp_timeout if steps are this slow)");
         ++it;
       }
+      // Without MPI a failed rank says so through the job store (MPI_Abort ends such a job by itself).
+      if (Clock::now() - last_store_check_ > std::chrono::seconds(1)) {
+        last_store_check_ = Clock::now();
+        if (job_aborted())
+          fail(Pending{nullptr, nullptr, "a collective", -1, -1, Clock::now()}, "another rank failed (its error is above)");
+      }
       for (ncclComm_t comm : comms_seen_) {
         ncclResult_t async = ncclSuccess;
         if (ncclCommGetAsyncError(comm, &async) == ncclSuccess && async != ncclSuccess && async != ncclInProgress)
@@ -200,6 +207,7 @@ class Watchdog {
   std::deque<Pending> pending_;
   std::set<ncclComm_t> comms_seen_;
   std::shared_ptr<EventPool> events_ = std::make_shared<EventPool>();
+  Clock::time_point last_store_check_ = Clock::now();
   bool stop_ = false;
   std::thread thread_;  // last: starts once everything above exists
 };
@@ -240,8 +248,8 @@ class NcclCommunicator : public Communicator {
     ZT_CUDA(cudaSetDevice(device_));
     ncclUniqueId id;
     if (env.rank == 0) ZT_CHECK(ncclGetUniqueId(&id) == ncclSuccess, "ncclGetUniqueId failed");
-    // Rank 0 may serve the store: it stays up until every rank has joined the communicator.
-    const c10::intrusive_ptr<c10d::Store> store = share_id(env, id);
+    // Without MPI the id goes through the job's store (rank 0 may serve it; it stays up with the process).
+    share_id(env, id);
     ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
     config.blocking = 0;
     ncclResult_t rc = ncclCommInitRankConfig(&comm_, env.world_size, id, env.rank, &config);
@@ -259,6 +267,7 @@ class NcclCommunicator : public Communicator {
   ~NcclCommunicator() override {
     const c10::cuda::CUDAGuard on_device(static_cast<c10::DeviceIndex>(device_));
     if (watchdog_) watchdog_->forget(comm_);
+    if (comm_ != nullptr && std::uncaught_exceptions() > 0) abandon();  // leaving on an error: no collective
     if (comm_ != nullptr) {
       try {
         settle(comm_, ncclCommFinalize(comm_), "ncclCommFinalize", rank(), std::min(60.0, collective_timeout_s()),
@@ -288,13 +297,14 @@ class NcclCommunicator : public Communicator {
     });
     return std::unique_ptr<Communicator>(new NcclCommunicator(*this, part));
   }
-  void barrier() override {
+
+ protected:
+  void do_barrier() override {
     at::Tensor token = control_token();
     all_reduce(token)->wait();
     ZT_CUDA(cudaStreamSynchronize(c10::cuda::getCurrentCUDAStream().stream()));
   }
 
- protected:
   WorkPtr do_all_reduce(at::Tensor& buffer) override {
     return launch({buffer}, "all_reduce", [&] {
       return ncclAllReduce(buffer.data_ptr(), buffer.data_ptr(), static_cast<size_t>(buffer.numel()),
@@ -397,17 +407,17 @@ class NcclCommunicator : public Communicator {
     return std::make_shared<NcclWork>(std::move(done), static_cast<c10::DeviceIndex>(device_));
   }
 
-  // Over MPI when it is up, else through the rendezvous store (returned, for the caller to keep open).
-  static c10::intrusive_ptr<c10d::Store> share_id(const LaunchEnv& env, ncclUniqueId& id) {
-    if (env.world_size == 1) return {};
+  // Over MPI when it is up, else through the job's rendezvous store.
+  static void share_id(const LaunchEnv& env, ncclUniqueId& id) {
+    if (env.world_size == 1) return;
     int mpi = 0;
     MPI_Initialized(&mpi);
     if (mpi) {
       int rc = MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
       ZT_CHECK(rc == MPI_SUCCESS, "sharing the NCCL id over MPI failed (MPI error " << rc << ")");
-      return {};
+      return;
     }
-    c10::intrusive_ptr<c10d::Store> store = open_rendezvous_store(env, collective_timeout_s());
+    c10::intrusive_ptr<c10d::Store> store = job_store(env, collective_timeout_s());
     if (env.rank == 0) {
       const auto* bytes = reinterpret_cast<const uint8_t*>(&id);
       store->set("nccl_id", std::vector<uint8_t>(bytes, bytes + sizeof id));
@@ -421,7 +431,6 @@ class NcclCommunicator : public Communicator {
     }
     ZT_CHECK(blob.size() == sizeof id, "the rendezvous store returned " << blob.size() << " bytes for the NCCL id");
     std::memcpy(&id, blob.data(), sizeof id);
-    return store;
   }
 
   int device_ = 0;

@@ -22,9 +22,9 @@ class StagedCommunicator : public Communicator {
   std::unique_ptr<Communicator> split(int color, int key) override {
     return std::make_unique<StagedCommunicator>(host_->split(color, key), device_);
   }
-  void barrier() override { host_->barrier(); }
 
  protected:
+  void do_barrier() override { host_->barrier(); }
   WorkPtr do_all_reduce(at::Tensor& buffer) override {
     at::Tensor staged = to_host(buffer);
     host_->all_reduce(staged)->wait();

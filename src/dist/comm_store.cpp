@@ -27,21 +27,6 @@ namespace {
 
 using Bytes = std::vector<uint8_t>;
 
-// The job's store, kept for the abort hook after the communicators are gone.
-c10::intrusive_ptr<c10d::Store>& job_store() {
-  static c10::intrusive_ptr<c10d::Store> store;
-  return store;
-}
-
-// Tells the other ranks that this one failed, so that they stop at their next wait instead of at
-// the collective timeout.
-void store_abort_hook(int exit_code) {
-  try {
-    if (job_store()) job_store()->set("abort", Bytes(1, static_cast<uint8_t>(exit_code)));
-  } catch (...) {
-  }
-}
-
 Bytes bytes_of(const at::Tensor& t) {
   const auto* p = static_cast<const uint8_t*>(t.data_ptr());
   return Bytes(p, p + t.nbytes());
@@ -97,7 +82,9 @@ class StoreCommunicator : public Communicator {
     return std::make_unique<StoreCommunicator>(store_, my_rank, static_cast<int>(members.size()),
                                                name_ + ".s" + std::to_string(++duplicates_) + "." + std::to_string(color));
   }
-  void barrier() override {
+
+ protected:
+  void do_barrier() override {
     const int64_t seq = next_seq_++;
     store_->set(key(seq, rank()), Bytes{});
     std::vector<std::string> keys;
@@ -106,7 +93,6 @@ class StoreCommunicator : public Communicator {
     retire(seq, keys);
   }
 
- protected:
   WorkPtr do_all_reduce(at::Tensor& buffer) override {
     cpu_only(buffer);
     const int64_t seq = next_seq_++;
@@ -195,7 +181,7 @@ class StoreCommunicator : public Communicator {
       } catch (const c10::DistStoreError&) {
         // a slice ran out; look around
       }
-      if (store_->check({"abort"}))
+      if (job_aborted())
         ZT_SYSTEM_THROW("rank " << rank() << ": another rank failed (its error is above); " << what << " #" << seq
                                 << " abandoned");
       const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -236,9 +222,7 @@ class StoreCommunicator : public Communicator {
 std::unique_ptr<Communicator> make_store_communicator(const LaunchEnv& env) {
   // Waits run in one-second slices (see take()); c10d logs every slice that ends empty as a warning.
   if (FLAGS_caffe2_log_level < 2) FLAGS_caffe2_log_level = 2;  // errors only
-  job_store() = open_rendezvous_store(env, collective_timeout_s());
-  set_abort_hook(&store_abort_hook);
-  return std::make_unique<StoreCommunicator>(job_store(), env.rank, env.world_size, "c");
+  return std::make_unique<StoreCommunicator>(job_store(env, collective_timeout_s()), env.rank, env.world_size, "c");
 }
 
 }  // namespace zt::dist

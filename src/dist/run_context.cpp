@@ -1,8 +1,10 @@
 #include "dist/run_context.h"
 
 #include <cstdlib>
+#include <exception>
 #include <sstream>
 #include <utility>
+#include <vector>
 
 #include "core/check.h"
 #include "core/log.h"
@@ -89,6 +91,13 @@ RunContext::RunContext(RunContext&& other) noexcept
 
 RunContext::~RunContext() {
   if (!owns_mpi_) return;  // moved from
+  // Leaving on an error: main() prints it and aborts the job (MPI_Abort, the store's abort key). Finalising
+  // here would wait for the other ranks, which wait for this one, and the error would never be printed.
+  if (std::uncaught_exceptions() > 0) {
+    static std::vector<std::unique_ptr<Communicator>> abandoned;
+    abandoned.push_back(std::move(comm_));
+    return;
+  }
   comm_.reset();
   finalize_mpi();
 }

@@ -185,8 +185,10 @@ HubClient::Response HubClient::request(const std::string& method, const std::str
     const std::string where = method + " " + url.substr(0, url.find('?'));
     if (!transient) return response;
     const std::string reason = code != CURLE_OK ? curl_easy_strerror(code) : "HTTP " + std::to_string(response.status);
-    ZT_REQUIRE(attempt < options_.max_attempts, where << " failed " << attempt << " times (" << reason
-                                                      << "); the hub may be down, try again later");
+    // The network or the hub failed, not the user's input: an environment error (exit 1).
+    if (attempt >= options_.max_attempts)
+      ZT_SYSTEM_THROW(where << " failed " << attempt << " times (" << reason
+                            << "); check the network and the endpoint, or the hub may be down: try again later");
     const double wait = options_.first_backoff_seconds * double(1 << (attempt - 1));
     ZT_LOG_WARN(where << ": " << reason << "; retrying in " << wait << " s (attempt " << attempt + 1 << " of "
                       << options_.max_attempts << ")");

@@ -87,6 +87,7 @@ struct LoopSetup {
   bool resume_only_model = false;
   bool ignore_data_skip = false;
   bool dry_run = false;                     // print the estimate (ztune estimate) and exit
+  bool ignore_run_lock = false;             // take the run folder whoever holds it (--ignore_run_lock)
 };
 
 struct PushSetup {

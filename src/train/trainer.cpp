@@ -40,6 +40,7 @@
 #include "model/lora/peft_adapter.h"
 #include "model/weight_names.h"
 #include "checkpoint/folder.h"
+#include "checkpoint/run_lock.h"
 #include "checkpoint/shards.h"
 #include "hub/cache.h"
 #include "train/run_log.h"
@@ -215,15 +216,27 @@ class Trainer {
         config_.optim.warmup_ratio});
   }
 
+  // --output_dir, default output/<model folder name>: the run folder's parent (with --add_version false, the
+  // run folder).
+  std::string output_parent() const {
+    return config_.loop.output_dir.value_or((fs::path("output") / fs::path(model_dir_).filename()).string());
+  }
+
   void open_run_folder() {
-    const std::string parent = config_.loop.output_dir.value_or((fs::path("output") / fs::path(model_dir_).filename()).string());
+    const std::string parent = output_parent();
     if (config_.loop.add_version) {
       run_dir_ = choose_run_dir(parent, comm_);
     } else {  // --add_version false: the folder itself, as ms-swift
       if (rank_ == 0) fs_util::make_directories(parent, "run folder (--output_dir)");
       run_dir_ = parent;
-      comm_.barrier();
     }
+    // One run at a time in a folder; then what interrupted saves of an earlier run left there goes.
+    if (rank_ == 0) {
+      run_lock_ = std::make_unique<checkpoint::RunLock>(run_dir_, config_.loop.ignore_run_lock);
+      if (const int removed = checkpoint::remove_leftovers(run_dir_))
+        ZT_LOG_INFO("removed " << removed << " unfinished checkpoint folder(s) an interrupted save left in " << run_dir_);
+    }
+    comm_.barrier();
     // args.json as ms-swift writes it (every one of its keys), so that its tools open this run's checkpoints.
     SwiftRunFacts facts;
     facts.run_dir = fs::absolute(run_dir_).lexically_normal().string();
@@ -261,8 +274,8 @@ class Trainer {
   void resume() {
     pipeline_->start_epoch(0);
     if (!config_.loop.resume_from_checkpoint.has_value()) return;
-    const std::string& dir = *config_.loop.resume_from_checkpoint;
-    ZT_REQUIRE(fs::is_directory(dir), "--resume_from_checkpoint " << dir << ": no such folder");
+    const std::string dir = checkpoint::resolve_resume_folder(*config_.loop.resume_from_checkpoint, output_parent());
+    if (rank_ == 0 && dir != *config_.loop.resume_from_checkpoint) ZT_LOG_INFO("resuming from " << dir);
     if (!fs::exists(fs::path(dir) / "zero_manifest.json")) {
       ZT_REQUIRE(config_.loop.resume_only_model, "--resume_from_checkpoint " << dir << ": the checkpoint has no optimizer state (it was "
                                           "saved with --save_only_model true); add --resume_only_model true to start from its weights");
@@ -484,6 +497,17 @@ class Trainer {
   // shard is there; `latest` is updated last and old checkpoints are deleted after that.
   void save_checkpoint(int64_t step) {
     const std::string temporary = checkpoint::temporary_folder(run_dir_, step);
+    try {
+      write_checkpoint(step, temporary);
+    } catch (...) {
+      // The save failed here (the job ends): what it wrote must not be mistaken for a checkpoint or fill the disk.
+      std::error_code ignored;
+      fs::remove_all(temporary, ignored);
+      throw;
+    }
+  }
+
+  void write_checkpoint(int64_t step, const std::string& temporary) {
     if (rank_ == 0) checkpoint::begin_checkpoint(temporary);
     comm_.barrier();
     std::vector<std::pair<std::string, at::Tensor>> weights = engine_->gather_named_parameters();
@@ -639,6 +663,7 @@ class Trainer {
   std::unique_ptr<LearningRateSchedule> schedule_;
 
   std::string run_dir_;
+  std::unique_ptr<checkpoint::RunLock> run_lock_;  // rank 0's hold on run_dir_
   std::unique_ptr<RunLog> log_;
   std::vector<std::string> saved_;
   struct Best {

@@ -5,7 +5,8 @@
 #   - ZeRO-2 and ZeRO-3 over 2 nodes x 2 ranks equal one process (tests/python/check_zero.py --launcher nodes:
 #     losses and LoRA weights within 1e-5 in fp32, optimizer state slices, bytes sent).
 #   - the start-up link check prints intra- and inter-node bus bandwidth, and warns once node2's link is throttled;
-#   - faults: kill -9 of a rank on node2, and node2's link taken down, each end the job within 60 s naming node2.
+#   - faults: kill -9 of a rank on node2, and node2's link taken down, each end the job within 60 s naming node2;
+#     an error on a rank of node2 ends the job on node1 within 60 s, the error printed once.
 # usage: check_mpirun_nodes.sh ZTUNE ZERO_TOOL MODEL_DIR DATASET WORK_DIR PYTHON
 # Needs root (namespaces); everything it starts is removed on exit, also on failure.
 set -euo pipefail
@@ -51,6 +52,19 @@ tc -n "$ZT_CLUSTER_ID-sw" qdisc del dev v2 root
 grep -m1 "inter-node all-reduce runs at" "$WORK/links-slow.log" | sed 's/^.*warning: /ok: warned: /' | grep . \
   || { cat "$WORK/links-slow.log"; echo "FAIL: no warning with node2's link at 20 Mbit/s"; exit 1; }
 
+# An error on node2 (an injected failure of rank 2, node2's first, at its third control-plane operation, during
+# start-up): the whole job ends within 60 s, the error printed once, naming rank 2 and node2.
+start=$SECONDS rc=0
+ZTUNE_TEST_FAIL_AT=2:3 timeout 120 "$HERE/enter.sh" node1 "$ROOT/launch/mpirun/ztune-mpirun" --mca plm_rsh_agent \
+  "$HERE/rsh_agent.sh" -H node1:2,node2:2 -n 4 "$ZTUNE" sft --model "$MODEL" --dataset "$DATASET" --max_steps 4 \
+  --max_length 128 --report_to none --output_dir "$WORK/sft-error" > "$WORK/error-node2.log" 2>&1 || rc=$?
+took=$((SECONDS - start))
+errors=$(grep -c "\[rank 2 on node2\] error: rank 2: injected failure" "$WORK/error-node2.log" || true)
+if [ $rc = 0 ] || [ $took -gt 60 ] || [ "$errors" != 1 ]; then
+  echo "FAIL: an error on node2: exit $rc after $took s, the error printed $errors times (expected once, within 60 s)"
+  tail -30 "$WORK/error-node2.log"; exit 1
+fi
+echo "ok: an error on node2 ended the job (exit $rc) after $took s: $(grep -m1 "rank 2 on node2" "$WORK/error-node2.log" | cut -c1-150)"
 # Faults: a rank killed on node2, then node2's link taken down, mid-run; each must end the whole job non-zero within
 # 60 s with a message naming the host (OpenMPI's, from the keepalive settings ztune-mpirun ships for the link).
 fault() {  # NAME ACTION...
@@ -84,4 +98,5 @@ kill_rank_on_node2() {
 }
 fault kill-9 kill_rank_on_node2
 fault link-down cluster_link node2 down
+
 echo "ok"

@@ -5,7 +5,8 @@
 #   - the same run signalled mid-way (scancel --batch --signal=USR1, what --signal=B:USR1@120 sends) checkpoints,
 #     requeues itself, resumes by itself from the newest checkpoint, and its final adapter equals the uninterrupted
 #     run's bit for bit;
-#   - kill -9 of a rank on node2 ends the job (srun -K) within 60 s, naming node2 and the task;
+#   - kill -9 of a rank on node2 ends the job (srun -K) within 60 s, naming node2 and the task; an error on node2's
+#     rank ends it within 60 s with the error once in the log;
 #   - node2's link taken down mid-run: Slurm sets node2 DOWN (SlurmdTimeout) and ends the job within 60 s, the
 #     job's log naming node2;
 #   - srun -N2 -n3 `ztune env`: uneven tasks per node read from SLURM_STEP_TASKS_PER_NODE, node indices 0 and 1;
@@ -83,6 +84,15 @@ wait_gone "$job" 60 || { tail -20 "$WORK/killed.log"; fail "the job outlived its
 grep -E "srun: error: node2: task [0-9]+: Killed" "$WORK/killed.log" | sed 's/^/  /' | grep . \
   || { tail -20 "$WORK/killed.log"; fail "no message naming node2 and the task"; }
 echo "ok: a rank killed on node2 ended the job after $((SECONDS - start)) s"
+
+# An error on node2 (rank 1, injected at its third control-plane operation): srun ends the whole job within 60 s,
+# the error in the job's log once, naming rank 1 and node2.
+start=$SECONDS
+job=$(ZTUNE_TEST_FAIL_AT=1:3 submit error --no-requeue) || fail "sbatch refused the script"
+wait_gone "$job" 60 || { tail -20 "$WORK/error.log"; fail "the job outlived an error on node2 by more than 60 s"; }
+errors=$(grep -c "\[rank 1 on node2\] error: rank 1: injected failure" "$WORK/error.log" || true)
+[ "$errors" = 1 ] || { tail -20 "$WORK/error.log"; fail "the error on node2 is in the log $errors times, expected once"; }
+echo "ok: an error on node2 ended the job after $((SECONDS - start)) s: $(grep -m1 "rank 1 on node2" "$WORK/error.log" | cut -c1-150)"
 
 # node2's link goes down mid-run: the ranks on node1 wait in a collective that never completes; slurmctld stops
 # hearing node2's slurmd, sets it DOWN after SlurmdTimeout (30 s) and ends the job, which must take under 60 s.

@@ -6,7 +6,7 @@ usage: check_crash_during_save.py ZTUNE MODEL_DIR DATASET WORK_DIR [TRIALS]
 Each trial trains with a checkpoint after every step and is killed with SIGKILL at a random moment
 (seeded) shortly after a step's progress line, i.e. during or right after that step's save. Afterwards every checkpoint-N folder must be complete: the adapter loads with safetensors,
 trainer_state.json parses, the manifest lists one shard per rank and each shard's CRC-32 (computed here
-with zlib) matches it; `latest`, when present, names one of them. Unfinished saves (and deletions of old
+with zlib) matches it; `latest` is there whenever one of them is, and names one of them. Unfinished saves (and deletions of old
 checkpoints by --save_total_limit) may only exist as hidden folders. The last trial's `latest` must resume in ztune. Then one byte of a shard
 is flipped and resuming must fail with a message naming the shard and the checksum.
 """
@@ -82,14 +82,19 @@ def main():
             problem = complete(run / name)
             if problem:
                 failures.append(f"trial {trial}: {name} is incomplete after the kill: {problem}")
+        # `latest` comes with the first checkpoint: written just before it is renamed into place, so it may name a
+        # folder not there yet only while there is no checkpoint at all.
         latest = (run / "latest").read_text().strip() if (run / "latest").exists() else None
-        if latest is not None and latest not in names:
+        if names and latest is None:
+            failures.append(f"trial {trial}: checkpoints {names} but no latest")
+        if latest is not None and names and latest not in names:
             failures.append(f"trial {trial}: latest names {latest!r}, which is not a checkpoint ({names})")
     print(f"{trials} trials, {during_save} killed while a save was unfinished, {checked} checkpoints verified complete")
     if during_save == 0:
         failures.append("no trial was killed inside a save, so the case was not exercised")
 
-    if last_run is not None and (last_run / "latest").exists():
+    if last_run is not None and (last_run / "latest").exists() and \
+            (last_run / (last_run / "latest").read_text().strip()).is_dir():
         source = last_run / (last_run / "latest").read_text().strip()
         step = int(source.name.split("-")[1])
         resumed = subprocess.run([ztune, "sft", "--model", model, "--dataset", dataset, "--max_steps", str(step + 1),
