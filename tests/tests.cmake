@@ -360,6 +360,10 @@ add_test(NAME sft_run_folder_protocol
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_run_folder.py $<TARGET_FILE:ztune>
                  ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/run-folder)
 set_tests_properties(sft_run_folder_protocol PROPERTIES TIMEOUT 600)
+# The live progress line on a terminal (a pseudo-terminal), plain lines under Slurm and into a pipe (issue 28).
+add_test(NAME sft_progress_line
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_progress_line.py $<TARGET_FILE:ztune>
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/progress-line)
 # Every numeric flag of sft, infer and estimate at 0, negative, NaN, infinity and overflow: exit 0 or 2, no crash.
 add_test(NAME cli_numeric_flags_range_checked
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_numeric_flags.py $<TARGET_FILE:ztune>

@@ -88,6 +88,7 @@ bool parse_lines_json(const std::string& command) {
 // One line on stderr (the rank and its host first when there are several), then the whole job ends with `code`.
 [[noreturn]] void report_and_exit(const std::string& message, int code) {
   const zt::ProcessIdentity& id = zt::process_identity();
+  zt::log::clear_status();  // the error on a line of its own, not after the progress line
   // One write, so that lines of ranks failing at once never interleave.
   const std::string line = (id.world_size > 1 ? "[rank " + std::to_string(id.rank) + " on " + id.host + "] " : "") +
                            "error: " + message + "\n";

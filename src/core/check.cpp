@@ -36,6 +36,9 @@ void set_abort_hook(AbortHook hook) { g_abort_hook = hook; }
 void abort_job(int exit_code) {
   std::fflush(stdout);
   std::fflush(stderr);
+  // Launchers forward a rank's output through their own daemons (srun's slurmstepd, mpirun's orted), which stop
+  // forwarding once the job is aborted: half a second lets the error just written reach the job's log first.
+  if (g_abort_hook != nullptr && identity_storage().world_size > 1) ::usleep(500 * 1000);
   if (g_abort_hook != nullptr) g_abort_hook(exit_code);
   std::_Exit(exit_code);
 }

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 
 #include "core/check.h"
@@ -32,6 +33,45 @@ int decode_status(int raw) { return WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WT
 std::string python_program() {
   const char* python = std::getenv("ZTUNE_PYTHON");
   return python != nullptr && *python != '\0' ? python : "python3";
+}
+
+namespace {
+
+// Folders that may hold ztune's environments, nearest first.
+std::vector<std::filesystem::path> venv_homes() {
+  std::vector<std::filesystem::path> homes;
+  std::error_code error;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", error);
+  if (!error) {
+    const std::filesystem::path dir = exe.parent_path();
+    homes.push_back(dir.parent_path());                    // BUILD/ztune in the source tree
+    homes.push_back(dir.parent_path().parent_path());      // BUILD/sub/ztune
+    homes.push_back(dir.parent_path() / "share" / "ztune");  // PREFIX/bin/ztune
+  }
+#ifdef ZTUNE_SOURCE_DIR
+  homes.push_back(ZTUNE_SOURCE_DIR);  // a build folder outside the source tree
+#endif
+  return homes;
+}
+
+}  // namespace
+
+std::string venv_python(const std::string& venv) {
+  const char* python = std::getenv("ZTUNE_PYTHON");
+  if (python != nullptr && *python != '\0') return python;
+  for (const std::filesystem::path& home : venv_homes()) {
+    const std::filesystem::path candidate = home / venv / "bin" / "python";
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+  }
+  return "";
+}
+
+std::string venv_home(const std::string& venv) {
+#ifdef ZTUNE_SOURCE_DIR
+  return (std::filesystem::path(ZTUNE_SOURCE_DIR) / venv).string();
+#else
+  return venv;
+#endif
 }
 
 ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {

@@ -16,6 +16,13 @@ namespace zt {
 
 // The Python that ztune's Python bridges run in: $ZTUNE_PYTHON, else python3 on PATH.
 std::string python_program();
+// The Python of the virtual environment `venv` (".venv-swanlab") that scripts/setup.sh makes at the top of the
+// source tree, found from the running binary (BUILD/ztune -> BUILD/../venv, its parent's, and
+// PREFIX/share/ztune/venv) and from the source folder this binary was built from; "" when there is none.
+// $ZTUNE_PYTHON, when set, wins.
+std::string venv_python(const std::string& venv);
+// Where setup.sh would make `venv`: beside the binary's source tree (for "run this" messages).
+std::string venv_home(const std::string& venv);
 
 class ChildProcess {
  public:

@@ -19,6 +19,17 @@ void init(int rank, int world_size);
 bool enabled(Level level);
 void write(Level level, const std::string& message);
 
+// The live status line: one line at the bottom of a terminal, redrawn in place (rank 0's training progress, as
+// tqdm draws it for ms-swift users), with every log line and print_line() printed above it, never inside it.
+// Drawn only on rank 0 when stdout is a terminal a person watches: not a file or pipe, not a launcher's
+// pseudo-terminal (mpirun, srun; their output often goes to a file) and not under Slurm; ZTUNE_PROGRESS=always
+// or never overrides. Elsewhere status() does nothing and nothing with a control character is written.
+bool status_active();
+void status(const std::string& text);
+void clear_status();  // removes the line (end of training)
+// A plain line on stdout (the per-step and eval lines), above the status line.
+void print_line(const std::string& text);
+
 }  // namespace zt::log
 
 #define ZT_LOG_AT(level, ...)                                           \

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "core/check.h"
+#include "core/log.h"
 #include "dist/cuda_runtime.h"
 #include "train/plot.h"
 #include "train/swanlab.h"
@@ -110,10 +111,36 @@ void RunLog::train(const TrainLogLine& line) {
                     {"train/tokens_per_second", tokens_per_second}, {"train/memory(GiB)", entry["memory(GiB)"]}};
     swanlab_->log(line.step, metrics);
   }
-  std::printf("step %lld/%lld  loss %.4f  lr %.3g  grad_norm %.3f  token_acc %.3f  %.0f tokens/s  ETA %s\n",
-              static_cast<long long>(line.step), static_cast<long long>(line.total_steps), line.loss,
-              line.learning_rate, line.grad_norm, line.token_acc, tokens_per_second, format_seconds(remaining).c_str());
-  std::fflush(stdout);
+  char text[256];
+  std::snprintf(text, sizeof text, "step %lld/%lld  loss %.4f  lr %.3g  grad_norm %.3f  token_acc %.3f  %.0f tokens/s  ETA %s",
+                static_cast<long long>(line.step), static_cast<long long>(line.total_steps), line.loss,
+                line.learning_rate, line.grad_norm, line.token_acc, tokens_per_second, format_seconds(remaining).c_str());
+  log::print_line(text);
+}
+
+void RunLog::progress(int64_t step, int64_t total, int64_t first_step, int micro, int accumulation, double last_loss,
+                      double tokens_seen) {
+  if (!log::status_active()) return;
+  const auto now = std::chrono::steady_clock::now();
+  const bool step_done = micro == accumulation;
+  // Within a step: its first micro-batch, then at most every 0.2 s.
+  if (!step_done && micro > 1 && now - drawn_ < std::chrono::milliseconds(200)) return;
+  drawn_ = now;
+  const double elapsed = seconds();
+  const int64_t done = step_done ? step : step - 1;
+  std::string text = "step " + step_of(step, total);
+  char part[160];
+  if (accumulation > 1 && !step_done) {
+    std::snprintf(part, sizeof part, "  micro-batch %d/%d", micro, accumulation);
+    text += part;
+  }
+  if (done > first_step) {
+    const double per_step = elapsed / double(done - first_step);
+    std::snprintf(part, sizeof part, "  loss %.4f  %.0f tokens/s  ETA %s", last_loss, tokens_seen / std::max(1e-9, elapsed),
+                  format_seconds(per_step * double(total - done)).c_str());
+    text += part;
+  }
+  log::status(text);
 }
 
 void RunLog::eval(const EvalLogLine& line) {
@@ -138,10 +165,11 @@ void RunLog::eval(const EvalLogLine& line) {
                               {"eval/runtime", line.runtime},
                               {"eval/samples_per_second", entry["eval_samples_per_second"]},
                               {"eval/steps_per_second", entry["eval_steps_per_second"]}});
-  std::printf("eval at step %lld: eval_loss %.4f  eval_token_acc %.4f  (%lld samples, %.1f s)\n",
-              static_cast<long long>(line.step), line.loss, line.token_acc, static_cast<long long>(line.samples),
-              line.runtime);
-  std::fflush(stdout);
+  char text[200];
+  std::snprintf(text, sizeof text, "eval at step %lld: eval_loss %.4f  eval_token_acc %.4f  (%lld samples, %.1f s)",
+                static_cast<long long>(line.step), line.loss, line.token_acc, static_cast<long long>(line.samples),
+                line.runtime);
+  log::print_line(text);
 }
 
 void RunLog::write_images() const {

@@ -40,6 +40,11 @@ class RunLog {
 
   void train(const TrainLogLine& line);
   void eval(const EvalLogLine& line);
+  // The live progress line on a terminal (log::status): step/total, during accumulation the micro-batch, the last
+  // step's loss, tokens/s and ETA since `first_step`. Within a step, redrawn at its first micro-batch and then at
+  // most every 0.2 s; cheap when the output is not a terminal (nothing is drawn).
+  void progress(int64_t step, int64_t total, int64_t first_step, int micro, int accumulation, double last_loss,
+                double tokens_seen);
   // Rewrites the charts under run_dir/images (train_loss.svg, train_learning_rate.svg, ...).
   void write_images() const;
   // The run ended as planned (or stopped by a signal after its checkpoint): ends the SwanLab run.
@@ -58,6 +63,7 @@ class RunLog {
   nlohmann::json history_ = nlohmann::json::array();
   std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> curves_;  // tag -> steps, values
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point drawn_{};  // when the progress line was last drawn
 };
 
 std::string format_seconds(double seconds);

@@ -179,18 +179,26 @@ struct SwanLab::State {
   }
 };
 
+std::string swanlab_python() {
+  const std::string found = venv_python(".venv-swanlab");
+  return found.empty() ? python_program() : found;
+}
+
 SwanLab::SwanLab(const SwanLabSetup& setup, const std::string& python, const std::string& run_dir, const json& config)
     : state_(std::make_unique<State>()) {
   state_->setup = setup;
   std::map<std::string, std::string> env;
   if (setup.token.has_value()) env["SWANLAB_API_KEY"] = *setup.token;  // never argv: visible in ps
-  const std::string install = std::string("pip install 'swanlab[dashboard]==") + kSwanLabVersion + "'";
+  // The one command that makes the environment ztune looks for (what scripts/setup.sh runs).
+  const std::string home = venv_home(".venv-swanlab");
+  const std::string install = std::string("python3 -m venv ") + home + " && " + home +
+                              "/bin/pip install 'swanlab[dashboard]==" + kSwanLabVersion + "'";
   try {
     state_->child = std::make_unique<ChildProcess>(std::vector<std::string>{python, "-u", "-c", kSidecar}, env);
   } catch (const Error& error) {
     ZT_THROW("--report_to swanlab runs the SwanLab SDK in Python, and " << python << " cannot be started ("
                                                                          << error.what() << "); install Python and "
-                                                                         << install << ", or set ZTUNE_PYTHON");
+                                                                         << "run: " << install << " (or set ZTUNE_PYTHON)");
   }
   const std::optional<std::string> ready = state_->child->read_line(120 * 1000);
   json reply;
@@ -202,10 +210,10 @@ SwanLab::SwanLab(const SwanLabSetup& setup, const std::string& python, const std
     state_->child->kill();
     if (reply.contains("error"))
       ZT_THROW("--report_to swanlab needs the SwanLab SDK, which " << python << " cannot import ("
-                                                                    << reply["error"].get<std::string>() << "): " << install
+                                                                    << reply["error"].get<std::string>() << "); run: " << install
                                                                     << " (or set ZTUNE_PYTHON to a Python that has it)");
-    ZT_THROW("--report_to swanlab: " << python << " did not start the SwanLab sidecar (its messages are above); "
-                                     << install << ", or set ZTUNE_PYTHON");
+    ZT_THROW("--report_to swanlab: " << python << " did not start the SwanLab sidecar (its messages are above); run: "
+                                     << install << " (or set ZTUNE_PYTHON)");
   }
   const std::string version = reply.value("version", std::string("unknown"));
   if (version != kSwanLabVersion)

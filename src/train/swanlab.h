@@ -29,6 +29,10 @@ struct SwanLabSetup {
 // The SDK version ztune is tested with (requirements-swanlab.txt pins it).
 inline constexpr const char* kSwanLabVersion = "0.10.3";
 
+// The Python the sidecar runs in: $ZTUNE_PYTHON, else the .venv-swanlab scripts/setup.sh made beside ztune's source
+// (found from the binary, whatever the working folder), else python3.
+std::string swanlab_python();
+
 class SwanLab {
  public:
   // Starts the sidecar in `python` and the SwanLab run: logs go to run_dir/swanlog, `config` is the

@@ -85,9 +85,9 @@ class Trainer {
       if (due(config_.loop.save_strategy, config_.loop.save_steps, done) || last) save_checkpoint(done);
       if (outcome.stop_signal != 0) {
         if (rank_ == 0)
-          std::printf("%s received: stopped after step %lld of %lld; resume with --resume_from_checkpoint %s\n",
-                      signal_name(outcome.stop_signal), static_cast<long long>(done),
-                      static_cast<long long>(total_steps_), saved_.back().c_str());
+          log::print_line(std::string(signal_name(outcome.stop_signal)) + " received: stopped after step " +
+                          std::to_string(done) + " of " + std::to_string(total_steps_) +
+                          "; resume with --resume_from_checkpoint " + saved_.back());
         break;
       }
     }
@@ -259,7 +259,7 @@ class Trainer {
     }
     std::unique_ptr<SwanLab> swanlab;
     if (config_.loop.swanlab.has_value())
-      swanlab = std::make_unique<SwanLab>(*config_.loop.swanlab, python_program(), run_dir_, config_.args_json);
+      swanlab = std::make_unique<SwanLab>(*config_.loop.swanlab, swanlab_python(), run_dir_, config_.args_json);
     log_ = std::make_unique<RunLog>(run_dir_, config_.loop.tensorboard, device_.is_cuda() ? device_.index() : -1,
                                     std::move(swanlab));
     ZT_LOG_INFO("run folder " << run_dir_ << "; " << world_ << " ranks, ZeRO stage " << engine_->config().stage << ", "
@@ -355,6 +355,8 @@ class Trainer {
       for (const data::PackedRow& row : rows) tokens += static_cast<int64_t>(row.input_ids.size());
       largest = std::max(largest, tokens);
       step_->micro_batch(rows);
+      if (rank_ == 0 && micro + 1 < accumulation_)
+        log_->progress(step + 1, total_steps_, first_step_, micro + 1, accumulation_, last_loss_, tokens_seen_);
     }
     StepOutcome outcome = step_->finish(schedule_->at(step), stop_requested());
     if (measured) record_measurement(largest);
@@ -470,6 +472,8 @@ class Trainer {
     window_.loss += outcome.loss, window_.tokens += outcome.tokens, window_.correct += outcome.correct;
     ++window_.steps;
     tokens_seen_ += outcome.input_tokens;
+    last_loss_ = outcome.loss;
+    if (rank_ == 0) log_->progress(done, total_steps_, first_step_, accumulation_, accumulation_, last_loss_, tokens_seen_);
     const bool due = done % config_.loop.logging_steps == 0 || (config_.loop.logging_first_step && done == 1) ||
                      done == total_steps_ || outcome.stop_signal != 0;
     if (!due) return;
@@ -618,6 +622,7 @@ class Trainer {
       total.add_counts(std::vector<uint64_t>(all.begin() + static_cast<long>(r), all.begin() + static_cast<long>(r + mine.size())));
     log_->write_images();
     log_->finish();
+    log::clear_status();
     std::printf("data (epoch %lld, all %d ranks): %s\nlast checkpoint: %s\n", static_cast<long long>(epoch_), world_,
                 total.summary().c_str(), saved_.empty() ? "none" : saved_.back().c_str());
     if (best_)
@@ -676,6 +681,7 @@ class Trainer {
 
   int64_t first_step_ = 0, epoch_ = 0;
   double tokens_seen_ = 0;
+  double last_loss_ = 0;  // the last step's loss, for the progress line
   struct {
     double loss = 0, tokens = 0, correct = 0;
     int steps = 0;

@@ -16,6 +16,8 @@ usage: check_swanlab.py ZTUNE MODEL_DIR DATASET WORK_DIR SWANLAB_PYTHON
 3. A service that stops answering uploads: training is not slowed; the end waits at most
    ZTUNE_SWANLAB_FINISH_TIMEOUT, warns, and the records stay on disk.
 4. A Python without the SDK: ztune stops at start-up with one line naming the pip command; nothing trained.
+5. As right after set-up: no ZTUNE_PYTHON, python3 on PATH without the SDK, run from another folder: ztune finds
+   the .venv-swanlab set-up made beside its source tree from its own location, and the offline run is written.
 The key must not reach any file, the console, or a command line (checked while the runs go on).
 """
 import json
@@ -235,6 +237,26 @@ def main():
             fail(f"no SDK: exit {done.returncode}, lines {lines}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
         else:
             print(f"ok: no SDK: exit {done.returncode} before training: {lines[0].strip()[:220]}")
+
+    # 5. Right after set-up, as the README tells it: no ZTUNE_PYTHON, python3 on PATH without the SDK, another working
+    # folder: ztune finds the .venv-swanlab that scripts/setup.sh made beside its source, from its own location.
+    out = work / "found"
+    shutil.rmtree(out, ignore_errors=True)
+    elsewhere = work / "elsewhere"
+    elsewhere.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("ZTUNE_PYTHON", "SWANLAB_API_KEY", "VIRTUAL_ENV")}
+    env["PATH"] = "/usr/bin:/bin"
+    env["OMP_NUM_THREADS"] = "1"
+    done = subprocess.run([str(Path(ztune).resolve()), "sft", "--model", str(Path(model).resolve()), "--dataset",
+                           str(Path(dataset).resolve()), "--max_steps", "2", "--logging_steps", "1", "--max_length", "256",
+                           "--output_dir", str(out), "--add_version", "false", "--report_to", "swanlab",
+                           "--swanlab_mode", "offline", "--swanlab_project", "zt-test"],
+                          capture_output=True, text=True, env=env, cwd=elsewhere, timeout=900)
+    if done.returncode != 0 or next(out.glob("swanlog/run-*/run-*.swanlab"), None) is None:
+        fail(f"set-up's SwanLab environment not found from another folder without ZTUNE_PYTHON: exit {done.returncode}\n"
+             f"{done.stdout[-1500:]}\n{done.stderr[-1500:]}")
+    else:
+        print("ok: --report_to swanlab from another folder, no ZTUNE_PYTHON: set-up's .venv-swanlab found and used")
 
     watch.close()
     if watch.hits:
