@@ -1,25 +1,44 @@
 #!/usr/bin/env bash
-# Installs everything ztune needs on a Debian machine and builds it. Safe to run again: each step
-# is skipped when its result is already there and up to date.
-#   1. Debian packages (compilers, CMake, OpenMPI, HDF5, nlohmann-json, spdlog, GoogleTest, PCRE2, libcurl)
-#   2. .venv: the pinned Python stack (torch 2.11.0, whose libtorch we build against, and the reference
-#      libraries the tests compare with); .venv-swanlab: the SwanLab SDK (--report_to swanlab)
-#   3. tests/fixtures/out: tiny models and tokenizer, regenerated only when their inputs change
-#   4. build/: CMake + Ninja (CUDA/NCCL compiled in when the CUDA toolkit is present)
+# Installs what ztune needs on a Debian machine and builds it. Safe to run again: each step is skipped when
+# its result is already there and up to date.
+#
+#   scripts/setup.sh           what the main job uses (scripts/demo.sh): the build tools and libraries ztune
+#                              links, .venv with torch (libtorch) and what makes the tiny models, .venv-swanlab,
+#                              the fixtures, and the `ztune` binary alone; CUDA/NCCL code only where a GPU is
+#                              present or ZTUNE_CUDA=ON asks for it (a login node building for GPU nodes)
+#   scripts/setup.sh --tests   everything the test suite adds (scripts/test.sh): GoogleTest, clang for the
+#                              fuzzers, Slurm, munge, Docker, debootstrap, patchelf, the reference Python stack
+#                              (requirements-test.txt, llama-cpp-python built from source), every target, and
+#                              the CUDA/NCCL code whenever the toolkit is present
+#
+#   1. Debian packages   2. .venv and .venv-swanlab   3. tests/fixtures/out   4. build/ (CMake + Ninja)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+MODE=main
+case "${1:-}" in
+  "") ;;
+  --tests) MODE=tests ;;
+  *) echo "usage: scripts/setup.sh [--tests]" >&2; exit 2 ;;
+esac
 BUILD_DIR="${ZTUNE_BUILD_DIR:-$ROOT/build}"
 JOBS="${ZTUNE_JOBS:-$(nproc)}"
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+# Each phase's wall time, printed at the end (the README's figures come from these lines).
+SECONDS=0
+phase_start=0
+phase() { log "$1: $((SECONDS - phase_start)) s"; phase_start=$SECONDS; }
 
 # ---- 1. Debian packages ------------------------------------------------------------------------
 PACKAGES=(build-essential cmake ninja-build pkg-config git python3 python3-venv python3-dev
-          openmpi-bin libopenmpi-dev libhdf5-dev nlohmann-json3-dev libspdlog-dev libgtest-dev
-          libpcre2-dev libutf8proc-dev libcurl4-openssl-dev clang libclang-rt-14-dev iproute2 util-linux
-          slurmctld slurmd slurm-client munge slurm-wlm-basic-plugins
-          docker.io debootstrap openssh-client patchelf)
+          openmpi-bin libopenmpi-dev libhdf5-dev nlohmann-json3-dev libspdlog-dev
+          libpcre2-dev libutf8proc-dev libcurl4-openssl-dev)
+if [ "$MODE" = tests ]; then
+  PACKAGES+=(libgtest-dev clang libclang-rt-14-dev iproute2 util-linux
+             slurmctld slurmd slurm-client munge slurm-wlm-basic-plugins
+             docker.io debootstrap openssh-client patchelf)
+fi
 missing=()
 for package in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -30,43 +49,85 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+phase "Debian packages"
 
-# ---- 2. Python environment ---------------------------------------------------------------------
-VENV="$ROOT/.venv"
-PY="$VENV/bin/python"
-req_hash=$(sha256sum requirements.txt | cut -c1-16)
-if [ ! -x "$PY" ] || [ "$(cat "$VENV/.requirements-hash" 2>/dev/null)" != "$req_hash" ]; then
-  log "creating $VENV with the pinned Python stack (torch 2.11.0 is ~3 GB with its CUDA libraries)"
-  [ -x "$PY" ] || python3 -m venv "$VENV"
-  "$PY" -m pip install -q --upgrade pip
+# ---- 2. Python environments --------------------------------------------------------------------
+# pip_install VENV REQUIREMENTS STAMP: installs the file into the venv unless STAMP holds its hash already
+# (the hash covers the files it includes with -r).
+pip_install() {
+  local venv=$1 requirements=$2 stamp=$1/$3 files hash
+  files=$(grep -oE '^-r +[^ ]+' "$requirements" | awk '{print $2}' || true)
+  # shellcheck disable=SC2086
+  hash=$(cat "$requirements" $files | sha256sum | cut -c1-16)
+  [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$hash" ] && return 0
+  log "installing $requirements into $venv"
+  if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --upgrade pip
+  fi
   # llama-cpp-python (the GGUF export test's llama.cpp) has no wheel: pip builds it, portable and without its tools.
   CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF" \
-    CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$PY" -m pip install -q -r requirements.txt
-  echo "$req_hash" > "$VENV/.requirements-hash"
+    CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$venv/bin/python" -m pip install -q -r "$requirements"
+  echo "$hash" > "$stamp"
+}
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+pip_install "$VENV" requirements.txt .requirements-hash
+phase "Python: .venv (requirements.txt)"
+if [ "$MODE" = tests ]; then
+  pip_install "$VENV" requirements-test.txt .requirements-test-hash
+  phase "Python: .venv (requirements-test.txt)"
 fi
-
-# The SwanLab SDK for --report_to swanlab, in a venv of its own (its protobuf and rich pins clash with .venv's).
-SWAN_VENV="$ROOT/.venv-swanlab"
-swan_hash=$(sha256sum requirements-swanlab.txt | cut -c1-16)
-if [ ! -x "$SWAN_VENV/bin/python" ] || [ "$(cat "$SWAN_VENV/.requirements-hash" 2>/dev/null)" != "$swan_hash" ]; then
-  log "creating $SWAN_VENV with the SwanLab SDK"
-  [ -x "$SWAN_VENV/bin/python" ] || python3 -m venv "$SWAN_VENV"
-  "$SWAN_VENV/bin/python" -m pip install -q -r requirements-swanlab.txt
-  echo "$swan_hash" > "$SWAN_VENV/.requirements-hash"
-fi
+# The SwanLab SDK for --report_to swanlab, in a venv of its own (its protobuf and rich pins clash with .venv's
+# reference stack); ztune finds it from its own location.
+pip_install "$ROOT/.venv-swanlab" requirements-swanlab.txt .requirements-hash
+phase "Python: .venv-swanlab"
 
 # ---- 3. Fixtures -------------------------------------------------------------------------------
 "$PY" tests/fixtures/make_fixtures.py --out tests/fixtures/out
+phase "fixtures"
 
 # ---- 4. Build ----------------------------------------------------------------------------------
+# CUDA/NCCL code: the test set-up compiles it whenever the toolkit is present (CI keeps it compiling and
+# linking on machines without a GPU); the main job only where a GPU is present. ZTUNE_CUDA=ON|OFF decides
+# for either (ON on a login node without a GPU that builds for GPU nodes).
+have_toolkit=false
+{ command -v nvcc || [ -x /usr/local/cuda/bin/nvcc ]; } > /dev/null 2>&1 && have_toolkit=true
+have_gpu=false
+nvidia-smi -L 2>/dev/null | grep -q "^GPU" && have_gpu=true
+if [ -n "${ZTUNE_CUDA:-}" ]; then
+  cuda=$ZTUNE_CUDA
+elif $have_toolkit && { [ "$MODE" = tests ] || $have_gpu; }; then
+  cuda=ON
+else
+  cuda=OFF
+fi
+tests=OFF; [ "$MODE" = tests ] && tests=ON
+cached() { sed -n "s/^$1:BOOL=//p" "$BUILD_DIR/CMakeCache.txt" 2>/dev/null; }
 TORCH_PREFIX=$("$PY" -c 'import torch; print(torch.utils.cmake_prefix_path)')
 PY_SITE=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+configure=false
 if [ ! -f "$BUILD_DIR/build.ninja" ]; then
-  log "configuring $BUILD_DIR"
+  configure=true
+elif [ "$MODE" = tests ] && { [ "$(cached ZTUNE_TESTS)" != ON ] || [ "$(cached ZTUNE_CUDA)" != "$cuda" ]; }; then
+  configure=true  # a main-job build folder grows the tests (and the CUDA code where the toolkit is)
+elif [ -n "${ZTUNE_CUDA:-}" ] && [ "$(cached ZTUNE_CUDA)" != "$cuda" ]; then
+  configure=true
+elif [ "$MODE" = main ]; then
+  tests=$(cached ZTUNE_TESTS); cuda=$(cached ZTUNE_CUDA)  # a test build folder stays one
+fi
+if $configure; then
+  log "configuring $BUILD_DIR (CUDA/NCCL: $cuda, tests: $tests)"
   cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" -DZTUNE_PYTHON_SITE="$PY_SITE" -DZTUNE_PYTHON="$PY" \
-        ${ZTUNE_CMAKE_ARGS:-}
+        -DZTUNE_CUDA="$cuda" -DZTUNE_TESTS="$tests" ${ZTUNE_CMAKE_ARGS:-} > /dev/null
 fi
-log "building (jobs: $JOBS)"
-cmake --build "$BUILD_DIR" -j "$JOBS"
-log "done: $BUILD_DIR/ztune"
+if [ "$MODE" = main ]; then
+  log "building ztune (jobs: $JOBS; CUDA/NCCL: $cuda)"
+  cmake --build "$BUILD_DIR" -j "$JOBS" --target ztune
+else
+  log "building every target (jobs: $JOBS; CUDA/NCCL: $cuda)"
+  cmake --build "$BUILD_DIR" -j "$JOBS"
+fi
+phase "build"
+log "done in $SECONDS s: $BUILD_DIR/ztune"

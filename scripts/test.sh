@@ -8,7 +8,7 @@ cd "$ROOT"
 BUILD_DIR="${ZTUNE_BUILD_DIR:-$ROOT/build}"
 FUZZ_SECONDS="${ZTUNE_FUZZ_SECONDS:-60}"
 
-bash scripts/setup.sh
+bash scripts/setup.sh --tests
 
 echo "[test] ctest"
 # mpirun refuses root unless told; CI runs as root.
