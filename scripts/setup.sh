@@ -61,15 +61,17 @@ pip_install() {
   hash=$(cat "$requirements" $files | sha256sum | cut -c1-16)
   [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$hash" ] && return 0
   log "installing $requirements into $venv"
-  if [ ! -x "$venv/bin/python" ]; then
-    python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install -q --upgrade pip
-  fi
-  # llama-cpp-python (the GGUF export test's llama.cpp) has no wheel: pip builds it, portable and without its tools.
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  # uv (from PyPI, into the venv) installs the same pinned files as pip, three times faster (torch's 3 GB: 43 s
+  # against 128 s here); --no-cache keeps nothing outside the clone.
+  [ -x "$venv/bin/uv" ] || "$venv/bin/python" -m pip install -q --disable-pip-version-check "$UV_PIN"
+  # llama-cpp-python (the GGUF export test's llama.cpp) has no wheel: it is built, portable and without its tools.
   CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF" \
-    CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$venv/bin/python" -m pip install -q -r "$requirements"
+    CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$venv/bin/uv" pip install -q --no-cache --python "$venv/bin/python" \
+    -r "$requirements"
   echo "$hash" > "$stamp"
 }
+UV_PIN="uv==0.13.9"
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 pip_install "$VENV" requirements.txt .requirements-hash
@@ -78,14 +80,22 @@ if [ "$MODE" = tests ]; then
   pip_install "$VENV" requirements-test.txt .requirements-test-hash
   phase "Python: .venv (requirements-test.txt)"
 fi
+
+# The SwanLab environment and the fixtures need only .venv, not the build: they run beside it, in the minutes
+# its first, single-threaded step (the precompiled header) leaves a core free. Their output goes to a log each,
+# shown when they fail.
+BACKGROUND_LOGS=$(mktemp -d)
+background=()
+in_background() {  # NAME COMMAND...
+  local name=$1; shift
+  ( start=$SECONDS; "$@"; echo "[$name: $((SECONDS - start)) s]" ) > "$BACKGROUND_LOGS/$name.log" 2>&1 &
+  background+=("$!:$name")
+}
 # The SwanLab SDK for --report_to swanlab, in a venv of its own (its protobuf and rich pins clash with .venv's
 # reference stack); ztune finds it from its own location.
-pip_install "$ROOT/.venv-swanlab" requirements-swanlab.txt .requirements-hash
-phase "Python: .venv-swanlab"
-
+in_background swanlab pip_install "$ROOT/.venv-swanlab" requirements-swanlab.txt .requirements-hash
 # ---- 3. Fixtures -------------------------------------------------------------------------------
-"$PY" tests/fixtures/make_fixtures.py --out tests/fixtures/out
-phase "fixtures"
+in_background fixtures "$PY" tests/fixtures/make_fixtures.py --out tests/fixtures/out
 
 # ---- 4. Build ----------------------------------------------------------------------------------
 # CUDA/NCCL code: the test set-up compiles it whenever the toolkit is present (CI keeps it compiling and
@@ -116,9 +126,11 @@ elif [ -n "${ZTUNE_CUDA:-}" ] && [ "$(cached ZTUNE_CUDA)" != "$cuda" ]; then
 elif [ "$MODE" = main ]; then
   tests=$(cached ZTUNE_TESTS); cuda=$(cached ZTUNE_CUDA)  # a test build folder stays one
 fi
+# The main job's build has no debug information (a third less compile time); the test build keeps it.
+build_type=RelWithDebInfo; [ "$tests" = OFF ] && build_type=Release
 if $configure; then
-  log "configuring $BUILD_DIR (CUDA/NCCL: $cuda, tests: $tests)"
-  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  log "configuring $BUILD_DIR (CUDA/NCCL: $cuda, tests: $tests, $build_type)"
+  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=$build_type -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
         -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" -DZTUNE_PYTHON_SITE="$PY_SITE" -DZTUNE_PYTHON="$PY" \
         -DZTUNE_CUDA="$cuda" -DZTUNE_TESTS="$tests" ${ZTUNE_CMAKE_ARGS:-} > /dev/null
 fi
@@ -130,4 +142,14 @@ else
   cmake --build "$BUILD_DIR" -j "$JOBS"
 fi
 phase "build"
+failed=0
+for job in "${background[@]}"; do
+  if wait "${job%%:*}"; then
+    log "${job#*:} (beside the build): $(tail -n 1 "$BACKGROUND_LOGS/${job#*:}.log")"
+  else
+    cat "$BACKGROUND_LOGS/${job#*:}.log"; log "FAILED: ${job#*:}"; failed=1
+  fi
+done
+rm -rf "$BACKGROUND_LOGS"
+[ $failed = 0 ] || exit 1
 log "done in $SECONDS s: $BUILD_DIR/ztune"

@@ -313,6 +313,12 @@ add_test(NAME sft_hub_ids_from_cache
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_hub_cache.py $<TARGET_FILE:ztune>
                  ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/hub-cache)
 set_tests_properties(sft_hub_ids_from_cache PROPERTIES TIMEOUT 600)
+# Hub ids that are not cached download (ModelScope, Hugging Face) from the local stand-in hub: resumed, verified,
+# once per node, private with a token, offline refused.
+add_test(NAME sft_hub_ids_download
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_hub_download.py $<TARGET_FILE:ztune>
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/hub-download)
+set_tests_properties(sft_hub_ids_download PROPERTIES TIMEOUT 900)
 add_test(NAME cli_streaming_needs_max_steps
          COMMAND ztune sft --model ${ZTUNE_FIXTURES_DIR}/qwen2 --dataset ${SAMPLE}/sharegpt_seed.jsonl --streaming true)
 set_tests_properties(cli_streaming_needs_max_steps PROPERTIES PASS_REGULAR_EXPRESSION "--streaming true needs --max_steps")
@@ -335,6 +341,12 @@ add_test(NAME hub_upload_and_push
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_hub.py $<TARGET_FILE:ztune>
                  ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/hub)
 set_tests_properties(export_consolidate_and_merge infer_batch_and_chat hub_upload_and_push PROPERTIES TIMEOUT 900)
+
+# README.md's commands, as written, from a fresh clone after set-up: the main job (scripts/demo.sh) and every block.
+add_test(NAME readme_commands_as_written
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_readme_commands.py ${CMAKE_SOURCE_DIR}
+                 ${CMAKE_BINARY_DIR} ${WORK}/readme)
+set_tests_properties(readme_commands_as_written PROPERTIES TIMEOUT 1500)
 
 # The layers of src/ include only downward (the table in CMakeLists.txt).
 add_test(NAME layers_include_only_downward COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/check_layers.py ${CMAKE_SOURCE_DIR})

@@ -2,7 +2,7 @@
 
 #include <fcntl.h>
 #include <hdf5.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 #include <unistd.h>
 
 #include <algorithm>

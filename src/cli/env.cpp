@@ -1,5 +1,8 @@
 // `ztune env`: what this build links and what this machine offers, for bug reports.
-#include <torch/torch.h>
+#include <ATen/Parallel.h>
+#include <torch/version.h>
+
+#include "core/torch_api.h"
 
 #include <cstdio>
 #include <cstdlib>

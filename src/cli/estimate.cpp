@@ -1,7 +1,7 @@
 // `ztune estimate SFT_FLAGS [--nnodes N] [--nproc_per_node G] [--measure true|false] [--matrix_tflops X]
 //                 [--intra_node_gbps Y] [--inter_node_gbps Z] [--device_memory_gib M]`
 // The memory, traffic and step time of an sft command line on a cluster shape, before anything is submitted.
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <algorithm>
 #include <chrono>

@@ -17,6 +17,7 @@
 #include "export/merge.h"
 #include "model/lora/peft_adapter.h"
 #include "hub/cache.h"
+#include "hub/download.h"
 
 namespace zt::cli {
 namespace {
@@ -85,8 +86,14 @@ int run_export(const std::vector<std::string>& argv) {
   if (args.from_gguf.has_value()) return export_from_gguf(args);
   if (args.to_gguf.has_value() && args.adapters.empty() && !args.ckpt_dir.has_value()) return export_model_to_gguf(args);
   ZT_REQUIRE(args.adapters.size() <= 1, "--adapters: export takes one checkpoint, " << args.adapters.size() << " given");
-  const std::string checkpoint = without_trailing_slash(
+  std::string checkpoint = without_trailing_slash(
       args.ckpt_dir.value_or(args.adapters.empty() ? std::string() : args.adapters[0]));
+  if (!checkpoint.empty() && !fs::exists(checkpoint)) {  // a hub id: downloaded (or found in the cache), as --model is
+    hub::HubAccess access;
+    access.use_hf = args.use_hf;
+    access.token = args.hub_token;
+    checkpoint = hub::resolve_adapter_dir(checkpoint, access);
+  }
   ZT_REQUIRE(!checkpoint.empty(), "nothing to export: pass --adapters CKPT (with --merge_lora true or --to_peft DIR), "
                                   "--ckpt_dir CKPT --to_peft DIR, --model DIR --to_gguf TYPE --output_dir OUT, or "
                                   "--from_gguf FILE --output_dir DIR");

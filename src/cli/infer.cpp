@@ -29,6 +29,7 @@
 #include "model/generation.h"
 #include "train/model_files.h"
 #include "hub/cache.h"
+#include "hub/download.h"
 
 namespace zt::cli {
 namespace {
@@ -43,6 +44,11 @@ class Session {
     ZT_REQUIRE(args.adapters.size() <= 1, "--adapters: infer takes one adapter, " << args.adapters.size() << " given");
     std::optional<std::string> adapter;
     if (!args.adapters.empty()) adapter = without_trailing_slash(args.adapters[0]);
+    if (adapter && !fs::exists(*adapter)) {  // a hub id: downloaded (or found in the cache), as --model is
+      hub::HubAccess access;
+      access.use_hf = args.use_hf;
+      adapter = hub::resolve_adapter_dir(*adapter, access);
+    }
     checkpoint::TrainedWith trained;
     if (adapter && args.load_args) trained = checkpoint::read_trained_with(*adapter);
     model_dir_ = resolve_base(adapter, trained);

@@ -2,13 +2,17 @@
 // defaults, and the LoRA configuration (from the flags, or from --adapters' adapter_config.json).
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 
 #include "cli/sft_args.h"
 #include "core/check.h"
+#include "hub/download.h"
 #include "model/lora/peft_adapter.h"
 #include "train/train_config.h"
 
 namespace zt::cli {
+
+namespace fs = std::filesystem;
 
 train::TrainConfig train_config(const SftArgs& args, nlohmann::json args_json) {
   ZT_REQUIRE(!args.dataset.empty(), "--dataset is required");
@@ -31,8 +35,12 @@ train::TrainConfig train_config(const SftArgs& args, nlohmann::json args_json) {
   model.full_training = args.train_type == "full";
   if (!args.adapters.empty()) {
     // Training continues from a PEFT adapter: its configuration replaces the LoRA flags.
-    model.adapters = args.adapters[0];
-    model.lora = model::read_adapter_config(args.adapters[0]);
+    // A hub id is downloaded (or found in the cache) first, as --model is.
+    hub::HubAccess access;
+    access.use_hf = args.use_hf;
+    access.token = args.hub_token;
+    model.adapters = fs::exists(args.adapters[0]) ? args.adapters[0] : hub::resolve_adapter_dir(args.adapters[0], access);
+    model.lora = model::read_adapter_config(*model.adapters);
   } else {
     model.lora.rank = args.lora_rank;
     model.lora.alpha = args.lora_alpha;

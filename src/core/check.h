@@ -74,3 +74,8 @@ void set_abort_hook(AbortHook hook);
   do {                                                                                 \
     if (!(cond)) ZT_THROW(__VA_ARGS__);                                                \
   } while (0)
+// ZT_SYSTEM_REQUIRE(cond, "message"): the same for what the environment (network, disk, a service) broke.
+#define ZT_SYSTEM_REQUIRE(cond, ...)                                                   \
+  do {                                                                                 \
+    if (!(cond)) ZT_SYSTEM_THROW(__VA_ARGS__);                                         \
+  } while (0)

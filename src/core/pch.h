@@ -1,7 +1,7 @@
 // Precompiled header: the heavy, stable includes every translation unit may use.
 #pragma once
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <nlohmann/json.hpp>
 

@@ -1,6 +1,6 @@
 #include "core/safetensors_torch.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include "core/check.h"
 

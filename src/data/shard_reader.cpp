@@ -723,7 +723,7 @@ DatasetSource parse_dataset_spec(const std::string& spec) {
     return source;
   }
   std::string rest = spec;
-  for (const char* prefix : {"HF::", "MS::"})
+  for (const char* prefix : {"HF::", "MS::", "hf::", "ms::"})
     if (rest.rfind(prefix, 0) == 0) rest = rest.substr(4);
   if (size_t hash = rest.rfind('#'); hash != std::string::npos) {
     std::string count = rest.substr(hash + 1);

@@ -1,7 +1,7 @@
 #include "dist/comm.h"
 
 #include <mpi.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <algorithm>
 #include <atomic>

@@ -1,7 +1,7 @@
 // The MPI communicator (CPU ranks under mpirun or srun with PMI): non-blocking collectives, bf16 as a
 // 2-byte type with its own sum, uneven reduce-scatter as one reduce per owner.
 #include <mpi.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <algorithm>
 #include <chrono>

@@ -19,7 +19,7 @@
 #include <cuda_runtime.h>
 #include <mpi.h>
 #include <nccl.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <atomic>
 #include <chrono>

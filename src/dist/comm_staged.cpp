@@ -2,7 +2,7 @@
 // goes device -> pinned host buffer -> a host communicator (MPI, or the rendezvous store) -> device,
 // synchronously. ZeRO 0-3 then run on CUDA tensors with `mpirun -np 2..4` (or tests/run_ranks.py) on a
 // machine with a single GPU. It is slow by design and says so at start-up.
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include "core/check.h"
 #include "dist/comm.h"

@@ -8,7 +8,7 @@
 // name/seq/FROM>TO (the piece FROM sends TO). Every rank computes the same sums in rank order, so all
 // hold identical results. The last rank done with a collective deletes its keys.
 #include <c10/util/Logging.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <algorithm>
 #include <chrono>

@@ -2,7 +2,7 @@
 
 #include <torch/csrc/autograd/utils/lambda_post_hook.h>
 #include <torch/csrc/autograd/variable.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <algorithm>
 

@@ -1,6 +1,6 @@
 #include "dist/zero.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <algorithm>
 #include <cmath>

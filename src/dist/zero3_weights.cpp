@@ -1,6 +1,6 @@
 #include "dist/zero3_weights.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include "core/check.h"
 #include "core/safetensors.h"

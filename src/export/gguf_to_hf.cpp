@@ -15,6 +15,7 @@
 #include <set>
 
 #include "core/check.h"
+#include "core/progress.h"
 #include "core/fs.h"
 #include "core/json_file.h"
 #include "core/log.h"
@@ -349,6 +350,8 @@ uint64_t write_weights(const File& file, const std::vector<Planned>& planned, co
     total_bytes += bytes;
   }
   json weight_map = json::object();
+  Progress progress("importing " + fs::path(file.path()).filename().string(), total_bytes);
+  uint64_t done = 0;
   for (size_t s = 0; s < shards.size(); ++s) {
     const std::string name = shard_name(s, shards.size());
     std::vector<std::vector<uint8_t>> buffers;
@@ -370,9 +373,11 @@ uint64_t write_weights(const File& file, const std::vector<Planned>& planned, co
       entries.push_back({p->hf_name, bf16 ? st::DType::BF16 : st::DType::F32, p->shape, buffers.back().data(),
                          buffers.back().size()});
       weight_map[p->hf_name] = name;
+      progress.update(done += buffers.back().size());
     }
     st::write_file((fs::path(out_dir) / name).string(), entries);
   }
+  progress.finish();
   if (shards.size() > 1)
     write_json_file((fs::path(out_dir) / "model.safetensors.index.json").string(),
                     {{"metadata", {{"total_size", total_bytes}}}, {"weight_map", weight_map}});

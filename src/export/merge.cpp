@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "core/progress.h"
 #include "core/json_file.h"
 #include "core/log.h"
 #include "core/safetensors_torch.h"
@@ -122,6 +123,8 @@ int merge_lora(const MergeOptions& options) {
   at::NoGradGuard no_grad;
   json weight_map = json::object();
   const size_t count = shards.size();
+  Progress progress("merging into " + fs::path(options.out_dir).filename().string(), total_bytes);
+  uint64_t done = 0;
   for (size_t s = 0; s < count; ++s) {
     char file[64];
     std::snprintf(file, sizeof file, "model-%05zu-of-%05zu.safetensors", s + 1, count);
@@ -147,9 +150,11 @@ int merge_lora(const MergeOptions& options) {
       }
       tensors.emplace_back(name, tensor.to(planned.dtype).contiguous());
       weight_map[name] = file_name;
+      progress.update(done += static_cast<uint64_t>(tensors.back().second.nbytes()));
     }
     st::save_tensors((out / file_name).string(), tensors);
   }
+  progress.finish();
   for (const auto& [name, used] : parts.used)
     ZT_REQUIRE(used, options.adapter_dir << ": adapter tensor '" << name << "' matches no weight of " << options.base_dir
                                          << " (an adapter trained on another model?)");

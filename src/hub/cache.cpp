@@ -7,6 +7,8 @@
 #include <sstream>
 
 #include "core/check.h"
+#include "core/log.h"
+#include "hub/download.h"
 
 namespace zt::hub {
 namespace {
@@ -78,40 +80,103 @@ bool is_data_file(const fs::path& path) {
   return ext == ".jsonl" || ext == ".json" || ext == ".csv";
 }
 
+// A folder holding `marker`, a cached snapshot of the hub id, or one downloaded now.
+std::string resolve_repo_dir(const std::string& spec, const std::string& flag, const std::string& marker,
+                             const HubAccess& access) {
+  if (fs::exists(fs::path(spec) / marker)) return spec;
+  ZT_REQUIRE(!fs::is_directory(spec), flag << " " << spec << ": the folder has no " << marker);
+  ZT_REQUIRE(!is_explicit_path(spec) && spec.find('/') != std::string::npos && spec.find('/') == spec.rfind('/'),
+             flag << " " << spec << ": no such folder (" << flag << " takes a folder with " << marker
+                  << ", or a hub id such as Qwen/Qwen2.5-7B-Instruct)");
+  const bool use_hf = access.use_hf;
+  std::vector<std::string> looked;
+  // A download in progress creates its marker before the first file and removes it after the last, so a
+  // file seen before the marker is checked comes from a finished download.
+  for (const fs::path& candidate : candidates(spec, RepoKind::model, use_hf, looked))
+    if (fs::exists(candidate / marker) && !download_unfinished(RepoKind::model, spec, use_hf)) return candidate.string();
+  const std::string hub = use_hf ? "Hugging Face" : "ModelScope";
+  ZT_REQUIRE(!hub_offline(use_hf), flag << " " << spec << ": not a local folder, and not in the " << hub << " cache (looked in "
+                                        << joined(looked) << "); downloads are off (" << (use_hf ? "HF_HUB_OFFLINE" : "MODELSCOPE_OFFLINE")
+                                        << "): fetch it first (" << (use_hf ? "hf download " : "modelscope download --model ")
+                                        << spec << ") or pass a local folder");
+  std::string folder;
+  try {
+    folder = download_snapshot(RepoKind::model, spec, access);
+  } catch (const SystemError& error) {
+    ZT_SYSTEM_THROW(flag << " " << spec << ": not a local folder, not in the " << hub << " cache (looked in " << joined(looked)
+                         << "), and the download failed: " << error.what());
+  } catch (const Error& error) {
+    ZT_THROW(flag << " " << spec << ": not a local folder, and not a repository ztune can download: " << error.what());
+  }
+  ZT_REQUIRE(fs::exists(fs::path(folder) / marker),
+             flag << " " << spec << ": the " << hub << " repository has no " << marker << " (downloaded to " << folder << ")");
+  return folder;
+}
+
+// The data files of a dataset folder, `subset` choosing a subfolder or file stem.
+std::vector<std::string> data_files(const fs::path& folder, const std::string& subset) {
+  std::vector<std::string> files;
+  std::error_code ignored;
+  if (!fs::is_directory(folder, ignored)) return files;
+  for (const auto& entry : fs::recursive_directory_iterator(folder)) {
+    if (!entry.is_regular_file() || !is_data_file(entry.path())) continue;
+    const std::string relative = entry.path().lexically_relative(folder).string();  // not through links
+    if (relative.rfind(".", 0) == 0) continue;  // hidden metadata folders
+    if (!subset.empty() && subset != "default" && entry.path().stem() != subset && relative.rfind(subset + "/", 0) != 0)
+      continue;
+    files.push_back(entry.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
 }  // namespace
 
+std::string resolve_model_dir(const std::string& model, const HubAccess& access) {
+  return resolve_repo_dir(model, "--model", "config.json", access);
+}
+
 std::string resolve_model_dir(const std::string& model, bool use_hf) {
-  if (fs::exists(fs::path(model) / "config.json")) return model;
-  ZT_REQUIRE(!fs::is_directory(model), "--model " << model << ": the folder has no config.json");
-  ZT_REQUIRE(!is_explicit_path(model), "--model " << model << ": no such folder (--model takes a model folder with "
-                                                  "config.json, or a hub id such as Qwen/Qwen2.5-7B-Instruct in the cache)");
-  std::vector<std::string> looked;
-  for (const fs::path& candidate : candidates(model, RepoKind::model, use_hf, looked))
-    if (fs::exists(candidate / "config.json")) return candidate.string();
-  ZT_THROW("--model " << model << ": not a local folder, and not in the " << (use_hf ? "Hugging Face" : "ModelScope")
-                      << " cache (looked in " << joined(looked) << "); ztune does not download while training: "
-                      << "fetch it first (modelscope download --model " << model << ") or pass a local folder");
+  HubAccess access;
+  access.use_hf = use_hf;
+  return resolve_model_dir(model, access);
+}
+
+std::string resolve_adapter_dir(const std::string& adapter, const HubAccess& access) {
+  return resolve_repo_dir(adapter, "--adapters", "adapter_config.json", access);
 }
 
 std::vector<std::string> cached_dataset_files(const std::string& id, const std::string& subset, bool use_hf,
                                               std::vector<std::string>& looked) {
   for (const fs::path& candidate : candidates(id, RepoKind::dataset, use_hf, looked)) {
-    std::error_code ignored;
-    if (!fs::is_directory(candidate, ignored)) continue;
-    std::vector<std::string> files;
-    for (const auto& entry : fs::recursive_directory_iterator(candidate)) {
-      if (!entry.is_regular_file() || !is_data_file(entry.path())) continue;
-      const std::string relative = fs::relative(entry.path(), candidate).string();
-      if (relative.rfind(".", 0) == 0) continue;  // hidden metadata folders
-      if (!subset.empty() && subset != "default" && entry.path().stem() != subset &&
-          relative.rfind(subset + "/", 0) != 0)
-        continue;
-      files.push_back(entry.path().string());
-    }
-    std::sort(files.begin(), files.end());
-    if (!files.empty()) return files;
+    std::vector<std::string> files = data_files(candidate, subset);
+    if (!files.empty()) return download_unfinished(RepoKind::dataset, id, use_hf) ? std::vector<std::string>{} : files;
   }
   return {};
+}
+
+std::vector<std::string> dataset_files(const std::string& id, const std::string& subset, const HubAccess& access) {
+  std::vector<std::string> looked;
+  std::vector<std::string> files = cached_dataset_files(id, subset, access.use_hf, looked);
+  if (!files.empty()) return files;
+  const std::string hub = access.use_hf ? "Hugging Face" : "ModelScope";
+  const std::string spec = id + (subset.empty() ? "" : ":" + subset);
+  ZT_REQUIRE(!hub_offline(access.use_hf),
+             "--dataset " << spec << ": no such file, and no cached " << hub << " dataset '" << id
+                          << "' with .jsonl/.json/.csv files (looked in " << joined(looked) << "); downloads are off ("
+                          << (access.use_hf ? "HF_HUB_OFFLINE" : "MODELSCOPE_OFFLINE") << "): fetch it first or pass a file");
+  std::string folder;
+  try {
+    folder = download_snapshot(RepoKind::dataset, id, access);
+  } catch (const SystemError& error) {
+    ZT_SYSTEM_THROW("--dataset " << spec << ": no such file, not in the " << hub << " cache (looked in " << joined(looked)
+                                 << "), and the download failed: " << error.what());
+  }
+  files = data_files(folder, subset);
+  ZT_REQUIRE(!files.empty(), "--dataset " << spec << ": the " << hub << " dataset has no .jsonl/.json/.csv files"
+                                          << (subset.empty() ? "" : " in subset '" + subset + "'") << " (downloaded to "
+                                          << folder << ")");
+  return files;
 }
 
 }  // namespace zt::hub

@@ -1,6 +1,6 @@
 #include "model/chunked_loss.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include "core/check.h"
 

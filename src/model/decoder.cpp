@@ -1,6 +1,6 @@
 #include "model/decoder.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <cmath>
 #include <set>

@@ -1,6 +1,6 @@
 #include "model/generation.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <limits>
 #include <set>

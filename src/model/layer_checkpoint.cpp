@@ -1,6 +1,6 @@
 #include "model/layer_checkpoint.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <optional>
 

@@ -1,7 +1,8 @@
 #include "train/setup.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -16,7 +17,14 @@ namespace zt::train {
 namespace fs = std::filesystem;
 
 
-std::vector<data::DatasetSource> resolve_datasets(const std::vector<std::string>& specs, bool use_hf) {
+hub::HubAccess hub_access(const TrainConfig& config) {
+  hub::HubAccess access;
+  access.use_hf = config.model.use_hf;
+  access.token = config.push.hub_token;
+  return access;
+}
+
+std::vector<data::DatasetSource> resolve_datasets(const std::vector<std::string>& specs, const hub::HubAccess& access) {
   std::vector<data::DatasetSource> sources;
   for (const std::string& spec : specs) {
     data::DatasetSource source = data::parse_dataset_spec(spec);
@@ -26,22 +34,16 @@ std::vector<data::DatasetSource> resolve_datasets(const std::vector<std::string>
     }
     const std::string ext = fs::path(source.path).extension().string();
     ZT_REQUIRE(ext != ".jsonl" && ext != ".json" && ext != ".csv",
-               source.path << ": dataset file not found (check the path; --dataset takes files or cached hub ids)");
+               source.path << ": dataset file not found (check the path; --dataset takes files or hub ids)");
     std::string id = source.path, subset;
-    if (size_t colon = id.rfind(':'); colon != std::string::npos) subset = id.substr(colon + 1), id = id.substr(0, colon);
-    const bool hf = use_hf || spec.rfind("HF::", 0) == 0;
-    std::vector<std::string> looked;
-    std::vector<std::string> files = hub::cached_dataset_files(id, subset, hf, looked);
-    ZT_REQUIRE(!files.empty(), "--dataset " << spec << ": no such file, and no cached " << (hf ? "Hugging Face" : "ModelScope")
-                                            << " dataset '" << id << "' with .jsonl/.json/.csv files (looked in "
-                                            << [&] {
-                                                 std::string all;
-                                                 for (const std::string& l : looked) all += (all.empty() ? "" : ", ") + l;
-                                                 return all;
-                                               }()
-                                            << "); ztune does not download while training: fetch it first or pass a file");
+    hub::HubAccess hub = access;
+    std::string prefix = spec.substr(0, 4);
+    std::transform(prefix.begin(), prefix.end(), prefix.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (prefix == "hf::" || prefix == "ms::") hub.use_hf = prefix == "hf::";
+    if (size_t colon = id.find(':'); colon != std::string::npos) subset = id.substr(colon + 1), id = id.substr(0, colon);
+    const std::vector<std::string> files = hub::dataset_files(id, subset, hub);
     ZT_REQUIRE(files.size() == 1 || !source.sample_count.has_value(),
-               "--dataset " << spec << ": '#N' needs a single data file, but the cached dataset has " << files.size());
+               "--dataset " << spec << ": '#N' needs a single data file, but the dataset has " << files.size());
     for (const std::string& file : files) sources.push_back({file, source.sample_count});
   }
   return sources;

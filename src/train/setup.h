@@ -10,13 +10,17 @@
 #include "data/shard_reader.h"
 #include "dist/comm.h"
 #include "dist/zero_config.h"
+#include "hub/download.h"
 #include "model/config.h"
 #include "train/train_config.h"
 
 namespace zt::train {
 
-// Each --dataset entry as the files to read: a local file, or the data files of a cached hub dataset.
-std::vector<data::DatasetSource> resolve_datasets(const std::vector<std::string>& specs, bool use_hf);
+// How the run reaches the hub: --use_hf and --hub_token.
+hub::HubAccess hub_access(const TrainConfig& config);
+// Each --dataset entry as the files to read: a local file, or the data files of a hub dataset (downloaded when
+// not cached); `hf::` before an id asks the Hugging Face hub, `ms::` ModelScope, as ms-swift reads them.
+std::vector<data::DatasetSource> resolve_datasets(const std::vector<std::string>& specs, const hub::HubAccess& access);
 // Rank 0 picks parent/vN-YYYYMMDD-HHMMSS (N = 1 + the largest existing), creates it, and every rank gets it.
 std::string choose_run_dir(const std::string& parent, dist::Communicator& comm);
 // --bf16/--fp16, else --torch_dtype, else config.json's dtype.

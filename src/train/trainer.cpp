@@ -1,6 +1,6 @@
 #include "train/trainer.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <cmath>
 #include <csignal>
@@ -106,7 +106,7 @@ class Trainer {
   // ---- setup ----
 
   void open_data() {
-    model_dir_ = hub::resolve_model_dir(config_.model.model, config_.model.use_hf);
+    model_dir_ = hub::resolve_model_dir(config_.model.model, hub_access(config_));
     config_.args_json["model_dir"] = fs::absolute(model_dir_).lexically_normal().string();  // for infer and export
     ModelFiles files = open_model_files(model_dir_, config_.data.template_name, config_.data.system);
     model_config_ = files.config;
@@ -120,7 +120,7 @@ class Trainer {
     reader_options.shuffle_buffer_size = static_cast<uint32_t>(config_.data.shuffle_buffer_size);
     reader_options.data_seed = static_cast<uint64_t>(config_.data.data_seed);
     reader_options.split_ratio = config_.data.val_dataset.empty() ? config_.data.split_dataset_ratio : 0.0;
-    reader_ = std::make_unique<data::ShardReader>(resolve_datasets(config_.data.dataset, config_.model.use_hf), reader_options,
+    reader_ = std::make_unique<data::ShardReader>(resolve_datasets(config_.data.dataset, hub_access(config_)), reader_options,
                                                   exchange());
     data::PipelineOptions options;
     if (config_.data.columns.has_value()) options.format.column_renames = data::parse_column_renames(*config_.data.columns);
@@ -143,7 +143,7 @@ class Trainer {
     if (!config_.data.val_dataset.empty()) {
       options.shuffle = false;
       options.split_ratio = 0;
-      data::ShardReader val_reader(resolve_datasets(config_.data.val_dataset, config_.model.use_hf), options, exchange());
+      data::ShardReader val_reader(resolve_datasets(config_.data.val_dataset, hub_access(config_)), options, exchange());
       val_reader.start_epoch(0);
       while (std::optional<data::RawRow> row = val_reader.next()) rows.push_back(std::move(*row));
     } else if (config_.data.split_dataset_ratio > 0) {
@@ -198,7 +198,7 @@ class Trainer {
                                            "partitioned as a trainable; use --deepspeed zero2 (or zero1) for full training");
     if (zero.stage == 3)
       options.keep_weight = dist::LayerWeightPartition::resident_predicate(model::layer_of, model_dir_, zero.stage3_param_persistence_threshold);
-    torch::manual_seed(config_.model.seed);  // the same LoRA initialisation on every rank
+    at::manual_seed(config_.model.seed);  // the same LoRA initialisation on every rank
     model_ = std::make_unique<model::DecoderModel>(model::DecoderModel::load(model_dir_, options));
     if (config_.model.adapters.has_value()) {
       model_->load_adapter_tensors(model::read_adapter_tensors(*config_.model.adapters));
@@ -707,7 +707,7 @@ void check_links(dist::RunContext& context, int64_t trainable_numel) {
 // --dry_run true: the estimate of this run on this launch's cluster shape, printed by rank 0; nothing loads.
 int dry_run(const TrainConfig& config, dist::RunContext& context, ClusterShape cluster) {
   if (context.launch().rank != 0) return 0;
-  const std::string model_dir = hub::resolve_model_dir(config.model.model, config.model.use_hf);
+  const std::string model_dir = hub::resolve_model_dir(config.model.model, hub_access(config));
   EstimateInput input = estimate_input_for(config, model::read_model_config(model_dir), cluster);
   input.gpu = context.device().is_cuda();
   const Estimate estimate = estimate_run(input);

@@ -6,7 +6,10 @@
 #     losses and LoRA weights within 1e-5 in fp32, optimizer state slices, bytes sent).
 #   - the start-up link check prints intra- and inter-node bus bandwidth, and warns once node2's link is throttled;
 #   - faults: kill -9 of a rank on node2, and node2's link taken down, each end the job within 60 s naming node2;
-#     an error on a rank of node2 ends the job on node1 within 60 s, the error printed once.
+#     an error on a rank of node2 ends the job on node1 within 60 s, the error printed once;
+#   - hub ids download once per node: the stand-in hub on node1, 2 nodes x 2 ranks training from a ModelScope model
+#     and dataset id: with a node-local cache each file is fetched twice (once per node), with a cache both nodes
+#     share once.
 # usage: check_mpirun_nodes.sh ZTUNE ZERO_TOOL MODEL_DIR DATASET WORK_DIR PYTHON
 # Needs root (namespaces); everything it starts is removed on exit, also on failure.
 set -euo pipefail
@@ -65,6 +68,32 @@ if [ $rc = 0 ] || [ $took -gt 60 ] || [ "$errors" != 1 ]; then
   tail -30 "$WORK/error-node2.log"; exit 1
 fi
 echo "ok: an error on node2 ended the job (exit $rc) after $took s: $(grep -m1 "rank 2 on node2" "$WORK/error-node2.log" | cut -c1-150)"
+# Hub downloads: the stand-in hub serves from node1; one process per node downloads, the others wait for it.
+"$HERE/enter.sh" node1 "$PYTHON" "$HERE/hub_serve.py" "$MODEL" "$DATASET" "$WORK/hub-port" > "$WORK/hub.log" 2>&1 &
+for _ in $(seq 100); do [ -s "$WORK/hub-port" ] && break; sleep 0.1; done
+[ -s "$WORK/hub-port" ] || { cat "$WORK/hub.log"; echo "FAIL: the stand-in hub did not start"; exit 1; }
+HUB="http://node1:$(cat "$WORK/hub-port")"
+hub_run() {  # NAME CACHE: a one-step run from hub ids; prints how many times each file was fetched in all
+  MODELSCOPE_DOMAIN="$HUB" MODELSCOPE_CACHE="$2" timeout 300 "$HERE/enter.sh" node1 "$ROOT/launch/mpirun/ztune-mpirun"     --mca plm_rsh_agent "$HERE/rsh_agent.sh" -H node1:2,node2:2 -n 4 "$ZTUNE" sft --model zt-owner/Tiny-Qwen     --dataset zt-owner/chat-data --max_steps 1 --max_length 128 --report_to none --output_dir "$WORK/sft-hub-$1"     > "$WORK/hub-$1.log" 2>&1 || { tail -20 "$WORK/hub-$1.log"; echo "FAIL: hub $1: the run failed"; exit 1; }
+  "$HERE/enter.sh" node1 "$PYTHON" -c 'import collections, json, sys, urllib.request
+served = json.load(urllib.request.urlopen(sys.argv[1] + "/__served"))
+print(json.dumps(collections.Counter(entry[1] for entry in served), sort_keys=True))' "$HUB"
+}
+before=$(hub_run node-local "$ZT_CLUSTER_DIR/local/ms")
+after=$(hub_run shared "$WORK/shared-ms")
+"$PYTHON" - "$before" "$after" "$MODEL" <<'PY' || exit 1
+import json, pathlib, sys
+before, after, model = json.loads(sys.argv[1]), json.loads(sys.argv[2]), pathlib.Path(sys.argv[3])
+files = [str(p.relative_to(model)) for p in model.rglob("*") if p.is_file()] + ["train.jsonl"]
+per_node = {name: before.get(name, 0) for name in files}
+shared = {name: after.get(name, 0) - before.get(name, 0) for name in files}
+if set(per_node.values()) != {2} or set(shared.values()) != {1}:
+    sys.exit(f"FAIL: expected each file fetched once per node (2) with node-local caches and once with a shared one: "
+             f"{per_node} / {shared}")
+print(f"ok: hub downloads: {len(files)} files, each fetched once per node with node-local caches, once with a shared one")
+PY
+pkill -f "hub_serve.py $MODEL" || true
+
 # Faults: a rank killed on node2, then node2's link taken down, mid-run; each must end the whole job non-zero within
 # 60 s with a message naming the host (OpenMPI's, from the keepalive settings ztune-mpirun ships for the link).
 fault() {  # NAME ACTION...

@@ -17,7 +17,7 @@
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <cuda_runtime.h>
 #include <unistd.h>
@@ -60,7 +60,7 @@ TEST(GpuDropout, KernelEqualsTheCpuLoopBitwise) {
 }
 
 void compare_packed_attention(at::ScalarType type, model::PackedKernel kernel, double tolerance) {
-  torch::manual_seed(5);
+  at::manual_seed(5);
   model::AttentionLayout layout;
   layout.segments = {{{0, 37}, {37, 1}, {38, 90}}, {{0, 128}}};
   const auto options = at::TensorOptions().dtype(type).device(kGpu);
@@ -97,7 +97,7 @@ TEST_P(GpuModel, LogitsLossAndLoraGradientsEqualTheCpu) {
   model::ModelOptions options;
   options.dtype = bf16 ? at::kBFloat16 : at::kFloat;
   options.lora = model::lora_config(8, 16, 0.0);
-  torch::manual_seed(11);
+  at::manual_seed(11);
   model::DecoderModel cpu = model::DecoderModel::load(g_fixtures + "/" + family, options);
   // LoRA B starts at zero; give it values so that its gradient path is exercised.
   std::vector<std::pair<std::string, at::Tensor>> adapter;
@@ -110,7 +110,7 @@ TEST_P(GpuModel, LogitsLossAndLoraGradientsEqualTheCpu) {
   model::DecoderModel gpu = model::DecoderModel::load(g_fixtures + "/" + family, options);
   gpu.load_adapter_tensors(adapter);
   // Two packed samples of 23 and 41 tokens, all labelled.
-  torch::manual_seed(12);
+  at::manual_seed(12);
   const at::Tensor ids = at::randint(0, cpu.config().vocab_size, {1, 64}, at::kLong);
   const at::Tensor positions = at::cat({at::arange(23, at::kLong), at::arange(41, at::kLong)}).unsqueeze(0);
   auto run = [&](model::DecoderModel& m, const at::Device& device) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Hub ids resolve from the local caches (ztune never downloads while training).
+"""Hub ids resolve from the local caches, without the network (check_hub_download.py covers downloads).
 
 usage: check_hub_cache.py ZTUNE MODEL_DIR DATASET WORK_DIR
 
@@ -9,7 +9,8 @@ models--ORG--NAME/snapshots/REV with refs/main) around the fixture model and sam
 - `--model ORG/NAME --dataset ORG/DATA` trains from the ModelScope cache, also with the old spelling;
 - `--use_hf true` takes both from the Hugging Face cache;
 - `--dataset ORG/DATA:subset` picks the subset's file;
-- an id in neither cache fails with a message naming the id and every place looked in.
+- an id in neither cache, with downloads off (MODELSCOPE_OFFLINE, HF_HUB_OFFLINE), fails with a message
+  naming the id and every place looked in.
 """
 import os
 import shutil
@@ -38,7 +39,8 @@ def main():
     hf_data = hf / "datasets--zt-test--chat" / "snapshots" / "feed"
     hf_data.mkdir(parents=True)
     shutil.copy(dataset, hf_data / "data.jsonl")
-    env = dict(os.environ, MODELSCOPE_CACHE=str(ms), HF_HUB_CACHE=str(hf), OMP_NUM_THREADS="1")
+    env = dict(os.environ, MODELSCOPE_CACHE=str(ms), HF_HUB_CACHE=str(hf), OMP_NUM_THREADS="1", MODELSCOPE_OFFLINE="1",
+               HF_HUB_OFFLINE="1")
 
     def sft(name, *arguments):
         return subprocess.run([ztune, "sft", *arguments, "--max_steps", "1", "--max_length", "256",

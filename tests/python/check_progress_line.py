@@ -9,7 +9,8 @@ ETA, and during accumulation "micro-batch M/A"; every other line (the data epoch
 --logging_steps) printed above it: replayed as a terminal would show them, no screen line holds both the progress
 line's text and a log line. With --logging_steps 5 the plain step lines still come at steps 1, 5 and 10 (as
 ms-swift logs, the first step included), and the progress line is gone from the screen at the end. Under Slurm (SLURM_JOB_ID set) on the same terminal, and into a pipe: no control
-character at all.
+character at all. `export --merge_lora` on a terminal draws the same kind of line (bytes written, percentage),
+gone from the screen when it ends (downloads and the GGUF import use the same progress line).
 """
 import os
 import re
@@ -105,6 +106,14 @@ def main():
         failures.append("the saves' info lines are not on the screen")
     if any(progress.match(line) and " lr " not in line for line in shown):
         failures.append("the progress line was left on the screen after training")
+
+    checkpoint = sorted((work / "tty").glob("v*/checkpoint-*"))[-1]
+    code, text = run_on_terminal([ztune, "export", "--adapters", str(checkpoint), "--merge_lora", "true"], env)
+    merges = re.findall(r"(merging into \S+\s+\d+%[^\r\n\x1b]*)", text)
+    if code != 0 or not any(" 100% " in m for m in merges):
+        failures.append(f"export --merge_lora on a terminal: exit {code}, progress draws {merges[:3]}\n{text[-1500:]}")
+    elif any(line.startswith("merging into ") for line in screen(text)):
+        failures.append("the merge's progress line was left on the screen")
 
     code, text = run_on_terminal(command + ["--output_dir", str(work / "slurm")], dict(env, SLURM_JOB_ID="1234"))
     escapes = "\x1b[" in text or "\r" in text.replace("\r\n", "\n")

@@ -4,7 +4,7 @@
 // against values every rank can compute alone; the byte counts against the ring formulas; and the host
 // control plane (values of different lengths per rank, a text broadcast); a split by parity. Exits non-zero
 // naming what differs.
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <algorithm>
 #include <cstdio>

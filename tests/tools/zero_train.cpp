@@ -13,7 +13,9 @@
 // Environment: ZTUNE_TEST_FULL=1 trains every weight instead of LoRA (stages 0-2); ZTUNE_TEST_TIMEOUT_S
 // shortens the collective timeout. Every CPU allocation goes through a counting allocator, and each rank
 // reports the most bytes it held at once during the steps ("peak_cpu_bytes").
-#include <torch/torch.h>
+#include <ATen/Parallel.h>
+
+#include "core/torch_api.h"
 
 #include <csignal>
 #include <cstdlib>
@@ -82,7 +84,7 @@ int main(int argc, char** argv) {
     options.lora = zt::model::lora_config(8, 16, 0.0);
   options.gradient_checkpointing = true;
   if (stage == 3) options.keep_weight = zt::dist::LayerWeightPartition::resident_predicate(zt::model::layer_of, model_dir, threshold);
-  torch::manual_seed(1234);  // the same LoRA initialisation on every rank and in the single run
+  at::manual_seed(1234);  // the same LoRA initialisation on every rank and in the single run
   zt::model::DecoderModel model = zt::model::DecoderModel::load(model_dir, options);
   std::unique_ptr<zt::dist::LayerWeightPartition> partition;
   if (stage == 3)

@@ -1,7 +1,7 @@
 // The distributed checkpoint state: shards written by N ranks read back into whole buffers and restored
 // into an engine of another world size; checksums catch corrupt or truncated shards, naming them.
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <filesystem>
 #include <fstream>
@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 using namespace zt;
 
 std::vector<std::pair<std::string, at::Tensor>> params() {
-  torch::manual_seed(4);
+  at::manual_seed(4);
   return {{"a.lora_A.weight", at::randn({3, 7}).requires_grad_(true)},
           {"a.lora_B.weight", at::randn({7, 3}).requires_grad_(true)},
           {"b.bias", at::randn({5}).requires_grad_(true)}};
@@ -165,7 +165,7 @@ TEST(DistCheckpoint, RestoringADifferentAdapterShapeIsRefused) {
   write_as_ranks(dir, 1, 0, at::zeros({47}), at::zeros({47}), at::zeros({47}));
   checkpoint::FullState state = checkpoint::read_full_state(dir);
   auto comm = dist::make_single_communicator();
-  torch::manual_seed(1);
+  at::manual_seed(1);
   dist::ZeroEngine engine(*comm, dist::ZeroConfig{}, {{"a.lora_A.weight", at::randn({4, 7}).requires_grad_(true)}},
                           optim::AdamWConfig{});
   EXPECT_THROW(engine.load_full_state(state.layout.entries, state.master, state.exp_avg, state.exp_avg_sq, 1), Error);

@@ -2,7 +2,7 @@
 // left-padded batch, with and without an adapter and with repetition penalty; KV-cache decoding gives the
 // logits of a full recomputation; a merged adapter computes what the unmerged one does; sampling knobs.
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <filesystem>
 #include <fstream>
@@ -56,7 +56,7 @@ TEST(Generation, GreedyTokensEqualTransformersGenerate) {
 
 TEST(Generation, KvCacheDecodeEqualsFullRecompute) {
   DecoderModel model = load("qwen2", true);
-  torch::manual_seed(2);
+  at::manual_seed(2);
   at::Tensor ids = at::randint(0, 1000, {1, 12}, at::kLong);
   at::NoGradGuard no_grad;
   at::Tensor full = model.logits(model.hidden_states(ids, at::arange(12, at::kLong).unsqueeze(0), false));
@@ -79,7 +79,7 @@ TEST(Generation, MergedAdapterComputesTheSameLogits) {
   DecoderModel merged = load("llama", true);
   merged.merge_lora();
   EXPECT_TRUE(merged.trainable_parameters().empty());
-  torch::manual_seed(4);
+  at::manual_seed(4);
   at::Tensor ids = at::randint(0, 1000, {2, 10}, at::kLong);
   at::Tensor positions = at::arange(10, at::kLong).unsqueeze(0).repeat({2, 1});
   at::NoGradGuard no_grad;
@@ -114,7 +114,7 @@ TEST(Generation, SamplingKnobs) {
 
 // The batched chooser (the GPU path) applies the same processors as choose_token, row by row.
 TEST(Generation, BatchedChooserAgreesWithTheRowChooser) {
-  torch::manual_seed(8);
+  at::manual_seed(8);
   const at::Tensor logits = at::randn({6, 50});
   at::Tensor seen = at::zeros({6, 50}, at::kBool);
   std::vector<std::vector<int64_t>> seen_ids(6);

@@ -2,7 +2,7 @@
 // counter-based dropout: the CPU loop equals the tensor-op version, masks repeat for a seed, differ across
 // seeds and drop the requested fraction.
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include "core/check.h"
 #include "model/decoder.h"
@@ -29,7 +29,7 @@ struct Result {
 
 Result run(const Linear& linear, const at::Tensor& x_value, const at::Tensor& upstream, bool fused, uint64_t seed) {
   at::Tensor x = x_value.clone().requires_grad_(true);
-  torch::manual_seed(static_cast<int64_t>(seed));  // both paths draw their dropout seed here
+  at::manual_seed(static_cast<int64_t>(seed));  // both paths draw their dropout seed here
   at::Tensor out = fused ? linear_forward(linear, x, true) : composite_lora_forward(linear, x, true);
   out.backward(upstream);
   Result result{out.detach(), x.grad().clone(), linear.lora_a.grad().clone(), linear.lora_b.grad().clone()};
@@ -54,7 +54,7 @@ class FusedLora : public ::testing::TestWithParam<Case> {};
 // fp32 agrees to rounding; bf16 differs only in where the bf16 roundings fall.
 TEST_P(FusedLora, EqualsCompositeForwardAndGradients) {
   const Case c = GetParam();
-  torch::manual_seed(1);
+  at::manual_seed(1);
   Linear linear = make_linear(c.dtype, c.bias, c.dropout);
   at::Tensor x = at::randn({2, 9, 40}).to(c.dtype);
   at::Tensor upstream = at::randn({2, 9, 24}).to(c.dtype);
@@ -78,7 +78,7 @@ INSTANTIATE_TEST_SUITE_P(Cases, FusedLora,
                                            Case{at::kBFloat16, false, 0.3}));
 
 TEST(FusedLora, EvaluationSkipsDropoutAndMatchesTheMergedWeight) {
-  torch::manual_seed(2);
+  at::manual_seed(2);
   Linear linear = make_linear(at::kFloat, true, 0.5);
   at::Tensor x = at::randn({5, 40});
   at::NoGradGuard no_grad;

@@ -2,7 +2,7 @@
 // every LoRA gradient, for each fixture model in fp32 and bf16; plus invariants that need no reference:
 // packed rows equal their samples run alone, checkpointing on equals off, chunked loss equals unchunked.
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <filesystem>
 #include <fstream>
@@ -125,7 +125,7 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, ModelParity,
 
 TEST(Model, PackedRowEqualsItsSamplesAlone) {
   DecoderModel model = DecoderModel::load(kFixtures + "/qwen2", lora_options(at::kFloat));
-  torch::manual_seed(3);
+  at::manual_seed(3);
   at::Tensor first = at::randint(0, 1000, {1, 14}, at::kLong), second = at::randint(0, 1000, {1, 10}, at::kLong);
   at::NoGradGuard no_grad;
   auto run = [&](const at::Tensor& ids, const at::Tensor& positions) {
@@ -145,7 +145,7 @@ TEST(Model, EagerAttentionEqualsSdpaOnPackedRows) {
   eager_options.attn_impl = "eager";
   DecoderModel sdpa = DecoderModel::load(kFixtures + "/qwen3", lora_options(at::kFloat));
   DecoderModel eager = DecoderModel::load(kFixtures + "/qwen3", eager_options);
-  torch::manual_seed(9);
+  at::manual_seed(9);
   at::Tensor ids = at::randint(0, 1000, {2, 18}, at::kLong);
   at::Tensor positions = at::cat({at::arange(7, at::kLong), at::arange(11, at::kLong)}).unsqueeze(0).repeat({2, 1});
   at::NoGradGuard no_grad;
@@ -158,7 +158,7 @@ TEST(Model, EagerAttentionEqualsSdpaOnPackedRows) {
 // query heads (4 query heads on 2 kv heads), values and gradients. The padded batch is what CUDA runs in
 // fp32; flash varlen is held to the same reference by scripts/gpu_check.sh.
 TEST(Attention, PaddedBatchEqualsPerSampleWithGroupedHeads) {
-  torch::manual_seed(21);
+  at::manual_seed(21);
   const int64_t length = 13;
   AttentionLayout layout;
   layout.segments = {{{0, 5}, {5, 1}, {6, 7}}, {{0, 13}}};
@@ -214,9 +214,9 @@ TEST(Model, CheckpointingGivesTheSameGradients) {
   auto gradients = [](bool checkpointing) {
     ModelOptions options = lora_options(at::kFloat, 0.1);  // dropout on: the recompute must repeat its masks
     options.gradient_checkpointing = checkpointing;
-    torch::manual_seed(5);
+    at::manual_seed(5);
     DecoderModel model = DecoderModel::load(kFixtures + "/llama", options);
-    torch::manual_seed(6);
+    at::manual_seed(6);
     at::Tensor ids = at::randint(0, 1000, {2, 16}, at::kLong);
     at::Tensor positions = at::arange(16, at::kLong).unsqueeze(0).repeat({2, 1});
     model.loss(model.hidden_states(ids, positions, true), ids).loss_sum.backward();
@@ -233,7 +233,7 @@ TEST(Model, CheckpointingGivesTheSameGradients) {
 
 TEST(Model, ChunkSizeDoesNotChangeLossOrGradients) {
   DecoderModel model = DecoderModel::load(kFixtures + "/qwen2-tied", lora_options(at::kFloat));
-  torch::manual_seed(8);
+  at::manual_seed(8);
   at::Tensor ids = at::randint(0, 1000, {2, 20}, at::kLong);
   at::Tensor positions = at::arange(20, at::kLong).unsqueeze(0).repeat({2, 1});
   auto run = [&](int64_t chunk) {

@@ -2,7 +2,7 @@
 // fixture models: the same trainable tensors in the same order with the same shapes and element sizes, and the
 // same bytes held, for LoRA (all linear layers, a subset, a regex, modules_to_save), full training, fp32 and bf16.
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include "model/config.h"
 #include "model/decoder.h"
