@@ -22,7 +22,9 @@ void add_model_flags(args::Table& table) {
       .one_of(data::template_names());
   table.add("system", &A::system, "system prompt; default from the template");
   table.add("max_length", &A::max_length, "max tokens per sample; default: the model's max positions").at_least(1);
-  table.add("use_hf", &A::use_hf, "resolve hub ids against the Hugging Face cache instead of ModelScope's");
+  table.add("use_hf", &A::use_hf, "hub ids from the Hugging Face hub (and its cache) instead of ModelScope");
+  table.add("model_revision", &A::model_revision,
+            "hub revision (branch, tag or commit) of a --model hub id; default master (ModelScope), main (Hugging Face)");
 }
 
 // ---- ms-swift flags that ztune knows but does not implement ----

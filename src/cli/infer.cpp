@@ -166,7 +166,12 @@ class Session {
   }
 
   std::string resolve_base(const std::optional<std::string>& adapter, const checkpoint::TrainedWith& trained) const {
-    if (args_.model.has_value()) return hub::resolve_model_dir(*args_.model, args_.use_hf);
+    if (args_.model.has_value()) {
+      hub::HubAccess access;
+      access.use_hf = args_.use_hf;
+      access.revision = args_.model_revision.value_or("");
+      return hub::resolve_model_dir(*args_.model, access);
+    }
     ZT_REQUIRE(adapter.has_value(), "pass --model DIR (or a hub id) or --adapters CHECKPOINT");
     if (trained.model.has_value()) return hub::resolve_model_dir(*trained.model, args_.use_hf || trained.use_hf);
     const std::string base = model::read_adapter_config(*adapter).base_model;

@@ -33,6 +33,7 @@ struct InferArgs {
   std::optional<std::string> result_path;
   int seed = 42;
   bool use_hf = false;
+  std::optional<std::string> model_revision;  // hub revision of --model; default master / main
   // --infer_backend vllm: what vLLM's engine is built with (ms-swift's --vllm_* flags).
   double vllm_gpu_memory_utilization = 0.9;
   int vllm_tensor_parallel_size = 1;

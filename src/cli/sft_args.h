@@ -28,6 +28,7 @@ struct SftArgs {
   std::string truncation_strategy = "delete";
   std::string loss_scale = "default";
   bool use_hf = false;
+  std::optional<std::string> model_revision;  // hub revision of --model; default master / main
 
   // data
   std::vector<std::string> dataset;

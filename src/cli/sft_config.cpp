@@ -28,6 +28,7 @@ train::TrainConfig train_config(const SftArgs& args, nlohmann::json args_json) {
   train::ModelSetup& model = config.model;
   model.model = args.model;
   model.use_hf = args.use_hf;
+  model.revision = args.model_revision;
   model.torch_dtype = args.torch_dtype;
   model.bf16 = args.bf16.value_or(false);
   model.fp16 = args.fp16.value_or(false);

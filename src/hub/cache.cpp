@@ -44,17 +44,25 @@ bool is_explicit_path(const std::string& text) {
   return !text.empty() && (text[0] == '/' || text[0] == '~' || text.rfind("./", 0) == 0 || text.rfind("../", 0) == 0);
 }
 
+bool is_commit(const std::string& text) {
+  return text.size() == 40 && text.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
 // Hugging Face: $HF_HUB_CACHE (default $HF_HOME/hub, ~/.cache/huggingface/hub)/models--org--name/
-// snapshots/<revision>, the revision named by refs/main (else the only snapshot).
-std::vector<fs::path> huggingface_candidates(const std::string& id, RepoKind kind, std::vector<std::string>& looked) {
+// snapshots/<commit>, the commit named by refs/<revision> (main by default; else the only snapshot), or the
+// revision itself when it is a commit.
+std::vector<fs::path> huggingface_candidates(const std::string& id, RepoKind kind, const std::string& wanted,
+                                             std::vector<std::string>& looked) {
   const fs::path root = env_or("HF_HUB_CACHE", env_or("HF_HOME", home() / ".cache/huggingface") / "hub");
   std::string folder = (kind == RepoKind::model ? "models--" : "datasets--") + id;
   for (size_t at = folder.find('/'); at != std::string::npos; at = folder.find('/', at)) folder.replace(at, 1, "--");
   const fs::path repo = root / folder;
   looked.push_back(repo.string());
+  if (is_commit(wanted)) return {repo / "snapshots" / wanted};
   std::string revision;
-  std::ifstream(repo / "refs" / "main") >> revision;
+  std::ifstream(repo / "refs" / (wanted.empty() ? "main" : wanted)) >> revision;
   if (!revision.empty()) return {repo / "snapshots" / revision};
+  if (!wanted.empty()) return {};
   std::vector<fs::path> snapshots;
   std::error_code ignored;
   if (fs::is_directory(repo / "snapshots", ignored))
@@ -62,10 +70,16 @@ std::vector<fs::path> huggingface_candidates(const std::string& id, RepoKind kin
   return snapshots.size() == 1 ? snapshots : std::vector<fs::path>{};
 }
 
-std::vector<fs::path> candidates(const std::string& id, RepoKind kind, bool use_hf, std::vector<std::string>& looked) {
-  if (use_hf) return huggingface_candidates(id, kind, looked);
-  std::vector<fs::path> out = modelscope_candidates(id, kind);
-  for (const fs::path& p : out) looked.push_back(p.string());
+// The cached folders that may hold the id; with a revision asked for (--model_revision), only those recorded
+// at that revision.
+std::vector<fs::path> candidates(const std::string& id, RepoKind kind, bool use_hf, std::vector<std::string>& looked,
+                                 const std::string& revision = "") {
+  if (use_hf) return huggingface_candidates(id, kind, revision, looked);
+  std::vector<fs::path> out;
+  for (const fs::path& p : modelscope_candidates(id, kind)) {
+    looked.push_back(p.string() + (revision.empty() ? "" : " at revision " + revision));
+    if (revision.empty() || modelscope_revision(p.string()) == revision) out.push_back(p);
+  }
   return out;
 }
 
@@ -92,7 +106,7 @@ std::string resolve_repo_dir(const std::string& spec, const std::string& flag, c
   std::vector<std::string> looked;
   // A download in progress creates its marker before the first file and removes it after the last, so a
   // file seen before the marker is checked comes from a finished download.
-  for (const fs::path& candidate : candidates(spec, RepoKind::model, use_hf, looked))
+  for (const fs::path& candidate : candidates(spec, RepoKind::model, use_hf, looked, access.revision))
     if (fs::exists(candidate / marker) && !download_unfinished(RepoKind::model, spec, use_hf)) return candidate.string();
   const std::string hub = use_hf ? "Hugging Face" : "ModelScope";
   ZT_REQUIRE(!hub_offline(use_hf), flag << " " << spec << ": not a local folder, and not in the " << hub << " cache (looked in "

@@ -48,7 +48,7 @@ bool truthy(const std::string& value) {
   return lower == "1" || lower == "true" || lower == "yes" || lower == "on";
 }
 
-fs::path home() {
+fs::path user_home() {
   const std::string value = env("HOME");
   return value.empty() ? fs::path("/root") : fs::path(value);
 }
@@ -317,7 +317,7 @@ json envelope_data(const Reply& reply, const std::string& what) {
   return value["Data"];
 }
 
-std::string hub_message(const std::string& body) {
+std::string error_message(const std::string& body) {
   const json value = json::parse(body, nullptr, false);
   if (value.is_object()) {
     for (const char* key : {"Message", "error"})
@@ -331,12 +331,12 @@ void require_found(const Reply& reply, const std::string& kind, const std::strin
   if (reply.status == 200) return;
   const std::string hub = use_hf ? "the Hugging Face hub" : "ModelScope";
   ZT_REQUIRE(reply.status != 401 && reply.status != 403,
-             kind << " " << id << ": " << hub << " refused access (HTTP " << reply.status << ": " << hub_message(reply.body)
+             kind << " " << id << ": " << hub << " refused access (HTTP " << reply.status << ": " << error_message(reply.body)
                   << "); for a private or gated repository pass --hub_token or set "
                   << (use_hf ? "HF_TOKEN" : "MODELSCOPE_API_TOKEN (or run 'ztune login')"));
   ZT_REQUIRE(reply.status != 404, kind << " " << id << ": " << hub << " has no such repository (HTTP 404); check the id"
                                        << (use_hf ? "" : ", or pass --use_hf true for a Hugging Face id"));
-  ZT_SYSTEM_THROW(kind << " " << id << ": " << hub << " answered HTTP " << reply.status << " (" << hub_message(reply.body) << ")");
+  ZT_SYSTEM_THROW(kind << " " << id << ": " << hub << " answered HTTP " << reply.status << " (" << error_message(reply.body) << ")");
 }
 
 // ---- a Python pickle (protocol 2) of strings, lists and dicts: ModelScope's .msc and .mdl ----------
@@ -454,7 +454,7 @@ void fetch_files(Http& http, const Layout& layout, const std::vector<RemoteFile>
 
 fs::path modelscope_root() {
   const std::string value = env("MODELSCOPE_CACHE");
-  return value.empty() ? home() / ".cache/modelscope/hub" : fs::path(value);
+  return value.empty() ? user_home() / ".cache/modelscope/hub" : fs::path(value);
 }
 
 std::string modelscope_token(const HubAccess& access) {
@@ -513,7 +513,9 @@ std::string download_modelscope(RepoKind kind, const std::string& id, const HubA
 
   FileLock lock(paths.lock, id);
   const fs::path marker = paths.temp / ".ztune-incomplete";
-  if (fs::is_directory(paths.folder) && !fs::exists(marker) && fs::exists(paths.folder / ".msc")) return paths.folder.string();
+  if (fs::is_directory(paths.folder) && !fs::exists(marker) && fs::exists(paths.folder / ".msc") &&
+      modelscope_revision(paths.folder.string()) == revision)
+    return paths.folder.string();  // another process has just downloaded it
 
   const std::string plural = kind == RepoKind::model ? "models" : "datasets";
   const Reply repo = http.get(endpoint + "/api/v1/" + plural + "/" + owner + "/" + name);
@@ -582,7 +584,7 @@ fs::path huggingface_root() {
   if (const std::string value = env("HF_HUB_CACHE"); !value.empty()) return value;
   if (const std::string value = env("HUGGINGFACE_HUB_CACHE"); !value.empty()) return value;
   if (const std::string value = env("HF_HOME"); !value.empty()) return fs::path(value) / "hub";
-  return home() / ".cache/huggingface/hub";
+  return user_home() / ".cache/huggingface/hub";
 }
 
 std::string huggingface_token(const HubAccess& access) {
@@ -590,7 +592,7 @@ std::string huggingface_token(const HubAccess& access) {
   for (const char* name : {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"})
     if (const std::string value = env(name); !value.empty()) return value;
   fs::path saved = env("HF_TOKEN_PATH");
-  if (saved.empty()) saved = (env("HF_HOME").empty() ? home() / ".cache/huggingface" : fs::path(env("HF_HOME"))) / "token";
+  if (saved.empty()) saved = (env("HF_HOME").empty() ? user_home() / ".cache/huggingface" : fs::path(env("HF_HOME"))) / "token";
   std::string token;
   std::ifstream(saved) >> token;
   return token;
@@ -703,6 +705,14 @@ std::string download_huggingface(RepoKind kind, const std::string& id, const Hub
 bool hub_offline(bool use_hf) {
   if (use_hf) return truthy(env("HF_HUB_OFFLINE")) || truthy(env("TRANSFORMERS_OFFLINE"));
   return truthy(env("MODELSCOPE_OFFLINE"));
+}
+
+std::string modelscope_revision(const std::string& folder) {
+  std::string text;
+  std::ifstream in(fs::path(folder) / ".mv");
+  std::getline(in, text);
+  if (text.rfind("Revision:", 0) == 0) text = text.substr(9, text.find(',') == std::string::npos ? std::string::npos : text.find(',') - 9);
+  return text;
 }
 
 bool download_unfinished(RepoKind kind, const std::string& id, bool use_hf) {

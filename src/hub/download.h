@@ -30,6 +30,10 @@ bool hub_offline(bool use_hf);
 // hub has no such repository or refuses the token; a zt::SystemError when the network or the hub fails.
 std::string download_snapshot(RepoKind kind, const std::string& id, const HubAccess& access);
 
+// A ModelScope cache folder's revision as its .mv records it ("Revision:master,CreatedAt:..." for models, the
+// bare revision for datasets); empty when it records none.
+std::string modelscope_revision(const std::string& folder);
+
 // Whether a download of this folder was started and not finished (its files may be partial).
 bool download_unfinished(RepoKind kind, const std::string& id, bool use_hf);
 

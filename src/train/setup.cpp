@@ -21,6 +21,7 @@ hub::HubAccess hub_access(const TrainConfig& config) {
   hub::HubAccess access;
   access.use_hf = config.model.use_hf;
   access.token = config.push.hub_token;
+  access.revision = config.model.revision.value_or("");
   return access;
 }
 
@@ -37,6 +38,7 @@ std::vector<data::DatasetSource> resolve_datasets(const std::vector<std::string>
                source.path << ": dataset file not found (check the path; --dataset takes files or hub ids)");
     std::string id = source.path, subset;
     hub::HubAccess hub = access;
+    hub.revision.clear();  // --model_revision is the model's; datasets are read at master / main
     std::string prefix = spec.substr(0, 4);
     std::transform(prefix.begin(), prefix.end(), prefix.begin(), [](unsigned char c) { return std::tolower(c); });
     if (prefix == "hf::" || prefix == "ms::") hub.use_hf = prefix == "hf::";

@@ -16,7 +16,7 @@
 
 namespace zt::train {
 
-// How the run reaches the hub: --use_hf and --hub_token.
+// How the run reaches the hub: --use_hf, --hub_token and (for --model) --model_revision.
 hub::HubAccess hub_access(const TrainConfig& config);
 // Each --dataset entry as the files to read: a local file, or the data files of a hub dataset (downloaded when
 // not cached); `hf::` before an id asks the Hugging Face hub, `ms::` ModelScope, as ms-swift reads them.

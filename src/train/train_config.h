@@ -19,7 +19,8 @@ namespace zt::train {
 
 struct ModelSetup {
   std::string model;                        // folder or hub id
-  bool use_hf = false;                      // hub ids from the Hugging Face cache instead of ModelScope's
+  bool use_hf = false;                      // hub ids from the Hugging Face hub instead of ModelScope
+  std::optional<std::string> revision;      // --model_revision: the hub revision of a --model id
   std::optional<std::string> torch_dtype;   // default: config.json's
   bool bf16 = false, fp16 = false;          // override torch_dtype
   std::string attn_impl = "sdpa";

@@ -15,6 +15,8 @@ dataset with a subset folder); every case starts from an empty cache unless it s
   one that never arrives whole ends the run with exit 1 naming the file;
 - `--use_hf true`: Hugging Face's layout (blobs, snapshots/COMMIT symlinks, refs/main; the tree listing read
   over several pages) that huggingface_hub and transformers read offline;
+- `--model_revision v1.0` asks the hub for that revision (ModelScope's Revision, Hugging Face's refs/v1.0); a cached
+  folder at another revision is listed again (its files, already in place, are not fetched again);
 - a private repository: refused without a token (exit 2, saying how to pass one), downloaded with --hub_token,
   and the token in no output and no file;
 - MODELSCOPE_OFFLINE=1 and an empty cache: the error of an offline machine, and no request;
@@ -115,6 +117,29 @@ def main():
         check(again.returncode == 0 and (len(state.requests), len(state.served)) == before,
               f"a cached id went to the hub again (exit {again.returncode}): {again.stderr[-600:]}")
         print("modelscope: a second run uses the cache without a request")
+
+    # ---- --model_revision ----
+    root, env = fresh_env()
+    result = run(sft_command("rev", "--model", model_id, "--model_revision", "v1.0", "--dataset", str(dataset)), env)
+    mv = root / "ms" / "models" / OWNER / "Tiny-Qwen2___5" / ".mv"
+    if check(result.returncode == 0 and mv.exists() and mv.read_text().startswith("Revision:v1.0,"),
+             f"--model_revision v1.0: exit {result.returncode}, .mv {mv.read_text() if mv.exists() else None}: "
+             f"{result.stderr[-800:]}"):
+        check(any("/repo/files?Revision=v1.0" in q for q in state.queries), "the file list was not asked at revision v1.0")
+        requests, files = len(state.requests), len(state.served)
+        again = run(sft_command("rev-same", "--model", model_id, "--model_revision", "v1.0", "--dataset", str(dataset)), env)
+        check(again.returncode == 0 and len(state.requests) == requests, "the same revision, cached, went to the hub again")
+        other = run(sft_command("rev-master", "--model", model_id, "--model_revision", "master", "--dataset", str(dataset)), env)
+        check(other.returncode == 0 and mv.read_text().startswith("Revision:master,") and len(state.requests) > requests
+              and len(state.served) == files,
+              f"another revision should be listed again without fetching files already in place: {other.stderr[-600:]}")
+    root, env = fresh_env()
+    result = run(sft_command("rev-hf", "--model", model_id, "--model_revision", "v1.0", "--use_hf", "true", "--dataset",
+                             str(dataset)), env)
+    ref = root / "hf" / "models--zt-owner--Tiny-Qwen2.5" / "refs" / "v1.0"
+    check(result.returncode == 0 and ref.exists() and ref.read_text() == hub_server.COMMIT,
+          f"--model_revision v1.0 --use_hf true: exit {result.returncode}: {result.stderr[-800:]}")
+    print("--model_revision: asked at that revision (ModelScope and Hugging Face); another revision listed again")
 
     # ---- a dropped connection, resumed with a range ----
     root, env = fresh_env()

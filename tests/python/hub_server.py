@@ -42,6 +42,8 @@ class HubState:
         self.corrupt = {}      # path in repository -> GETs left to corrupt
         self.rate = None       # bytes per second for file bodies
         self.tree_page = 3     # entries per page of Hugging Face's tree listing
+        self.revisions = {"master", "main", "v1.0"}  # branch and tag names the repositories answer to (same files)
+        self.queries = []      # every request's path with its query
 
 
 def add_repo(state, kind, repo_id, files, private=False):
@@ -81,6 +83,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
         with self.state.lock:
             self.state.requests.append((self.command, urlparse(self.path).path, status))
+            self.state.queries.append(self.path)
 
     def body(self):
         length = int(self.headers.get("Content-Length", "0"))
@@ -213,7 +216,7 @@ class Handler(BaseHTTPRequestHandler):
         if match:
             repo = self.repo_for("model", f"{match[1]}/{match[2]}", False)
             if repo is not None:
-                if query.get("Revision") != "master" or query.get("Recursive") != "True":
+                if query.get("Revision") not in self.state.revisions or query.get("Recursive") != "True":
                     return self.reply(400, envelope(400, f"unexpected query {query}")) or True
                 self.reply(200, envelope(200, "", {"Files": self.ms_entries(repo)}))
             return True
@@ -236,7 +239,7 @@ class Handler(BaseHTTPRequestHandler):
         if match:
             repo = self.repo_for(match[1][:-1], f"{match[2]}/{match[3]}", True)
             if repo is not None:
-                if unquote(match[4]) not in ("main", COMMIT):
+                if unquote(match[4]) not in self.state.revisions | {COMMIT}:
                     return self.reply(404, {"error": "Revision not found"}) or True
                 self.reply(200, {"id": f"{match[2]}/{match[3]}", "sha": COMMIT,
                                  "siblings": [{"rfilename": p} for p in sorted(repo["files"])]})
