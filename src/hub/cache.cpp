@@ -1,13 +1,13 @@
 #include "hub/cache.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "core/check.h"
 #include "core/log.h"
+#include "hub/cache_layout.h"
 #include "hub/download.h"
 
 namespace zt::hub {
@@ -15,23 +15,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path home() {
-  const char* value = std::getenv("HOME");
-  return value != nullptr ? fs::path(value) : fs::path("/root");
-}
-
-fs::path env_or(const char* name, const fs::path& fallback) {
-  const char* value = std::getenv(name);
-  return value != nullptr && *value != '\0' ? fs::path(value) : fallback;
-}
-
-// ModelScope: $MODELSCOPE_CACHE (default ~/.cache/modelscope/hub)/{models,datasets}/org/name; older
+// ModelScope: modelscope_cache_root()/{models,datasets}/org/name; older
 // versions stored models at hub/org/name with dots in the name written as "___".
 std::vector<fs::path> modelscope_candidates(const std::string& id, RepoKind kind) {
-  const fs::path root = env_or("MODELSCOPE_CACHE", home() / ".cache/modelscope/hub");
-  std::string escaped = id;
-  for (size_t at = escaped.find('.'); at != std::string::npos; at = escaped.find('.', at + 3))
-    escaped.replace(at, 1, "___");
+  const fs::path root = modelscope_cache_root();
+  const std::string escaped = modelscope_escaped(id);
   const fs::path sub = kind == RepoKind::model ? "models" : "datasets";
   std::vector<fs::path> out;
   for (const fs::path& candidate : {root / sub / id, root / sub / escaped, root / id, root / escaped})
@@ -48,15 +36,12 @@ bool is_commit(const std::string& text) {
   return text.size() == 40 && text.find_first_not_of("0123456789abcdef") == std::string::npos;
 }
 
-// Hugging Face: $HF_HUB_CACHE (default $HF_HOME/hub, ~/.cache/huggingface/hub)/models--org--name/
+// Hugging Face: huggingface_cache_root()/models--org--name/
 // snapshots/<commit>, the commit named by refs/<revision> (main by default; else the only snapshot), or the
 // revision itself when it is a commit.
 std::vector<fs::path> huggingface_candidates(const std::string& id, RepoKind kind, const std::string& wanted,
                                              std::vector<std::string>& looked) {
-  const fs::path root = env_or("HF_HUB_CACHE", env_or("HF_HOME", home() / ".cache/huggingface") / "hub");
-  std::string folder = (kind == RepoKind::model ? "models--" : "datasets--") + id;
-  for (size_t at = folder.find('/'); at != std::string::npos; at = folder.find('/', at)) folder.replace(at, 1, "--");
-  const fs::path repo = root / folder;
+  const fs::path repo = huggingface_cache_root() / huggingface_repo_folder(kind, id);
   looked.push_back(repo.string());
   if (is_commit(wanted)) return {repo / "snapshots" / wanted};
   std::string revision;

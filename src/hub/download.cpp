@@ -21,8 +21,10 @@
 #include <vector>
 
 #include "core/check.h"
+#include "core/fs.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "hub/cache_layout.h"
 #include "hub/modelscope.h"
 #include "hub/sha1.h"
 #include "hub/sha256.h"
@@ -48,11 +50,6 @@ bool truthy(const std::string& value) {
   return lower == "1" || lower == "true" || lower == "yes" || lower == "on";
 }
 
-fs::path user_home() {
-  const std::string value = env("HOME");
-  return value.empty() ? fs::path("/root") : fs::path(value);
-}
-
 std::string url_escape(const std::string& text, bool keep_slash, bool space_as_plus) {
   static const char* hex = "0123456789ABCDEF";
   std::string out;
@@ -66,19 +63,6 @@ std::string url_escape(const std::string& text, bool keep_slash, bool space_as_p
     }
   }
   return out;
-}
-
-void split_id(const std::string& id, std::string& owner, std::string& name) {
-  const size_t slash = id.find('/');
-  ZT_REQUIRE(slash != std::string::npos && slash > 0 && slash + 1 < id.size() && id.find('/', slash + 1) == std::string::npos,
-             "hub id '" << id << "': expected OWNER/NAME");
-  owner = id.substr(0, slash);
-  name = id.substr(slash + 1);
-}
-
-std::string escape_dots(std::string text) {
-  for (size_t at = text.find('.'); at != std::string::npos; at = text.find('.', at + 3)) text.replace(at, 1, "___");
-  return text;
 }
 
 // ---- HTTP ----------------------------------------------------------------------------------------
@@ -317,26 +301,17 @@ json envelope_data(const Reply& reply, const std::string& what) {
   return value["Data"];
 }
 
-std::string error_message(const std::string& body) {
-  const json value = json::parse(body, nullptr, false);
-  if (value.is_object()) {
-    for (const char* key : {"Message", "error"})
-      if (value.contains(key) && value[key].is_string()) return value[key];
-  }
-  return body.substr(0, 200);
-}
-
 // The answer to a metadata request, or the error a user can act on.
 void require_found(const Reply& reply, const std::string& kind, const std::string& id, bool use_hf) {
   if (reply.status == 200) return;
   const std::string hub = use_hf ? "the Hugging Face hub" : "ModelScope";
   ZT_REQUIRE(reply.status != 401 && reply.status != 403,
-             kind << " " << id << ": " << hub << " refused access (HTTP " << reply.status << ": " << error_message(reply.body)
+             kind << " " << id << ": " << hub << " refused access (HTTP " << reply.status << ": " << hub_message(reply.body)
                   << "); for a private or gated repository pass --hub_token or set "
                   << (use_hf ? "HF_TOKEN" : "MODELSCOPE_API_TOKEN (or run 'ztune login')"));
   ZT_REQUIRE(reply.status != 404, kind << " " << id << ": " << hub << " has no such repository (HTTP 404); check the id"
                                        << (use_hf ? "" : ", or pass --use_hf true for a Hugging Face id"));
-  ZT_SYSTEM_THROW(kind << " " << id << ": " << hub << " answered HTTP " << reply.status << " (" << error_message(reply.body) << ")");
+  ZT_SYSTEM_THROW(kind << " " << id << ": " << hub << " answered HTTP " << reply.status << " (" << hub_message(reply.body) << ")");
 }
 
 // ---- a Python pickle (protocol 2) of strings, lists and dicts: ModelScope's .msc and .mdl ----------
@@ -367,16 +342,6 @@ std::string pickle_id(const std::string& id) {
   std::string out = "\x80\x02}(";
   pickle_string(out, "id"), pickle_string(out, id);
   return out + "u.";
-}
-
-void write_file_atomically(const fs::path& path, const std::string& bytes) {
-  const fs::path temp = path.string() + ".ztune-tmp";
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out << bytes;
-    ZT_REQUIRE(out.good(), temp.string() << ": cannot write (is the disk full?)");
-  }
-  fs::rename(temp, path);
 }
 
 // ---- one repository's download -------------------------------------------------------------------
@@ -452,11 +417,6 @@ void fetch_files(Http& http, const Layout& layout, const std::vector<RemoteFile>
 
 // ---- ModelScope ----------------------------------------------------------------------------------
 
-fs::path modelscope_root() {
-  const std::string value = env("MODELSCOPE_CACHE");
-  return value.empty() ? user_home() / ".cache/modelscope/hub" : fs::path(value);
-}
-
 std::string modelscope_token(const HubAccess& access) {
   try {
     return resolve_hub_token(access.token);
@@ -470,9 +430,9 @@ struct ModelScopePaths {
 };
 
 ModelScopePaths modelscope_paths(RepoKind kind, const std::string& owner, const std::string& name) {
-  const fs::path root = modelscope_root();
+  const fs::path root = modelscope_cache_root();
   const fs::path sub = root / (kind == RepoKind::model ? "models" : "datasets");
-  return {sub / owner / escape_dots(name), sub / "._____temp" / owner / name, root / ".lock" / (owner + "___" + name)};
+  return {sub / owner / modelscope_escaped(name), sub / "._____temp" / owner / name, root / ".lock" / (owner + "___" + name)};
 }
 
 std::vector<RemoteFile> modelscope_files(const json& entries) {
@@ -503,7 +463,7 @@ void require_relative(const std::vector<RemoteFile>& files, const std::string& i
 
 std::string download_modelscope(RepoKind kind, const std::string& id, const HubAccess& access) {
   std::string owner, name;
-  split_id(id, owner, name);
+  split_repo_id(id, owner, name);
   const std::string endpoint = default_hub_endpoint();
   const std::string token = modelscope_token(access);
   Http http(endpoint, {}, token.empty() ? "" : "m_session_id=" + token);
@@ -565,12 +525,12 @@ std::string download_modelscope(RepoKind kind, const std::string& id, const HubA
 
   // What the SDK's cache keeps beside the files: .msc (the files and their revisions, a pickle), .mdl (the id),
   // .mv (the revision); a dotted model name also gets the unescaped link the SDK makes.
-  write_file_atomically(paths.folder / ".msc", pickle_msc(files));
-  write_file_atomically(paths.folder / ".mdl", pickle_id(owner + "/" + escape_dots(name)));
-  write_file_atomically(paths.folder / ".mv", kind == RepoKind::model
+  fs_util::write_file_atomically((paths.folder / ".msc").string(), pickle_msc(files));
+  fs_util::write_file_atomically((paths.folder / ".mdl").string(), pickle_id(owner + "/" + modelscope_escaped(name)));
+  fs_util::write_file_atomically((paths.folder / ".mv").string(), kind == RepoKind::model
                                                   ? "Revision:" + revision + ",CreatedAt:" + std::to_string(std::time(nullptr))
                                                   : revision);
-  if (kind == RepoKind::model && escape_dots(name) != name) {
+  if (kind == RepoKind::model && modelscope_escaped(name) != name) {
     const fs::path link = paths.folder.parent_path() / name;
     if (!fs::exists(fs::symlink_status(link, ignored))) fs::create_directory_symlink(fs::absolute(paths.folder), link, ignored);
   }
@@ -580,28 +540,15 @@ std::string download_modelscope(RepoKind kind, const std::string& id, const HubA
 
 // ---- the Hugging Face hub ------------------------------------------------------------------------
 
-fs::path huggingface_root() {
-  if (const std::string value = env("HF_HUB_CACHE"); !value.empty()) return value;
-  if (const std::string value = env("HUGGINGFACE_HUB_CACHE"); !value.empty()) return value;
-  if (const std::string value = env("HF_HOME"); !value.empty()) return fs::path(value) / "hub";
-  return user_home() / ".cache/huggingface/hub";
-}
-
 std::string huggingface_token(const HubAccess& access) {
   if (access.token.has_value() && !access.token->empty()) return *access.token;
   for (const char* name : {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"})
     if (const std::string value = env(name); !value.empty()) return value;
   fs::path saved = env("HF_TOKEN_PATH");
-  if (saved.empty()) saved = (env("HF_HOME").empty() ? user_home() / ".cache/huggingface" : fs::path(env("HF_HOME"))) / "token";
+  if (saved.empty()) saved = huggingface_home() / "token";
   std::string token;
   std::ifstream(saved) >> token;
   return token;
-}
-
-std::string repo_folder_name(RepoKind kind, const std::string& id) {
-  std::string folder = (kind == RepoKind::model ? "models--" : "datasets--") + id;
-  for (size_t at = folder.find('/'); at != std::string::npos; at = folder.find('/', at)) folder.replace(at, 1, "--");
-  return folder;
 }
 
 // The next page of a listing, from the Link header (<url>; rel="next").
@@ -617,15 +564,15 @@ std::string next_link(const Reply& reply) {
 
 std::string download_huggingface(RepoKind kind, const std::string& id, const HubAccess& access) {
   std::string owner, name;
-  split_id(id, owner, name);
+  split_repo_id(id, owner, name);
   std::string endpoint = env("HF_ENDPOINT").empty() ? "https://huggingface.co" : env("HF_ENDPOINT");
   while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
   const std::string token = huggingface_token(access);
   Http http(endpoint, token.empty() ? std::vector<std::string>{} : std::vector<std::string>{"Authorization: Bearer " + token}, "");
   const std::string revision = access.revision.empty() ? "main" : access.revision;
-  const std::string folder_name = repo_folder_name(kind, id);
-  const fs::path repo = huggingface_root() / folder_name;
-  const fs::path locks = huggingface_root() / ".locks" / folder_name;
+  const std::string folder_name = huggingface_repo_folder(kind, id);
+  const fs::path repo = huggingface_cache_root() / folder_name;
+  const fs::path locks = huggingface_cache_root() / ".locks" / folder_name;
   const std::string api = endpoint + "/api/" + (kind == RepoKind::model ? "models/" : "datasets/") + id;
   const std::string noun = kind == RepoKind::model ? "model" : "dataset";
 
@@ -695,7 +642,7 @@ std::string download_huggingface(RepoKind kind, const std::string& id, const Hub
     fs::create_symlink(up / "blobs" / etag(file), link);
   }
   fs::create_directories(repo / "refs", ignored);
-  if (commit != revision) write_file_atomically(repo / "refs" / revision, commit);
+  if (commit != revision) fs_util::write_file_atomically((repo / "refs" / revision).string(), commit);
   fs::remove(marker, ignored);
   return snapshot.string();
 }
@@ -718,9 +665,9 @@ std::string modelscope_revision(const std::string& folder) {
 bool download_unfinished(RepoKind kind, const std::string& id, bool use_hf) {
   std::string owner, name;
   if (id.find('/') == std::string::npos) return false;
-  split_id(id, owner, name);
+  split_repo_id(id, owner, name);
   std::error_code ignored;
-  if (use_hf) return fs::exists(huggingface_root() / ".locks" / repo_folder_name(kind, id) / "ztune.incomplete", ignored);
+  if (use_hf) return fs::exists(huggingface_cache_root() / ".locks" / huggingface_repo_folder(kind, id) / "ztune.incomplete", ignored);
   return fs::exists(modelscope_paths(kind, owner, name).temp / ".ztune-incomplete", ignored);
 }
 

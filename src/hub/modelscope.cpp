@@ -16,6 +16,7 @@
 
 #include "core/check.h"
 #include "core/log.h"
+#include "hub/cache_layout.h"
 #include "hub/sha256.h"
 
 namespace zt::hub {
@@ -65,28 +66,20 @@ size_t collect(char* data, size_t size, size_t count, void* target) {
   return size * count;
 }
 
-// The hub's envelope {"Code","Success","Message","Data"}: its message, for errors.
-std::string hub_message(const std::string& body) {
-  const json value = json::parse(body, nullptr, false);
-  if (value.is_object() && value.contains("Message") && value["Message"].is_string()) return value["Message"];
-  return body.substr(0, 200);
-}
-
-void split_repo(const std::string& repo_id, std::string& owner, std::string& name) {
-  const size_t slash = repo_id.find('/');
-  ZT_REQUIRE(slash != std::string::npos && slash > 0 && slash + 1 < repo_id.size() &&
-                 repo_id.find('/', slash + 1) == std::string::npos,
-             "hub repository '" << repo_id << "': expected OWNER/NAME");
-  owner = repo_id.substr(0, slash);
-  name = repo_id.substr(slash + 1);
-}
-
 std::string plural(const std::string& kind) {
   ZT_REQUIRE(kind == "model" || kind == "dataset", "repository type '" << kind << "': expected model or dataset");
   return kind + "s";
 }
 
 }  // namespace
+
+std::string hub_message(const std::string& body) {
+  const json value = json::parse(body, nullptr, false);
+  if (value.is_object())
+    for (const char* key : {"Message", "error"})
+      if (value.contains(key) && value[key].is_string()) return value[key];
+  return body.substr(0, 200);
+}
 
 std::string default_hub_endpoint() {
   const char* domain = std::getenv("MODELSCOPE_DOMAIN");
@@ -216,7 +209,7 @@ std::string HubClient::login() {
 
 void HubClient::ensure_repo(const std::string& kind, const std::string& repo_id, bool is_private) {
   std::string owner, name;
-  split_repo(repo_id, owner, name);
+  split_repo_id(repo_id, owner, name);
   const Response found = call("GET", "/api/v1/" + plural(kind) + "/" + owner + "/" + name, "");
   if (found.status == 200) return;
   ZT_REQUIRE(found.status == 404, "looking up " << kind << " " << repo_id << " failed (HTTP " << found.status << ": "
@@ -245,7 +238,7 @@ void HubClient::ensure_repo(const std::string& kind, const std::string& repo_id,
 void HubClient::upload(const std::string& kind, const std::string& repo_id, const std::vector<UploadItem>& files,
                        const std::string& commit_message, const std::string& revision) {
   std::string owner, name;
-  split_repo(repo_id, owner, name);
+  split_repo_id(repo_id, owner, name);
   const std::string repo_path = "/api/v1/repos/" + plural(kind) + "/" + owner + "/" + name;
   json actions = json::array(), objects = json::array();
   std::map<std::string, std::string> file_of_oid;

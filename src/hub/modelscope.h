@@ -21,6 +21,9 @@ struct HubOptions {
 // says how to provide one when there is none.
 std::string resolve_hub_token(const std::optional<std::string>& flag);
 std::string default_hub_endpoint();
+// The message of a hub's error answer: ModelScope's envelope {"Code","Success","Message","Data"} or Hugging
+// Face's {"error"}; else the start of the body.
+std::string hub_message(const std::string& body);
 
 struct UploadItem {
   std::string local_path;    // a file
