@@ -1,9 +1,6 @@
 #include "hub/sha1.h"
 
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <vector>
 
 #include "core/check.h"
 
@@ -14,7 +11,7 @@ uint32_t rotl(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
 
 }  // namespace
 
-Sha1::Sha1() : state_{0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u} {}
+Sha1::Sha1() : BlockHash({0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u}) {}
 
 void Sha1::block(const uint8_t* data) {
   uint32_t w[80];
@@ -34,31 +31,6 @@ void Sha1::block(const uint8_t* data) {
   state_[0] += a, state_[1] += b, state_[2] += c, state_[3] += d, state_[4] += e;
 }
 
-void Sha1::update(const void* data, size_t size) {
-  const uint8_t* bytes = static_cast<const uint8_t*>(data);
-  length_ += size;
-  while (size > 0) {
-    const size_t take = std::min(size, buffer_.size() - buffered_);
-    std::memcpy(buffer_.data() + buffered_, bytes, take);
-    buffered_ += take, bytes += take, size -= take;
-    if (buffered_ == buffer_.size()) block(buffer_.data()), buffered_ = 0;
-  }
-}
-
-std::array<uint8_t, 20> Sha1::finish() {
-  const uint64_t bits = length_ * 8;
-  const uint8_t one = 0x80, zero = 0;
-  update(&one, 1);
-  while (buffered_ != 56) update(&zero, 1);
-  uint8_t tail[8];
-  for (int i = 0; i < 8; ++i) tail[i] = uint8_t(bits >> (56 - 8 * i));
-  update(tail, 8);
-  std::array<uint8_t, 20> digest;
-  for (int i = 0; i < 5; ++i)
-    for (int j = 0; j < 4; ++j) digest[4 * i + j] = uint8_t(state_[i] >> (24 - 8 * j));
-  return digest;
-}
-
 std::string git_blob_sha1_file_hex(const std::string& path) {
   std::error_code error;
   const uintmax_t size = std::filesystem::file_size(path, error);
@@ -66,18 +38,9 @@ std::string git_blob_sha1_file_hex(const std::string& path) {
   Sha1 hash;
   const std::string header = "blob " + std::to_string(size);
   hash.update(header.data(), header.size() + 1);  // with its terminating NUL
-  std::ifstream in(path, std::ios::binary);
-  ZT_REQUIRE(in.good(), path << ": cannot read");
-  std::vector<char> buffer(1 << 20);
-  while (in) {
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    hash.update(buffer.data(), static_cast<size_t>(in.gcount()));
-  }
+  read_file_pieces(path, [&](const char* data, size_t count) { hash.update(data, count); });
   const std::array<uint8_t, 20> digest = hash.finish();
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (uint8_t byte : digest) out += hex[byte >> 4], out += hex[byte & 15];
-  return out;
+  return hex_text(digest.data(), digest.size());
 }
 
 }  // namespace zt::hub

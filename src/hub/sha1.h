@@ -6,20 +6,17 @@
 #include <cstdint>
 #include <string>
 
+#include "hub/block_hash.h"
+
 namespace zt::hub {
 
-class Sha1 {
+class Sha1 : public BlockHash<Sha1, 5> {
  public:
   Sha1();
-  void update(const void* data, size_t size);
-  std::array<uint8_t, 20> finish();
 
  private:
+  friend class BlockHash<Sha1, 5>;
   void block(const uint8_t* data);
-  std::array<uint32_t, 5> state_;
-  std::array<uint8_t, 64> buffer_{};
-  size_t buffered_ = 0;
-  uint64_t length_ = 0;
 };
 
 // git's object id of a file's bytes: sha1("blob <size>\0" + bytes), hex. A zt::Error names the file when unreadable.

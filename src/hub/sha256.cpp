@@ -1,11 +1,5 @@
 #include "hub/sha256.h"
 
-#include <cstring>
-#include <fstream>
-#include <vector>
-
-#include "core/check.h"
-
 namespace zt::hub {
 namespace {
 
@@ -23,7 +17,7 @@ inline uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 }  // namespace
 
 Sha256::Sha256()
-    : state_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
+    : BlockHash({0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19}) {}
 
 void Sha256::block(const uint8_t* data) {
   uint32_t w[64];
@@ -45,40 +39,7 @@ void Sha256::block(const uint8_t* data) {
   state_[4] += e, state_[5] += f, state_[6] += g, state_[7] += h;
 }
 
-void Sha256::update(const void* data, size_t size) {
-  const auto* bytes = static_cast<const uint8_t*>(data);
-  length_ += size;
-  while (size > 0) {
-    const size_t take = std::min(size, 64 - buffered_);
-    std::memcpy(buffer_.data() + buffered_, bytes, take);
-    buffered_ += take, bytes += take, size -= take;
-    if (buffered_ == 64) {
-      block(buffer_.data());
-      buffered_ = 0;
-    }
-  }
-}
-
-std::array<uint8_t, 32> Sha256::finish() {
-  const uint64_t bits = length_ * 8;
-  const uint8_t one = 0x80, zero = 0;
-  update(&one, 1);
-  while (buffered_ != 56) update(&zero, 1);
-  uint8_t length[8];
-  for (int i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(bits >> (56 - 8 * i));
-  update(length, 8);
-  std::array<uint8_t, 32> digest{};
-  for (int i = 0; i < 8; ++i)
-    for (int j = 0; j < 4; ++j) digest[4 * i + j] = static_cast<uint8_t>(state_[i] >> (24 - 8 * j));
-  return digest;
-}
-
-std::string Sha256::hex(const std::array<uint8_t, 32>& digest) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (uint8_t byte : digest) out += digits[byte >> 4], out += digits[byte & 15];
-  return out;
-}
+std::string Sha256::hex(const std::array<uint8_t, 32>& digest) { return hex_text(digest.data(), digest.size()); }
 
 std::string sha256_hex(std::string_view bytes) {
   Sha256 hash;
@@ -87,14 +48,8 @@ std::string sha256_hex(std::string_view bytes) {
 }
 
 std::string sha256_file_hex(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  ZT_REQUIRE(in.good(), path << ": cannot open");
   Sha256 hash;
-  std::vector<char> buffer(1 << 20);
-  while (in) {
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    hash.update(buffer.data(), static_cast<size_t>(in.gcount()));
-  }
+  read_file_pieces(path, [&](const char* data, size_t size) { hash.update(data, size); });
   return Sha256::hex(hash.finish());
 }
 

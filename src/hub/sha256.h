@@ -7,21 +7,18 @@
 #include <string>
 #include <string_view>
 
+#include "hub/block_hash.h"
+
 namespace zt::hub {
 
-class Sha256 {
+class Sha256 : public BlockHash<Sha256, 8> {
  public:
   Sha256();
-  void update(const void* data, size_t size);
-  std::array<uint8_t, 32> finish();
   static std::string hex(const std::array<uint8_t, 32>& digest);
 
  private:
+  friend class BlockHash<Sha256, 8>;
   void block(const uint8_t* data);
-  std::array<uint32_t, 8> state_;
-  std::array<uint8_t, 64> buffer_{};
-  size_t buffered_ = 0;
-  uint64_t length_ = 0;
 };
 
 std::string sha256_hex(std::string_view bytes);
