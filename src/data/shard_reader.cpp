@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -723,8 +724,9 @@ DatasetSource parse_dataset_spec(const std::string& spec) {
     return source;
   }
   std::string rest = spec;
-  for (const char* prefix : {"HF::", "MS::", "hf::", "ms::"})
-    if (rest.rfind(prefix, 0) == 0) rest = rest.substr(4);
+  std::string prefix = rest.substr(0, 4);
+  std::transform(prefix.begin(), prefix.end(), prefix.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (prefix == "hf::" || prefix == "ms::") source.use_hf = prefix == "hf::", rest = rest.substr(4);
   if (size_t hash = rest.rfind('#'); hash != std::string::npos) {
     std::string count = rest.substr(hash + 1);
     char* end = nullptr;

@@ -29,6 +29,7 @@ using ExchangeFn = std::function<std::vector<uint64_t>(const std::vector<uint64_
 struct DatasetSource {
   std::string path;
   std::optional<uint64_t> sample_count;  // the #N of "file.jsonl#N"
+  std::optional<bool> use_hf;            // "hf::" (true) or "ms::" (false) before a hub id, in either case
 };
 
 struct ReaderOptions {

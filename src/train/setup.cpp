@@ -2,7 +2,6 @@
 
 #include "core/torch_api.h"
 
-#include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -39,9 +38,7 @@ std::vector<data::DatasetSource> resolve_datasets(const std::vector<std::string>
     std::string id = source.path, subset;
     hub::HubAccess hub = access;
     hub.revision.clear();  // --model_revision is the model's; datasets are read at master / main
-    std::string prefix = spec.substr(0, 4);
-    std::transform(prefix.begin(), prefix.end(), prefix.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (prefix == "hf::" || prefix == "ms::") hub.use_hf = prefix == "hf::";
+    hub.use_hf = source.use_hf.value_or(access.use_hf);
     if (size_t colon = id.find(':'); colon != std::string::npos) subset = id.substr(colon + 1), id = id.substr(0, colon);
     const std::vector<std::string> files = hub::dataset_files(id, subset, hub);
     ZT_REQUIRE(files.size() == 1 || !source.sample_count.has_value(),
