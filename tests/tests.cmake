@@ -153,6 +153,18 @@ add_test(NAME encoding_parity_templates
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_templates.py $<TARGET_FILE:ztune_encode_dataset>
                  ${ZTUNE_FIXTURES_DIR} ${SAMPLE} ${WORK}/encoding-templates)
 set_tests_properties(encoding_parity_templates PROPERTIES TIMEOUT 1500)
+# Any folder's own chat template (issue 29): 60 real templates from model repos (tests/fixtures/chat_templates)
+# render the sample data to the same text as transformers' apply_chat_template, with the same token ids, and label
+# the same tokens as transformers' assistant masks ({% generation %} templates, what TRL trains on) or TRL-style
+# prefix diffs; 2- and 8-turn conversations, with and without system, tools and the generation prompt.
+add_executable(ztune_render_chat tools/render_chat.cpp)
+target_link_libraries(ztune_render_chat PRIVATE ztune_lib)
+target_precompile_headers(ztune_render_chat REUSE_FROM ztune_core)
+add_test(NAME jinja_templates_match_transformers
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_jinja_templates.py $<TARGET_FILE:ztune_render_chat>
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${CMAKE_SOURCE_DIR}/tests/fixtures/chat_templates ${SAMPLE}
+                 ${WORK}/jinja-templates)
+set_tests_properties(jinja_templates_match_transformers PROPERTIES TIMEOUT 900)
 # A llama.cpp GGUF (llama, qwen2; F32..Q8_0/Q4_x/Q5_x and K-quants) imported as a Hugging Face folder: every
 # tensor equals the gguf package's dequantisation, transformers loads it with the same logits and greedy tokens,
 # the tokenizer encodes as the original; broken files are named errors.

@@ -21,6 +21,10 @@ TrainedWith read_trained_with(const std::string& checkpoint_dir) {
   out.model = text("model");
   if (auto dir = text("model_dir"); dir && std::filesystem::exists(*dir)) out.model = dir;
   out.template_name = text("template");
+  if (text("template_backend") == std::string("jinja")) out.template_name = "jinja";  // the model's own template
+  out.chat_template_kwargs = args.contains("chat_template_kwargs") && args["chat_template_kwargs"].is_string()
+                                 ? args["chat_template_kwargs"].get<std::string>()
+                                 : std::string();
   out.system = text("system");
   out.torch_dtype = text("torch_dtype");
   auto flag = [&](const char* key) { return args.contains(key) && args[key].is_boolean() && args[key].get<bool>(); };

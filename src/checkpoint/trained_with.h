@@ -10,6 +10,7 @@ namespace zt::checkpoint {
 struct TrainedWith {
   std::optional<std::string> model;      // the resolved folder (model_dir) when recorded, else --model
   std::optional<std::string> template_name, system, torch_dtype;
+  std::string chat_template_kwargs;  // "" when none
   std::optional<int> max_length;
   bool use_hf = false;
 };

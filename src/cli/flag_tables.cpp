@@ -20,6 +20,11 @@ void add_model_flags(args::Table& table) {
   table.add("torch_dtype", &A::torch_dtype, "weights dtype; default from config.json").one_of(kDtypes);
   table.add("template", &A::template_name, "chat template; default: as ms-swift chooses it (args.json, model name, the model's chat template)")
       .one_of(data::template_names());
+  table.add("template_backend", &A::template_backend,
+            "swift: ms-swift's templates; jinja: the model's own chat template (as --template jinja)")
+      .one_of({"swift", "jinja"});
+  table.add("chat_template_kwargs", &A::chat_template_kwargs,
+            "JSON object of extra variables for a Jinja chat template, e.g. '{\"enable_thinking\": false}'");
   table.add("system", &A::system, "system prompt; default from the template");
   table.add("max_length", &A::max_length, "max tokens per sample; default: the model's max positions").at_least(1);
   table.add("use_hf", &A::use_hf, "hub ids from the Hugging Face hub (and its cache) instead of ModelScope");
@@ -113,7 +118,7 @@ const SwiftFlags kRay = {{"use_ray", kBool, "false"}, {"ray_exp_name", kStr, "No
 const SwiftFlags kPlugins = {{"external_plugins", kList, ""}, {"custom_register_path", kList, ""}};
 const SwiftFlags kNpu = {{"enable_npu_model_patch", kBool, "true"}};
 const SwiftFlags kTemplate = {{"agent_template", kStr, "None"}, {"use_chat_template", kBool, "None|true"},
-    {"padding_side", kStr, "right"}, {"is_binary_loss_scale", kBool, "None"}, {"template_backend", kStr, "swift"},
+    {"padding_side", kStr, "right"}, {"is_binary_loss_scale", kBool, "None"},
     {"response_prefix", kStr, "None"}, {"enable_thinking", kBool, "None"}, {"preserve_thinking", kBool, "None"},
     {"add_non_thinking_prefix", kBool, "true"}, {"disable_ignore_empty_think", kBool, "false"}};
 const SwiftFlags kSequenceParallel = {{"sequence_parallel_size", kInt, "1"}};

@@ -68,9 +68,12 @@ class Session {
       adapter.reset();
     }
     source_dir_ = adapter.value_or(model_dir_);
+    std::optional<std::string> asked_template = args.template_name.has_value() ? args.template_name : trained.template_name;
+    if (!args.template_name && args.template_backend == std::string("jinja")) asked_template = data::kJinjaTemplate;
+    const std::string kwargs = args.chat_template_kwargs.value_or(
+        trained.chat_template_kwargs.empty() ? std::string("{}") : trained.chat_template_kwargs);
     train::ModelFiles files = train::open_model_files(
-        model_dir_, args.template_name.has_value() ? args.template_name : trained.template_name,
-        args.system.has_value() ? args.system : trained.system);
+        model_dir_, asked_template, args.system.has_value() ? args.system : trained.system, kwargs);
     const model::ModelConfig config = files.config;
     const std::string template_name = files.template_name;
     tokenizer_ = std::move(files.tokenizer);

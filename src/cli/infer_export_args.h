@@ -14,6 +14,8 @@ struct InferArgs {
   std::vector<std::string> adapters;
   std::optional<std::string> torch_dtype;
   std::optional<std::string> template_name;
+  std::optional<std::string> template_backend;      // swift | jinja (the model's own template)
+  std::optional<std::string> chat_template_kwargs;  // JSON object of extra template variables
   std::optional<std::string> system;
   std::optional<int> max_length;
   bool load_args = true;                    // read model, template, system, dtype from args.json

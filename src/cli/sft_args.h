@@ -23,6 +23,8 @@ struct SftArgs {
   std::optional<std::string> torch_dtype;   // default: from config.json
   std::optional<std::string> attn_impl;     // default: sdpa
   std::optional<std::string> template_name; // --template; default: from the model's tokenizer_config.json
+  std::optional<std::string> template_backend;      // swift | jinja (the model's own template)
+  std::optional<std::string> chat_template_kwargs;  // JSON object of extra template variables
   std::optional<std::string> system;        // default: the template's system prompt
   std::optional<int> max_length;            // default: the model's max_position_embeddings
   std::string truncation_strategy = "delete";

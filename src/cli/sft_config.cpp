@@ -6,6 +6,7 @@
 
 #include "cli/sft_args.h"
 #include "core/check.h"
+#include "data/chat_template.h"
 #include "hub/download.h"
 #include "model/lora/peft_adapter.h"
 #include "train/train_config.h"
@@ -70,6 +71,8 @@ train::TrainConfig train_config(const SftArgs& args, nlohmann::json args_json) {
   data.truncation_strategy = args.truncation_strategy;
   data.loss_scale = args.loss_scale;
   data.template_name = args.template_name;
+  if (!data.template_name && args.template_backend == std::string("jinja")) data.template_name = data::kJinjaTemplate;
+  data.chat_template_kwargs = args.chat_template_kwargs.value_or("{}");
   data.system = args.system;
   // ms-swift's --model_name/--model_author: one value stands for both languages.
   auto pair_of = [](const std::vector<std::string>& values, const char* flag) -> std::optional<std::pair<std::string, std::string>> {

@@ -10,6 +10,7 @@
 
 #include "core/check.h"
 #include "core/text.h"
+#include "data/jinja_chat.h"
 
 namespace zt::data {
 namespace {
@@ -62,7 +63,7 @@ const std::vector<std::string>& template_names() {
   static const std::vector<std::string> names = {
       "qwen2_5",  "qwen",         "qwen2_5_math", "qwq",    "qwq_preview", "qwen3",    "qwen3_thinking", "qwen3_nothinking",
       "qwen3_coder", "chatml",    "llama",        "mistral_nemo", "mistral_2501", "llama3", "llama3_2", "deepseek_r1",
-      "default"};
+      "default", kJinjaTemplate};
   return names;
 }
 
@@ -158,6 +159,8 @@ TemplateSpec template_by_name(const std::string& name) {
     spec.suffix = spec.chat_sep;
     spec.is_thinking = true;
     spec.thinking_prefix = "<think>\n";
+  } else if (name == kJinjaTemplate) {
+    // Rendered from the model's own template (JinjaChat); nothing to lay out here.
   } else if (name == "default") {
     spec.system_prefix = "{{SYSTEM}}\n\n";
     spec.prompt = "### Human:\n{{QUERY}}\n\n### Assistant:\n";
@@ -257,6 +260,11 @@ TemplateChoice choose_template(const std::string& model_dir) {
   TemplateChoice choice;
   // A checkpoint or a merged model written by ms-swift or ztune says what it was trained with.
   const nlohmann::json args = read_json_if_present(fs::path(model_dir) / "args.json");
+  if (args.value("template_backend", "") == std::string(kJinjaTemplate)) {
+    choice.name = kJinjaTemplate;
+    choice.source = (fs::path(model_dir) / "args.json").string() + " (template_backend jinja)";
+    return choice;
+  }
   if (args.contains("template") && args["template"].is_string() && !args["template"].get<std::string>().empty()) {
     choice.name = args["template"].get<std::string>();
     choice.source = (fs::path(model_dir) / "args.json").string();
@@ -304,14 +312,23 @@ TemplateChoice choose_template(const std::string& model_dir) {
   } else if (chat_template.find("[SYSTEM_PROMPT]") != std::string::npos) {
     choice.name = "mistral_2501";
   } else {
-    ZT_THROW(model_dir << ": neither the model's name ('" << model_name << "') nor its chat template (" << source
-                       << ") is one ztune recognises; pass --template (one of " << known_template_list()
-                       << "; Mistral v0.x models use llama, Mistral-Nemo mistral_nemo)");
+    // Neither ms-swift's registry nor a named template fits: the model's own template, as transformers renders it.
+    choice.name = kJinjaTemplate;
+    choice.source = "the model's own chat template in " + source + ", which no ms-swift template matches";
   }
   return choice;
 }
 
 std::string detect_template_name(const std::string& model_dir) { return choose_template(model_dir).name; }
+
+ChatTemplate::ChatTemplate(std::shared_ptr<const JinjaChat> jinja, const Tokenizer& tokenizer,
+                           std::optional<std::string> system_override, std::optional<int32_t> eos_id)
+    : jinja_(std::move(jinja)), tokenizer_(tokenizer), system_override_(std::move(system_override)), eos_id_(eos_id) {
+  spec_.name = kJinjaTemplate;
+  if (!jinja_->end_of_turn().empty()) spec_.stop_words = {jinja_->end_of_turn()};
+}
+
+ChatTemplate::~ChatTemplate() = default;
 
 SpecialTokens read_special_tokens(const std::string& model_dir, const Tokenizer& tokenizer) {
   nlohmann::json config = read_json_if_present(std::filesystem::path(model_dir) / "tokenizer_config.json");
@@ -512,12 +529,14 @@ void ChatTemplate::label_separators_like_suffix(EncodedSample& sample) const {
 }
 
 EncodedSample ChatTemplate::encode(const Conversation& conversation, LossScale loss_scale) const {
+  if (jinja_) return jinja_->encode(conversation, loss_scale, tokenizer_, system_override_);
   EncodedSample sample;
   tokenize(layout(conversation, loss_scale, false), sample);
   return sample;
 }
 
 std::vector<int32_t> ChatTemplate::encode_prompt(const Conversation& conversation) const {
+  if (jinja_) return jinja_->encode_prompt(conversation, tokenizer_, system_override_);
   EncodedSample sample;
   tokenize(layout(conversation, LossScale::default_, true), sample);
   return sample.input_ids;

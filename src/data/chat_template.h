@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <memory>
+
 #include "data/conversation.h"
 #include "data/tokenizer.h"
 
@@ -40,17 +42,20 @@ struct TemplateSpec {
 // The template names ztune implements, for messages and --help.
 const std::vector<std::string>& template_names();
 
-// The built-in templates by ms-swift name; a zt::Error lists the known names.
+// The built-in templates by ms-swift name; a zt::Error lists the known names. "jinja" names the model's own
+// chat template (data/jinja_chat.h), rendered as transformers renders it; its spec holds only the name.
 TemplateSpec template_by_name(const std::string& name);
+inline constexpr const char* kJinjaTemplate = "jinja";
 // The model's own Jinja chat template: tokenizer_config.json's "chat_template" (a string, or the "default"
 // of a list), else chat_template.jinja (where transformers 5 writes it); "" when it has none. `source`,
 // when given, receives the file it came from.
 std::string model_chat_template(const std::string& model_dir, std::string* source);
 // The template a model folder implies, chosen as ms-swift chooses it: the "template" of an args.json in the
 // folder, then the folder's name against ms-swift's model registry (Qwen2.5-7B-Instruct -> qwen2_5), then
-// the model's own chat template (its text: <|im_start|>, <think>, [INST], headers). `source` says which.
+// the model's own chat template (its text: <|im_start|>, <think>, [INST], headers), else that template itself
+// ("jinja": rendered by ztune's Jinja interpreter). `source` says which.
 // `default_system`, when the chosen template has none and the model's chat template writes a fixed system
-// prompt (SmolLM2's chatml), receives it. An unrecognised template is a zt::Error naming the folder.
+// prompt (SmolLM2's chatml), receives it. A folder with no chat template gets ms-swift's "default".
 struct TemplateChoice {
   std::string name;
   std::string source;
@@ -66,6 +71,8 @@ struct SpecialTokens {
 };
 SpecialTokens read_special_tokens(const std::string& model_dir, const Tokenizer& tokenizer);
 
+class JinjaChat;
+
 struct EncodedSample {
   std::vector<int32_t> input_ids;
   std::vector<int32_t> labels;  // -100 where no loss
@@ -77,6 +84,10 @@ class ChatTemplate {
   // tokens around a sequence from the tokenizer's post-processor.
   ChatTemplate(TemplateSpec spec, const Tokenizer& tokenizer, std::optional<std::string> system_override,
                std::optional<int32_t> eos_id);
+  // The model's own Jinja template; replies end with its end-of-turn text (a stop word) and the eos token.
+  ChatTemplate(std::shared_ptr<const JinjaChat> jinja, const Tokenizer& tokenizer,
+               std::optional<std::string> system_override, std::optional<int32_t> eos_id);
+  ~ChatTemplate();
 
   EncodedSample encode(const Conversation& conversation, LossScale loss_scale) const;
   // The prompt for generation: the conversation (ending with a user turn) plus the assistant header.
@@ -84,6 +95,7 @@ class ChatTemplate {
   // Token ids that end a reply.
   std::vector<int32_t> stop_ids() const;
   const TemplateSpec& spec() const { return spec_; }
+  const JinjaChat* jinja() const { return jinja_.get(); }
 
  private:
   struct Segment {
@@ -96,6 +108,7 @@ class ChatTemplate {
   void label_separators_like_suffix(EncodedSample& sample) const;
 
   TemplateSpec spec_;
+  std::shared_ptr<const JinjaChat> jinja_;
   const Tokenizer& tokenizer_;
   std::optional<std::string> system_override_;
   std::optional<int32_t> eos_id_;

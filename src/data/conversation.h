@@ -19,6 +19,7 @@ struct Message {
 
 struct Conversation {
   std::vector<Message> messages;  // system first if any; consecutive same-role messages merged
+  std::string tools;              // the row's "tools" (a JSON list of function schemas) as JSON text; "" when none
 };
 
 // Why a row was skipped; counted per reason and reported at the end of each epoch.

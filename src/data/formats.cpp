@@ -213,6 +213,21 @@ void replace_placeholder(std::string& text, const std::string& placeholder, cons
 ConvertResult convert_row(const json& row, const FormatOptions& options) {
   if (!row.is_object()) return failure(RowIssue::not_an_object, std::string("the row is a ") + row.type_name());
   ConvertResult result = convert_object(row, options);
+  if (result.ok()) {
+    // ms-swift's agent rows carry the tool schemas as a list or as its JSON text; Jinja chat templates read them.
+    const json* tools = Columns(row, options).get("tools");
+    if (tools != nullptr && tools->is_string() && !tools->get<std::string>().empty()) {
+      // Parsed keeping key order: templates print schemas with tojson, as Python's json keeps them.
+      const nlohmann::ordered_json parsed = nlohmann::ordered_json::parse(tools->get<std::string>(), nullptr, false);
+      if (!parsed.is_array())
+        return failure(RowIssue::unknown_format, "the tools column is text that is not a JSON list of tool schemas");
+      result.conversation.tools = parsed.dump();
+    } else if (tools != nullptr && tools->is_array()) {
+      result.conversation.tools = tools->dump();  // a list in the row: its objects' keys come back sorted
+    } else if (tools != nullptr && !tools->is_null()) {
+      return failure(RowIssue::unknown_format, "the tools column is neither a list of tool schemas nor its JSON text");
+    }
+  }
   const SelfCognition& self = options.self_cognition;
   if (!result.ok() || (!self.name && !self.author)) return result;
   const json tag = row.value("tag", json());

@@ -20,8 +20,9 @@ struct ModelFiles {
 };
 
 // `template_name`: ms-swift's --template, else the one the folder's tokenizer_config.json implies;
-// `system` replaces the template's default system prompt.
+// `system` replaces the template's default system prompt; `chat_template_kwargs` (a JSON object) goes to a
+// Jinja template's variables.
 ModelFiles open_model_files(const std::string& model_dir, const std::optional<std::string>& template_name,
-                            const std::optional<std::string>& system);
+                            const std::optional<std::string>& system, const std::string& chat_template_kwargs = "{}");
 
 }  // namespace zt::train

@@ -21,6 +21,10 @@ nlohmann::json swift_args_json(const nlohmann::json& ztune_args, const SwiftRunF
   out["model_type"] = facts.model_type.empty() ? json(nullptr) : json(facts.model_type);
   out["model_suffix"] = std::filesystem::path(facts.model_dir).filename().string();
   out["template"] = facts.template_name;
+  if (facts.template_name == "jinja") {  // ms-swift's spelling: no named template, the tokenizer's own
+    out["template"] = nullptr;
+    out["template_backend"] = "jinja";
+  }
   out["torch_dtype"] = facts.torch_dtype;
   out["max_length"] = facts.max_length;
   out["gradient_accumulation_steps"] = facts.accumulation;

@@ -47,6 +47,7 @@ struct DataSetup {
   std::string truncation_strategy = "delete";
   std::string loss_scale = "default";
   std::optional<std::string> template_name; // default: detected from the model folder
+  std::string chat_template_kwargs = "{}";  // a Jinja template's extra variables (JSON object)
   std::optional<std::string> system;
   data::SelfCognition self_cognition;       // --model_name / --model_author
 };

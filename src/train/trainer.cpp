@@ -108,7 +108,8 @@ class Trainer {
   void open_data() {
     model_dir_ = hub::resolve_model_dir(config_.model.model, hub_access(config_));
     config_.args_json["model_dir"] = fs::absolute(model_dir_).lexically_normal().string();  // for infer and export
-    ModelFiles files = open_model_files(model_dir_, config_.data.template_name, config_.data.system);
+    ModelFiles files =
+        open_model_files(model_dir_, config_.data.template_name, config_.data.system, config_.data.chat_template_kwargs);
     model_config_ = files.config;
     tokenizer_ = std::move(files.tokenizer);
     chat_ = std::move(files.chat);
