@@ -165,6 +165,13 @@ add_test(NAME jinja_templates_match_transformers
                  ${ZTUNE_FIXTURES_DIR}/qwen2 ${CMAKE_SOURCE_DIR}/tests/fixtures/chat_templates ${SAMPLE}
                  ${WORK}/jinja-templates)
 set_tests_properties(jinja_templates_match_transformers PROPERTIES TIMEOUT 900)
+# A Llama folder with Mistral v0.2's template under a neutral name trains, infers and exports with that template;
+# swift infer --template_backend jinja on the checkpoint and transformers on the merged folder reply the same.
+add_test(NAME jinja_template_folder_trains
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_jinja_folder.py $<TARGET_FILE:ztune>
+                 ${ZTUNE_FIXTURES_DIR}/llama ${CMAKE_SOURCE_DIR}/tests/fixtures/chat_templates/mistralai--Mistral-7B-Instruct-v0.2.jinja
+                 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/jinja-folder)
+set_tests_properties(jinja_template_folder_trains PROPERTIES TIMEOUT 900)
 # A llama.cpp GGUF (llama, qwen2; F32..Q8_0/Q4_x/Q5_x and K-quants) imported as a Hugging Face folder: every
 # tensor equals the gguf package's dequantisation, transformers loads it with the same logits and greedy tokens,
 # the tokenizer encodes as the original; broken files are named errors.

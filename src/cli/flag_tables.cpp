@@ -439,6 +439,7 @@ void add_export_swift_flags(args::Table& t) {
   ignore(t, kExportReadsNoData, kLoadDataArgs);
   ignore(t, kExportReadsNoData, kInferChat);
   ignore(t, kExportReadsNoData, kTemplate);
+  ignore(t, kExportReadsNoData, SwiftFlags{{"template_backend", kStr, "swift"}});
   ignore(t, kExportReadsNoData, kSampling);
   ignore(t, kExportReadsNoData, kGeneration);
   ignore(t, kExportReadsNoData, kSeed);

@@ -35,6 +35,7 @@ enum class RowIssue : uint8_t {
   not_utf8,
   line_too_long,
   over_max_length,  // dropped by --truncation_strategy delete
+  template_error,   // the chat template refused or failed to render the row (a Jinja raise_exception, say)
   count_            // number of reasons
 };
 const char* row_issue_name(RowIssue issue);

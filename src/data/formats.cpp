@@ -194,6 +194,7 @@ const char* row_issue_name(RowIssue issue) {
     case RowIssue::not_utf8: return "not valid UTF-8";
     case RowIssue::line_too_long: return "line too long";
     case RowIssue::over_max_length: return "longer than max_length (truncation_strategy delete)";
+    case RowIssue::template_error: return "the chat template refused the row";
     case RowIssue::count_: break;
   }
   return "?";

@@ -45,7 +45,14 @@ std::optional<SampleWithSource> DataPipeline::encode(const RawRow& row, RowIssue
     if (detail != nullptr) *detail = converted.detail;
     return std::nullopt;
   }
-  SampleWithSource out{template_.encode(converted.conversation, options_.loss_scale), row.ref};
+  SampleWithSource out{{}, row.ref};
+  try {
+    out.sample = template_.encode(converted.conversation, options_.loss_scale);
+  } catch (const zt::Error& error) {  // a Jinja template that raises or fails on this row: the row's issue
+    if (issue != nullptr) *issue = RowIssue::template_error;
+    if (detail != nullptr) *detail = error.what();
+    return std::nullopt;
+  }
   auto length = static_cast<int32_t>(out.sample.input_ids.size());
   if (length > options_.max_length) {
     if (options_.truncation == Truncation::delete_) {

@@ -71,6 +71,7 @@ build fuzz_tokenizer "$ROOT/tests/fuzz/fuzz_tokenizer.cpp" "$ROOT/src/data/token
 build fuzz_gguf "$ROOT/tests/fuzz/fuzz_gguf.cpp" "$ROOT/src/export/gguf.cpp" "$ROOT/src/export/gguf_vocab_to_hf.cpp" \
       "$ROOT/src/export/gguf_metadata.cpp" "$ROOT/src/core/mapped_file.cpp" "$ROOT/src/core/check.cpp" \
       "$ROOT/src/core/fs.cpp" "$ROOT/src/core/json_file.cpp" "$ROOT/src/core/log.cpp" -lspdlog -lfmt
+build fuzz_jinja "$ROOT/tests/fuzz/fuzz_jinja.cpp" "$ROOT"/src/data/jinja/*.cpp "$ROOT/src/core/check.cpp" -lutf8proc
 build fuzz_sentencepiece "$ROOT/tests/fuzz/fuzz_sentencepiece.cpp" "$ROOT/src/export/sentencepiece_model.cpp" \
       "$ROOT/src/core/check.cpp"
 
@@ -82,6 +83,8 @@ run fuzz_safetensors -- "$SAFETENSORS_SEEDS"
 LINES="$WORK/formats-lines"; mkdir -p "$LINES"
 [ -d "$SAMPLE_SEEDS" ] && head -q -n 40 "$SAMPLE_SEEDS"/*.jsonl | split -l 1 - "$LINES/line-"
 run fuzz_formats -- "$LINES"
+# The real chat templates of the Jinja test corpus.
+run fuzz_jinja -- "$ROOT/tests/fixtures/chat_templates"
 # Small GGUF files (byte-level and SentencePiece vocabularies, quantised tensors) made with gguf-py.
 GGUF_SEEDS="$WORK/gguf-seeds"
 "${ZTUNE_PYTHON:-$ROOT/.venv/bin/python}" "$ROOT/tests/fuzz/make_gguf_seeds.py" "$GGUF_SEEDS"
