@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "core/json_file.h"
 #include "core/text.h"
 #include "data/jinja_chat.h"
 
@@ -37,16 +38,6 @@ std::string turn_text(const Message& message) {
     case Role::tool_response:
     case Role::tool: return "<tool_response>\n" + message.content + "\n</tool_response>";
     default: return message.content;
-  }
-}
-
-nlohmann::json read_json_if_present(const std::filesystem::path& path) {
-  if (!std::filesystem::exists(path)) return nlohmann::json::object();
-  std::ifstream stream(path);
-  try {
-    return nlohmann::json::parse(stream);
-  } catch (const nlohmann::json::exception& error) {
-    ZT_THROW(path.string() << ": not valid JSON (" << error.what() << ")");
   }
 }
 
@@ -175,26 +166,12 @@ TemplateSpec template_by_name(const std::string& name) {
 }
 
 std::string model_chat_template(const std::string& model_dir, std::string* source) {
-  namespace fs = std::filesystem;
-  const fs::path config_path = fs::path(model_dir) / "tokenizer_config.json";
-  nlohmann::json tokenizer_config = read_json_if_present(config_path);
-  const nlohmann::json chat = tokenizer_config.value("chat_template", nlohmann::json());
-  if (chat.is_string()) {
-    if (source) *source = config_path.string();
-    return chat.get<std::string>();
-  }
-  if (chat.is_array())  // [{"name": "default", "template": ...}, {"name": "tool_use", ...}]
-    for (const nlohmann::json& entry : chat)
-      if (entry.value("name", "") == "default" && entry.value("template", nlohmann::json()).is_string()) {
-        if (source) *source = config_path.string() + " (\"default\")";
-        return entry["template"].get<std::string>();
-      }
-  // transformers 5 writes the template to its own file.
-  const fs::path jinja = fs::path(model_dir) / "chat_template.jinja";
-  std::ifstream in(jinja, std::ios::binary);
-  if (!in) return "";
-  if (source) *source = jinja.string();
-  return std::string(std::istreambuf_iterator<char>(in), {});
+  std::map<std::string, std::string> origins;
+  const std::map<std::string, std::string> templates = read_chat_templates(model_dir, &origins);
+  const auto found = templates.find("default");
+  if (found == templates.end()) return "";
+  if (source) *source = origins["default"];
+  return found->second;
 }
 
 namespace {
@@ -259,7 +236,7 @@ TemplateChoice choose_template(const std::string& model_dir) {
   namespace fs = std::filesystem;
   TemplateChoice choice;
   // A checkpoint or a merged model written by ms-swift or ztune says what it was trained with.
-  const nlohmann::json args = read_json_if_present(fs::path(model_dir) / "args.json");
+  const nlohmann::json args = read_json_file_or_empty((fs::path(model_dir) / "args.json").string());
   if (args.value("template_backend", "") == std::string(kJinjaTemplate)) {
     choice.name = kJinjaTemplate;
     choice.source = (fs::path(model_dir) / "args.json").string() + " (template_backend jinja)";
@@ -330,23 +307,30 @@ ChatTemplate::ChatTemplate(std::shared_ptr<const JinjaChat> jinja, const Tokeniz
 
 ChatTemplate::~ChatTemplate() = default;
 
+std::vector<std::pair<std::string, std::string>> read_special_token_texts(const std::string& model_dir) {
+  const nlohmann::json config =
+      read_json_file_or_empty((std::filesystem::path(model_dir) / "tokenizer_config.json").string());
+  std::vector<std::pair<std::string, std::string>> tokens;
+  for (const char* key : {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"}) {
+    const nlohmann::json value = config.value(key, nlohmann::json());
+    const std::string text = value.is_string()                                               ? value.get<std::string>()
+                             : value.is_object() && value.value("content", nlohmann::json()).is_string()
+                                 ? value["content"].get<std::string>()
+                                 : "";
+    if (!text.empty()) tokens.emplace_back(key, text);
+  }
+  return tokens;
+}
+
 SpecialTokens read_special_tokens(const std::string& model_dir, const Tokenizer& tokenizer) {
-  nlohmann::json config = read_json_if_present(std::filesystem::path(model_dir) / "tokenizer_config.json");
-  auto token_of = [&](const char* key) -> std::optional<int32_t> {
-    if (!config.contains(key)) return std::nullopt;
-    const nlohmann::json& value = config[key];
-    std::string text = value.is_string() ? value.get<std::string>()
-                       : value.is_object() && value.contains("content") ? value["content"].get<std::string>()
-                                                                         : "";
-    if (text.empty()) return std::nullopt;
-    std::optional<int32_t> id = tokenizer.token_id(text);
+  SpecialTokens tokens;
+  for (const auto& [key, text] : read_special_token_texts(model_dir)) {
+    if (key != "eos_token" && key != "pad_token") continue;
+    const std::optional<int32_t> id = tokenizer.token_id(text);
     ZT_REQUIRE(id.has_value(), model_dir << "/tokenizer_config.json: " << key << " '" << text
                                          << "' is not a token of tokenizer.json");
-    return id;
-  };
-  SpecialTokens tokens;
-  tokens.eos_id = token_of("eos_token");
-  tokens.pad_id = token_of("pad_token");
+    (key == "eos_token" ? tokens.eos_id : tokens.pad_id) = id;
+  }
   return tokens;
 }
 

@@ -64,6 +64,10 @@ struct TemplateChoice {
 TemplateChoice choose_template(const std::string& model_dir);
 std::string detect_template_name(const std::string& model_dir);  // choose_template(...).name
 
+// The special tokens a folder's tokenizer_config.json names (bos_token, eos_token, unk_token, sep_token,
+// pad_token, cls_token, mask_token: a string or {"content": ...}), as transformers passes them to a chat template.
+std::vector<std::pair<std::string, std::string>> read_special_token_texts(const std::string& model_dir);
+
 // Special token ids a model folder's tokenizer_config.json names.
 struct SpecialTokens {
   std::optional<int32_t> eos_id;

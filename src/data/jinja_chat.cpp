@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "core/json_file.h"
 #include "data/chat_template.h"
 #include "data/jinja/template.h"
 
@@ -21,16 +22,6 @@ using jinja::Value;
 std::string read_text_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-ordered_json read_json_object(const std::filesystem::path& path) {
-  if (!std::filesystem::exists(path)) return ordered_json::object();
-  std::ifstream in(path);
-  try {
-    return ordered_json::parse(in);
-  } catch (const ordered_json::exception& error) {
-    ZT_THROW(path.string() << ": not valid JSON (" << error.what() << ")");
-  }
 }
 
 Value message(const char* role, const std::string& content) {
@@ -80,13 +71,13 @@ std::map<std::string, std::string> read_chat_templates(const std::string& model_
     if (origins) (*origins)[name] = origin;
   };
   const fs::path config_path = fs::path(model_dir) / "tokenizer_config.json";
-  const ordered_json config = read_json_object(config_path);
-  const ordered_json chat = config.value("chat_template", ordered_json());
+  const nlohmann::json config = read_json_file_or_empty(config_path.string());
+  const nlohmann::json chat = config.value("chat_template", nlohmann::json());
   if (chat.is_string()) add("default", chat.get<std::string>(), config_path.string());
   if (chat.is_array())
-    for (const ordered_json& entry : chat)
-      if (entry.is_object() && entry.value("name", ordered_json()).is_string() &&
-          entry.value("template", ordered_json()).is_string())
+    for (const nlohmann::json& entry : chat)
+      if (entry.is_object() && entry.value("name", nlohmann::json()).is_string() &&
+          entry.value("template", nlohmann::json()).is_string())
         add(entry["name"].get<std::string>(), entry["template"].get<std::string>(),
             config_path.string() + " (\"" + entry["name"].get<std::string>() + "\")");
   const fs::path jinja_file = fs::path(model_dir) / "chat_template.jinja";
@@ -97,18 +88,6 @@ std::map<std::string, std::string> read_chat_templates(const std::string& model_
       if (entry.path().extension() == ".jinja")
         add(entry.path().stem().string(), read_text_file(entry.path()), entry.path().string());
   return templates;
-}
-
-std::vector<std::pair<std::string, std::string>> read_template_special_tokens(const std::string& model_dir) {
-  const ordered_json config = read_json_object(std::filesystem::path(model_dir) / "tokenizer_config.json");
-  std::vector<std::pair<std::string, std::string>> tokens;
-  for (const char* key : {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"}) {
-    const ordered_json value = config.value(key, ordered_json());
-    if (value.is_string()) tokens.emplace_back(key, value.get<std::string>());
-    else if (value.is_object() && value.value("content", ordered_json()).is_string())
-      tokens.emplace_back(key, value["content"].get<std::string>());
-  }
-  return tokens;
 }
 
 JinjaChat::JinjaChat(JinjaChatConfig config) : config_(std::move(config)) {
@@ -144,14 +123,15 @@ JinjaChat::JinjaChat(JinjaChatConfig config) : config_(std::move(config)) {
 
 JinjaChat::~JinjaChat() = default;
 
-bool JinjaChat::has_generation_blocks() const {
+const jinja::Template& JinjaChat::main_template() const {
   const auto found = templates_.find("default");
-  return (found != templates_.end() ? found->second : templates_.begin()->second)->has_generation_blocks();
+  return *(found != templates_.end() ? found->second : templates_.begin()->second);
 }
 
+bool JinjaChat::has_generation_blocks() const { return main_template().has_generation_blocks(); }
+
 std::string JinjaChat::describe() const {
-  const auto found = templates_.find("default");
-  const jinja::Template& main = *(found != templates_.end() ? found->second : templates_.begin()->second);
+  const jinja::Template& main = main_template();
   std::string text = "Jinja chat template from " + main.origin();
   if (templates_.size() > 1) text += " (" + std::to_string(templates_.size()) + " named templates)";
   text += main.has_generation_blocks() ? "; replies labelled by its {% generation %} blocks"
@@ -171,8 +151,7 @@ const jinja::Template& JinjaChat::pick(const Conversation& conversation) const {
 }
 
 std::string JinjaChat::render_messages(const jinja::Template& chosen, const Messages& messages, size_t count,
-                                       const Conversation&, bool add_generation_prompt,
-                                       std::vector<std::pair<size_t, size_t>>* spans) const {
+                                       bool add_generation_prompt, std::vector<std::pair<size_t, size_t>>* spans) const {
   jinja::Dict variables;
   variables.items.reserve(8 + config_.special_tokens.size() + extra_.items.size());
   variables.items.emplace_back("messages", Value::list(std::vector<Value>(messages.values.begin(),
@@ -248,13 +227,19 @@ struct TokenBoundary {
 
 }  // namespace
 
-std::string JinjaChat::render(const Conversation& conversation, bool add_generation_prompt,
-                              const std::optional<std::string>& system_override,
-                              std::vector<std::pair<size_t, size_t>>* spans) const {
+JinjaChat::Messages JinjaChat::prepare(const Conversation& conversation,
+                                       const std::optional<std::string>& system_override) const {
   Messages messages;
   build_messages(conversation, system_override, messages.values, messages.replies, messages.reply_loss);
   if (!conversation.tools.empty()) messages.tools = Value::from_json(ordered_json::parse(conversation.tools));
-  return render_messages(pick(conversation), messages, messages.values.size(), conversation, add_generation_prompt, spans);
+  return messages;
+}
+
+std::string JinjaChat::render(const Conversation& conversation, bool add_generation_prompt,
+                              const std::optional<std::string>& system_override,
+                              std::vector<std::pair<size_t, size_t>>* spans) const {
+  const Messages messages = prepare(conversation, system_override);
+  return render_messages(pick(conversation), messages, messages.values.size(), add_generation_prompt, spans);
 }
 
 namespace {
@@ -266,7 +251,7 @@ const std::string kOpenMark = "\xEE\x80\x80", kCloseMark = "\xEE\x80\x82", kEndM
 }  // namespace
 
 std::vector<std::pair<size_t, size_t>> JinjaChat::marked_reply_spans(
-    const jinja::Template& chosen, const Messages& messages, const Conversation& conversation, const std::string& full,
+    const jinja::Template& chosen, const Messages& messages, const std::string& full,
     const std::function<bool(size_t, size_t)>& reply_trained) const {
   const size_t num_replies = messages.replies.size();
   Messages marked = messages;
@@ -279,7 +264,7 @@ std::vector<std::pair<size_t, size_t>> JinjaChat::marked_reply_spans(
     copy.set("content", Value(kOpenMark + number + kEndMark + content->str() + kCloseMark + number + kEndMark));
     marked.values[messages.replies[k]] = Value::dict(std::move(copy));
   }
-  const std::string with_marks = render_messages(chosen, marked, marked.values.size(), conversation, false, nullptr);
+  const std::string with_marks = render_messages(chosen, marked, marked.values.size(), false, nullptr);
   // The text without the marks must be the conversation's own; where each reply's text ends in it.
   std::string plain;
   plain.reserve(full.size());
@@ -306,7 +291,7 @@ std::vector<std::pair<size_t, size_t>> JinjaChat::marked_reply_spans(
     if (!reply_trained(k, num_replies)) continue;
     // From where the conversation rendered up to the reply stops matching (the generation prompt's end, or
     // the part of it the template writes) to the reply's end and the end-of-turn text after it.
-    const std::string prompt = render_messages(chosen, messages, messages.replies[k], conversation, true, nullptr);
+    const std::string prompt = render_messages(chosen, messages, messages.replies[k], true, nullptr);
     size_t begin = 0;
     while (begin < prompt.size() && begin < full.size() && prompt[begin] == full[begin]) ++begin;
     size_t end = reply_end[k];
@@ -314,7 +299,7 @@ std::vector<std::pair<size_t, size_t>> JinjaChat::marked_reply_spans(
     if (!marked_end && messages.values[messages.replies[k]].dict().find("tool_calls") != nullptr) {
       // A reply of tool calls only (no text to mark): as far as the conversation rendered through it agrees.
       const std::string through =
-          render_messages(chosen, messages, messages.replies[k] + 1, conversation, false, nullptr);
+          render_messages(chosen, messages, messages.replies[k] + 1, false, nullptr);
       end = begin;
       while (end < through.size() && end < full.size() && through[end] == full[end]) ++end;
       while (end > begin && space(full[end - 1])) --end;
@@ -331,13 +316,11 @@ std::vector<std::pair<size_t, size_t>> JinjaChat::marked_reply_spans(
 
 EncodedSample JinjaChat::encode(const Conversation& conversation, LossScale loss_scale, const Tokenizer& tokenizer,
                                 const std::optional<std::string>& system_override) const {
-  Messages messages;
-  build_messages(conversation, system_override, messages.values, messages.replies, messages.reply_loss);
-  if (!conversation.tools.empty()) messages.tools = Value::from_json(ordered_json::parse(conversation.tools));
+  const Messages messages = prepare(conversation, system_override);
   const jinja::Template& chosen = pick(conversation);
   std::vector<std::pair<size_t, size_t>> generation;
   const std::string full =
-      render_messages(chosen, messages, messages.values.size(), conversation, false, &generation);
+      render_messages(chosen, messages, messages.values.size(), false, &generation);
 
   EncodedSample sample;
   tokenizer.encode_into(full, sample.input_ids);
@@ -370,8 +353,8 @@ EncodedSample JinjaChat::encode(const Conversation& conversation, LossScale loss
     for (size_t k = 0; k < num_replies && prefix_stable; ++k) {
       if (!reply_trained(k, num_replies)) continue;
       const size_t index = messages.replies[k];
-      const std::string prompt = render_messages(chosen, messages, index, conversation, true, nullptr);
-      const std::string through = render_messages(chosen, messages, index + 1, conversation, false, nullptr);
+      const std::string prompt = render_messages(chosen, messages, index, true, nullptr);
+      const std::string through = render_messages(chosen, messages, index + 1, false, nullptr);
       if (through.compare(0, prompt.size(), prompt) != 0 || full.compare(0, through.size(), through) != 0) {
         prefix_stable = false;
         break;
@@ -382,7 +365,7 @@ EncodedSample JinjaChat::encode(const Conversation& conversation, LossScale loss
     }
     if (!prefix_stable) {
       trained.clear();
-      for (const auto& [begin, end] : marked_reply_spans(chosen, messages, conversation, full, reply_trained))
+      for (const auto& [begin, end] : marked_reply_spans(chosen, messages, full, reply_trained))
         trained.push_back({begin, end});
     }
   }

@@ -44,12 +44,9 @@ std::map<std::string, std::string> read_chat_templates(const std::string& model_
 struct JinjaChatConfig {
   std::map<std::string, std::string> templates;  // by name: "default", "tool_use", ...
   std::map<std::string, std::string> origins;    // the file each came from, for messages
-  std::vector<std::pair<std::string, std::string>> special_tokens;  // bos_token, eos_token, ... (tokenizer_config.json)
+  std::vector<std::pair<std::string, std::string>> special_tokens;  // read_special_token_texts (chat_template.h)
   std::string extra_variables = "{}";  // a JSON object: --chat_template_kwargs, enable_thinking
 };
-
-// The special tokens transformers passes to the template, from tokenizer_config.json.
-std::vector<std::pair<std::string, std::string>> read_template_special_tokens(const std::string& model_dir);
 
 class JinjaChat {
  public:
@@ -72,11 +69,13 @@ class JinjaChat {
 
  private:
   struct Messages;
+  Messages prepare(const Conversation& conversation, const std::optional<std::string>& system_override) const;
   const jinja::Template& pick(const Conversation& conversation) const;
+  const jinja::Template& main_template() const;  // "default", else the only one
   std::vector<std::pair<size_t, size_t>> marked_reply_spans(const jinja::Template& chosen, const Messages& messages,
-                                                            const Conversation& conversation, const std::string& full,
+                                                            const std::string& full,
                                                             const std::function<bool(size_t, size_t)>& reply_trained) const;
-  std::string render_messages(const jinja::Template& chosen, const Messages& messages, size_t count, const Conversation& conversation,
+  std::string render_messages(const jinja::Template& chosen, const Messages& messages, size_t count,
                               bool add_generation_prompt, std::vector<std::pair<size_t, size_t>>* spans) const;
 
   JinjaChatConfig config_;

@@ -25,22 +25,6 @@ namespace {
                 << "Llama-2/Mistral)");
 }
 
-// The code point starting at `text[i]` (valid UTF-8) and its length.
-std::pair<uint32_t, size_t> code_point_at(std::string_view text, size_t i) {
-  const auto* bytes = reinterpret_cast<const uint8_t*>(text.data());
-  int length = utf8_sequence_length(bytes[i]);
-  if (length <= 1 || i + static_cast<size_t>(length) > text.size()) return {bytes[i], 1};
-  uint32_t code = bytes[i] & (0xFF >> (length + 1));
-  for (int k = 1; k < length; ++k) code = (code << 6) | (bytes[i + static_cast<size_t>(k)] & 0x3F);
-  return {code, static_cast<size_t>(length)};
-}
-
-void append_code_point(uint32_t code, std::string& out) {
-  utf8proc_uint8_t buffer[4];
-  utf8proc_ssize_t length = utf8proc_encode_char(static_cast<utf8proc_int32_t>(code), buffer);
-  out.append(reinterpret_cast<const char*>(buffer), static_cast<size_t>(length));
-}
-
 // Rust's char::is_whitespace (the Unicode White_Space property).
 bool is_white_space(uint32_t c) {
   return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||

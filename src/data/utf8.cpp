@@ -40,6 +40,21 @@ inline int scan_sequence(const uint8_t* bytes, size_t size, size_t i) {
 
 }  // namespace
 
+std::pair<uint32_t, size_t> code_point_at(std::string_view text, size_t i) {
+  const auto* bytes = reinterpret_cast<const uint8_t*>(text.data());
+  const int length = utf8_sequence_length(bytes[i]);
+  if (length <= 1 || i + static_cast<size_t>(length) > text.size()) return {bytes[i], 1};
+  uint32_t code = bytes[i] & (0xFF >> (length + 1));
+  for (int k = 1; k < length; ++k) code = (code << 6) | (bytes[i + static_cast<size_t>(k)] & 0x3F);
+  return {code, static_cast<size_t>(length)};
+}
+
+void append_code_point(uint32_t code, std::string& out) {
+  utf8proc_uint8_t buffer[4];
+  const utf8proc_ssize_t length = utf8proc_encode_char(static_cast<utf8proc_int32_t>(code), buffer);
+  out.append(reinterpret_cast<const char*>(buffer), static_cast<size_t>(length));
+}
+
 size_t valid_utf8_prefix(std::string_view text) {
   const auto* bytes = reinterpret_cast<const uint8_t*>(text.data());
   size_t i = 0;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace zt::data {
 
@@ -31,5 +32,17 @@ inline int utf8_sequence_length(uint8_t lead) {
   if (lead >= 0xF0 && lead <= 0xF4) return 4;
   return 0;
 }
+
+// The code point starting at `text[i]` and its length in bytes. Meant for valid UTF-8; a byte that starts no
+// sequence, or one cut short by the end of the text, is returned as itself with length 1.
+std::pair<uint32_t, size_t> code_point_at(std::string_view text, size_t i);
+// The same, advancing `i` past it.
+inline uint32_t next_code_point(std::string_view text, size_t& i) {
+  const auto [code, length] = code_point_at(text, i);
+  i += length;
+  return code;
+}
+// Appends the UTF-8 encoding of `code`.
+void append_code_point(uint32_t code, std::string& out);
 
 }  // namespace zt::data

@@ -25,7 +25,7 @@ ModelFiles open_model_files(const std::string& model_dir, const std::optional<st
     ZT_REQUIRE(!config.templates.empty(),
                model_dir << " has no chat template (tokenizer_config.json \"chat_template\", chat_template.jinja) for "
                             "--template jinja; pass --template with a named one");
-    config.special_tokens = data::read_template_special_tokens(model_dir);
+    config.special_tokens = data::read_special_token_texts(model_dir);
     config.extra_variables = chat_template_kwargs;
     auto jinja = std::make_shared<const data::JinjaChat>(std::move(config));
     ZT_LOG_INFO(jinja->describe());

@@ -71,7 +71,8 @@ build fuzz_tokenizer "$ROOT/tests/fuzz/fuzz_tokenizer.cpp" "$ROOT/src/data/token
 build fuzz_gguf "$ROOT/tests/fuzz/fuzz_gguf.cpp" "$ROOT/src/export/gguf.cpp" "$ROOT/src/export/gguf_vocab_to_hf.cpp" \
       "$ROOT/src/export/gguf_metadata.cpp" "$ROOT/src/core/mapped_file.cpp" "$ROOT/src/core/check.cpp" \
       "$ROOT/src/core/fs.cpp" "$ROOT/src/core/json_file.cpp" "$ROOT/src/core/log.cpp" -lspdlog -lfmt
-build fuzz_jinja "$ROOT/tests/fuzz/fuzz_jinja.cpp" "$ROOT"/src/data/jinja/*.cpp "$ROOT/src/core/check.cpp" -lutf8proc
+build fuzz_jinja "$ROOT/tests/fuzz/fuzz_jinja.cpp" "$ROOT"/src/data/jinja/*.cpp "$ROOT/src/data/utf8.cpp" "$ROOT/src/core/check.cpp" \
+      -lutf8proc
 build fuzz_sentencepiece "$ROOT/tests/fuzz/fuzz_sentencepiece.cpp" "$ROOT/src/export/sentencepiece_model.cpp" \
       "$ROOT/src/core/check.cpp"
 

@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
           config.templates["default"] = read_file(template_path);
           config.origins["default"] = template_path;
         }
-        config.special_tokens = zt::data::read_template_special_tokens(model_dir);
+        config.special_tokens = zt::data::read_special_token_texts(model_dir);
         config.extra_variables = request.value("kwargs", nlohmann::json::object()).dump();
         const zt::data::JinjaChat chat(config);
         zt::data::FormatOptions options;

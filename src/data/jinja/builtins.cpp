@@ -9,27 +9,10 @@
 #include <ctime>
 #include <utf8proc.h>
 
+#include "data/utf8.h"
+
 namespace zt::data::jinja {
 namespace {
-
-int32_t decode(std::string_view text, size_t& i) {
-  utf8proc_int32_t code = -1;
-  const utf8proc_ssize_t length = utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(text.data() + i),
-                                                   static_cast<utf8proc_ssize_t>(text.size() - i), &code);
-  if (length <= 0) {
-    code = static_cast<unsigned char>(text[i]);
-    i += 1;
-  } else {
-    i += static_cast<size_t>(length);
-  }
-  return code;
-}
-
-void encode(std::string& out, int32_t code) {
-  utf8proc_uint8_t buffer[4];
-  const utf8proc_ssize_t length = utf8proc_encode_char(code, buffer);
-  out.append(reinterpret_cast<const char*>(buffer), static_cast<size_t>(length));
-}
 
 bool python_space(int32_t code) {
   switch (code) {
@@ -49,8 +32,8 @@ std::string map_case(std::string_view text, bool upper) {
   std::string out;
   out.reserve(text.size());
   for (size_t i = 0; i < text.size();) {
-    const int32_t code = decode(text, i);
-    encode(out, upper ? utf8proc_toupper(code) : utf8proc_tolower(code));
+    const int32_t code = static_cast<int32_t>(next_code_point(text, i));
+    append_code_point(static_cast<uint32_t>(upper ? utf8proc_toupper(code) : utf8proc_tolower(code)), out);
   }
   return out;
 }
@@ -60,9 +43,10 @@ std::string python_title(std::string_view text) {
   std::string out;
   bool previous_cased = false;
   for (size_t i = 0; i < text.size();) {
-    const int32_t code = decode(text, i);
+    const int32_t code = static_cast<int32_t>(next_code_point(text, i));
     const bool letter = is_alpha(code);
-    encode(out, letter ? (previous_cased ? utf8proc_tolower(code) : utf8proc_toupper(code)) : code);
+    const int32_t mapped = letter ? (previous_cased ? utf8proc_tolower(code) : utf8proc_toupper(code)) : code;
+    append_code_point(static_cast<uint32_t>(mapped), out);
     previous_cased = letter;
   }
   return out;
@@ -72,8 +56,8 @@ std::string capitalize(std::string_view text) {
   std::string out;
   bool first = true;
   for (size_t i = 0; i < text.size();) {
-    const int32_t code = decode(text, i);
-    encode(out, first ? utf8proc_toupper(code) : utf8proc_tolower(code));
+    const int32_t code = static_cast<int32_t>(next_code_point(text, i));
+    append_code_point(static_cast<uint32_t>(first ? utf8proc_toupper(code) : utf8proc_tolower(code)), out);
     first = false;
   }
   return out;
@@ -137,14 +121,14 @@ Value split(std::string_view text, const Value* separator, int64_t max_split, bo
     while (i < text.size()) {
       size_t start = i;
       size_t probe = i;
-      int32_t code = decode(text, probe);
+      int32_t code = static_cast<int32_t>(next_code_point(text, probe));
       if (python_space(code)) {
         i = probe;
         continue;
       }
       while (i < text.size()) {
         probe = i;
-        code = decode(text, probe);
+        code = static_cast<int32_t>(next_code_point(text, probe));
         if (python_space(code)) break;
         i = probe;
       }
@@ -158,7 +142,7 @@ Value split(std::string_view text, const Value* separator, int64_t max_split, bo
           size_t k = end - 1;
           while (k > 0 && (static_cast<unsigned char>(text[k]) & 0xC0) == 0x80) --k;
           size_t probe2 = k;
-          if (!python_space(decode(text, probe2))) break;
+          if (!python_space(static_cast<int32_t>(next_code_point(text, probe2)))) break;
           end = k;
         }
         spans[static_cast<size_t>(max_split)].second = end;
@@ -375,7 +359,7 @@ Value round_value(const Value& input, int64_t precision, const std::string& meth
 std::string python_strip(std::string_view text, const std::string* chars, bool left, bool right) {
   std::vector<int32_t> strip_set;
   if (chars != nullptr)
-    for (size_t i = 0; i < chars->size();) strip_set.push_back(decode(*chars, i));
+    for (size_t i = 0; i < chars->size();) strip_set.push_back(static_cast<int32_t>(next_code_point(*chars, i)));
   auto strip = [&](int32_t code) {
     return chars == nullptr ? python_space(code) : std::find(strip_set.begin(), strip_set.end(), code) != strip_set.end();
   };
@@ -383,7 +367,7 @@ std::string python_strip(std::string_view text, const std::string* chars, bool l
   if (left)
     while (begin < end) {
       size_t probe = begin;
-      if (!strip(decode(text, probe))) break;
+      if (!strip(static_cast<int32_t>(next_code_point(text, probe)))) break;
       begin = probe;
     }
   if (right)
@@ -391,7 +375,7 @@ std::string python_strip(std::string_view text, const std::string* chars, bool l
       size_t k = end - 1;
       while (k > begin && (static_cast<unsigned char>(text[k]) & 0xC0) == 0x80) --k;
       size_t probe = k;
-      if (!strip(decode(text, probe))) break;
+      if (!strip(static_cast<int32_t>(next_code_point(text, probe)))) break;
       end = k;
     }
   return std::string(text.substr(begin, end - begin));
@@ -423,8 +407,8 @@ Value apply_filter(std::string_view name, const Value& input, const CallArgs& ar
     std::string text = text_of(input), out;
     bool start = true;
     for (size_t i = 0; i < text.size();) {
-      const int32_t code = decode(text, i);
-      encode(out, start ? utf8proc_toupper(code) : utf8proc_tolower(code));
+      const int32_t code = static_cast<int32_t>(next_code_point(text, i));
+      append_code_point(static_cast<uint32_t>(start ? utf8proc_toupper(code) : utf8proc_tolower(code)), out);
       start = python_space(code) || code == '-' || code == '(' || code == '{' || code == '[' || code == '<';
     }
     return Value(out);
@@ -808,7 +792,7 @@ std::optional<Value> call_method(const Value& object, std::string_view name, con
     auto all_of_points = [&](auto predicate) {
       if (text.empty()) return Value::boolean(false);
       for (size_t i = 0; i < text.size();)
-        if (!predicate(decode(text, i))) return Value::boolean(false);
+        if (!predicate(static_cast<int32_t>(next_code_point(text, i)))) return Value::boolean(false);
       return Value::boolean(true);
     };
     if (name == "isdigit") return all_of_points([](int32_t c) { return c >= '0' && c <= '9'; });

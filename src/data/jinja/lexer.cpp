@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "data/jinja/value.h"
+#include "data/utf8.h"
 
 namespace zt::data::jinja {
 namespace {
@@ -13,24 +14,6 @@ namespace {
 bool name_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
 bool name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
 bool space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-
-void append_utf8(std::string& out, uint32_t code) {
-  if (code < 0x80) {
-    out += static_cast<char>(code);
-  } else if (code < 0x800) {
-    out += static_cast<char>(0xC0 | (code >> 6));
-    out += static_cast<char>(0x80 | (code & 0x3F));
-  } else if (code < 0x10000) {
-    out += static_cast<char>(0xE0 | (code >> 12));
-    out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (code & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (code >> 18));
-    out += static_cast<char>(0x80 | ((code >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (code & 0x3F));
-  }
-}
 
 // jinja2 reads the body of a string literal with Python's unicode-escape codec.
 std::string decode_string(std::string_view body) {
@@ -52,7 +35,7 @@ std::string decode_string(std::string_view body) {
                                                       : (std::tolower(static_cast<unsigned char>(body[i + k])) - 'a' + 10));
       }
       if (code > 0x10FFFF) return false;
-      append_utf8(out, code);
+      append_code_point(code, out);
       i += digits;
       return true;
     };
@@ -82,7 +65,7 @@ std::string decode_string(std::string_view body) {
           uint32_t code = static_cast<uint32_t>(e - '0');
           for (int k = 0; k < 2 && i + 1 < body.size() && body[i + 1] >= '0' && body[i + 1] <= '7'; ++k)
             code = code * 8 + static_cast<uint32_t>(body[++i] - '0');
-          append_utf8(out, code);
+          append_code_point(code, out);
         } else {
           out += '\\';
           out += e;

@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <utf8proc.h>
 
+#include "data/utf8.h"
+
 namespace zt::data::jinja {
 
 const Value* CallArgs::get(size_t index, std::string_view name) const {
@@ -205,20 +207,6 @@ std::string python_float(double value) {
 
 namespace {
 
-// Decodes one code point at text[i]; malformed bytes decode to themselves (as one unit).
-int32_t next_code_point(std::string_view text, size_t& i) {
-  utf8proc_int32_t code = -1;
-  const utf8proc_ssize_t length = utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(text.data() + i),
-                                                   static_cast<utf8proc_ssize_t>(text.size() - i), &code);
-  if (length <= 0) {
-    code = static_cast<unsigned char>(text[i]);
-    i += 1;
-  } else {
-    i += static_cast<size_t>(length);
-  }
-  return code;
-}
-
 bool printable(int32_t code) {
   if (code == ' ') return true;
   if (code < 0x20 || code == 0x7f) return false;
@@ -242,7 +230,7 @@ void append_json_string(std::string& out, std::string_view text, bool ensure_asc
     const char c = text[i];
     if (ensure_ascii && static_cast<unsigned char>(c) >= 0x80) {
       size_t next = i;
-      const int32_t code = next_code_point(text, next);
+      const int32_t code = static_cast<int32_t>(next_code_point(text, next));
       char escape[16];
       if (code >= 0x10000) {
         const int32_t v = code - 0x10000;
@@ -362,7 +350,7 @@ std::string python_string_repr(std::string_view text) {
   std::string out(1, quote);
   for (size_t i = 0; i < text.size();) {
     const size_t start = i;
-    const int32_t code = next_code_point(text, i);
+    const int32_t code = static_cast<int32_t>(next_code_point(text, i));
     if (code == quote || code == '\\') {
       out += '\\';
       out += static_cast<char>(code);
