@@ -354,7 +354,9 @@ EncodedSample JinjaChat::encode(const Conversation& conversation, LossScale loss
       if (!reply_trained(k, num_replies)) continue;
       const size_t index = messages.replies[k];
       const std::string prompt = render_messages(chosen, messages, index, true, nullptr);
-      const std::string through = render_messages(chosen, messages, index + 1, false, nullptr);
+      // The conversation through its last message is the whole conversation, already rendered.
+      const std::string through =
+          index + 1 == messages.values.size() ? full : render_messages(chosen, messages, index + 1, false, nullptr);
       if (through.compare(0, prompt.size(), prompt) != 0 || full.compare(0, through.size(), through) != 0) {
         prefix_stable = false;
         break;

@@ -326,7 +326,15 @@ class Renderer {
       return;
     }
     const int64_t length = static_cast<int64_t>(items.size());
+    // What stays the same across iterations is made once: loop.cycle reads the current index.
+    auto index = std::make_shared<int64_t>(0);
+    const Value cycle = Value::function("loop.cycle", [index](CallArgs& args) {
+      if (args.positional.empty()) fail("loop.cycle needs at least one value");
+      return args.positional[static_cast<size_t>(*index) % args.positional.size()];
+    });
+    const Value no_previous = Value::undefined("loop.previtem"), no_next = Value::undefined("loop.nextitem");
     for (int64_t i = 0; i < length; ++i) {
+      *index = i;
       frames_.emplace_back();
       assign_targets(node.targets, items[static_cast<size_t>(i)]);
       Dict loop;
@@ -340,13 +348,9 @@ class Renderer {
       loop.items.emplace_back("length", Value::integer(length));
       loop.items.emplace_back("depth", Value::integer(1));
       loop.items.emplace_back("depth0", Value::integer(0));
-      loop.items.emplace_back("previtem", i > 0 ? items[static_cast<size_t>(i - 1)] : Value::undefined("loop.previtem"));
-      loop.items.emplace_back("nextitem",
-                              i + 1 < length ? items[static_cast<size_t>(i + 1)] : Value::undefined("loop.nextitem"));
-      loop.items.emplace_back("cycle", Value::function("loop.cycle", [i](CallArgs& args) {
-        if (args.positional.empty()) fail("loop.cycle needs at least one value");
-        return args.positional[static_cast<size_t>(i) % args.positional.size()];
-      }));
+      loop.items.emplace_back("previtem", i > 0 ? items[static_cast<size_t>(i - 1)] : no_previous);
+      loop.items.emplace_back("nextitem", i + 1 < length ? items[static_cast<size_t>(i + 1)] : no_next);
+      loop.items.emplace_back("cycle", cycle);
       assign("loop", Value::dict(std::move(loop)));
       exec(node.bodies[0]);
       frames_.pop_back();
