@@ -99,7 +99,6 @@ class ChatTemplate {
   // Token ids that end a reply.
   std::vector<int32_t> stop_ids() const;
   const TemplateSpec& spec() const { return spec_; }
-  const JinjaChat* jinja() const { return jinja_.get(); }
 
  private:
   struct Segment {

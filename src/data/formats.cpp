@@ -214,21 +214,6 @@ void replace_placeholder(std::string& text, const std::string& placeholder, cons
 ConvertResult convert_row(const json& row, const FormatOptions& options) {
   if (!row.is_object()) return failure(RowIssue::not_an_object, std::string("the row is a ") + row.type_name());
   ConvertResult result = convert_object(row, options);
-  if (result.ok()) {
-    // ms-swift's agent rows carry the tool schemas as a list or as its JSON text; Jinja chat templates read them.
-    const json* tools = Columns(row, options).get("tools");
-    if (tools != nullptr && tools->is_string() && !tools->get<std::string>().empty()) {
-      // Parsed keeping key order: templates print schemas with tojson, as Python's json keeps them.
-      const nlohmann::ordered_json parsed = nlohmann::ordered_json::parse(tools->get<std::string>(), nullptr, false);
-      if (!parsed.is_array())
-        return failure(RowIssue::unknown_format, "the tools column is text that is not a JSON list of tool schemas");
-      result.conversation.tools = parsed.dump();
-    } else if (tools != nullptr && tools->is_array()) {
-      result.conversation.tools = tools->dump();  // a list in the row: its objects' keys come back sorted
-    } else if (tools != nullptr && !tools->is_null()) {
-      return failure(RowIssue::unknown_format, "the tools column is neither a list of tool schemas nor its JSON text");
-    }
-  }
   const SelfCognition& self = options.self_cognition;
   if (!result.ok() || (!self.name && !self.author)) return result;
   const json tag = row.value("tag", json());
@@ -247,6 +232,29 @@ ConvertResult convert_object(const json& row, const FormatOptions& options) {
   std::vector<Message> messages;
   std::string detail;
 
+  // ms-swift's agent rows carry the tool schemas as a list or as its JSON text; Jinja chat templates read them.
+  // A bad tools column is reported only for a row that is otherwise good.
+  std::string tools;
+  const char* tools_problem = nullptr;
+  if (const json* value = columns.get("tools"); value != nullptr && !value->is_null()) {
+    if (value->is_string() && !value->get<std::string>().empty()) {
+      // Parsed keeping key order: templates print schemas with tojson, as Python's json keeps them.
+      const nlohmann::ordered_json parsed = nlohmann::ordered_json::parse(value->get<std::string>(), nullptr, false);
+      if (parsed.is_array()) tools = parsed.dump();
+      else tools_problem = "the tools column is text that is not a JSON list of tool schemas";
+    } else if (value->is_array()) {
+      tools = value->dump();  // a list in the row: its objects' keys come back sorted
+    } else {
+      tools_problem = "the tools column is neither a list of tool schemas nor its JSON text";
+    }
+  }
+  auto with_tools = [&](ConvertResult result) {
+    if (!result.ok()) return result;
+    if (tools_problem != nullptr) return failure(RowIssue::unknown_format, tools_problem);
+    result.conversation.tools = std::move(tools);
+    return result;
+  };
+
   std::optional<std::string> system;
   if (const json* value = columns.first(kSystemColumns); value != nullptr) {
     std::string text;
@@ -260,7 +268,7 @@ ConvertResult convert_object(const json& row, const FormatOptions& options) {
     // A system column and a system message: the message wins (it is the more specific).
     if (system.has_value() && messages.size() > 1 && messages[1].role == Role::system)
       messages.erase(messages.begin());
-    return finish(std::move(messages), options);
+    return with_tools(finish(std::move(messages), options));
   }
 
   std::string query, response;
@@ -310,7 +318,7 @@ ConvertResult convert_object(const json& row, const FormatOptions& options) {
   }
   messages.push_back({Role::user, query, std::nullopt});
   if (has_response) messages.push_back({Role::assistant, response, std::nullopt});
-  return finish(std::move(messages), options);
+  return with_tools(finish(std::move(messages), options));
 }
 
 }  // namespace

@@ -128,8 +128,6 @@ const jinja::Template& JinjaChat::main_template() const {
   return *(found != templates_.end() ? found->second : templates_.begin()->second);
 }
 
-bool JinjaChat::has_generation_blocks() const { return main_template().has_generation_blocks(); }
-
 std::string JinjaChat::describe() const {
   const jinja::Template& main = main_template();
   std::string text = "Jinja chat template from " + main.origin();

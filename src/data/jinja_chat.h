@@ -64,7 +64,6 @@ class JinjaChat {
   // What the template writes after a reply ("<|im_end|>", "</s>", "<|eot_id|>"), whitespace stripped; "" when
   // a probe conversation does not show it.
   const std::string& end_of_turn() const { return end_of_turn_; }
-  bool has_generation_blocks() const;
   std::string describe() const;  // which template, from where, and how replies are labelled
 
  private:

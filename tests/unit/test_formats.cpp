@@ -75,6 +75,18 @@ TEST(Formats, ToolRolesAndConsecutiveMerge) {
   EXPECT_EQ(render(c), "user:a\nb|tool_call:{}|tool_response:42|assistant:x\ny|");
 }
 
+// Agent rows' tool schemas reach Jinja chat templates: JSON text keeps its key order, a list is kept, anything
+// else classifies the row (issue 29).
+TEST(Formats, ToolsColumnIsKept) {
+  const std::string messages = R"("messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}])";
+  EXPECT_EQ(ok("{" + messages + R"(, "tools": "[{\"name\": \"f\", \"description\": \"d\"}]"})").tools,
+            R"([{"name":"f","description":"d"}])");
+  EXPECT_EQ(ok("{" + messages + R"(, "tools": [{"type": "function"}]})").tools, R"([{"type":"function"}])");
+  EXPECT_EQ(ok("{" + messages + "}").tools, "");
+  EXPECT_EQ(issue_of("{" + messages + R"(, "tools": "not json"})"), RowIssue::unknown_format);
+  EXPECT_EQ(issue_of("{" + messages + R"(, "tools": 3})"), RowIssue::unknown_format);
+}
+
 TEST(Formats, PerMessageLossIsKept) {
   Conversation c = ok(R"({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a", "loss": false},
                                        {"role": "user", "content": "q2"}, {"role": "assistant", "content": "b", "loss": true}]})");
