@@ -23,19 +23,42 @@ PackedKernel packed_kernel_for(at::Device device, at::ScalarType dtype, int64_t 
   return PackedKernel::kPaddedBatch;
 }
 
+AttentionLayout layout_from_cu_seqlens(const std::vector<int32_t>& cu_seqlens) {
+  ZT_CHECK(cu_seqlens.size() >= 2 && cu_seqlens.front() == 0, "a packed row's cu_seqlens must start at 0 and hold a sample");
+  AttentionLayout layout;
+  layout.host_cu_seqlens = cu_seqlens;
+  std::vector<std::pair<int64_t, int64_t>> segments;
+  for (size_t i = 1; i < cu_seqlens.size(); ++i) {
+    ZT_CHECK(cu_seqlens[i] > cu_seqlens[i - 1], "a packed row's cu_seqlens must increase");
+    segments.emplace_back(cu_seqlens[i - 1], cu_seqlens[i] - cu_seqlens[i - 1]);
+    layout.max_length = std::max<int64_t>(layout.max_length, cu_seqlens[i] - cu_seqlens[i - 1]);
+  }
+  layout.segments.push_back(std::move(segments));
+  layout.single_segment = cu_seqlens.size() == 2;
+  return layout;
+}
+
 void prepare_varlen(AttentionLayout& layout, at::Device device, int64_t row_length) {
   std::vector<int32_t> cumulative{0};
-  int64_t longest = 0, offset = 0;
-  for (const auto& row : layout.segments) {
-    int64_t covered = 0;
-    for (auto [start, length] : row) {
-      ZT_CHECK(start == covered, "prepare_varlen: the segments of a row must follow each other from 0");
-      cumulative.push_back(static_cast<int32_t>(offset + start + length));
-      longest = std::max(longest, length);
-      covered = start + length;
+  int64_t longest = 0;
+  if (!layout.host_cu_seqlens.empty()) {  // one row, its offsets as packing wrote them
+    ZT_CHECK(layout.host_cu_seqlens.back() == row_length,
+             "prepare_varlen: the samples cover " << layout.host_cu_seqlens.back() << " of " << row_length << " tokens");
+    cumulative = layout.host_cu_seqlens;
+    longest = layout.max_length;
+  } else {
+    int64_t offset = 0;
+    for (const auto& row : layout.segments) {
+      int64_t covered = 0;
+      for (auto [start, length] : row) {
+        ZT_CHECK(start == covered, "prepare_varlen: the segments of a row must follow each other from 0");
+        cumulative.push_back(static_cast<int32_t>(offset + start + length));
+        longest = std::max(longest, length);
+        covered = start + length;
+      }
+      ZT_CHECK(covered == row_length, "prepare_varlen: the segments cover " << covered << " of " << row_length << " tokens");
+      offset += row_length;
     }
-    ZT_CHECK(covered == row_length, "prepare_varlen: the segments cover " << covered << " of " << row_length << " tokens");
-    offset += row_length;
   }
   at::Tensor host = at::empty({static_cast<int64_t>(cumulative.size())},
                               at::TensorOptions().dtype(at::kInt).pinned_memory(device.is_cuda()));

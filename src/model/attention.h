@@ -17,17 +17,22 @@
 
 namespace zt::model {
 
-// Which keys each query may see. Training rows: causal within each packed sample (segments per row);
-// inference with a cache: an explicit boolean mask [B, 1, t, T].
+// Which keys each query may see. Training rows: causal within each packed sample (segments per row), the
+// sample boundaries as packing made them (layout_from_cu_seqlens); inference with a cache: an explicit boolean
+// mask [B, 1, t, T]. Mixers read the boundaries from here; none re-derives them.
 struct AttentionLayout {
   at::Tensor mask;  // defined: use it (and nothing else)
   std::vector<std::vector<std::pair<int64_t, int64_t>>> segments;  // per row: (start, length)
   bool single_segment = false;  // every row is one causal sequence: plain causal attention
-  // For flash varlen, made once per forward from the host segments (prepare_varlen): int32 cumulative
-  // sample lengths over the flattened rows, on the device, and the longest sample.
+  // The cumulative sample lengths over the flattened rows ([samples + 1], int32), on the host as packing
+  // wrote them, and on the model's device once per forward (prepare_varlen), with the longest sample.
+  std::vector<int32_t> host_cu_seqlens;
   at::Tensor cu_seqlens;
   int64_t max_length = 0;
 };
+
+// The layout of one packed row [1, T] from its sample offsets (data::PackedRow::cu_seqlens: 0, ..., T).
+AttentionLayout layout_from_cu_seqlens(const std::vector<int32_t>& cu_seqlens);
 
 enum class PackedKernel { kPerSample, kPaddedBatch, kFlashVarlen };
 const char* packed_kernel_name(PackedKernel kernel);

@@ -1,20 +1,26 @@
-// The decoder-only transformer of the Qwen2 / Llama / Qwen3 families with LoRA, in libtorch.
+// The decoder-only transformer with LoRA, in libtorch: embedding, layers (each a token mixer and a
+// feed-forward block of the kinds its family's schema plans, model/block.h), final norm and head.
 //
 // Weights keep their Hugging Face names and layout. Base weights are frozen (unless training in full);
 // LoRA A/B matrices are the trainable leaves, named as PEFT names them. Attention never crosses a sample
-// boundary of a packed row: segments come from position ids restarting at 0.
+// boundary of a packed row: the samples' offsets come with the row (AttentionLayout, from packing's cu_seqlens).
 #pragma once
 
 #include <ATen/core/Tensor.h>
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "model/attention.h"
+#include "model/block.h"
 #include "model/config.h"
+#include "model/family/schema.h"
+#include "model/linear.h"
 #include "model/lora/lora_config.h"
 
 namespace zt::model {
@@ -31,29 +37,18 @@ struct ModelOptions {
   std::function<bool(const std::string&)> keep_weight;
 };
 
-struct Linear {
-  at::Tensor weight;  // [out, in]
-  at::Tensor bias;    // [out] or undefined
-  at::Tensor lora_a;  // [r, in] or undefined
-  at::Tensor lora_b;  // [out, r]
-  double scaling = 0;
-  double dropout = 0;
-};
-
+// A decoder layer: x + mixer(norm(x)), then h + feed_forward(norm(h)) (model/block.h).
 struct DecoderLayer {
-  at::Tensor input_norm, post_attention_norm;  // [H]
-  at::Tensor q_norm, k_norm;                   // [head_dim], Qwen3 only
-  Linear q, k, v, o, gate, up, down;
+  LayerSpec spec;
+  at::Tensor mixer_norm, feed_forward_norm;  // [H]
+  std::unique_ptr<TokenMixer> mixer;
+  std::unique_ptr<FeedForward> feed_forward;
 };
 
-// Keys and values of every layer for the tokens seen so far: [B, kv_heads, T, head_dim] each.
-// Allocated once for `capacity` tokens (the prompt plus the tokens to generate) when the first tokens
-// arrive, then filled in place: no copy of the cache per generated token. Past the capacity it grows.
-struct KvCache {
-  std::vector<at::Tensor> keys, values;  // per layer: [B, kv_heads, capacity, head_dim]
-  int64_t capacity = 0;                  // 0: exactly what the first forward brings
-  int64_t filled = 0;                    // tokens held
-  int64_t length() const { return filled; }
+// A forward's final hidden states [B, T, H] and the sum of the blocks' auxiliary loss terms (undefined: none).
+struct ForwardOutput {
+  at::Tensor hidden;
+  at::Tensor aux_loss;
 };
 
 AttentionLayout layout_from_positions(const at::Tensor& position_ids);
@@ -81,11 +76,14 @@ class DecoderModel {
   // The same with the attention layout given (layout_from_positions of the host row).
   at::Tensor hidden_states(const at::Tensor& input_ids, const at::Tensor& position_ids, bool training,
                            const AttentionLayout& layout) const;
-  // Inference with a KV cache: runs `input_ids` [B, t] at `position_ids` [B, t] after what `cache` holds,
-  // with `attention_mask` [B, 1, t, cache + t] (true = may attend), appends their keys and values, and
+  // The same with the blocks' auxiliary loss terms beside the hidden states.
+  ForwardOutput forward(const at::Tensor& input_ids, const at::Tensor& position_ids, bool training,
+                        const AttentionLayout& layout) const;
+  // Inference with a cache: runs `input_ids` [B, t] at `position_ids` [B, t] after what `cache` holds,
+  // with `attention_mask` [B, 1, t, cache + t] (true = may attend), adds them to every mixer's state, and
   // returns the final hidden states [B, t, H].
   at::Tensor forward_cached(const at::Tensor& input_ids, const at::Tensor& position_ids,
-                            const at::Tensor& attention_mask, KvCache& cache) const;
+                            const at::Tensor& attention_mask, GenerationCache& cache) const;
   // Folds every LoRA update into its base weight (W += B A * scaling, in fp32, then cast) and drops the
   // adapters; the model then computes what it computed with them.
   void merge_lora();
@@ -104,6 +102,8 @@ class DecoderModel {
   void load_adapter_tensors(const std::vector<std::pair<std::string, at::Tensor>>& tensors);
   // Every LoRA (A, B) pair with its module path, for initialisation and merging.
   std::vector<std::pair<std::string, Linear*>> lora_modules();
+  // The layers' parameter specs (model/family/schema.h), as the family planned them.
+  const LayerSpec& layer_spec(size_t layer) const { return layers_[layer].spec; }
 
   // ZeRO-3: layer weights that are not resident are brought in by `acquire` before a layer runs (forward,
   // or its recompute during backward when `backward` is true) and dropped by `release` after it ran.
@@ -119,17 +119,9 @@ class DecoderModel {
   const ModelOptions& options() const { return options_; }
 
  private:
-  // `cache` (with the layer's index) is given only for inference with a KV cache.
-  struct CacheSlot {
-    KvCache* cache;
-    size_t layer;
-  };
-  at::Tensor layer_forward(const DecoderLayer& layer, const at::Tensor& x, const at::Tensor& cos,
-                           const at::Tensor& sin, const AttentionLayout& layout, bool training,
-                           std::optional<CacheSlot> cache = std::nullopt) const;
-  at::Tensor attention(const DecoderLayer& layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                       const AttentionLayout& layout, bool training, std::optional<CacheSlot> cache) const;
-
+  // One layer's output and auxiliary loss; `cache` only for inference with a cache.
+  BlockOutput layer_forward(const DecoderLayer& layer, const at::Tensor& x, const MixerContext& context,
+                            const CacheStep* cache = nullptr) const;
   ModelConfig config_;
   ModelOptions options_;
   PackedKernel packed_kernel_ = PackedKernel::kPerSample;  // attention over packed samples (attention.h)
@@ -138,19 +130,7 @@ class DecoderModel {
   at::Tensor lm_head;       // [V, H]; the embedding when tied
   std::vector<DecoderLayer> layers_;
   LayerHooks hooks_;
+  std::unordered_map<std::string, at::Tensor*> slots_;  // layer_weight_slot's index
 };
-
-// y = x W^T + b, plus the LoRA update B(A(dropout(x))) * scaling computed in fp32 as PEFT does (one fused
-// autograd node, model/lora_linear.h).
-at::Tensor linear_forward(const Linear& linear, const at::Tensor& x, bool training);
-// The same LoRA linear (same dropout masks) as plain autograd operations: the reference the fused node is
-// tested against.
-at::Tensor composite_lora_forward(const Linear& linear, const at::Tensor& x, bool training);
-at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
-// RoPE's inverse frequencies [head_dim / 2] in fp32, scaled as config.rope_type says (as transformers).
-at::Tensor rope_inverse_frequencies(const ModelConfig& config, at::Device device);
-// cos, sin [B, T, head_dim] for the given positions, computed in fp32 and cast to `dtype`.
-std::pair<at::Tensor, at::Tensor> rope_tables(const at::Tensor& position_ids, const ModelConfig& config,
-                                              at::ScalarType dtype);
 
 }  // namespace zt::model

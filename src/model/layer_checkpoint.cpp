@@ -29,12 +29,12 @@ class RngReplay {
 };
 
 struct LayerHolder : torch::CustomClassHolder {
-  std::function<at::Tensor(const at::Tensor&)> run;
+  LayerRun run;
 };
 
 class CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
  public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input, c10::intrusive_ptr<LayerHolder> layer) {
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& input, c10::intrusive_ptr<LayerHolder> layer) {
     // LoRA dropout seeds come from the CPU generator whatever the device; other random ops use the device's.
     ctx->saved_data["cpu_rng_state"] = cpu_generator().get_state();
     if (!input.device().is_cpu())
@@ -52,19 +52,26 @@ class CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
     std::optional<RngReplay> device;
     if (!input.device().is_cpu())
       device.emplace(at::globalContext().defaultGenerator(input.device()), ctx->saved_data["rng_state"].toTensor());
-    at::Tensor output;
+    variable_list outputs;
     {
       at::AutoGradMode enable(true);
-      output = layer->run(input);
+      outputs = layer->run(input);
     }
-    torch::autograd::backward({output}, {grad_outputs[0]});
+    // Only the outputs that carry a gradient (an auxiliary term with no graph behind it has none).
+    variable_list roots, grads;
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      if (!outputs[i].requires_grad() || !grad_outputs[i].defined()) continue;
+      roots.push_back(outputs[i]);
+      grads.push_back(grad_outputs[i]);
+    }
+    if (!roots.empty()) torch::autograd::backward(roots, grads);
     return {input.grad(), at::Tensor()};
   }
 };
 
 }  // namespace
 
-at::Tensor checkpoint_layer(std::function<at::Tensor(const at::Tensor&)> layer, const at::Tensor& input) {
+std::vector<at::Tensor> checkpoint_layer(LayerRun layer, const at::Tensor& input) {
   auto holder = c10::make_intrusive<LayerHolder>();
   holder->run = std::move(layer);
   return CheckpointedLayer::apply(input, holder);

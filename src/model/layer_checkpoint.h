@@ -6,10 +6,13 @@
 #include <ATen/core/Tensor.h>
 
 #include <functional>
+#include <vector>
 
 namespace zt::model {
 
-// `layer` must capture everything it needs by value (it runs again during backward).
-at::Tensor checkpoint_layer(std::function<at::Tensor(const at::Tensor&)> layer, const at::Tensor& input);
+// `layer` must capture everything it needs by value (it runs again during backward). It returns the layer's
+// output first, then any auxiliary terms (a block's loss term), each differentiable through the recompute.
+using LayerRun = std::function<std::vector<at::Tensor>(const at::Tensor&)>;
+std::vector<at::Tensor> checkpoint_layer(LayerRun layer, const at::Tensor& input);
 
 }  // namespace zt::model

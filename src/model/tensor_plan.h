@@ -1,4 +1,4 @@
-// Every tensor a decoder model holds for training, from config.json alone: name, shape, bytes per element,
+// Every tensor a decoder model holds for training, from config.json and the family's layer plan alone: name, shape, bytes per element,
 // whether it is trained and which layer it belongs to. `ztune estimate` sizes a run from it without loading
 // a weight; a unit test holds it equal to what DecoderModel::load builds (names, shapes, dtypes, order).
 #pragma once
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "model/config.h"
+#include "model/family/schema.h"
 #include "model/lora/lora_config.h"
 
 namespace zt::model {
@@ -21,6 +22,7 @@ struct PlannedTensor {
   int64_t element_bytes = 0;  // the training dtype's, or 4 for LoRA matrices (kept in fp32, as PEFT)
   bool trainable = false;
   int64_t layer = -1;         // decoder layer, -1 outside the layers
+  std::optional<Role> role;   // inside a layer: what the parameter (or the linear a LoRA matrix adapts) is
   int64_t bytes() const { return numel * element_bytes; }
 };
 
@@ -34,9 +36,5 @@ struct TensorPlanOptions {
 // In the order of DecoderModel::trainable_parameters() (frozen tensors interleaved where they sit).
 // A tied lm_head is not a tensor of its own.
 std::vector<PlannedTensor> plan_tensors(const ModelConfig& config, const TensorPlanOptions& options);
-
-// The names of the seven linear modules of a decoder layer, and a module's path ("model.layers.3.mlp.up_proj").
-inline constexpr const char* kLinearModules[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
-std::string linear_module_path(int64_t layer, const std::string& module);
 
 }  // namespace zt::model

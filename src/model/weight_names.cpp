@@ -11,6 +11,10 @@ constexpr const char* kLayersPrefix = "model.layers.";
 
 std::string layer_prefix(int64_t layer) { return kLayersPrefix + std::to_string(layer) + "."; }
 
+std::string module_path(int64_t layer, const std::string& block, const std::string& name) {
+  return layer_prefix(layer) + block + "." + name;
+}
+
 bool is_peft_name(const std::string& name) { return name.rfind(kPeftPrefix, 0) == 0; }
 
 std::string without_peft_prefix(const std::string& name) {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -35,7 +36,7 @@ Shapes shapes_of(const EstimateInput& input) {
 
 // Which linear modules of layer `l` carry a LoRA adapter, and their ranks x (in + out).
 struct LayerAdapters {
-  bool module[7] = {};
+  std::set<model::Role> adapted;  // the roles of the linears with an adapter
   int64_t lora_a_rows = 0;  // sum of r over the adapters: the [T, r] fp32 products kept for backward
   int64_t lora_numel = 0;
 };
@@ -45,11 +46,10 @@ LayerAdapters adapters_of(const std::vector<model::PlannedTensor>& plan, int64_t
   for (const model::PlannedTensor& t : plan) {
     if (t.layer != layer || t.file_name.size() > 0) continue;  // LoRA matrices have no file name
     out.lora_numel += t.numel;
-    for (size_t i = 0; i < 7; ++i)
-      if (t.name.find(std::string(".") + model::kLinearModules[i] + ".lora_A.") != std::string::npos) {
-        out.module[i] = true;
-        out.lora_a_rows += t.shape[0];
-      }
+    if (t.role.has_value() && t.name.size() >= 14 && t.name.compare(t.name.size() - 14, 14, ".lora_A.weight") == 0) {
+      out.adapted.insert(*t.role);
+      out.lora_a_rows += t.shape[0];
+    }
   }
   return out;
 }
@@ -69,9 +69,10 @@ int64_t layer_activation_bytes(const EstimateInput& input, const Shapes& s, cons
   const bool full = input.tensors.full_training;
   const int64_t T = s.T, eb = s.eb;
   int64_t bytes = 0;
-  const bool keep_n1 = full || a.module[0] || a.module[1] || a.module[2];
-  const bool keep_n2 = full || a.module[4] || a.module[5];
-  const bool keep_product = full || a.module[6];
+  using model::Role;
+  const bool keep_n1 = full || a.adapted.count(Role::kQuery) || a.adapted.count(Role::kKey) || a.adapted.count(Role::kValue);
+  const bool keep_n2 = full || a.adapted.count(Role::kGate) || a.adapted.count(Role::kUp);
+  const bool keep_product = full || a.adapted.count(Role::kDown);
   // the two norms
   bytes += 2 * (T * s.H * kF32 + T * kF32) + (keep_n1 ? T * s.H * eb : 0) + (keep_n2 ? T * s.H * eb : 0);
   if (full) bytes += 2 * T * s.H * eb;
@@ -226,7 +227,7 @@ Estimate estimate_run(const EstimateInput& input) {
   // holds already (in fp32 that is the first norm's fp32 input).
   const int64_t recompute = largest_layer_activations - (s.eb == kF32 ? s.T * s.H * kF32 : 0);
   bool product_kept = input.tensors.full_training;
-  for (const LayerAdapters& a : adapters) product_kept = product_kept || a.module[6];
+  for (const LayerAdapters& a : adapters) product_kept = product_kept || a.adapted.count(model::Role::kDown) > 0;
   m.layer_backward = layer_backward_bytes(s, product_kept) + (input.gradient_checkpointing ? recompute : 0);
   // LoRA dropout: the fused linear draws the dropped copy of its input again in backward (a [T, in] temporary;
   // the largest input is down_proj's, [T, I]).

@@ -36,6 +36,7 @@
 #include "dist/zero3_weights.h"
 #include "model/config.h"
 #include "model/decoder.h"
+#include "model/family/family.h"
 #include "hub/modelscope.h"
 #include "model/lora/peft_adapter.h"
 #include "model/weight_names.h"
@@ -592,7 +593,7 @@ class Trainer {
       }
     } else {
       st::save_tensors((dir / "adapter_model.safetensors").string(), weights);
-      write_json_file((dir / "adapter_config.json").string(), model::adapter_config_json(config_.model.lora));
+      write_json_file((dir / "adapter_config.json").string(), model::adapter_config_json(config_.model.lora, model::all_linear_modules(model_->config())));
     }
     write_json_file((dir / "args.json").string(), config_.args_json);
   }

@@ -7,10 +7,12 @@
 namespace zt::model {
 
 const Family& mistral_family() {
-  static const Family family{"MistralForCausalLM", [](const nlohmann::json& json, ModelConfig& config) {
+  static const Family family{"MistralForCausalLM", "mistral", [](const nlohmann::json& json, ModelConfig& config) {
                                const nlohmann::json window = json.value("sliding_window", nlohmann::json());
                                if (window.is_number_integer()) config.sliding_window = window.get<int64_t>();
-                             }};
+                             },
+                             attention_swiglu_layer,
+                             {"llama", true, false, 8, 0, 131072}};
   return family;
 }
 

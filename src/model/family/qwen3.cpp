@@ -7,11 +7,13 @@
 namespace zt::model {
 
 const Family& qwen3_family() {
-  static const Family family{"Qwen3ForCausalLM", [](const nlohmann::json& json, ModelConfig& config) {
+  static const Family family{"Qwen3ForCausalLM", "qwen3", [](const nlohmann::json& json, ModelConfig& config) {
                                config.qkv_bias = config.o_bias = json.value("attention_bias", false);
                                config.qk_norm = true;
                                read_qwen_sliding_window(json, config);
-                             }};
+                             },
+                             attention_swiglu_layer,
+                             {"qwen3", false, false, 32, 128, 32768}};
   return family;
 }
 

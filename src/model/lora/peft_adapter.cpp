@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -25,10 +26,22 @@ T value_or(const json& object, const char* key, T fallback) {
 
 }  // namespace
 
-json adapter_config_json(const LoraConfig& config) {
+std::vector<std::string> adapted_modules(const std::vector<std::pair<std::string, at::Tensor>>& tensors) {
+  static const std::string suffix = ".lora_A.weight";
+  std::vector<std::string> modules;
+  for (const auto& [name, tensor] : tensors) {
+    if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+    const std::string path = name.substr(0, name.size() - suffix.size());
+    const std::string module = path.substr(path.rfind('.') + 1);
+    if (std::find(modules.begin(), modules.end(), module) == modules.end()) modules.push_back(module);
+  }
+  return modules;
+}
+
+json adapter_config_json(const LoraConfig& config, const std::vector<std::string>& all_linear) {
   json targets = json::array();
   if (config.target_modules.size() == 1 && config.target_modules[0] == "all-linear")
-    targets = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+    for (const std::string& module : all_linear) targets.push_back(module);
   else
     for (const std::string& t : config.target_modules) targets.push_back(t);
   return {{"peft_type", "LORA"},
@@ -97,7 +110,7 @@ void write_adapter(const std::string& dir, const std::vector<std::pair<std::stri
                    const LoraConfig& config) {
   fs::create_directories(dir);
   st::save_tensors((fs::path(dir) / "adapter_model.safetensors").string(), tensors);
-  write_json_file((fs::path(dir) / "adapter_config.json").string(), adapter_config_json(config));
+  write_json_file((fs::path(dir) / "adapter_config.json").string(), adapter_config_json(config, adapted_modules(tensors)));
 }
 
 }  // namespace zt::model

@@ -12,7 +12,11 @@
 
 namespace zt::model {
 
-nlohmann::json adapter_config_json(const LoraConfig& config);
+// adapter_config.json for `config`; `--target_modules all-linear` is written as the module names it resolved
+// to (`all_linear`: model/family's all_linear_modules, or adapted_modules of the tensors), as PEFT records it.
+nlohmann::json adapter_config_json(const LoraConfig& config, const std::vector<std::string>& all_linear);
+// The module names ("q_proj") that carry LoRA matrices among PEFT tensors, in first-seen order.
+std::vector<std::string> adapted_modules(const std::vector<std::pair<std::string, at::Tensor>>& tensors);
 // From adapter_config.json; a missing file or key is a zt::Error naming the file.
 LoraConfig read_adapter_config(const std::string& adapter_dir);
 // From a run's args.json (what `ztune sft` trained with).
@@ -20,7 +24,8 @@ LoraConfig adapter_config_from_args(const nlohmann::json& args, const std::strin
 
 // adapter_model.safetensors of a folder, every tensor as an owned CPU tensor.
 std::vector<std::pair<std::string, at::Tensor>> read_adapter_tensors(const std::string& adapter_dir);
-// Writes adapter_model.safetensors and adapter_config.json into `dir` (created).
+// Writes adapter_model.safetensors and adapter_config.json into `dir` (created); all-linear is written as the
+// modules the tensors adapt.
 void write_adapter(const std::string& dir, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                    const LoraConfig& config);
 

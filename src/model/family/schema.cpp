@@ -1,0 +1,32 @@
+#include "model/family/schema.h"
+
+namespace zt::model {
+
+const char* role_name(Role role) {
+  switch (role) {
+    case Role::kQuery: return "query";
+    case Role::kKey: return "key";
+    case Role::kValue: return "value";
+    case Role::kOutput: return "output";
+    case Role::kQueryNorm: return "query norm";
+    case Role::kKeyNorm: return "key norm";
+    case Role::kGate: return "gate";
+    case Role::kUp: return "up";
+    case Role::kDown: return "down";
+  }
+  return "?";
+}
+
+const LinearSpec* BlockSpec::linear(Role role) const {
+  for (const LinearSpec& spec : linears)
+    if (spec.role == role) return &spec;
+  return nullptr;
+}
+
+const VectorSpec* BlockSpec::vector(Role role) const {
+  for (const VectorSpec& spec : vectors)
+    if (spec.role == role) return &spec;
+  return nullptr;
+}
+
+}  // namespace zt::model

@@ -1,0 +1,36 @@
+// A linear module with its optional LoRA adapter, and the small operations every block uses (RMSNorm, RoPE).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <utility>
+
+#include "model/config.h"
+
+namespace zt::model {
+
+struct Linear {
+  at::Tensor weight;  // [out, in]
+  at::Tensor bias;    // [out] or undefined
+  at::Tensor lora_a;  // [r, in] or undefined
+  at::Tensor lora_b;  // [out, r]
+  double scaling = 0;
+  double dropout = 0;
+};
+
+// y = x W^T + b, plus the LoRA update B(A(dropout(x))) * scaling computed in fp32 as PEFT does (one fused
+// autograd node, model/lora/lora_linear.h).
+at::Tensor linear_forward(const Linear& linear, const at::Tensor& x, bool training);
+// The same LoRA linear (same dropout masks) as plain autograd operations: the reference the fused node is
+// tested against.
+at::Tensor composite_lora_forward(const Linear& linear, const at::Tensor& x, bool training);
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+// RoPE's inverse frequencies [head_dim / 2] in fp32, scaled as config.rope_type says (as transformers).
+at::Tensor rope_inverse_frequencies(const ModelConfig& config, at::Device device);
+// cos, sin [B, T, head_dim] for the given positions, computed in fp32 and cast to `dtype`.
+std::pair<at::Tensor, at::Tensor> rope_tables(const at::Tensor& position_ids, const ModelConfig& config,
+                                              at::ScalarType dtype);
+// x [B, heads, T, D] rotated by cos/sin [B, T, D] (rotate-half, as transformers' apply_rotary_pos_emb).
+at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+
+}  // namespace zt::model
