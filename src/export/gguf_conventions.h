@@ -17,7 +17,8 @@ inline constexpr uint32_t kVersion = 3;         // the version GGUF out writes
 inline constexpr uint64_t kDefaultAlignment = 32;
 
 // GGUF names (llama.cpp's gguf-py tensor_mapping.py) inside block N -> Hugging Face names inside layer N, for the
-// llama and qwen2 architectures.
+// llama, qwen2 and qwen3 architectures: the one table besides the family schemas (model/family/) that spells a
+// projection's name. Which of them a model has comes from its family's layer plan.
 inline const std::map<std::string, std::string>& layer_names() {
   static const std::map<std::string, std::string> names = {
       {"attn_norm.weight", "input_layernorm.weight"},      {"ffn_norm.weight", "post_attention_layernorm.weight"},
@@ -28,6 +29,7 @@ inline const std::map<std::string, std::string>& layer_names() {
       {"ffn_gate.weight", "mlp.gate_proj.weight"},         {"ffn_gate.bias", "mlp.gate_proj.bias"},
       {"ffn_up.weight", "mlp.up_proj.weight"},             {"ffn_up.bias", "mlp.up_proj.bias"},
       {"ffn_down.weight", "mlp.down_proj.weight"},         {"ffn_down.bias", "mlp.down_proj.bias"},
+      {"attn_q_norm.weight", "self_attn.q_norm.weight"},   {"attn_k_norm.weight", "self_attn.k_norm.weight"},
   };
   return names;
 }

@@ -21,6 +21,8 @@
 #include "core/log.h"
 #include "core/safetensors.h"
 #include "export/gguf_conventions.h"
+#include "model/family/family.h"
+#include "model/weight_names.h"
 #include "export/gguf_metadata.h"
 #include "export/gguf_vocab_to_hf.h"
 
@@ -42,19 +44,8 @@ using namespace gguf_meta;
 
 // ---- the model: its shape from the metadata, its tensors under Hugging Face names ----
 
-struct Architecture {
-  const char* gguf_name;
-  const char* hf_class;
-  const char* model_type;
-  bool permuted_qk;  // convert_hf_to_gguf.py's LlamaModel.permute rearranged q and k for ggml's rope
-};
-const Architecture kArchitectures[] = {
-    {"llama", "LlamaForCausalLM", "llama", true},
-    {"qwen2", "Qwen2ForCausalLM", "qwen2", false},  // Qwen2Model converts without permuting (NEOX rope)
-};
-
 struct ModelShape {
-  const Architecture* arch = nullptr;
+  const model::Family* family = nullptr;  // the family a GGUF of its architecture converts back to
   int64_t hidden = 0, num_layers = 0, intermediate = 0, num_heads = 0, num_kv_heads = 0, head_dim = 0;
   int64_t context = 0, vocab = 0;
   double rms_eps = 1e-6;
@@ -70,20 +61,19 @@ struct Planned {
   int64_t unpermute_heads = 0;  // > 0: undo the llama q/k permutation over this many heads
 };
 
-// The shape a layer tensor must have, from the config.
-std::vector<int64_t> expected_layer_shape(const ModelShape& m, const std::string& hf_suffix) {
-  const int64_t q_rows = m.num_heads * m.head_dim, kv_rows = m.num_kv_heads * m.head_dim;
-  if (hf_suffix == "input_layernorm.weight" || hf_suffix == "post_attention_layernorm.weight") return {m.hidden};
-  if (hf_suffix == "self_attn.q_proj.weight") return {q_rows, m.hidden};
-  if (hf_suffix == "self_attn.q_proj.bias") return {q_rows};
-  if (hf_suffix == "self_attn.k_proj.weight" || hf_suffix == "self_attn.v_proj.weight") return {kv_rows, m.hidden};
-  if (hf_suffix == "self_attn.k_proj.bias" || hf_suffix == "self_attn.v_proj.bias") return {kv_rows};
-  if (hf_suffix == "self_attn.o_proj.weight") return {m.hidden, q_rows};
-  if (hf_suffix == "self_attn.o_proj.bias") return {m.hidden};
-  if (hf_suffix == "mlp.gate_proj.weight" || hf_suffix == "mlp.up_proj.weight") return {m.intermediate, m.hidden};
-  if (hf_suffix == "mlp.gate_proj.bias" || hf_suffix == "mlp.up_proj.bias") return {m.intermediate};
-  if (hf_suffix == "mlp.down_proj.weight") return {m.hidden, m.intermediate};
-  return {m.hidden};  // mlp.down_proj.bias
+// The model's config as the family reads it, with the biases the file has (`json` holds Llama's attention_bias
+// and mlp_bias), for the family's layer plan.
+model::ModelConfig planned_config(const ModelShape& m, const json& biases) {
+  model::ModelConfig config;
+  config.architecture_name = m.family->architecture;
+  config.hidden_size = m.hidden;
+  config.intermediate_size = m.intermediate;
+  config.num_layers = m.num_layers;
+  config.num_heads = m.num_heads;
+  config.num_kv_heads = m.num_kv_heads;
+  config.head_dim = m.head_dim;
+  m.family->read_config(biases, config);
+  return config;
 }
 
 std::string shape_text(const std::vector<int64_t>& shape) {
@@ -125,10 +115,14 @@ ModelShape read_shape(const File& file) {
   ModelShape m;
   const std::optional<std::string> arch = optional_string(file, "general.architecture");
   ZT_REQUIRE(arch.has_value(), file.path() << ": metadata 'general.architecture' is missing");
-  for (const Architecture& known : kArchitectures)
-    if (*arch == known.gguf_name) m.arch = &known;
-  ZT_REQUIRE(m.arch != nullptr, file.path() << ": general.architecture '" << *arch
-                                            << "' is not supported; ztune imports the llama and qwen2 architectures");
+  std::string imported;
+  for (const model::Family* family : model::families()) {
+    if (!family->gguf.reads_back) continue;
+    if (*arch == family->gguf.arch) m.family = family;
+    imported += (imported.empty() ? "" : " and ") + family->gguf.arch;
+  }
+  ZT_REQUIRE(m.family != nullptr, file.path() << ": general.architecture '" << *arch
+                                              << "' is not supported; ztune imports the " << imported << " architectures");
   if (const Value* split = file.find("split.count"))
     ZT_REQUIRE(as_integer(file, "split.count", *split) <= 1,
                file.path() << ": one part of a split GGUF; join the parts first (llama-gguf-split --merge)");
@@ -157,12 +151,12 @@ ModelShape read_shape(const File& file) {
              file.path() << ": tensor 'blk.0.attn_q.weight' has " << q->dims[1] << " rows, not head_count " << m.num_heads
                          << " x head_dim " << m.head_dim);
   ZT_REQUIRE(model_integer(file, a + "attention.value_length", m.head_dim) == m.head_dim,
-             file.path() << ": attention.value_length differs from attention.key_length, which " << m.arch->hf_class
+             file.path() << ": attention.value_length differs from attention.key_length, which " << m.family->architecture
                          << " cannot express");
   ZT_REQUIRE(model_integer(file, a + "rope.dimension_count", m.head_dim) == m.head_dim,
              file.path() << ": rope.dimension_count differs from head_dim " << m.head_dim << " (partial rotary), which "
-                         << m.arch->hf_class << " cannot express");
-  ZT_REQUIRE(m.arch->permuted_qk || m.head_dim * m.num_heads == m.hidden,
+                         << m.family->architecture << " cannot express");
+  ZT_REQUIRE(m.family->gguf.permute_qk || m.head_dim * m.num_heads == m.hidden,
              file.path() << ": head_dim " << m.head_dim << " x head_count " << m.num_heads << " differs from embedding_length "
                          << m.hidden << ", which Qwen2's config cannot express");
 
@@ -218,56 +212,61 @@ std::vector<Planned> plan_tensors(const File& file, ModelShape& m) {
       }
       const auto mapped = layer_names().find(suffix);
       ZT_REQUIRE(layer >= 0 && mapped != layer_names().end(),
-                 file.path() << ": tensor '" << info.name << "' is not part of a " << m.arch->gguf_name
+                 file.path() << ": tensor '" << info.name << "' is not part of a " << m.family->gguf.arch
                              << " model as ztune knows it");
       ZT_REQUIRE(layer < m.num_layers, file.path() << ": tensor '" << info.name << "' is past block_count " << m.num_layers);
-      p.hf_name = "model.layers." + std::to_string(layer) + "." + mapped->second;
-      expected = expected_layer_shape(m, mapped->second);
-      if (m.arch->permuted_qk && (suffix.rfind("attn_q.", 0) == 0 || suffix.rfind("attn_k.", 0) == 0))
+      p.hf_name = model::layer_prefix(layer) + mapped->second;
+      if (m.family->gguf.permute_qk && (suffix.rfind("attn_q.", 0) == 0 || suffix.rfind("attn_k.", 0) == 0))
         p.unpermute_heads = suffix.rfind("attn_q.", 0) == 0 ? m.num_heads : m.num_kv_heads;
     }
     p.shape = info.shape();
-    ZT_REQUIRE(p.shape == expected, file.path() << ": tensor '" << info.name << "' has shape " << shape_text(p.shape)
+    if (!expected.empty())
+      ZT_REQUIRE(p.shape == expected, file.path() << ": tensor '" << info.name << "' has shape " << shape_text(p.shape)
                                                 << "; the metadata says " << shape_text(expected));
     seen.insert(p.hf_name);
     planned.push_back(std::move(p));
   }
 
   m.tied = seen.count("lm_head.weight") == 0;
-  // How many of num_layers x suffixes are present: none, all, or (an error) some.
-  auto present = [&](std::initializer_list<const char*> suffixes) {
-    int64_t count = 0;
-    for (int64_t layer = 0; layer < m.num_layers; ++layer)
-      for (const char* suffix : suffixes) count += seen.count("model.layers." + std::to_string(layer) + "." + suffix);
-    return count == 0 ? 0 : count == m.num_layers * static_cast<int64_t>(suffixes.size()) ? 2 : 1;
-  };
-  auto require_all = [&](std::initializer_list<const char*> suffixes, const std::string& what) {
-    for (int64_t layer = 0; layer < m.num_layers; ++layer)
-      for (const char* suffix : suffixes) {
-        const std::string name = "model.layers." + std::to_string(layer) + "." + suffix;
-        ZT_REQUIRE(seen.count(name), file.path() << ": " << what << " of block " << layer << " is missing (" << name << ")");
-      }
-  };
   ZT_REQUIRE(seen.count("model.embed_tokens.weight") && seen.count("model.norm.weight"),
              file.path() << ": tensor 'token_embd.weight' or 'output_norm.weight' is missing");
-  require_all({"input_layernorm.weight", "post_attention_layernorm.weight", "self_attn.q_proj.weight",
-               "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight", "mlp.gate_proj.weight",
-               "mlp.up_proj.weight", "mlp.down_proj.weight"},
-              "a weight");
-  const int attention_biases = present({"self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias",
-                                        "self_attn.o_proj.bias"});
-  const int mlp_biases = present({"mlp.gate_proj.bias", "mlp.up_proj.bias", "mlp.down_proj.bias"});
-  if (std::string(m.arch->gguf_name) == "qwen2") {
-    require_all({"self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias"}, "a q/k/v bias (Qwen2 has them)");
-    ZT_REQUIRE(present({"self_attn.o_proj.bias"}) == 0 && mlp_biases == 0,
-               file.path() << ": attn_output or ffn biases, which Qwen2 does not have");
-  } else {
-    ZT_REQUIRE(attention_biases != 1,
-               file.path() << ": some attention biases are missing (Llama has q, k, v and o biases in every block or none)");
-    ZT_REQUIRE(mlp_biases != 1, file.path() << ": some ffn biases are missing (Llama has gate, up and down biases or none)");
-    m.attention_bias = attention_biases == 2;
-    m.mlp_bias = mlp_biases == 2;
+  // Which biases the file has, per block (the family's plan without biases names the linears): none, all, or
+  // (an error) some.
+  const model::ModelConfig unbiased = planned_config(m, json::object());
+  std::vector<int64_t> biases(model::LayerSpec::kBlocks, 0), linears(model::LayerSpec::kBlocks, 0);
+  for (int64_t layer = 0; layer < m.num_layers; ++layer)
+    for (const model::PlannedWeight& weight : model::layer_weights(m.family->layer(unbiased, layer), layer, m.hidden)) {
+      if (weight.shape.size() != 2) continue;
+      ++linears[weight.block];
+      biases[weight.block] += seen.count(weight.name.substr(0, weight.name.size() - 6) + "bias") > 0;
+    }
+  const char* block_names[] = {"attention", "feed-forward"};
+  for (size_t b = 0; b < model::LayerSpec::kBlocks; ++b)
+    ZT_REQUIRE(biases[b] == 0 || biases[b] == linears[b] || m.family->model_type != "llama",
+               file.path() << ": some " << block_names[b] << " biases are missing (Llama has them on every projection "
+                                                              "of the block in every layer, or on none)");
+  m.attention_bias = biases[0] > 0 && biases[0] == linears[0];
+  m.mlp_bias = biases[1] > 0 && biases[1] == linears[1];
+  // The family's layer plan with those biases: every tensor of a layer must be in it, with its shape, and every
+  // weight in it must be in the file.
+  const model::ModelConfig config = planned_config(m, {{"attention_bias", m.attention_bias}, {"mlp_bias", m.mlp_bias}});
+  std::map<std::string, std::vector<int64_t>> expected;
+  for (int64_t layer = 0; layer < m.num_layers; ++layer)
+    for (const model::PlannedWeight& weight : model::layer_weights(m.family->layer(config, layer), layer, m.hidden))
+      expected.emplace(weight.name, weight.shape);
+  for (const Planned& p : planned) {
+    if (model::layer_of(p.hf_name) < 0) continue;
+    const auto found = expected.find(p.hf_name);
+    ZT_REQUIRE(found != expected.end(), file.path() << ": tensor '" << p.info->name << "' is not part of a "
+                                                    << m.family->gguf.arch << " model as ztune knows it ("
+                                                    << m.family->architecture << " has no " << p.hf_name << ")");
+    ZT_REQUIRE(p.shape == found->second, file.path() << ": tensor '" << p.info->name << "' has shape "
+                                                     << shape_text(p.shape) << "; the metadata says "
+                                                     << shape_text(found->second));
   }
+  for (const auto& [name, shape] : expected)
+    ZT_REQUIRE(seen.count(name), file.path() << ": a weight of block " << model::layer_of(name) << " is missing (" << name
+                                             << ")");
   std::sort(planned.begin(), planned.end(), [](const Planned& x, const Planned& y) { return x.hf_name < y.hf_name; });
   return planned;
 }
@@ -296,9 +295,9 @@ uint16_t float_to_bf16(float value) {
 // ---- the folder ----
 
 json model_config(const ModelShape& m, const HfTokenizerFiles& tokenizer, const std::string& dtype_name) {
-  const bool llama = std::string(m.arch->model_type) == "llama";
-  json config = {{"architectures", {m.arch->hf_class}},
-                 {"model_type", m.arch->model_type},
+  const bool llama = m.family->model_type == "llama";
+  json config = {{"architectures", {m.family->architecture}},
+                 {"model_type", m.family->model_type},
                  {"hidden_size", m.hidden},
                  {"intermediate_size", m.intermediate},
                  {"num_hidden_layers", m.num_layers},
@@ -393,7 +392,7 @@ void gguf_to_hf(const std::string& gguf_path, const std::string& out_dir, const 
              "--torch_dtype '" << dtype << "': a GGUF import writes float32 (exact, the default) or bfloat16");
   const File file = File::open(gguf_path);
   ModelShape shape = read_shape(file);
-  const HfTokenizerFiles tokenizer = gguf_tokenizer_to_hf(file, shape.arch->model_type, shape.context);
+  const HfTokenizerFiles tokenizer = gguf_tokenizer_to_hf(file, shape.family->model_type, shape.context);
   shape.vocab = tokenizer.vocab_size;
   const std::vector<Planned> planned = plan_tensors(file, shape);
   std::map<std::string, size_t> type_counts;
@@ -419,7 +418,7 @@ void gguf_to_hf(const std::string& gguf_path, const std::string& out_dir, const 
 
   std::string types;
   for (const auto& [name, count] : type_counts) types += (types.empty() ? "" : ", ") + std::to_string(count) + " " + name;
-  ZT_LOG_INFO("imported " << gguf_path << " (GGUF v" << file.version() << ", " << shape.arch->gguf_name << ", "
+  ZT_LOG_INFO("imported " << gguf_path << " (GGUF v" << file.version() << ", " << shape.family->gguf.arch << ", "
                           << planned.size() << " tensors: " << types << ") into " << out_dir << " as " << dtype_name
                           << " (" << num_shards << (num_shards == 1 ? " file" : " shards") << ")");
 }

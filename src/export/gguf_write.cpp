@@ -24,7 +24,10 @@
 #include "core/text.h"
 #include "export/gguf.h"
 #include "export/gguf_conventions.h"
+#include "export/gguf_numbers.h"
 #include "export/gguf_write_vocab.h"
+#include "model/family/family.h"
+#include "model/weight_names.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the GGUF writer assumes a little-endian host"
@@ -40,62 +43,6 @@ using gguf_out::SpecialTokens;
 using gguf_out::Vocabulary;
 using gguf_out::text_of;
 
-
-// ---- numbers, rounded as the gguf package (numpy and ggml's reference code) rounds them ----
-
-uint32_t bits_of(float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, sizeof bits);
-  return bits;
-}
-
-// float32 -> IEEE half, round to nearest even (numpy's astype(float16)): past 65504 to infinity, a NaN keeps its
-// high payload bits and stays a NaN.
-uint16_t float_to_half(float value) {
-  const uint32_t f = bits_of(value);
-  const uint32_t sign = (f >> 16) & 0x8000u;
-  const uint32_t magnitude = f & 0x7FFFFFFFu;
-  if (magnitude > 0x7F800000u) {
-    const uint32_t payload = (magnitude >> 13) & 0x3FFu;
-    return static_cast<uint16_t>(sign | 0x7C00u | (payload != 0 ? payload : 1u));
-  }
-  if (magnitude >= 0x47800000u) return static_cast<uint16_t>(sign | 0x7C00u);  // >= 65536, or infinity
-  if (magnitude < 0x38800000u) {  // below 2^-14: a half subnormal, in units of 2^-24
-    const uint32_t exponent = magnitude >> 23;
-    if (exponent < 102) return static_cast<uint16_t>(sign);  // below 2^-25: rounds to zero
-    const uint32_t mantissa = (magnitude & 0x7FFFFFu) | 0x800000u;
-    const uint32_t shift = 126 - exponent;  // 14..24
-    uint32_t half = mantissa >> shift;
-    const uint32_t rest = mantissa & ((1u << shift) - 1), midpoint = 1u << (shift - 1);
-    if (rest > midpoint || (rest == midpoint && (half & 1u))) ++half;
-    return static_cast<uint16_t>(sign | half);
-  }
-  uint32_t half = ((magnitude >> 23) - 112) << 10 | ((magnitude >> 13) & 0x3FFu);
-  const uint32_t rest = magnitude & 0x1FFFu;
-  if (rest > 0x1000u || (rest == 0x1000u && (half & 1u))) ++half;  // a carry into the exponent is right
-  return static_cast<uint16_t>(sign | half);
-}
-
-// float32 -> bfloat16 as ggml_compute_fp32_to_bf16 (and gguf-py's BF16): round to nearest even, a NaN made quiet.
-uint16_t float_to_bf16(float value) {
-  const uint32_t u = bits_of(value);
-  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((u >> 16) | 64u);
-  return static_cast<uint16_t>((u + (0x7FFFu + ((u >> 16) & 1u))) >> 16);
-}
-
-// Q8_0 blocks of 32 as ggml's quantize_row_q8_0_ref: d = max|x| / 127 (stored as half), q = round(x / d) away
-// from zero, computed as x * (1 / d) in float32 like gguf-py.
-void quantize_q8_0(const float* x, uint64_t num_elements, uint8_t* out) {
-  for (uint64_t b = 0; b < num_elements / 32; ++b, x += 32, out += 34) {
-    float amax = 0.0f;
-    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
-    const float d = amax / 127.0f;
-    const float inverse = d != 0.0f ? 1.0f / d : 0.0f;
-    const uint16_t d_half = float_to_half(d);
-    std::memcpy(out, &d_half, 2);
-    for (int j = 0; j < 32; ++j) out[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(std::round(x[j] * inverse)));
-  }
-}
 
 // ---- metadata, in the order it is added (GGUF's key-value section) ----
 
@@ -165,27 +112,10 @@ class Metadata {
 
 // ---- the model: family and hyper-parameters from config.json ----
 
-struct Family {
-  const char* hf_class;
-  const char* arch;          // general.architecture
-  bool permute_qk;           // LlamaModel.permute: llama.cpp's LLAMA rope pairs adjacent values
-  bool qk_norm;              // Qwen3's per-head q/k RMSNorm
-  // What transformers' config class (5.19) fills in for a key config.json leaves out, since convert_hf_to_gguf.py
-  // reads AutoConfig's values: 0 = num_attention_heads (kv heads) or hidden_size / num_attention_heads (head_dim),
-  // -1 = none.
-  int64_t default_kv_heads, default_head_dim, default_context;
-};
-// The classes convert_hf_to_gguf.py maps to these architectures (Mistral converts as llama).
-const Family kFamilies[] = {
-    {"LlamaForCausalLM", "llama", true, false, 0, 0, 2048},
-    {"MistralForCausalLM", "llama", true, false, 8, 0, 131072},
-    {"Qwen2ForCausalLM", "qwen2", false, false, 32, -1, 32768},
-    {"Qwen3ForCausalLM", "qwen3", false, true, 32, 128, 32768},
-};
-
 struct Model {
   std::string dir, config_path;
-  const Family* family = nullptr;
+  const model::Family* family = nullptr;
+  std::set<std::string> layer_weights;  // the Hugging Face names of every layer weight the family's plan has
   json hparams;  // config.json, text_config lifted to the top as convert_hf_to_gguf.py does
   int64_t num_layers = 0, num_heads = 0, num_kv_heads = 0, vocab_size = 0;
   json rope = json::object();  // rope_parameters (or rope_scaling) with the top-level rope keys mirrored in
@@ -219,11 +149,14 @@ Model read_model(const std::string& model_dir) {
   const std::string hf_class =
       architectures && architectures->is_array() && !architectures->empty() && (*architectures)[0].is_string()
           ? (*architectures)[0].get<std::string>() : std::string();
-  for (const Family& family : kFamilies)
-    if (hf_class == family.hf_class) m.family = &family;
+  std::string exported;
+  for (const model::Family* family : model::families()) {
+    if (family->gguf.arch.empty()) continue;
+    if (hf_class == family->architecture) m.family = family;
+    exported += (exported.empty() ? "" : ", ") + family->architecture;
+  }
   ZT_REQUIRE(m.family != nullptr,
-             m.config_path << ": architectures[0] is '" << hf_class << "'; GGUF export writes LlamaForCausalLM, "
-                           "MistralForCausalLM, Qwen2ForCausalLM and Qwen3ForCausalLM models");
+             m.config_path << ": architectures[0] is '" << hf_class << "'; GGUF export writes " << exported << " models");
   ZT_REQUIRE(!find_hparam(m, {"num_local_experts", "num_experts", "n_routed_experts"}),
              m.config_path << ": a mixture-of-experts model; GGUF export writes dense models only");
   m.num_layers = hparam_integer(m, "num_hidden_layers");
@@ -232,13 +165,28 @@ Model read_model(const std::string& model_dir) {
   auto fill = [&](const char* key, const json& value) {
     if (!m.hparams.contains(key) || m.hparams[key].is_null()) m.hparams[key] = value;
   };
-  fill("num_key_value_heads", m.family->default_kv_heads > 0 ? m.family->default_kv_heads : m.num_heads);
-  if (m.family->default_head_dim >= 0)
-    fill("head_dim", m.family->default_head_dim > 0 ? m.family->default_head_dim : hidden / m.num_heads);
-  fill("max_position_embeddings", m.family->default_context);
+  const model::GgufSpec& gguf_spec = m.family->gguf;
+  fill("num_key_value_heads", gguf_spec.default_kv_heads > 0 ? gguf_spec.default_kv_heads : m.num_heads);
+  if (gguf_spec.default_head_dim >= 0)
+    fill("head_dim", gguf_spec.default_head_dim > 0 ? gguf_spec.default_head_dim : hidden / m.num_heads);
+  fill("max_position_embeddings", gguf_spec.default_context);
   fill("rms_norm_eps", 1e-6);
   m.num_kv_heads = hparam_integer(m, "num_key_value_heads");
   m.vocab_size = hparam_integer(m, "vocab_size");
+  // The family's layer plan says which weights each layer holds (biases, q/k norms).
+  model::ModelConfig shape;
+  shape.architecture_name = m.family->architecture;
+  shape.hidden_size = hidden;
+  shape.intermediate_size = hparam_integer(m, "intermediate_size");
+  shape.num_layers = m.num_layers;
+  shape.num_heads = m.num_heads;
+  shape.num_kv_heads = m.num_kv_heads;
+  const json* head_dim = find_hparam(m, {"head_dim"});
+  shape.head_dim = head_dim && head_dim->is_number_integer() ? head_dim->get<int64_t>() : hidden / m.num_heads;
+  m.family->read_config(m.hparams, shape);
+  for (int64_t layer = 0; layer < m.num_layers; ++layer)
+    for (const model::PlannedWeight& weight : model::layer_weights(m.family->layer(shape, layer), layer, hidden))
+      m.layer_weights.insert(weight.name);
   hparam_integer(m, "max_position_embeddings");
 
   // TextModel.__init__: rope_parameters (transformers 5) or rope_scaling, with the top-level keys mirrored in.
@@ -258,7 +206,7 @@ Model read_model(const std::string& model_dir) {
     if (!m.rope.contains("rope_type") || m.rope["rope_type"].is_null()) m.rope["rope_type"] = "default";
   }
 
-  const std::string arch = m.family->arch;
+  const std::string arch = m.family->gguf.arch;
   const json* window = find_hparam(m, {"sliding_window"});
   const json* use_window = find_hparam(m, {"use_sliding_window"});
   const bool windowed = window && window->is_number_integer() && window->get<int64_t>() <
@@ -286,7 +234,7 @@ std::string rope_type(const Model& m) {
 
 // TextModel.set_gguf_parameters for the rope: scaling keys, and the base frequency.
 void add_rope_metadata(const Model& m, Metadata& out) {
-  const std::string a = std::string(m.family->arch) + ".";
+  const std::string a = m.family->gguf.arch + ".";
   const json& rope = rope_params(m);
   ZT_REQUIRE(rope.is_object(), m.config_path << ": rope parameters " << rope.dump() << " are not an object");
   const std::string type = rope_type(m);
@@ -312,11 +260,11 @@ void add_rope_metadata(const Model& m, Metadata& out) {
     }
   } else if (type == "llama3") {
     // Written as the rope_freqs.weight tensor (LlamaModel.generate_extra_tensors); other architectures drop it.
-    ZT_REQUIRE(m.family->permute_qk, m.config_path << ": rope_type llama3 on " << m.family->hf_class
-                                                   << ", which llama.cpp's " << m.family->arch << " cannot express");
+    ZT_REQUIRE(m.family->gguf.permute_qk, m.config_path << ": rope_type llama3 on " << m.family->architecture
+                                                   << ", which llama.cpp's " << m.family->gguf.arch << " cannot express");
   } else {
     ZT_REQUIRE(type.empty() || type == "default" || ((type == "linear" || type == "yarn") && !has_factor),
-               m.config_path << ": rope_type '" << type << "' has no GGUF equivalent that llama.cpp's " << m.family->arch
+               m.config_path << ": rope_type '" << type << "' has no GGUF equivalent that llama.cpp's " << m.family->gguf.arch
                              << " reads (default, linear, yarn and llama3 do)");
   }
   if (rope.contains("rope_theta") && !rope["rope_theta"].is_null())
@@ -356,14 +304,13 @@ std::string gguf_name_of(const Model& m, const std::string& hf_name, const std::
     const int64_t layer = std::stoll(hf_name.substr(prefix.size(), dot - prefix.size()));
     const std::string suffix = hf_name.substr(dot + 1);
     std::string gguf_suffix;
-    if (const auto found = by_hf_name.find(suffix); found != by_hf_name.end()) gguf_suffix = found->second;
-    else if (m.family->qk_norm && suffix == "self_attn.q_norm.weight") gguf_suffix = "attn_q_norm.weight";
-    else if (m.family->qk_norm && suffix == "self_attn.k_norm.weight") gguf_suffix = "attn_k_norm.weight";
+    if (const auto found = by_hf_name.find(suffix); found != by_hf_name.end() && m.layer_weights.count(hf_name))
+      gguf_suffix = found->second;
     ZT_REQUIRE(layer < m.num_layers, where << ": tensor '" << hf_name << "' is past num_hidden_layers " << m.num_layers);
     if (!gguf_suffix.empty()) return "blk." + std::to_string(layer) + "." + gguf_suffix;
   }
-  ZT_THROW(where << ": tensor '" << hf_name << "' has no name in llama.cpp's " << m.family->arch << " architecture ("
-                 << m.family->hf_class << " as ztune converts it)");
+  ZT_THROW(where << ": tensor '" << hf_name << "' has no name in llama.cpp's " << m.family->gguf.arch << " architecture ("
+                 << m.family->architecture << " as ztune converts it)");
 }
 
 // ModelBase.prepare_tensors: 1-D tensors, norms and anything but a weight stay float32.
@@ -415,7 +362,7 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 // Every tensor of the folder under its GGUF name and type, in the folder's order (convert_hf_to_gguf.py's).
 std::vector<Planned> plan_tensors(const Model& m, const st::Checkpoint& weights, uint32_t matrix_type) {
   std::vector<Planned> planned;
-  if (m.family->permute_qk && rope_type(m) == "llama3") {
+  if (m.family->gguf.permute_qk && rope_type(m) == "llama3") {
     Planned p;
     p.name = "rope_freqs.weight";
     p.generated = llama3_rope_factors(m);
@@ -440,7 +387,7 @@ std::vector<Planned> plan_tensors(const Model& m, const st::Checkpoint& weights,
       p.shape = info.shape;
       const std::string block_suffix = starts_with(p.name, "blk.") ? p.name.substr(p.name.find('.', 4) + 1) : "";
       const bool q = starts_with(block_suffix, "attn_q."), k = starts_with(block_suffix, "attn_k.");
-      if (m.family->permute_qk && (q || k)) {
+      if (m.family->gguf.permute_qk && (q || k)) {
         p.permute_heads = q ? m.num_heads : m.num_kv_heads;
         ZT_REQUIRE(!p.shape.empty() && p.shape[0] % (2 * p.permute_heads) == 0,
                    file->path() << ": tensor '" << info.name << "' has shape " << shape_text(p.shape) << ", not "
@@ -453,16 +400,11 @@ std::vector<Planned> plan_tensors(const Model& m, const st::Checkpoint& weights,
   // What llama.cpp needs of every block, so a partial folder fails here, not when llama.cpp loads the file.
   ZT_REQUIRE(seen.count("token_embd.weight") && seen.count("output_norm.weight"),
              m.dir << ": model.embed_tokens.weight or model.norm.weight is missing");
-  std::vector<std::string> needed = {"attn_norm.weight", "ffn_norm.weight", "attn_q.weight", "attn_k.weight",
-                                     "attn_v.weight", "attn_output.weight", "ffn_gate.weight", "ffn_up.weight",
-                                     "ffn_down.weight"};
-  if (m.family->qk_norm) needed.insert(needed.end(), {"attn_q_norm.weight", "attn_k_norm.weight"});
-  if (std::string(m.family->arch) == "qwen2") needed.insert(needed.end(), {"attn_q.bias", "attn_k.bias", "attn_v.bias"});
-  for (int64_t layer = 0; layer < m.num_layers; ++layer)
-    for (const std::string& suffix : needed) {
-      const std::string name = "blk." + std::to_string(layer) + "." + suffix;
-      ZT_REQUIRE(seen.count(name), m.dir << ": layer " << layer << " has no " << suffix << " (GGUF " << name << ")");
-    }
+  for (const std::string& hf_name : m.layer_weights) {
+    const std::string name = gguf_name_of(m, hf_name, m.dir);
+    ZT_REQUIRE(seen.count(name), m.dir << ": layer " << model::layer_of(hf_name) << " has no " << hf_name << " (GGUF "
+                                       << name << ")");
+  }
   for (const Planned& p : planned)
     if (p.name == "token_embd.weight" || p.name == "output.weight")
       ZT_REQUIRE(p.shape.size() == 2 && p.shape[0] == m.vocab_size,
@@ -513,12 +455,12 @@ std::vector<uint8_t> encode_tensor(const Planned& p) {
     case gguf::kF16:
     case gguf::kBF16:
       for (size_t i = 0; i < values.size(); ++i) {
-        const uint16_t half = p.type == gguf::kF16 ? float_to_half(values[i]) : float_to_bf16(values[i]);
+        const uint16_t half = p.type == gguf::kF16 ? gguf::float_to_half(values[i]) : gguf::float_to_bf16(values[i]);
         std::memcpy(&bytes[2 * i], &half, 2);
       }
       break;
     case gguf::kQ8_0:
-      quantize_q8_0(values.data(), values.size(), bytes.data());
+      gguf::quantize_q8_0(values.data(), values.size(), bytes.data());
       break;
     default:
       ZT_CHECK(false, "GGUF export cannot encode type " << p.type);
@@ -595,7 +537,7 @@ std::string model_name(const Model& m) {
 }
 
 void add_general_metadata(const Model& m, uint64_t num_params, Metadata& out) {
-  out.add_string("general.architecture", m.family->arch);
+  out.add_string("general.architecture", m.family->gguf.arch);
   out.add_string("general.type", "model");
   const json generation = read_json_file_or_empty((fs::path(m.dir) / "generation_config.json").string());
   struct Sampling {
@@ -682,12 +624,12 @@ Folder read_folder(const std::string& model_dir) {
     ZT_REQUIRE(tokenizer.is_object() && !tokenizer.empty(), tokenizer_path << ": not a tokenizer (an empty or non-object JSON)");
   }
   folder.tokenizer_config = read_json_file_or_empty((dir / "tokenizer_config.json").string());
-  folder.vocab = gguf_out::read_folder_vocabulary(model_dir, folder.model.family->permute_qk, folder.model.vocab_size,
+  folder.vocab = gguf_out::read_folder_vocabulary(model_dir, folder.model.family->gguf.permute_qk, folder.model.vocab_size,
                                                   tokenizer, folder.tokenizer_config);
   // The SentencePiece paths give SpecialVocab n_vocab, so it drops ids past the tokens; _set_vocab_gpt2 does not.
   const int64_t num_tokens = folder.vocab.model == "gpt2" ? -1 : static_cast<int64_t>(folder.vocab.tokens.size());
   folder.special = gguf_out::read_special_tokens(model_dir, tokenizer, folder.tokenizer_config, num_tokens, folder.vocab.path);
-  if (folder.model.family->permute_qk && folder.model.vocab_size == 49152) {
+  if (folder.model.family->gguf.permute_qk && folder.model.vocab_size == 49152) {
     // LlamaModel.set_vocab: "granite small models" (SmolLM's vocabulary size) never add BOS.
     auto add_bos = std::find_if(folder.special.add.begin(), folder.special.add.end(),
                                 [](const auto& flag) { return flag.first == "bos"; });
@@ -741,7 +683,7 @@ void hf_to_gguf(const std::string& model_dir, const std::string& out_path, const
   // The metadata in convert_hf_to_gguf.py's order: general.*, the hyper-parameters, the tokenizer.
   Metadata meta;
   add_general_metadata(m, num_params, meta);
-  const std::string a = std::string(m.family->arch) + ".";
+  const std::string a = m.family->gguf.arch + ".";
   meta.add_u32(a + "block_count", m.num_layers);
   meta.add_u32(a + "context_length", hparam_integer(m, "max_position_embeddings"));
   meta.add_u32(a + "embedding_length", hparam_integer(m, "hidden_size"));
@@ -760,14 +702,14 @@ void hf_to_gguf(const std::string& model_dir, const std::string& out_path, const
     meta.add_u32(a + "attention.value_length", head_dim->get<int64_t>());
   }
   meta.add_u32("general.file_type", file_type);
-  if (m.family->permute_qk) {  // LlamaModel.set_gguf_parameters
+  if (m.family->gguf.permute_qk) {  // LlamaModel.set_gguf_parameters
     meta.add_u32(a + "vocab_size", m.vocab_size);
     meta.add_u32(a + "rope.dimension_count", head_dim && !head_dim->is_null() ? head_dim->get<int64_t>()
                                                                               : hparam_integer(m, "hidden_size") / m.num_heads);
   }
   meta.add_u32("general.quantization_version", 2);  // GGML_QUANT_VERSION
 
-  if (m.family->permute_qk && tokenizer_config.contains("add_prefix_space") && tokenizer_config["add_prefix_space"].is_boolean())
+  if (m.family->gguf.permute_qk && tokenizer_config.contains("add_prefix_space") && tokenizer_config["add_prefix_space"].is_boolean())
     meta.add_bool("tokenizer.ggml.add_space_prefix", tokenizer_config["add_prefix_space"].get<bool>());  // LlamaModel.set_vocab
   meta.add_string("tokenizer.ggml.model", vocab.model);
   meta.add_string("tokenizer.ggml.pre", vocab.pre);
@@ -812,7 +754,7 @@ void hf_to_gguf(const std::string& model_dir, const std::string& out_path, const
   for (const Planned& p : tensors) ++counts[gguf::type_traits(p.type)->name];
   std::string types;
   for (const auto& [name, count] : counts) types += (types.empty() ? "" : ", ") + std::to_string(count) + " " + name;
-  ZT_LOG_INFO("wrote " << out_path << " (GGUF v3, " << m.family->arch << ", " << tensors.size() << " tensors: " << types
+  ZT_LOG_INFO("wrote " << out_path << " (GGUF v3, " << m.family->gguf.arch << ", " << tensors.size() << " tensors: " << types
                        << "; " << vocab.tokens.size() << " tokens from " << fs::path(vocab.path).filename().string()
                        << ", tokenizer " << vocab.model << ", pre-tokenizer " << vocab.pre << ") from " << model_dir);
 }
