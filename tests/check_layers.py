@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Every #include "folder/..." in src/ points at its own folder or one the layer table in CMakeLists.txt
-(set(ZTUNE_DEPS_<layer> ...)) lists below it. The build's include views enforce this per library; this
-check reports every offending line at once, with the rule it breaks.
+"""The build's layer table (set(ZTUNE_DEPS_<layer> ...) in CMakeLists.txt) equals the design's (the "may use"
+column of docs/ARCHITECTURE.md), and every #include "folder/..." in src/ points at its own folder or one that
+table lists below it. The build's include views enforce the second per library; this check reports every
+offending line at once, with the rule it breaks.
 
 usage: check_layers.py SOURCE_DIR
 """
@@ -17,6 +18,17 @@ def layer_table(cmake_text):
     return table
 
 
+def design_table(markdown, layers):
+    """{layer: set of layers} from the rows '| `layer/` | owns | may use |' of docs/ARCHITECTURE.md."""
+    table = {}
+    for line in markdown.splitlines():
+        match = re.match(r'\|\s*`(\w+)/`\s*\|.*\|\s*([^|]*)\|\s*$', line)
+        if match and match.group(1) in layers:
+            words = re.findall(r'\b(\w+)\b', re.sub(r'\([^)]*\)', '', match.group(2)))
+            table[match.group(1)] = set(w for w in words if w in layers)
+    return table
+
+
 def main():
     root = pathlib.Path(sys.argv[1])
     table = layer_table((root / 'CMakeLists.txt').read_text())
@@ -24,6 +36,13 @@ def main():
         sys.exit('CMakeLists.txt: no set(ZTUNE_DEPS_<layer> ...) lines found')
     folders = {p.name for p in (root / 'src').iterdir() if p.is_dir()}
     problems = [f'src/{f}/ is not in the layer table of CMakeLists.txt' for f in sorted(folders - table.keys())]
+    design = design_table((root / 'docs' / 'ARCHITECTURE.md').read_text(), set(table))
+    for layer in sorted(table):
+        if layer not in design:
+            problems.append(f'docs/ARCHITECTURE.md: no row for {layer}/ in the layer table')
+        elif design[layer] != table[layer]:
+            problems.append(f'{layer}/: CMakeLists.txt lets it use {", ".join(sorted(table[layer])) or "nothing"}, '
+                            f'docs/ARCHITECTURE.md {", ".join(sorted(design[layer])) or "nothing"}')
     checked = 0
     for path in sorted((root / 'src').rglob('*')):
         if path.suffix not in ('.h', '.cpp', '.in') or path.name == 'pch.h':

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "dist/zero.h"
+#include "dist/flat_layout.h"
 
 namespace zt::checkpoint {
 
