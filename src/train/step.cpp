@@ -19,7 +19,7 @@ void TrainStep::micro_batch(const std::vector<data::PackedRow>& rows) {
   if (!rows.empty()) {
     const data::PackedRow row = concatenate(rows);
     const at::Tensor hidden = model_.hidden_states(row_tensor(row.input_ids, device), row_tensor(row.position_ids, device),
-                                                   true, model::layout_from_positions(row.position_ids));
+                                                   true, model::layout_from_cu_seqlens(row.cu_seqlens));
     const model::LossOutput loss = model_.loss(hidden, row_tensor(row.labels, device));
     // Backward runs on the micro-batch's mean loss times the loss scale (as DeepSpeed and transformers do),
     // so fp16 activation gradients stay in range; the engine weighs these gradients by the micro-batch's
@@ -69,6 +69,10 @@ data::PackedRow concatenate(const std::vector<data::PackedRow>& rows) {
   for (const data::PackedRow& row : rows) {
     out.input_ids.insert(out.input_ids.end(), row.input_ids.begin(), row.input_ids.end());
     out.labels.insert(out.labels.end(), row.labels.begin(), row.labels.end());
+    // Sample offsets continue from the tokens already there.
+    if (out.cu_seqlens.empty()) out.cu_seqlens.push_back(0);
+    const int32_t offset = static_cast<int32_t>(out.position_ids.size());
+    for (size_t i = 1; i < row.cu_seqlens.size(); ++i) out.cu_seqlens.push_back(offset + row.cu_seqlens[i]);
     out.position_ids.insert(out.position_ids.end(), row.position_ids.begin(), row.position_ids.end());
   }
   return out;

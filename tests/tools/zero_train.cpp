@@ -50,6 +50,7 @@ zt::data::PackedRow make_row(int64_t step, int64_t index, int64_t vocab) {
     row.labels.push_back(t < 3 ? -100 : row.input_ids.back());  // a prompt without loss
     row.position_ids.push_back(t);
   }
+  row.cu_seqlens = {0, length};
   return row;
 }
 
