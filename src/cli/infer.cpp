@@ -251,7 +251,7 @@ int batch_inference(const InferArgs& args, Session& session) {
   std::vector<Item> items;
   uint64_t skipped = 0;
   while (std::optional<data::RawRow> row = reader.next()) {
-    data::ConvertResult converted = data::convert_line(row->text, format);
+    data::ConvertResult converted = row->value ? data::convert_row(*row->value, format) : data::convert_line(row->text, format);
     if (!converted.ok()) {
       ZT_LOG_WARN(reader.file_paths()[row->ref.file] << ":" << row->ref.line << ": skipped ("
                                                      << data::row_issue_name(*converted.issue) << ")");

@@ -39,7 +39,7 @@ void DataPipeline::start_epoch(uint32_t epoch) {
 
 std::optional<SampleWithSource> DataPipeline::encode(const RawRow& row, RowIssue* issue, std::string* detail,
                                                      bool* truncated) const {
-  ConvertResult converted = convert_line(row.text, options_.format);
+  ConvertResult converted = row.value ? convert_row(*row.value, options_.format) : convert_line(row.text, options_.format);
   if (!converted.ok()) {
     if (issue != nullptr) *issue = *converted.issue;
     if (detail != nullptr) *detail = converted.detail;

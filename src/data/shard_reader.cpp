@@ -8,13 +8,12 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <unordered_set>
 
 #include "core/check.h"
 #include "data/rng.h"
+#include "data/table_files.h"
 
 namespace zt::data {
 namespace {
@@ -33,7 +32,7 @@ struct FileInfo {
   FileKind kind = FileKind::jsonl;
   uint64_t size = 0;                // bytes (jsonl) or rows (json/csv)
   int fd = -1;                      // jsonl only
-  std::vector<std::string> rows;    // json/csv: every row as JSON text
+  std::vector<TableRow> rows;       // json/csv: every row, parsed once
   size_t source = 0;
 };
 
@@ -60,69 +59,6 @@ std::string lower_extension(const std::string& path) {
   std::string ext = fs::path(path).extension().string();
   for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return ext;
-}
-
-// RFC 4180 CSV: a header row, then records; "" escapes a quote inside quoted fields. Empty fields are null.
-std::vector<std::string> parse_csv(const std::string& path, const std::string& text) {
-  std::vector<std::vector<std::string>> records;
-  std::vector<bool> quoted_empty;
-  std::vector<std::string> record;
-  std::string field;
-  bool in_quotes = false, field_quoted = false;
-  uint64_t line = 1;
-  auto end_field = [&] {
-    record.push_back(field);
-    field.clear();
-    field_quoted = false;
-  };
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (in_quotes) {
-      if (c == '"') {
-        if (i + 1 < text.size() && text[i + 1] == '"') field.push_back(text[++i]);
-        else in_quotes = false;
-      } else {
-        if (c == '\n') ++line;
-        field.push_back(c);
-      }
-    } else if (c == '"' && field.empty()) {
-      in_quotes = field_quoted = true;
-    } else if (c == ',') {
-      end_field();
-    } else if (c == '\n' || c == '\r') {
-      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
-      ++line;
-      end_field();
-      if (!(record.size() == 1 && record[0].empty())) records.push_back(record);
-      record.clear();
-    } else {
-      field.push_back(c);
-    }
-  }
-  ZT_REQUIRE(!in_quotes, path << ": unterminated quoted field (started before line " << line << ")");
-  if (!field.empty() || !record.empty()) {
-    end_field();
-    records.push_back(record);
-  }
-  ZT_REQUIRE(!records.empty(), path << ": the CSV file has no header row");
-  const std::vector<std::string>& header = records[0];
-  std::vector<std::string> rows;
-  for (size_t r = 1; r < records.size(); ++r) {
-    ZT_REQUIRE(records[r].size() == header.size(), path << ": row " << r + 1 << " has " << records[r].size()
-                                                        << " fields but the header has " << header.size());
-    json row = json::object();
-    for (size_t k = 0; k < header.size(); ++k) row[header[k]] = records[r][k].empty() ? json() : json(records[r][k]);
-    rows.push_back(row.dump());
-  }
-  return rows;
-}
-
-std::string read_whole(const std::string& path) {
-  std::ifstream stream(path, std::ios::binary);
-  ZT_REQUIRE(stream.good(), path << ": cannot open (" << std::strerror(errno) << ")");
-  std::ostringstream buffer;
-  buffer << stream.rdbuf();
-  return buffer.str();
 }
 
 }  // namespace
@@ -206,18 +142,11 @@ struct ShardReader::Impl {
         file.size = static_cast<uint64_t>(fs::file_size(path));
       } else if (ext == ".json") {
         file.kind = FileKind::json_array;
-        json parsed;
-        try {
-          parsed = json::parse(read_whole(path));
-        } catch (const json::exception& error) {
-          ZT_THROW(path << ": not valid JSON (" << error.what() << "); a .json dataset must be one list of rows");
-        }
-        ZT_REQUIRE(parsed.is_array(), path << ": a .json dataset must be a list of rows (use .jsonl for one row per line)");
-        for (const json& row : parsed) file.rows.push_back(row.dump());
+        file.rows = read_json_rows(path);
         file.size = file.rows.size();
       } else if (ext == ".csv") {
         file.kind = FileKind::csv;
-        file.rows = parse_csv(path, read_whole(path));
+        file.rows = read_csv_rows(path);
         file.size = file.rows.size();
       } else {
         ZT_THROW(path << ": unsupported dataset extension '" << ext << "'; use .jsonl, .json or .csv");
@@ -450,7 +379,8 @@ struct ShardReader::Impl {
       }
       out.ref = {chunk.file, chunk_offset, next_row, next_line};
       if (file.kind != FileKind::jsonl) {
-        out.text = file.rows[chunk_offset];
+        out.value = file.rows[chunk_offset];
+        out.text = out.value->dump();
         blank = false;
         ++chunk_offset;
       } else {
@@ -520,7 +450,12 @@ struct ShardReader::Impl {
     const FileInfo& file = files.at(ref.file);
     RawRow row;
     row.ref = ref;
-    row.text = file.kind == FileKind::jsonl ? read_line_at(file, ref.offset) : file.rows.at(ref.offset);
+    if (file.kind == FileKind::jsonl) {
+      row.text = read_line_at(file, ref.offset);
+    } else {
+      row.value = file.rows.at(ref.offset);
+      row.text = row.value->dump();
+    }
     return row;
   }
 };
@@ -650,7 +585,7 @@ std::vector<RawRow> ShardReader::read_validation_rows() const {
     uint64_t offset = chunk.first_start, line = chunk.first_line, row = chunk.first_row;
     while (offset < chunk.aligned_end) {
       RawRow candidate = impl.reread({chunk.file, offset, row, line});
-      bool blank = std::all_of(candidate.text.begin(), candidate.text.end(), is_blank_char);
+      bool blank = !candidate.value && std::all_of(candidate.text.begin(), candidate.text.end(), is_blank_char);
       if (!blank && row == wanted) {
         rows.push_back(std::move(candidate));
         break;

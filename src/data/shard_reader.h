@@ -53,6 +53,9 @@ struct RowRef {
 struct RawRow {
   RowRef ref;
   std::string text;  // the JSON text of the row
+  // .json/.csv rows: the row as the file was parsed (read once); the pipeline converts it without parsing
+  // `text` again. Null for .jsonl lines.
+  std::shared_ptr<const nlohmann::json> value;
 };
 
 // Row references as JSON arrays [file, offset, row, line] (data cursors); from_json throws json errors.
