@@ -7,6 +7,7 @@
 #include <optional>
 #include <string_view>
 
+#include "data/jinja/python_str.h"
 #include "data/jinja/value.h"
 
 namespace zt::data::jinja {
@@ -25,7 +26,6 @@ std::optional<Value> call_method(const Value& object, std::string_view name, con
 // A global function by name; nullopt when there is none.
 std::optional<Value> global_function(std::string_view name);
 
-// Python's str.strip(chars) family: `chars` null strips whitespace.
-std::string python_strip(std::string_view text, const std::string* chars, bool left, bool right);
+using py::python_strip;
 
 }  // namespace zt::data::jinja
