@@ -9,10 +9,21 @@
 
 namespace zt::model {
 
-const std::vector<const Family*>& families() {
-  static const std::vector<const Family*> all = {&qwen2_family(), &llama_family(), &mistral_family(),
-                                                 &qwen3_family()};
+namespace {
+
+std::vector<const Family*>& registry() {
+  static std::vector<const Family*> all = {&qwen2_family(), &llama_family(), &mistral_family(), &qwen3_family()};
   return all;
+}
+
+}  // namespace
+
+const std::vector<const Family*>& families() { return registry(); }
+
+void register_family(const Family& family) {
+  for (const Family* known : registry())
+    ZT_REQUIRE(known->architecture != family.architecture, "family " << family.architecture << " is registered already");
+  registry().push_back(&family);
 }
 
 void read_qwen_sliding_window(const nlohmann::json& json, ModelConfig& config) {

@@ -53,6 +53,9 @@ void read_qwen_sliding_window(const nlohmann::json& json, ModelConfig& config);
 // Every supported family, and the one for an architecture name (a zt::Error naming `path` and the
 // supported architectures when there is none).
 const std::vector<const Family*>& families();
+// Adds a family declared elsewhere (a test's, or one built outside src/) to families(); its architecture must be
+// new. `family` must outlive every use.
+void register_family(const Family& family);
 const Family& family_of(const std::string& architecture, const std::string& path);
 const Family& family_of(const ModelConfig& config);
 
