@@ -2,6 +2,7 @@
 
 #include "core/torch_api.h"
 
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -9,6 +10,8 @@
 
 #include "core/check.h"
 #include "core/fs.h"
+#include "core/log.h"
+#include "dist/link_probe.h"
 #include "hub/cache.h"
 
 namespace zt::train {
@@ -102,6 +105,34 @@ void set_cpu_rng_state(const std::string& bytes) {
   std::memcpy(state.mutable_data_ptr<uint8_t>(), bytes.data(), bytes.size());
   at::Generator generator = at::detail::getDefaultCPUGenerator();
   generator.set_state(state);
+}
+
+// Before step 1 of a multi-rank run: the bus bandwidth within and between nodes, and a warning when the links
+// between nodes will hold the run back (ZTUNE_LINK_PROBE_MB=0 skips it).
+void check_links(dist::RunContext& context, int64_t trainable_numel) {
+  if (context.launch().world_size < 2) return;
+  const int64_t bytes = dist::link_probe_bytes(context.device());
+  if (bytes == 0) return;
+  // What a step sends per rank, about: the fp32 gradients reduced and the updated weights gathered.
+  const double step_bytes = 2.0 * 4.0 * static_cast<double>(trainable_numel);
+  const dist::LinkReport report = dist::probe_links(context.comm(), context.launch(), bytes, step_bytes);
+  if (context.launch().rank != 0) return;
+  ZT_LOG_INFO(report.summary);
+  if (!report.warning.empty()) ZT_LOG_WARN(report.warning);
+}
+
+// --dry_run true: the estimate of this run on this launch's cluster shape, printed by rank 0; nothing loads.
+int dry_run(const TrainConfig& config, dist::RunContext& context, ClusterShape cluster) {
+  if (context.launch().rank != 0) return 0;
+  const std::string model_dir = hub::resolve_model_dir(config.model.model, hub_access(config));
+  EstimateInput input = estimate_input_for(config, model::read_model_config(model_dir), cluster);
+  input.gpu = context.device().is_cuda();
+  const Estimate estimate = estimate_run(input);
+  std::printf("%s", format_estimate(input, estimate, estimate_time(input, estimate, Rates{}), Rates{},
+                                    "no rates measured in a dry run: see ztune estimate", 0)
+                        .c_str());
+  std::fflush(stdout);
+  return 0;
 }
 
 }  // namespace zt::train

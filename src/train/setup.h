@@ -9,9 +9,11 @@
 
 #include "data/shard_reader.h"
 #include "dist/comm.h"
+#include "dist/run_context.h"
 #include "dist/zero_config.h"
 #include "hub/download.h"
 #include "model/config.h"
+#include "train/estimate.h"
 #include "train/train_config.h"
 
 namespace zt::train {
@@ -28,6 +30,11 @@ at::ScalarType training_dtype(const ModelSetup& setup, const model::ModelConfig&
 // The ZeRO settings of a run: --deepspeed's preset or file with "auto" filled from the model and flags, or
 // stage 0 with --max_grad_norm and the training dtype.
 dist::ZeroConfig zero_config_for(const ModelSetup& model, const OptimSetup& optim, const model::ModelConfig& config);
+// Before step 1 of a multi-rank run: the bus bandwidth within and between nodes, and a warning when the links
+// between nodes will hold the run back (ZTUNE_LINK_PROBE_MB=0 skips it).
+void check_links(dist::RunContext& context, int64_t trainable_numel);
+// --dry_run true: the estimate of this run on this launch's cluster shape, printed by rank 0; nothing loads.
+int dry_run(const TrainConfig& config, dist::RunContext& context, ClusterShape cluster);
 // The CPU generator (LoRA dropout seeds) as bytes, and back.
 std::string cpu_rng_state();
 void set_cpu_rng_state(const std::string& bytes);
