@@ -24,19 +24,16 @@ void print_help(const std::string& text) { std::fputs(text.c_str(), stdout); }
 int run_sft(const std::vector<std::string>& argv) {
   SftArgs args;
   if (!parse_command(sft_table(), argv, args)) return 0;
-  if (args.deepspeed.has_value()) {
-    // Checked now so that a bad preset or file is reported before anything loads. "auto" sizes come from
-    // the model's hidden size when the model folder is at hand.
+  train::TrainConfig config = train_config(args, sft_table().to_json(args));
+  if (config.optim.deepspeed.has_value()) {
+    // Checked now (from the text read once) so that a bad preset or file is reported before anything loads;
+    // the "auto" sizes are the model's, filled in when the run is resolved.
     dist::ZeroAutoValues autos;
     autos.max_grad_norm = args.max_grad_norm;
-    std::error_code ignored;
-    if (std::filesystem::exists(std::filesystem::path(args.model) / "config.json", ignored))
-      autos.hidden_size = model::read_model_config(args.model).hidden_size;
-    else
-      autos.hidden_size = 1;  // hub id: resolved when the trainer has the model; only the syntax is checked here
-    dist::load_zero_config(*args.deepspeed, autos);
+    autos.hidden_size = 1;
+    dist::parse_zero_config(config.optim.deepspeed->text, config.optim.deepspeed->origin, autos);
   }
-  return train::run_sft(train_config(args, sft_table().to_json(args)));
+  return train::run_sft(config);
 }
 
 }  // namespace zt::cli

@@ -187,7 +187,7 @@ int run_estimate(const std::vector<std::string>& argv_in) {
     dist::init_mpi(launch);
   }
   train::ClusterShape cluster{flags.nnodes.value_or(launch.num_nodes), flags.nproc_per_node.value_or(launch.local_world_size)};
-  train::EstimateInput input = train::estimate_input_for(config, model, cluster);
+  train::EstimateInput input = train::estimate_input_for(config, train::resolve_run(config, model, cluster));
   input.gpu = flags.device == "cuda";
   const train::Estimate estimate = train::estimate_run(input);
 

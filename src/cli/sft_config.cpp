@@ -93,7 +93,7 @@ train::TrainConfig train_config(const SftArgs& args, nlohmann::json args_json) {
   optim.adam_beta2 = args.adam_beta2;
   optim.adam_epsilon = args.adam_epsilon;
   optim.max_grad_norm = args.max_grad_norm;
-  optim.deepspeed = args.deepspeed;
+  if (args.deepspeed.has_value()) optim.deepspeed = dist::read_zero_source(*args.deepspeed);  // the one read of the file
 
   train::LoopSetup& loop = config.loop;
   loop.num_train_epochs = args.num_train_epochs;

@@ -20,8 +20,13 @@ int64_t numel_of(const std::vector<int64_t>& shape) {
 
 std::function<bool(const std::string&)> LayerWeightPartition::resident_predicate(const LayerOf& layer_of,
                                                                                 const std::string& model_dir,
-                                                                                 int64_t persistence_threshold) {
-  st::Checkpoint weights = st::Checkpoint::open(model_dir);
+                                                                                int64_t persistence_threshold) {
+  return resident_predicate(layer_of, st::Checkpoint::open(model_dir), persistence_threshold);
+}
+
+std::function<bool(const std::string&)> LayerWeightPartition::resident_predicate(const LayerOf& layer_of,
+                                                                                const st::Checkpoint& weights,
+                                                                                int64_t persistence_threshold) {
   std::map<std::string, int64_t> sizes;
   for (const std::string& name : weights.names()) sizes[name] = numel_of(weights.locate(name).second->shape);
   return [sizes, persistence_threshold, layer_of](const std::string& name) {
@@ -32,9 +37,14 @@ std::function<bool(const std::string&)> LayerWeightPartition::resident_predicate
 
 LayerWeightPartition::LayerWeightPartition(Communicator& comm, LayeredModel model, const std::string& model_dir,
                                            int64_t persistence_threshold, at::ScalarType dtype, at::Device device)
+    : LayerWeightPartition(comm, std::move(model), st::Checkpoint::open(model_dir), model_dir, persistence_threshold,
+                           dtype, device) {}
+
+LayerWeightPartition::LayerWeightPartition(Communicator& comm, LayeredModel model, const st::Checkpoint& weights,
+                                           const std::string& model_dir, int64_t persistence_threshold,
+                                           at::ScalarType dtype, at::Device device)
     : comm_(comm.duplicate()), model_(std::move(model)) {
-  st::Checkpoint weights = st::Checkpoint::open(model_dir);
-  auto resident = resident_predicate(model_.layer_of, model_dir, persistence_threshold);
+  auto resident = resident_predicate(model_.layer_of, weights, persistence_threshold);
   layers_.resize(static_cast<size_t>(model_.num_layers));
   for (const std::string& name : weights.names()) {  // sorted: the same order on every rank
     const int64_t l = model_.layer_of(name);

@@ -18,6 +18,10 @@
 
 #include "dist/comm.h"
 
+namespace zt::st {
+class Checkpoint;
+}
+
 namespace zt::dist {
 
 class ZeroEngine;
@@ -43,10 +47,16 @@ class LayerWeightPartition {
   // What the model should load whole (the decoder's ModelOptions::keep_weight); the rest is partitioned.
   static std::function<bool(const std::string&)> resident_predicate(const LayerOf& layer_of, const std::string& model_dir,
                                                                     int64_t persistence_threshold);
+  static std::function<bool(const std::string&)> resident_predicate(const LayerOf& layer_of,
+                                                                    const st::Checkpoint& weights,
+                                                                    int64_t persistence_threshold);
 
   // Loads this rank's slices and installs the model's layer hooks. The model must have been loaded with
   // resident_predicate(model.layer_of, model_dir, persistence_threshold) and must outlive this object.
   LayerWeightPartition(Communicator& comm, LayeredModel model, const std::string& model_dir,
+                       int64_t persistence_threshold, at::ScalarType dtype, at::Device device);
+  // The same from the folder's weights already opened (`where` names the folder in errors).
+  LayerWeightPartition(Communicator& comm, LayeredModel model, const st::Checkpoint& weights, const std::string& where,
                        int64_t persistence_threshold, at::ScalarType dtype, at::Device device);
   ~LayerWeightPartition();
   LayerWeightPartition(const LayerWeightPartition&) = delete;

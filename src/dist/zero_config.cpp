@@ -140,14 +140,19 @@ ZeroConfig parse_zero_config(const std::string& json_text, const std::string& or
   return config;
 }
 
-ZeroConfig load_zero_config(const std::string& spec, const ZeroAutoValues& autos) {
+ZeroSource read_zero_source(const std::string& spec) {
   const bool is_file = spec.size() > 5 && spec.substr(spec.size() - 5) == ".json";
-  if (!is_file) return parse_zero_config(zero_preset_json(spec), spec, autos);
+  if (!is_file) return {zero_preset_json(spec), spec};
   std::ifstream in(spec);
   ZT_REQUIRE(in, "--deepspeed " << spec << ": cannot open the file");
   std::stringstream text;
   text << in.rdbuf();
-  return parse_zero_config(text.str(), spec, autos);
+  return {text.str(), spec};
+}
+
+ZeroConfig load_zero_config(const std::string& spec, const ZeroAutoValues& autos) {
+  const ZeroSource source = read_zero_source(spec);
+  return parse_zero_config(source.text, source.origin, autos);
 }
 
 }  // namespace zt::dist

@@ -34,6 +34,14 @@ struct ZeroAutoValues {
   std::string dtype = "fp32";  // the training dtype: fp32 | bf16 | fp16
 };
 
+// A --deepspeed value read once: a preset's compiled-in JSON or a file's text, and what names it in errors.
+struct ZeroSource {
+  std::string text;
+  std::string origin;
+};
+// A zt::Error when `spec` names a file that cannot be read.
+ZeroSource read_zero_source(const std::string& spec);
+
 // `spec` is a preset name or a JSON file path. Unknown stages, offload (not supported) and malformed values
 // are errors naming the key and the file.
 ZeroConfig load_zero_config(const std::string& spec, const ZeroAutoValues& autos);

@@ -179,20 +179,24 @@ LossOutput DecoderModel::loss(const at::Tensor& hidden, const at::Tensor& labels
 }
 
 DecoderModel DecoderModel::load(const std::string& model_dir, const ModelOptions& options) {
+  return load(model_dir, read_model_config(model_dir), st::Checkpoint::open(model_dir), options);
+}
+
+DecoderModel DecoderModel::load(const std::string& model_dir, const ModelConfig& model_config,
+                                const st::Checkpoint& weights, const ModelOptions& options) {
   // flash_attn runs through scaled_dot_product_attention per packed sample, whose CUDA backend is the flash
   // kernel for bf16/fp16 (the varlen layout comes from running each segment separately).
   ZT_REQUIRE(options.attn_impl == "sdpa" || options.attn_impl == "eager" || options.attn_impl == "flash_attn" ||
                  options.attn_impl == "flash_attention_2",
              "--attn_impl '" << options.attn_impl << "' is not one of sdpa, eager, flash_attn");
   DecoderModel model;
-  model.config_ = read_model_config(model_dir);
+  model.config_ = model_config;
   model.options_ = options;
   model.packed_kernel_ = packed_kernel_for(options.device, options.dtype, model.config_.head_dim);
   if (options.device.is_cuda() && options.attn_impl != "eager")
     ZT_LOG_INFO("packed samples attend through " << packed_kernel_name(model.packed_kernel_) << " ("
                                                  << c10::toString(options.dtype) << " on " << options.device << ")");
   const ModelConfig& config = model.config_;
-  st::Checkpoint weights = st::Checkpoint::open(model_dir);
   std::set<std::string> used;
   auto keep = [&](const std::string& name) { return !options.keep_weight || options.keep_weight(name); };
   auto fetch = [&](const std::string& name, std::vector<int64_t> shape, bool trainable) -> at::Tensor {

@@ -23,6 +23,10 @@
 #include "model/linear.h"
 #include "model/lora/lora_config.h"
 
+namespace zt::st {
+class Checkpoint;
+}
+
 namespace zt::model {
 
 struct ModelOptions {
@@ -70,6 +74,9 @@ class DecoderModel {
   // Loads config.json and the safetensors weights of `model_dir`. Missing, unexpected or misshapen
   // weights are a zt::Error naming the tensor.
   static DecoderModel load(const std::string& model_dir, const ModelOptions& options);
+  // The same from the folder's config and weights already read (a run reads each file once).
+  static DecoderModel load(const std::string& model_dir, const ModelConfig& config, const st::Checkpoint& weights,
+                           const ModelOptions& options);
 
   // [B, T] ids and position ids (restarting at 0 per packed sample) -> final hidden states [B, T, H].
   at::Tensor hidden_states(const at::Tensor& input_ids, const at::Tensor& position_ids, bool training) const;

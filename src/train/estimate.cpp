@@ -10,7 +10,6 @@
 #include <nlohmann/json.hpp>
 
 #include "dist/grad_sync.h"
-#include "train/setup.h"
 #include "train/train_config.h"
 
 namespace zt::train {
@@ -114,27 +113,21 @@ double bus_bandwidth(const EstimateInput& input, const Rates& rates) {
 
 }  // namespace
 
-EstimateInput estimate_input_for(const TrainConfig& config, const model::ModelConfig& model, ClusterShape cluster,
-                                 int64_t tokens) {
+EstimateInput estimate_input_for(const TrainConfig& config, const ResolvedRun& run, int64_t tokens) {
   EstimateInput input;
-  input.model = model;
-  const at::ScalarType dtype = training_dtype(config.model, model);
-  input.tensors.dtype_bytes = dtype == at::kFloat ? 4 : 2;
+  input.model = run.model;
+  input.tensors.dtype_bytes = run.dtype == at::kFloat ? 4 : 2;
   input.tensors.full_training = config.model.full_training;
   if (!config.model.full_training) input.tensors.lora = config.model.lora;
   input.tensors.modules_to_save = config.model.lora.modules_to_save;
-  input.zero = zero_config_for(config.model, config.optim, model);
-  input.cluster = cluster;
-  const int batch = config.loop.per_device_train_batch_size;
-  const int64_t max_length = config.data.max_length.value_or(static_cast<int>(model.max_position_embeddings));
-  const int64_t row = config.data.packing ? config.data.packing_length.value_or(static_cast<int>(max_length)) : max_length;
-  input.tokens_per_micro_batch = tokens > 0 ? tokens : batch * row;
-  input.segment_length = std::min(input.tokens_per_micro_batch, row);
-  input.accumulation = config.loop.gradient_accumulation_steps.value_or(
-      std::max(1, static_cast<int>(std::ceil(16.0 / batch / cluster.world()))));
+  input.zero = run.zero;
+  input.cluster = run.cluster;
+  input.tokens_per_micro_batch = tokens > 0 ? tokens : run.batch * run.row_length;
+  input.segment_length = std::min(input.tokens_per_micro_batch, run.row_length);
+  input.accumulation = run.accumulation;
   input.gradient_checkpointing = config.model.gradient_checkpointing;
   input.attn_impl = config.model.attn_impl;
-  input.packed = config.data.packing || batch > 1;  // rows side by side: several samples per micro-batch
+  input.packed = config.data.packing || run.batch > 1;  // rows side by side: several samples per micro-batch
   return input;
 }
 

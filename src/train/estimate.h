@@ -18,14 +18,9 @@
 #include "dist/zero_config.h"
 #include "model/config.h"
 #include "model/tensor_plan.h"
+#include "train/resolved_run.h"
 
 namespace zt::train {
-
-struct ClusterShape {
-  int nodes = 1;
-  int ranks_per_node = 1;
-  int world() const { return nodes * ranks_per_node; }
-};
 
 struct EstimateInput {
   model::ModelConfig model;
@@ -92,11 +87,9 @@ struct Estimate {
   int64_t flat_padded = 0, partition = 0, largest_bucket = 0;
 };
 
-struct TrainConfig;
-// The estimate's view of an sft run on `cluster`; `tokens` per micro-batch, 0 for the most a micro-batch can
+// The estimate's view of an sft run as resolved; `tokens` per micro-batch, 0 for the most a micro-batch can
 // hold (per_device_train_batch_size rows of --max_length, or of --packing_length when packing).
-EstimateInput estimate_input_for(const TrainConfig& config, const model::ModelConfig& model, ClusterShape cluster,
-                                 int64_t tokens = 0);
+EstimateInput estimate_input_for(const TrainConfig& config, const ResolvedRun& run, int64_t tokens = 0);
 
 Estimate estimate_run(const EstimateInput& input);
 TimeEstimate estimate_time(const EstimateInput& input, const Estimate& estimate, const Rates& rates);

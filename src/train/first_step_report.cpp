@@ -42,8 +42,8 @@ void report_first_step(dist::Communicator& comm_, dist::LayerWeightPartition* pa
   if (rank_ != 0) return;
   int64_t tokens = 0;
   for (size_t r = 0; r < all.size(); r += mine.size()) tokens = std::max(tokens, static_cast<int64_t>(all[r + 1]));
-  EstimateInput at_step = estimate_input_for(facts.config, facts.model_config, facts.cluster, tokens);
-  EstimateInput at_max = estimate_input_for(facts.config, facts.model_config, facts.cluster);
+  EstimateInput at_step = estimate_input_for(facts.config, facts.run, tokens);
+  EstimateInput at_max = estimate_input_for(facts.config, facts.run);
   at_step.gpu = at_max.gpu = device_.is_cuda();
   const Estimate expected = estimate_run(at_step);
   const Estimate worst = estimate_run(at_max);

@@ -14,14 +14,14 @@
 #include "dist/zero3_weights.h"
 #include "model/config.h"
 #include "train/estimate.h"
+#include "train/resolved_run.h"
 #include "train/train_config.h"
 
 namespace zt::train {
 
 struct FirstStepFacts {
   const TrainConfig& config;
-  const model::ModelConfig& model_config;
-  ClusterShape cluster;
+  const ResolvedRun& run;
   c10::Device device;
   int64_t step = 1;                 // the step measured (1-based)
   int64_t frozen_bytes = 0;         // what the model holds without a gradient

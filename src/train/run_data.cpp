@@ -6,12 +6,13 @@
 
 namespace zt::train {
 
-RunData open_run_data(const TrainConfig& config, dist::Communicator& comm) {
+RunData open_run_data(const TrainConfig& config, dist::Communicator& comm, ClusterShape cluster, ResolvedRun& resolved) {
   RunData run;
   run.model_dir = hub::resolve_model_dir(config.model.model, hub_access(config));
   ModelFiles files =
       open_model_files(run.model_dir, config.data.template_name, config.data.system, config.data.chat_template_kwargs);
-  run.model_config = files.config;
+  resolved = resolve_run(config, std::move(files.config), cluster);
+  run.weights = std::make_shared<const st::Checkpoint>(st::Checkpoint::open(run.model_dir));
   run.tokenizer = std::move(files.tokenizer);
   run.chat = std::move(files.chat);
   run.template_name = files.template_name;
@@ -31,8 +32,7 @@ RunData open_run_data(const TrainConfig& config, dist::Communicator& comm) {
   if (config.data.columns.has_value()) options.format.column_renames = data::parse_column_renames(*config.data.columns);
   options.format.self_cognition = config.data.self_cognition;
   options.loss_scale = data::parse_loss_scale(config.data.loss_scale);
-  options.max_length = config.data.max_length.value_or(static_cast<int>(run.model_config.max_position_embeddings));
-  run.max_length = options.max_length;
+  options.max_length = static_cast<int32_t>(resolved.max_length);
   options.truncation = data::parse_truncation(config.data.truncation_strategy);
   options.packing = config.data.packing;
   options.packing_length = config.data.packing_length.value_or(0);

@@ -8,30 +8,31 @@
 #include <string>
 #include <vector>
 
+#include "core/safetensors.h"
 #include "data/chat_template.h"
 #include "data/pipeline.h"
 #include "data/shard_reader.h"
 #include "data/tokenizer.h"
 #include "dist/comm.h"
-#include "model/config.h"
+#include "train/resolved_run.h"
 #include "train/train_config.h"
 
 namespace zt::train {
 
 struct RunData {
   std::string model_dir;
-  model::ModelConfig model_config;
+  std::shared_ptr<const st::Checkpoint> weights;  // the folder's safetensors (index read once)
   std::unique_ptr<data::Tokenizer> tokenizer;
   std::unique_ptr<data::ChatTemplate> chat;
   std::string template_name;            // ms-swift's name of the template in use
-  int64_t max_length = 0;               // --max_length, or the model's max positions
   std::unique_ptr<data::ShardReader> reader;
   std::unique_ptr<data::DataPipeline> pipeline;
   std::vector<data::RawRow> held_out;   // --split_dataset_ratio rows (all ranks), for val_dataset.jsonl
   std::vector<data::RawRow> eval_rows;  // this rank's validation rows
 };
 
-// Collective: the shard readers index the files over every rank.
-RunData open_run_data(const TrainConfig& config, dist::Communicator& comm);
+// Collective: the shard readers index the files over every rank. `run` is resolved on the way (from the
+// model's config.json, read here once, and `cluster`), since the pipeline needs its max_length.
+RunData open_run_data(const TrainConfig& config, dist::Communicator& comm, ClusterShape cluster, ResolvedRun& run);
 
 }  // namespace zt::train

@@ -73,28 +73,6 @@ std::string choose_run_dir(const std::string& parent, dist::Communicator& comm) 
   return comm.broadcast_text(chosen, 0);
 }
 
-at::ScalarType training_dtype(const ModelSetup& setup, const model::ModelConfig& config) {
-  if (setup.bf16) return at::kBFloat16;
-  if (setup.fp16) return at::kHalf;
-  const std::string name = setup.torch_dtype.value_or(config.dtype);
-  if (name == "bfloat16" || name == "bf16") return at::kBFloat16;
-  if (name == "float16" || name == "fp16") return at::kHalf;
-  return at::kFloat;
-}
-
-dist::ZeroConfig zero_config_for(const ModelSetup& model, const OptimSetup& optim, const model::ModelConfig& config) {
-  const at::ScalarType dtype = training_dtype(model, config);
-  dist::ZeroAutoValues autos;
-  autos.hidden_size = config.hidden_size;
-  autos.max_grad_norm = optim.max_grad_norm;
-  autos.dtype = dtype == at::kBFloat16 ? "bf16" : dtype == at::kHalf ? "fp16" : "fp32";
-  if (optim.deepspeed.has_value()) return dist::load_zero_config(*optim.deepspeed, autos);
-  dist::ZeroConfig zero;
-  zero.gradient_clipping = optim.max_grad_norm;
-  zero.precision = autos.dtype;
-  return zero;
-}
-
 std::string cpu_rng_state() {
   at::Tensor state = at::detail::getDefaultCPUGenerator().get_state();
   return std::string(reinterpret_cast<const char*>(state.const_data_ptr<uint8_t>()), static_cast<size_t>(state.numel()));
@@ -125,7 +103,7 @@ void check_links(dist::RunContext& context, int64_t trainable_numel) {
 int dry_run(const TrainConfig& config, dist::RunContext& context, ClusterShape cluster) {
   if (context.launch().rank != 0) return 0;
   const std::string model_dir = hub::resolve_model_dir(config.model.model, hub_access(config));
-  EstimateInput input = estimate_input_for(config, model::read_model_config(model_dir), cluster);
+  EstimateInput input = estimate_input_for(config, resolve_run(config, model::read_model_config(model_dir), cluster));
   input.gpu = context.device().is_cuda();
   const Estimate estimate = estimate_run(input);
   std::printf("%s", format_estimate(input, estimate, estimate_time(input, estimate, Rates{}), Rates{},

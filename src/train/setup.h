@@ -25,11 +25,6 @@ hub::HubAccess hub_access(const TrainConfig& config);
 std::vector<data::DatasetSource> resolve_datasets(const std::vector<std::string>& specs, const hub::HubAccess& access);
 // Rank 0 picks parent/vN-YYYYMMDD-HHMMSS (N = 1 + the largest existing), creates it, and every rank gets it.
 std::string choose_run_dir(const std::string& parent, dist::Communicator& comm);
-// --bf16/--fp16, else --torch_dtype, else config.json's dtype.
-at::ScalarType training_dtype(const ModelSetup& setup, const model::ModelConfig& config);
-// The ZeRO settings of a run: --deepspeed's preset or file with "auto" filled from the model and flags, or
-// stage 0 with --max_grad_norm and the training dtype.
-dist::ZeroConfig zero_config_for(const ModelSetup& model, const OptimSetup& optim, const model::ModelConfig& config);
 // Before step 1 of a multi-rank run: the bus bandwidth within and between nodes, and a warning when the links
 // between nodes will hold the run back (ZTUNE_LINK_PROBE_MB=0 skips it).
 void check_links(dist::RunContext& context, int64_t trainable_numel);

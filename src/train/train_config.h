@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dist/zero_config.h"
 #include "model/lora/lora_config.h"
 #include "train/swanlab.h"
 
@@ -60,7 +61,7 @@ struct OptimSetup {
   double weight_decay = 0.1;
   double adam_beta1 = 0.9, adam_beta2 = 0.95, adam_epsilon = 1e-8;
   double max_grad_norm = 1.0;
-  std::optional<std::string> deepspeed;     // zero0..3 preset or a JSON file
+  std::optional<dist::ZeroSource> deepspeed;  // --deepspeed: a zero0..3 preset or a JSON file, read once
 };
 
 struct LoopSetup {

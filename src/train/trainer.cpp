@@ -23,6 +23,7 @@
 #include "train/run_data.h"
 #include "train/run_folder.h"
 #include "train/schedule.h"
+#include "train/resolved_run.h"
 #include "train/setup.h"
 #include "train/step.h"
 #include "train/stop_signal.h"
@@ -39,15 +40,15 @@ class Trainer {
  public:
   Trainer(TrainConfig config, dist::Communicator& comm, c10::Device device, ClusterShape cluster)
       : config_(std::move(config)), comm_(comm), device_(device), rank_(comm.rank()), world_(comm.size()), cluster_(cluster) {
-    data_ = open_run_data(config_, comm_);
+    data_ = open_run_data(config_, comm_, cluster_, run_);
     config_.args_json["model_dir"] = fs::absolute(data_.model_dir).lexically_normal().string();  // for infer and export
     evaluator_ = std::make_unique<Evaluator>(comm_, *data_.pipeline, data_.eval_rows, config_.loop.per_device_eval_batch_size);
     plan_steps();
     build_model();
     open_run_folder();
     checkpointer_ = std::make_unique<Checkpointer>(config_, comm_, *engine_, *data_.pipeline, folder_.log.get(), data_.model_dir, folder_.dir,
-                                                   model_->options().dtype, model::all_linear_modules(data_.model_config));
-    const ResumePoint resumed = checkpointer_->resume(output_parent(), steps_per_epoch_);
+                                                   model_->options().dtype, model::all_linear_modules(run_.model));
+    const ResumePoint resumed = checkpointer_->resume(output_parent(), run_.steps_per_epoch);
     first_step_ = resumed.first_step;
     epoch_ = resumed.epoch;
   }
@@ -55,17 +56,17 @@ class Trainer {
   int64_t trainable_numel() const { return engine_->layout().numel; }
 
   void run() {
-    for (int64_t step = first_step_; step < total_steps_; ++step) {
+    for (int64_t step = first_step_; step < run_.total_steps; ++step) {
       const StepOutcome outcome = train_step(step);
       const int64_t done = step + 1;
       report(done, outcome);
-      const bool last = done == total_steps_ || outcome.stop_signal != 0;
+      const bool last = done == run_.total_steps || outcome.stop_signal != 0;
       if (evaluator_->active() && due(config_.loop.eval_strategy, config_.loop.eval_steps, done)) evaluate(done);
       if (due(config_.loop.save_strategy, config_.loop.save_steps, done) || last) checkpointer_->save(done, progress());
       if (outcome.stop_signal != 0) {
         if (rank_ == 0)
           log::print_line(std::string(signal_name(outcome.stop_signal)) + " received: stopped after step " +
-                          std::to_string(done) + " of " + std::to_string(total_steps_) +
+                          std::to_string(done) + " of " + std::to_string(run_.total_steps) +
                           "; resume with --resume_from_checkpoint " + checkpointer_->saved().back());
         break;
       }
@@ -78,8 +79,8 @@ class Trainer {
   // step counts as due for steps and epoch (as ms-swift evaluates and saves at the end).
   bool due(const std::string& strategy, int every, int64_t done) const {
     if (strategy == "no") return false;
-    if (done == total_steps_) return true;
-    return strategy == "epoch" ? done % steps_per_epoch_ == 0 : done % every == 0;
+    if (done == run_.total_steps) return true;
+    return strategy == "epoch" ? done % run_.steps_per_epoch == 0 : done % every == 0;
   }
 
   // ---- setup ----
@@ -87,27 +88,20 @@ class Trainer {
   // Rows per rank in one epoch (packed rows when packing), counted once; every rank runs as many
   // micro-batches as the fullest rank, idle where it has no row left.
   void plan_steps() {
-    batch_ = config_.loop.per_device_train_batch_size;
-    accumulation_ = config_.loop.gradient_accumulation_steps.value_or(std::max(1, static_cast<int>(std::ceil(16.0 / batch_ / world_))));
-    const int64_t per_step = static_cast<int64_t>(batch_) * accumulation_;
-    if (config_.data.streaming) {
-      total_steps_ = config_.loop.max_steps;
-      steps_per_epoch_ = total_steps_;
-      return;
+    uint64_t most_rows = 0;
+    if (!config_.data.streaming) {
+      data_.pipeline->start_epoch(0);
+      uint64_t my_rows = 0;
+      while (data_.pipeline->next()) ++my_rows;
+      for (uint64_t rows : comm_.all_gather_values({my_rows})) most_rows = std::max(most_rows, rows);
+      ZT_REQUIRE(most_rows > 0, "no usable training rows (" << data_.pipeline->stats().summary() << ")");
     }
-    data_.pipeline->start_epoch(0);
-    uint64_t my_rows = 0;
-    while (data_.pipeline->next()) ++my_rows;
-    for (uint64_t rows : comm_.all_gather_values({my_rows})) most_rows_ = std::max(most_rows_, rows);
-    ZT_REQUIRE(most_rows_ > 0, "no usable training rows (" << data_.pipeline->stats().summary() << ")");
-    steps_per_epoch_ = std::max<int64_t>(1, (static_cast<int64_t>(most_rows_) + per_step - 1) / per_step);
-    total_steps_ = config_.loop.max_steps > 0 ? config_.loop.max_steps
-                                       : static_cast<int64_t>(std::ceil(config_.loop.num_train_epochs * double(steps_per_epoch_)));
+    count_steps(run_, config_, most_rows);
   }
 
   void build_model() {
     model::ModelOptions options;
-    options.dtype = training_dtype(config_.model, data_.model_config);
+    options.dtype = run_.dtype;
     options.device = device_;
     const bool full = config_.model.full_training;
     options.full_training = full;
@@ -118,26 +112,27 @@ class Trainer {
     options.modules_to_save = config_.model.lora.modules_to_save;
     options.gradient_checkpointing = config_.model.gradient_checkpointing;
     options.attn_impl = config_.model.attn_impl;
-    const dist::ZeroConfig zero = zero_config_for(config_.model, config_.optim, data_.model_config);
+    const dist::ZeroConfig& zero = run_.zero;
     ZT_REQUIRE(!(full && zero.stage == 3), "--train_type full with ZeRO-3 is not supported: every weight would have to be "
                                            "partitioned as a trainable; use --deepspeed zero2 (or zero1) for full training");
     if (zero.stage == 3)
-      options.keep_weight = dist::LayerWeightPartition::resident_predicate(model::layer_of, data_.model_dir, zero.stage3_param_persistence_threshold);
+      options.keep_weight = dist::LayerWeightPartition::resident_predicate(model::layer_of, *data_.weights,
+                                                                           zero.stage3_param_persistence_threshold);
     at::manual_seed(config_.model.seed);  // the same LoRA initialisation on every rank
-    model_ = std::make_unique<model::DecoderModel>(model::DecoderModel::load(data_.model_dir, options));
+    model_ = std::make_unique<model::DecoderModel>(model::DecoderModel::load(data_.model_dir, run_.model, *data_.weights, options));
     if (config_.model.adapters.has_value()) {
       model_->load_adapter_tensors(model::read_adapter_tensors(*config_.model.adapters));
       if (rank_ == 0) ZT_LOG_INFO("training continues from the adapter in " << *config_.model.adapters);
     }
     if (zero.stage == 3)
-      partition_ = std::make_unique<dist::LayerWeightPartition>(comm_, layered_model(*model_), data_.model_dir,
+      partition_ = std::make_unique<dist::LayerWeightPartition>(comm_, layered_model(*model_), *data_.weights, data_.model_dir,
                                                                 zero.stage3_param_persistence_threshold, options.dtype, device_);
     const optim::AdamWConfig adam{config_.optim.adam_beta1, config_.optim.adam_beta2, config_.optim.adam_epsilon, config_.optim.weight_decay};
     engine_ = std::make_unique<dist::ZeroEngine>(comm_, zero, model_->trainable_parameters(), adam);
     if (partition_) partition_->attach_trainables(*engine_);
     step_ = std::make_unique<TrainStep>(comm_, *model_, *engine_, partition_.get(), config_.model.gradient_checkpointing);
     schedule_ = std::make_unique<LearningRateSchedule>(ScheduleConfig{
-        config_.optim.lr_scheduler_type, config_.optim.learning_rate, total_steps_, config_.optim.warmup_steps,
+        config_.optim.lr_scheduler_type, config_.optim.learning_rate, run_.total_steps, config_.optim.warmup_steps,
         config_.optim.warmup_ratio});
   }
 
@@ -150,12 +145,11 @@ class Trainer {
   void open_run_folder() {
     SwiftRunFacts facts;
     facts.model_dir = fs::absolute(data_.model_dir).lexically_normal().string();
-    facts.model_type = data_.model_config.model_type;
+    facts.model_type = run_.model.model_type;
     facts.template_name = data_.template_name;
-    const at::ScalarType dtype = model_->options().dtype;
-    facts.torch_dtype = dtype == at::kBFloat16 ? "bfloat16" : dtype == at::kHalf ? "float16" : "float32";
-    facts.max_length = data_.max_length;
-    facts.accumulation = accumulation_;
+    facts.torch_dtype = run_.dtype_name();
+    facts.max_length = run_.max_length;
+    facts.accumulation = run_.accumulation;
     facts.world_size = world_;
     facts.local_world_size = cluster_.ranks_per_node;
     folder_ = train::open_run_folder(config_, comm_, output_parent(), facts, data_.held_out,
@@ -164,9 +158,9 @@ class Trainer {
     if (rank_ != 0) return;
     ZT_LOG_INFO("run folder " << folder_.dir << "; " << world_ << " ranks, ZeRO stage " << engine_->config().stage << ", "
                               << engine_->layout().numel << " trainable parameters; "
-                              << (config_.data.streaming ? std::string("streaming") : std::to_string(most_rows_) + " rows on the fullest rank")
-                              << ", " << total_steps_ << " steps (" << steps_per_epoch_ << " per epoch, batch " << batch_
-                              << " x accumulation " << accumulation_ << " x " << world_ << " ranks)");
+                              << (config_.data.streaming ? std::string("streaming") : std::to_string(run_.most_rows) + " rows on the fullest rank")
+                              << ", " << run_.total_steps << " steps (" << run_.steps_per_epoch << " per epoch, batch " << run_.batch
+                              << " x accumulation " << run_.accumulation << " x " << world_ << " ranks)");
   }
 
   // ---- one optimizer step ----
@@ -178,27 +172,27 @@ class Trainer {
     const bool measured = step == first_step_;
     if (measured) begin_first_step_measurement(comm_, partition_.get());
     int64_t largest = 0;
-    for (int micro = 0; micro < accumulation_; ++micro) {
-      std::vector<data::PackedRow> rows = next_rows(batch_);
+    for (int micro = 0; micro < run_.accumulation; ++micro) {
+      std::vector<data::PackedRow> rows = next_rows(run_.batch);
       int64_t tokens = 0;
       for (const data::PackedRow& row : rows) tokens += static_cast<int64_t>(row.input_ids.size());
       largest = std::max(largest, tokens);
       step_->micro_batch(rows);
-      if (rank_ == 0 && micro + 1 < accumulation_)
-        folder_.log->progress(step + 1, total_steps_, first_step_, micro + 1, accumulation_, last_loss_, tokens_seen_);
+      if (rank_ == 0 && micro + 1 < run_.accumulation)
+        folder_.log->progress(step + 1, run_.total_steps, first_step_, micro + 1, run_.accumulation, last_loss_, tokens_seen_);
     }
     StepOutcome outcome = step_->finish(schedule_->at(step), stop_requested());
     if (measured)
       report_first_step(comm_, partition_.get(),
-                        {config_, data_.model_config, cluster_, device_, first_step_ + 1, model_->held_bytes(false),
+                        {config_, run_, device_, first_step_ + 1, model_->held_bytes(false),
                          model_->held_bytes(true), *engine_, folder_.dir},
                         largest);
     return outcome;
   }
 
   void enter_epoch_of(int64_t step) {
-    if (config_.data.streaming || step / steps_per_epoch_ == epoch_) return;
-    epoch_ = step / steps_per_epoch_;
+    if (config_.data.streaming || step / run_.steps_per_epoch == epoch_) return;
+    epoch_ = step / run_.steps_per_epoch;
     data_.pipeline->start_epoch(static_cast<uint32_t>(epoch_));
   }
 
@@ -222,10 +216,10 @@ class Trainer {
     const EvalResult result = evaluator_->run(*model_);
     EvalLogLine line;
     line.step = step;
-    line.total_steps = total_steps_;
+    line.total_steps = run_.total_steps;
     line.loss = result.loss;
     line.token_acc = result.token_acc;
-    line.epoch = double(step) / double(steps_per_epoch_);
+    line.epoch = double(step) / double(run_.steps_per_epoch);
     line.runtime = result.runtime;
     line.samples = result.samples;
     line.batches = result.batches;
@@ -240,20 +234,20 @@ class Trainer {
     ++window_.steps;
     tokens_seen_ += outcome.input_tokens;
     last_loss_ = outcome.loss;
-    if (rank_ == 0) folder_.log->progress(done, total_steps_, first_step_, accumulation_, accumulation_, last_loss_, tokens_seen_);
+    if (rank_ == 0) folder_.log->progress(done, run_.total_steps, first_step_, run_.accumulation, run_.accumulation, last_loss_, tokens_seen_);
     const bool due = done % config_.loop.logging_steps == 0 || (config_.loop.logging_first_step && done == 1) ||
-                     done == total_steps_ || outcome.stop_signal != 0;
+                     done == run_.total_steps || outcome.stop_signal != 0;
     if (!due) return;
     if (rank_ == 0) {
       TrainLogLine line;
       line.step = done;
-      line.total_steps = total_steps_;
+      line.total_steps = run_.total_steps;
       line.first_step = first_step_;
       line.loss = window_.loss / window_.steps;
       line.grad_norm = outcome.result.grad_norm;
       line.learning_rate = outcome.learning_rate;
       line.token_acc = window_.correct / std::max(1.0, window_.tokens);
-      line.epoch = double(done) / double(steps_per_epoch_);
+      line.epoch = double(done) / double(run_.steps_per_epoch);
       line.tokens_seen = tokens_seen_;
       line.skipped = outcome.result.skipped;
       folder_.log->train(line);
@@ -263,8 +257,8 @@ class Trainer {
 
   // What trainer_state.json reports of the run so far.
   TrainerProgress progress() const {
-    const double flops = micro_batch_flops(estimate_input_for(config_, data_.model_config, cluster_)) * accumulation_ * world_;
-    return {total_steps_, steps_per_epoch_, batch_, tokens_seen_, flops};
+    const double flops = micro_batch_flops(estimate_input_for(config_, run_)) * run_.accumulation * world_;
+    return {run_.total_steps, run_.steps_per_epoch, run_.batch, tokens_seen_, flops};
   }
 
   void finish() {
@@ -306,9 +300,7 @@ class Trainer {
   RunData data_;
   std::unique_ptr<Evaluator> evaluator_;
 
-  int batch_ = 1, accumulation_ = 1;
-  uint64_t most_rows_ = 0;
-  int64_t steps_per_epoch_ = 1, total_steps_ = 0;
+  ResolvedRun run_;
 
   std::unique_ptr<model::DecoderModel> model_;
   std::unique_ptr<dist::ZeroEngine> engine_;
