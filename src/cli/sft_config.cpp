@@ -59,17 +59,18 @@ train::TrainConfig train_config(const SftArgs& args, nlohmann::json args_json) {
   data.dataset = args.dataset;
   data.val_dataset = args.val_dataset;
   data.split_dataset_ratio = args.split_dataset_ratio;
-  data.columns = args.columns;
-  data.strict = args.strict;
-  data.shuffle = args.dataset_shuffle;
   data.streaming = args.streaming;
-  data.shuffle_buffer_size = args.shuffle_buffer_size;
-  data.data_seed = args.data_seed;
-  data.packing = args.packing;
-  data.packing_length = args.packing_length;
   data.max_length = args.max_length;
-  data.truncation_strategy = args.truncation_strategy;
-  data.loss_scale = args.loss_scale;
+  data.reader.shuffle = args.dataset_shuffle;
+  data.reader.shuffle_buffer_size = static_cast<uint32_t>(args.shuffle_buffer_size);
+  data.reader.data_seed = static_cast<uint64_t>(args.data_seed);
+  data::PipelineOptions& pipeline = data.pipeline;
+  if (args.columns.has_value()) pipeline.format.column_renames = data::parse_column_renames(*args.columns);
+  pipeline.strict = args.strict;
+  pipeline.packing = args.packing;
+  pipeline.packing_length = args.packing_length.value_or(0);
+  pipeline.truncation = data::parse_truncation(args.truncation_strategy);
+  pipeline.loss_scale = data::parse_loss_scale(args.loss_scale);
   data.template_name = args.template_name;
   if (!data.template_name && args.template_backend == std::string("jinja")) data.template_name = data::kJinjaTemplate;
   data.chat_template_kwargs = args.chat_template_kwargs.value_or("{}");
@@ -80,18 +81,15 @@ train::TrainConfig train_config(const SftArgs& args, nlohmann::json args_json) {
     ZT_REQUIRE(values.size() <= 2, "--" << flag << " takes one name, or two (Chinese, English); got " << values.size());
     return std::make_pair(values[0], values.back());
   };
-  data.self_cognition.name = pair_of(args.model_name, "model_name");
-  data.self_cognition.author = pair_of(args.model_author, "model_author");
+  pipeline.format.self_cognition.name = pair_of(args.model_name, "model_name");
+  pipeline.format.self_cognition.author = pair_of(args.model_author, "model_author");
 
   train::OptimSetup& optim = config.optim;
-  optim.learning_rate = args.learning_rate.value_or(model.full_training ? 1e-5 : 1e-4);
-  optim.lr_scheduler_type = args.lr_scheduler_type;
-  optim.warmup_ratio = args.warmup_ratio;
-  optim.warmup_steps = args.warmup_steps;
-  optim.weight_decay = args.weight_decay;
-  optim.adam_beta1 = args.adam_beta1;
-  optim.adam_beta2 = args.adam_beta2;
-  optim.adam_epsilon = args.adam_epsilon;
+  optim.schedule.learning_rate = args.learning_rate.value_or(model.full_training ? 1e-5 : 1e-4);
+  optim.schedule.type = args.lr_scheduler_type;
+  optim.schedule.warmup_ratio = args.warmup_ratio;
+  optim.schedule.warmup_steps = args.warmup_steps;
+  optim.adam = {args.adam_beta1, args.adam_beta2, args.adam_epsilon, args.weight_decay};
   optim.max_grad_norm = args.max_grad_norm;
   if (args.deepspeed.has_value()) optim.deepspeed = dist::read_zero_source(*args.deepspeed);  // the one read of the file
 
@@ -107,8 +105,12 @@ train::TrainConfig train_config(const SftArgs& args, nlohmann::json args_json) {
   loop.eval_steps = args.eval_steps.value_or(args.save_steps);
   loop.save_total_limit = args.save_total_limit;
   loop.add_version = args.add_version;
-  loop.save_strategy = args.save_strategy;
-  loop.eval_strategy = args.eval_strategy;
+  // The table allows steps, epoch and no only.
+  auto interval = [](const std::string& name) {
+    return name == "epoch" ? train::Interval::epoch : name == "no" ? train::Interval::no : train::Interval::steps;
+  };
+  loop.save_strategy = interval(args.save_strategy);
+  loop.eval_strategy = interval(args.eval_strategy);
   loop.load_best_model_at_end = args.load_best_model_at_end;
   std::string metric = args.metric_for_best_model.value_or("loss");
   if (metric.rfind("eval_", 0) == 0) metric = metric.substr(5);

@@ -127,7 +127,7 @@ EstimateInput estimate_input_for(const TrainConfig& config, const ResolvedRun& r
   input.accumulation = run.accumulation;
   input.gradient_checkpointing = config.model.gradient_checkpointing;
   input.attn_impl = config.model.attn_impl;
-  input.packed = config.data.packing || run.batch > 1;  // rows side by side: several samples per micro-batch
+  input.packed = config.data.pipeline.packing || run.batch > 1;  // rows side by side: several samples per micro-batch
   return input;
 }
 

@@ -22,7 +22,8 @@ ResolvedRun resolve_run(const TrainConfig& config, model::ModelConfig model, Clu
     run.dtype = name == "bfloat16" || name == "bf16" ? at::kBFloat16 : name == "float16" || name == "fp16" ? at::kHalf : at::kFloat;
   }
   run.max_length = config.data.max_length.value_or(static_cast<int>(run.model.max_position_embeddings));
-  run.row_length = config.data.packing ? config.data.packing_length.value_or(static_cast<int>(run.max_length)) : run.max_length;
+  const int64_t packing_length = config.data.pipeline.packing_length;
+  run.row_length = config.data.pipeline.packing && packing_length > 0 ? packing_length : run.max_length;
   run.cluster = cluster;
   run.batch = config.loop.per_device_train_batch_size;
   run.accumulation = config.loop.gradient_accumulation_steps.value_or(

@@ -19,24 +19,14 @@ RunData open_run_data(const TrainConfig& config, dist::Communicator& comm, Clust
 
   // The data index all-gather of the shard readers, over the communicator.
   const data::ExchangeFn exchange = [&comm](const std::vector<uint64_t>& mine) { return comm.all_gather_values(mine); };
-  data::ReaderOptions reader_options;
+  data::ReaderOptions reader_options = config.data.reader;
   reader_options.rank = comm.rank();
   reader_options.world_size = comm.size();
-  reader_options.shuffle = config.data.shuffle;
-  reader_options.shuffle_buffer_size = static_cast<uint32_t>(config.data.shuffle_buffer_size);
-  reader_options.data_seed = static_cast<uint64_t>(config.data.data_seed);
   reader_options.split_ratio = config.data.val_dataset.empty() ? config.data.split_dataset_ratio : 0.0;
   run.reader = std::make_unique<data::ShardReader>(resolve_datasets(config.data.dataset, hub_access(config)),
                                                    reader_options, exchange);
-  data::PipelineOptions options;
-  if (config.data.columns.has_value()) options.format.column_renames = data::parse_column_renames(*config.data.columns);
-  options.format.self_cognition = config.data.self_cognition;
-  options.loss_scale = data::parse_loss_scale(config.data.loss_scale);
+  data::PipelineOptions options = config.data.pipeline;
   options.max_length = static_cast<int32_t>(resolved.max_length);
-  options.truncation = data::parse_truncation(config.data.truncation_strategy);
-  options.packing = config.data.packing;
-  options.packing_length = config.data.packing_length.value_or(0);
-  options.strict = config.data.strict;
   run.pipeline = std::make_unique<data::DataPipeline>(*run.reader, *run.chat, options);
 
   // The validation rows: --val_dataset files, or the part --split_dataset_ratio held out; this rank's share.

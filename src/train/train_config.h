@@ -4,7 +4,8 @@
 // the model or the world size.
 #pragma once
 
-#include "data/formats.h"
+#include "data/pipeline.h"
+#include "data/shard_reader.h"
 
 #include <optional>
 #include <string>
@@ -14,6 +15,8 @@
 
 #include "dist/zero_config.h"
 #include "model/lora/lora_config.h"
+#include "optim/adamw.h"
+#include "train/schedule.h"
 #include "train/swanlab.h"
 
 namespace zt::train {
@@ -36,33 +39,28 @@ struct DataSetup {
   std::vector<std::string> dataset;         // files or cached hub ids, [HF::|MS::]id[:subset][#N]
   std::vector<std::string> val_dataset;
   double split_dataset_ratio = 0.0;
-  std::optional<std::string> columns;       // JSON rename map
-  bool strict = false;
-  bool shuffle = true;
   bool streaming = false;
-  int shuffle_buffer_size = 1000;
-  int data_seed = 42;
-  bool packing = false;
-  std::optional<int> packing_length;        // default: max_length
   std::optional<int> max_length;            // default: the model's max_position_embeddings
-  std::string truncation_strategy = "delete";
-  std::string loss_scale = "default";
   std::optional<std::string> template_name; // default: detected from the model folder
   std::string chat_template_kwargs = "{}";  // a Jinja template's extra variables (JSON object)
   std::optional<std::string> system;
-  data::SelfCognition self_cognition;       // --model_name / --model_author
+  // The components' own options, as the flags set them: the reader's shuffle, buffer and seed (its rank, world
+  // and split are the run's), the pipeline's formats, loss scale, truncation, packing and strictness (its
+  // max_length is the run's).
+  data::ReaderOptions reader;
+  data::PipelineOptions pipeline;
 };
 
 struct OptimSetup {
-  double learning_rate = 1e-4;              // ms-swift: 1e-4 for LoRA, 1e-5 for full
-  std::string lr_scheduler_type = "cosine";
-  double warmup_ratio = 0.0;
-  int warmup_steps = 0;
-  double weight_decay = 0.1;
-  double adam_beta1 = 0.9, adam_beta2 = 0.95, adam_epsilon = 1e-8;
+  optim::AdamWConfig adam;                  // --adam_beta1/2, --adam_epsilon, --weight_decay
+  ScheduleConfig schedule;                  // --lr_scheduler_type, --learning_rate, warm-up (total_steps: the run's)
   double max_grad_norm = 1.0;
   std::optional<dist::ZeroSource> deepspeed;  // --deepspeed: a zero0..3 preset or a JSON file, read once
 };
+
+// When --save_strategy / --eval_strategy fall due: every N steps, at each epoch's end, or never (the last step is
+// saved and evaluated whatever it says, as ms-swift does).
+enum class Interval { steps, epoch, no };
 
 struct LoopSetup {
   double num_train_epochs = 3.0;
@@ -74,8 +72,8 @@ struct LoopSetup {
   bool logging_first_step = true;
   int save_steps = 500;
   int eval_steps = 500;                     // ms-swift: save_steps
-  std::string save_strategy = "steps";      // steps | epoch | no (the last step is saved whatever it says)
-  std::string eval_strategy = "steps";      // steps | epoch | no
+  Interval save_strategy = Interval::steps;
+  Interval eval_strategy = Interval::steps;
   bool load_best_model_at_end = false;      // the best checkpoint is kept, reported and pushed
   std::string metric_for_best_model = "loss";  // loss | token_acc (eval_ prefix allowed)
   bool greater_is_better = false;           // default: true for token_acc

@@ -77,10 +77,10 @@ class Trainer {
  private:
   // Whether a --save_strategy/--eval_strategy of steps, epoch or no falls due after `done` steps; the last
   // step counts as due for steps and epoch (as ms-swift evaluates and saves at the end).
-  bool due(const std::string& strategy, int every, int64_t done) const {
-    if (strategy == "no") return false;
+  bool due(Interval strategy, int every, int64_t done) const {
+    if (strategy == Interval::no) return false;
     if (done == run_.total_steps) return true;
-    return strategy == "epoch" ? done % run_.steps_per_epoch == 0 : done % every == 0;
+    return strategy == Interval::epoch ? done % run_.steps_per_epoch == 0 : done % every == 0;
   }
 
   // ---- setup ----
@@ -127,13 +127,12 @@ class Trainer {
     if (zero.stage == 3)
       partition_ = std::make_unique<dist::LayerWeightPartition>(comm_, layered_model(*model_), *data_.weights, data_.model_dir,
                                                                 zero.stage3_param_persistence_threshold, options.dtype, device_);
-    const optim::AdamWConfig adam{config_.optim.adam_beta1, config_.optim.adam_beta2, config_.optim.adam_epsilon, config_.optim.weight_decay};
-    engine_ = std::make_unique<dist::ZeroEngine>(comm_, zero, model_->trainable_parameters(), adam);
+    engine_ = std::make_unique<dist::ZeroEngine>(comm_, zero, model_->trainable_parameters(), config_.optim.adam);
     if (partition_) partition_->attach_trainables(*engine_);
     step_ = std::make_unique<TrainStep>(comm_, *model_, *engine_, partition_.get(), config_.model.gradient_checkpointing);
-    schedule_ = std::make_unique<LearningRateSchedule>(ScheduleConfig{
-        config_.optim.lr_scheduler_type, config_.optim.learning_rate, run_.total_steps, config_.optim.warmup_steps,
-        config_.optim.warmup_ratio});
+    ScheduleConfig schedule = config_.optim.schedule;
+    schedule.total_steps = run_.total_steps;
+    schedule_ = std::make_unique<LearningRateSchedule>(schedule);
   }
 
   // --output_dir, default output/<model folder name>: the run folder's parent (with --add_version false, the
