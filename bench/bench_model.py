@@ -80,7 +80,12 @@ def main():
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--checkpointing", type=int, default=1)
+    parser.add_argument("--against", help="another build folder: time its ztune_model_bench against --build's, "
+                                           "alternating, instead of transformers (a refactor's before and after)")
+    parser.add_argument("--rounds", type=int, default=4, help="with --against: runs of each side")
     args = parser.parse_args()
+    if args.against:
+        return against(args)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "model"
         params, config = write_model(folder)
@@ -102,6 +107,31 @@ def main():
     print(f"\nspeed ratio {ours['tokens_per_second'] / theirs['tokens_per_second']:.2f}x, memory ratio "
           f"{ours['peak_added_mib'] / max(theirs['peak_added_mib'], 1e-9):.2f}; GEMM peak {ours['gemm_flops'] / 1e9:.1f} "
           f"GFLOP/s; threads {ours['threads']} / {theirs['threads']}; {params / 1e6:.1f}M base parameters")
+
+
+def against(args):
+    """The same model and rows through two builds of ztune, alternating round by round; medians."""
+    import statistics
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "model"
+        write_model(folder)
+        common = [str(folder), str(args.seq), str(args.samples), str(args.steps), str(args.checkpointing)]
+        results = {"this": [], "other": []}
+        for _ in range(args.rounds):
+            for side, build in (("other", args.against), ("this", args.build)):
+                out = subprocess.run([str(Path(build) / "bench" / "ztune_model_bench"), *common], check=True,
+                                     capture_output=True, text=True).stdout.strip().splitlines()[-1]
+                results[side].append(json.loads(out))
+    print("| build | tokens/s (median) | each round | peak added MiB (median) |")
+    print("| --- | --- | --- | --- |")
+    for side, build in (("this", args.build), ("other", args.against)):
+        speeds = [r["tokens_per_second"] for r in results[side]]
+        peaks = [r["peak_added_mib"] for r in results[side]]
+        print(f"| {build} | {statistics.median(speeds):.0f} | {' '.join(f'{v:.0f}' for v in speeds)} | "
+              f"{statistics.median(peaks):.0f} |")
+    ratios = [a["tokens_per_second"] / b["tokens_per_second"] for a, b in zip(results["this"], results["other"])]
+    print(f"\nthis / other: speed {statistics.median(ratios):.3f}x (pairs {' '.join(f'{r:.3f}' for r in ratios)}), "
+          f"peak {statistics.median([r['peak_added_mib'] for r in results['this']]) / statistics.median([r['peak_added_mib'] for r in results['other']]):.3f}")
 
 
 if __name__ == "__main__":
