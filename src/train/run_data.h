@@ -21,7 +21,8 @@ namespace zt::train {
 
 struct RunData {
   std::string model_dir;
-  std::shared_ptr<const st::Checkpoint> weights;  // the folder's safetensors (index read once)
+  std::shared_ptr<const st::Checkpoint> weights;  // the folder's safetensors (index read once); the trainer
+                                                  // drops it once the model and its partition are built
   std::unique_ptr<data::Tokenizer> tokenizer;
   std::unique_ptr<data::ChatTemplate> chat;
   std::string template_name;            // ms-swift's name of the template in use

@@ -127,6 +127,7 @@ class Trainer {
     if (zero.stage == 3)
       partition_ = std::make_unique<dist::LayerWeightPartition>(comm_, layered_model(*model_), *data_.weights, data_.model_dir,
                                                                 zero.stage3_param_persistence_threshold, options.dtype, device_);
+    data_.weights.reset();  // every weight is in memory now: unmap the files (their pages would count as resident)
     engine_ = std::make_unique<dist::ZeroEngine>(comm_, zero, model_->trainable_parameters(), config_.optim.adam);
     if (partition_) partition_->attach_trainables(*engine_);
     step_ = std::make_unique<TrainStep>(comm_, *model_, *engine_, partition_.get(), config_.model.gradient_checkpointing);
