@@ -2,7 +2,6 @@
 
 #include "core/torch_api.h"
 
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -20,10 +19,10 @@
 #include "train/checkpointer.h"
 #include "train/evaluator.h"
 #include "train/first_step_report.h"
+#include "train/resolved_run.h"
 #include "train/run_data.h"
 #include "train/run_folder.h"
 #include "train/schedule.h"
-#include "train/resolved_run.h"
 #include "train/setup.h"
 #include "train/step.h"
 #include "train/stop_signal.h"
