@@ -66,7 +66,8 @@ build fuzz_safetensors "$ROOT/tests/fuzz/fuzz_safetensors.cpp" "$ROOT/src/core/s
       "$ROOT/src/core/mapped_file.cpp" "$ROOT/src/core/check.cpp" "$ROOT/src/core/fs.cpp"
 build fuzz_formats "$ROOT/tests/fuzz/fuzz_formats.cpp" "$ROOT/src/data/formats.cpp" "$ROOT/src/data/utf8.cpp" \
       "$ROOT/src/core/check.cpp" -lutf8proc
-build fuzz_tokenizer "$ROOT/tests/fuzz/fuzz_tokenizer.cpp" "$ROOT/src/data/tokenizer.cpp" "$ROOT/src/data/text_steps.cpp" \
+build fuzz_tokenizer "$ROOT/tests/fuzz/fuzz_tokenizer.cpp" "$ROOT/src/data/tokenizer.cpp" "$ROOT/src/data/tokenizer_model.cpp" \
+      "$ROOT/src/data/text_steps.cpp" \
       "$ROOT/src/data/utf8.cpp" "$ROOT/src/core/check.cpp" -lpcre2-8 -lutf8proc
 build fuzz_gguf "$ROOT/tests/fuzz/fuzz_gguf.cpp" "$ROOT/src/export/gguf.cpp" "$ROOT/src/export/gguf_vocab_to_hf.cpp" \
       "$ROOT/src/export/gguf_metadata.cpp" "$ROOT/src/core/mapped_file.cpp" "$ROOT/src/core/check.cpp" \
