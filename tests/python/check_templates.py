@@ -14,12 +14,11 @@ Builds three model folders the way real ones are shaped:
     (transformers 5 rebuilds its pipeline; ms-swift tokenizes each piece separately, each gaining its "▁");
 writes conversations that exercise thinking (think blocks in history and in the last reply, replies without
 one, no system, an empty system, per-message loss, a reply ending with the stop word), and requires
-tests/python/encoding_parity.py to pass for every template and loss scale on them and on the bundled samples:
+tests/python/encoding_parity.py's check to pass (in this process) for every template and loss scale on them and on the bundled samples:
 ids and labels equal ms-swift's row by row.
 """
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from tokenizers import AddedToken, Tokenizer
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import encoding_parity  # noqa: E402
 from check_tokenizer_shapes import build as build_shape, training_text  # noqa: E402
 
 THINKING = [
@@ -124,17 +124,16 @@ def main():
         (llama2, "llama", ["llama", "chatml", "default"], [str(data)] + samples),
         (fixtures / "llama", "llama", ["llama3_2"], [str(data), samples[0]]),
     ]
+    # One process for every run: ms-swift and torch are imported once, each folder's processor loaded once.
     failures = []
     for folder, model_type, templates, files in runs:
-        done = subprocess.run([sys.executable, str(HERE / "encoding_parity.py"), tool, str(folder), model_type,
-                               str(work / f"parity-{folder.name}"), *files, "--templates", *templates,
-                               "--max-length", "4096", "--packing-length", "4096"],
-                              capture_output=True, text=True, timeout=1500)
-        tail = (done.stdout + done.stderr).strip().splitlines()
-        print(f"{folder.name} {' '.join(templates)}: {'ok' if done.returncode == 0 else 'FAILED'}")
-        for line in tail[-12:] if done.returncode else [line for line in tail if "rows" in line][-6:]:
-            print("   ", line)
-        if done.returncode:
+        lines = []
+        checked, failed = encoding_parity.check(tool, str(folder), model_type, work / f"parity-{folder.name}", files,
+                                                templates, 4096, 4096, report=lines.append)
+        print(f"{folder.name} {' '.join(templates)}: {'ok' if checked and not failed else 'FAILED'} ({checked} rows)")
+        for line in ([f"FAIL: {f}" for f in failed[:10]] if failed or not checked else lines[-6:]):
+            print("   ", line, flush=True)
+        if failed or not checked:
             failures.append(folder.name)
     if failures:
         sys.exit(f"FAIL: {failures}")

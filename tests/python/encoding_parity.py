@@ -5,7 +5,7 @@ usage: encoding_parity.py TOOL MODEL_DIR MODEL_TYPE WORK_DIR --templates T [T ..
 
 For every file, template and loss_scale (default, last_round, all), ms-swift loads the file
 (swift.dataset.load_dataset, its AutoPreprocessor) and encodes each row (swift.template, train mode);
-ztune_encode_dataset (TOOL) does the same. Required:
+ztune_encode_dataset (TOOL, one process for all of them) does the same. Required:
   - packing off: the same rows in the same order with identical input_ids and labels;
   - packing on: every packed row is the concatenation of the referenced rows' ms-swift encodings, with
     position ids restarting at 0 per sample, cu_seqlens at the sample boundaries, each sample's first
@@ -58,11 +58,72 @@ def swift_reference(model_dir, model_type, template_type, loss_scale, path, max_
     return rows
 
 
-def run_tool(tool, model_dir, template_type, loss_scale, max_length, packing_length, path, out):
-    subprocess.run([tool, model_dir, template_type, loss_scale, str(max_length), str(packing_length), str(out), path],
-                   check=True, stdout=subprocess.DEVNULL)
-    lines = [json.loads(line) for line in Path(out).read_text().splitlines()]
-    return lines[:-1], lines[-1]
+def run_tool(tool, model_dir, jobs, work):
+    """Runs every job ({template, loss_scale, max_length, packing_length, out, files}) in one tool process (the
+    tokenizer loads once) and returns each job's (rows, summary)."""
+    jobs_file = Path(work) / "jobs.json"
+    jobs_file.write_text(json.dumps(jobs))
+    subprocess.run([tool, model_dir, "--jobs", str(jobs_file)], check=True, stdout=subprocess.DEVNULL)
+    results = []
+    for job in jobs:
+        lines = [json.loads(line) for line in Path(job["out"]).read_text().splitlines()]
+        results.append((lines[:-1], lines[-1]))
+    return results
+
+
+def check(tool, model_dir, model_type, work, files, templates, max_length=512, packing_length=512, report=print):
+    """Compares every file x template x loss scale; returns (rows compared, failures)."""
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    cases = [(path, template_type, loss_scale) for path in files for template_type in templates
+             for loss_scale in ("default", "last_round", "all")]
+    jobs = []
+    for number, (path, template_type, loss_scale) in enumerate(cases):
+        for kind, packing in (("plain", 0), ("packed", packing_length)):
+            jobs.append({"template": template_type, "loss_scale": loss_scale, "max_length": max_length,
+                         "packing_length": packing, "out": str(work / f"{number}-{kind}.jsonl"), "files": [path]})
+    results = run_tool(tool, model_dir, jobs, work)
+
+    failures = []
+    checked = 0
+    for number, (path, template_type, loss_scale) in enumerate(cases):
+        label = f"{Path(path).name} {template_type} {loss_scale}"
+        reference = swift_reference(model_dir, model_type, template_type, loss_scale, path, max_length)
+        (ours, summary), (packed, packed_summary) = results[2 * number], results[2 * number + 1]
+        if len(ours) != len(reference):
+            failures.append(f"{label}: ztune produced {len(ours)} rows, ms-swift {len(reference)} "
+                            f"({summary['summary']})")
+            continue
+        for i, (row, (ids, labels)) in enumerate(zip(ours, reference)):
+            if row["input_ids"] != ids or row["labels"] != labels:
+                where = row["sources"][0]
+                failures.append(f"{label}: row {i} ({where[0]}:{where[1]}) differs\n  ztune ids {row['input_ids'][:24]}"
+                                f"\n  swift ids {ids[:24]}\n  ztune labels {row['labels'][:40]}\n"
+                                f"  swift labels {labels[:40]}")
+                break
+        checked += len(ours)
+
+        by_source = {tuple(row["sources"][0]): (row["input_ids"], row["labels"]) for row in ours}
+        used = []
+        for row in packed:
+            expected_ids, expected_labels, positions, bounds = [], [], [], [0]
+            for source in row["sources"]:
+                ids, labels = by_source[tuple(source)]
+                expected_ids += ids
+                expected_labels += [-100] + labels[1:]
+                positions += list(range(len(ids)))
+                bounds.append(bounds[-1] + len(ids))
+                used.append(tuple(source))
+            if (row["input_ids"] != expected_ids or row["labels"] != expected_labels
+                    or row["position_ids"] != positions or row["cu_seqlens"] != bounds
+                    or len(row["input_ids"]) > packing_length):
+                failures.append(f"{label}: packed row with {row['sources'][:3]} is not the concatenation")
+                break
+        if sorted(used) != sorted(by_source):
+            failures.append(f"{label}: packing used {len(used)} samples, expected each of {len(by_source)} once")
+        report(f"{label}: {len(ours)} rows equal to ms-swift; packed into {len(packed)} rows, "
+               f"fill {packed_summary.get('fill_ratio', 0):.3f}")
+    return checked, failures
 
 
 def main():
@@ -76,54 +137,8 @@ def main():
     parser.add_argument("--packing-length", type=int, default=512)
     parser.add_argument("files", nargs="+")
     args = parser.parse_args()
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
-
-    failures = []
-    checked = 0
-    for path in args.files:
-        for template_type in args.templates:
-            for loss_scale in ("default", "last_round", "all"):
-                label = f"{Path(path).name} {template_type} {loss_scale}"
-                reference = swift_reference(args.model_dir, args.model_type, template_type, loss_scale, path,
-                                            args.max_length)
-                ours, summary = run_tool(args.tool, args.model_dir, template_type, loss_scale, args.max_length, 0,
-                                         path, work / "plain.jsonl")
-                if len(ours) != len(reference):
-                    failures.append(f"{label}: ztune produced {len(ours)} rows, ms-swift {len(reference)} "
-                                    f"({summary['summary']})")
-                    continue
-                for i, (row, (ids, labels)) in enumerate(zip(ours, reference)):
-                    if row["input_ids"] != ids or row["labels"] != labels:
-                        where = row["sources"][0]
-                        failures.append(f"{label}: row {i} ({where[0]}:{where[1]}) differs\n  ztune ids {row['input_ids'][:24]}"
-                                        f"\n  swift ids {ids[:24]}\n  ztune labels {row['labels'][:40]}\n"
-                                        f"  swift labels {labels[:40]}")
-                        break
-                checked += len(ours)
-
-                by_source = {tuple(row["sources"][0]): (row["input_ids"], row["labels"]) for row in ours}
-                packed, summary = run_tool(args.tool, args.model_dir, template_type, loss_scale, args.max_length,
-                                           args.packing_length, path, work / "packed.jsonl")
-                used = []
-                for row in packed:
-                    expected_ids, expected_labels, positions, bounds = [], [], [], [0]
-                    for source in row["sources"]:
-                        ids, labels = by_source[tuple(source)]
-                        expected_ids += ids
-                        expected_labels += [-100] + labels[1:]
-                        positions += list(range(len(ids)))
-                        bounds.append(bounds[-1] + len(ids))
-                        used.append(tuple(source))
-                    if (row["input_ids"] != expected_ids or row["labels"] != expected_labels
-                            or row["position_ids"] != positions or row["cu_seqlens"] != bounds
-                            or len(row["input_ids"]) > args.packing_length):
-                        failures.append(f"{label}: packed row with {row['sources'][:3]} is not the concatenation")
-                        break
-                if sorted(used) != sorted(by_source):
-                    failures.append(f"{label}: packing used {len(used)} samples, expected each of {len(by_source)} once")
-                print(f"{label}: {len(ours)} rows equal to ms-swift; packed into {len(packed)} rows, "
-                      f"fill {summary.get('fill_ratio', 0):.3f}")
+    checked, failures = check(args.tool, args.model_dir, args.model_type, args.work, args.files, args.templates,
+                              args.max_length, args.packing_length)
     for failure in failures[:10]:
         print("FAIL:", failure)
     print(f"{checked} rows compared, {len(failures)} failures")
