@@ -24,7 +24,10 @@ namespace {
 using nlohmann::json;
 using namespace tokenizer_model;
 
-// A bounded cache from a pre-tokenized piece to its ids.
+}  // namespace
+
+// A bounded cache from a pre-tokenized piece to its ids (outside the anonymous namespace: Tokenizer::Impl, a
+// member of a class with linkage, holds one).
 class WordCache {
  public:
   const std::vector<int32_t>* find(std::string_view piece) const {
@@ -45,8 +48,6 @@ class WordCache {
   std::deque<std::string> keys_;  // stable storage for the string_view keys
   std::unordered_map<std::string_view, std::vector<int32_t>> map_;
 };
-
-}  // namespace
 
 struct Tokenizer::Impl {
   std::shared_ptr<const Model> model;

@@ -46,7 +46,7 @@ std::vector<data::DatasetSource> resolve_datasets(const std::vector<std::string>
     const std::vector<std::string> files = hub::dataset_files(id, subset, hub);
     ZT_REQUIRE(files.size() == 1 || !source.sample_count.has_value(),
                "--dataset " << spec << ": '#N' needs a single data file, but the dataset has " << files.size());
-    for (const std::string& file : files) sources.push_back({file, source.sample_count});
+    for (const std::string& file : files) sources.push_back({file, source.sample_count, std::nullopt});
   }
   return sources;
 }

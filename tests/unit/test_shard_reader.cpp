@@ -112,7 +112,7 @@ TEST(ShardReader, EveryRowOncePerEpochOverOneToFourRanksAndNoSharedBytes) {
       options.world_size = world;
       options.chunk_bytes = 2048;
       options.shuffle_buffer_size = 64;
-      ShardReader reader({{path, std::nullopt}}, options, simulated.exchange_for(rank));
+      ShardReader reader({{path, std::nullopt, std::nullopt}}, options, simulated.exchange_for(rank));
       for (uint32_t epoch = 0; epoch < 2; ++epoch) {
         reader.start_epoch(epoch);
         while (auto row = reader.next()) rows[static_cast<size_t>(rank)].push_back(row->text);
@@ -146,7 +146,7 @@ TEST(ShardReader, RanksReadDisjointBytesWithinAnEpoch) {
       options.rank = rank;
       options.world_size = world;
       options.chunk_bytes = 1500;
-      ShardReader reader({{path, std::nullopt}}, options, simulated.exchange_for(rank));
+      ShardReader reader({{path, std::nullopt, std::nullopt}}, options, simulated.exchange_for(rank));
       while (reader.next()) {
       }
       ranges[static_cast<size_t>(rank)] = reader.io().stream_ranges;
@@ -168,7 +168,7 @@ TEST(ShardReader, ShuffleDependsOnSeedAndEpochOnly) {
     ReaderOptions options;
     options.data_seed = seed;
     options.chunk_bytes = 1024;
-    ShardReader reader({{path, std::nullopt}}, options, single_process());
+    ShardReader reader({{path, std::nullopt, std::nullopt}}, options, single_process());
     reader.start_epoch(epoch);
     std::vector<uint64_t> order;
     while (auto row = reader.next()) order.push_back(row->ref.row);
@@ -179,7 +179,7 @@ TEST(ShardReader, ShuffleDependsOnSeedAndEpochOnly) {
   EXPECT_NE(epoch_rows(42, 0), epoch_rows(7, 0));
   ReaderOptions ordered;
   ordered.shuffle = false;
-  ShardReader reader({{path, std::nullopt}}, ordered, single_process());
+  ShardReader reader({{path, std::nullopt, std::nullopt}}, ordered, single_process());
   uint64_t expected = 0;
   while (auto row = reader.next()) EXPECT_EQ(row->ref.row, expected++);
 }
@@ -201,7 +201,7 @@ TEST(ShardReader, ResumeFromARandomCursorYieldsTheSameStream) {
     simulated.run([&](int r) {
       ReaderOptions mine = options;
       mine.rank = r;
-      ShardReader reader({{path, std::nullopt}}, mine, simulated.exchange_for(r));
+      ShardReader reader({{path, std::nullopt, std::nullopt}}, mine, simulated.exchange_for(r));
       if (r != rank) return;
       reader.start_epoch(3);
       while (true) {
@@ -235,7 +235,7 @@ TEST(ShardReader, SamplingWithHashNAndSplits) {
   auto count_rows = [&](std::optional<uint64_t> n, double split) {
     ReaderOptions options;
     options.split_ratio = split;
-    ShardReader reader({{path, n}}, options, single_process());
+    ShardReader reader({{path, n, std::nullopt}}, options, single_process());
     std::map<uint64_t, int> seen;
     while (auto row = reader.next()) ++seen[row->ref.row];
     uint64_t total = 0;
@@ -269,7 +269,7 @@ TEST(ShardReader, JsonArrayAndCsvFiles) {
   std::ofstream(dir / "rows.csv") << "instruction,input,output\n\"Say \"\"hi\"\"\",,hi\nAdd,\"1,2\",3\n";
   ReaderOptions options;
   options.shuffle = false;
-  ShardReader reader({{(dir / "rows.json").string(), std::nullopt}, {(dir / "rows.csv").string(), std::nullopt}},
+  ShardReader reader({{(dir / "rows.json").string(), std::nullopt, std::nullopt}, {(dir / "rows.csv").string(), std::nullopt, std::nullopt}},
                      options, single_process());
   std::vector<std::string> texts;
   while (auto row = reader.next()) texts.push_back(row->text);
@@ -278,8 +278,8 @@ TEST(ShardReader, JsonArrayAndCsvFiles) {
   EXPECT_TRUE(nlohmann::json::parse(texts[2])["input"].is_null());
   EXPECT_EQ(nlohmann::json::parse(texts[3])["input"], "1,2");
   std::ofstream(dir / "bad.txt") << "x";
-  EXPECT_THROW(ShardReader({{(dir / "bad.txt").string(), std::nullopt}}, options, single_process()), zt::Error);
-  EXPECT_THROW(ShardReader({{(dir / "absent.jsonl").string(), std::nullopt}}, options, single_process()), zt::Error);
+  EXPECT_THROW(ShardReader({{(dir / "bad.txt").string(), std::nullopt, std::nullopt}}, options, single_process()), zt::Error);
+  EXPECT_THROW(ShardReader({{(dir / "absent.jsonl").string(), std::nullopt, std::nullopt}}, options, single_process()), zt::Error);
 }
 
 // ---- the pipeline over the fixture tokenizer ----
@@ -308,7 +308,7 @@ TEST(Pipeline, BadRowsAreSkippedAndCountedByReason) {
   FixtureTemplate fixture;
   ReaderOptions reader_options;
   reader_options.shuffle = false;
-  ShardReader reader({{path.string(), std::nullopt}}, reader_options, single_process());
+  ShardReader reader({{path.string(), std::nullopt, std::nullopt}}, reader_options, single_process());
   PipelineOptions options;
   options.max_length = 256;
   DataPipeline pipeline(reader, fixture.chat, options);
@@ -328,7 +328,7 @@ TEST(Pipeline, BadRowsAreSkippedAndCountedByReason) {
 
   // --strict true: the first bad row stops everything, naming file:line.
   options.strict = true;
-  ShardReader strict_reader({{path.string(), std::nullopt}}, reader_options, single_process());
+  ShardReader strict_reader({{path.string(), std::nullopt, std::nullopt}}, reader_options, single_process());
   DataPipeline strict(strict_reader, fixture.chat, options);
   ASSERT_TRUE(strict.next().has_value());
   try {
@@ -342,7 +342,7 @@ TEST(Pipeline, BadRowsAreSkippedAndCountedByReason) {
   shuffled.shuffle = true;
   for (int seed : {1, 2, 3}) {
     shuffled.data_seed = static_cast<uint64_t>(seed);
-    ShardReader shuffled_reader({{path.string(), std::nullopt}}, shuffled, single_process());
+    ShardReader shuffled_reader({{path.string(), std::nullopt, std::nullopt}}, shuffled, single_process());
     DataPipeline pipeline_shuffled(shuffled_reader, fixture.chat, options);
     try {
       while (pipeline_shuffled.next()) {
@@ -360,7 +360,7 @@ TEST(Pipeline, TruncationLeftAndRight) {
   FixtureTemplate fixture;
   for (Truncation mode : {Truncation::left, Truncation::right}) {
     ReaderOptions reader_options;
-    ShardReader reader({{path.string(), std::nullopt}}, reader_options, single_process());
+    ShardReader reader({{path.string(), std::nullopt, std::nullopt}}, reader_options, single_process());
     PipelineOptions options;
     options.max_length = 64;
     options.truncation = mode;
@@ -388,7 +388,7 @@ TEST(Pipeline, PackedResumeFromCursorsIsExact) {
   options.max_length = 256;
   options.packing = true;
   options.packing_buffer = 30;
-  ShardReader reader({{path, std::nullopt}}, reader_options, single_process());
+  ShardReader reader({{path, std::nullopt, std::nullopt}}, reader_options, single_process());
   DataPipeline pipeline(reader, fixture.chat, options);
   pipeline.start_epoch(1);
   std::vector<std::vector<int32_t>> rows;
@@ -405,7 +405,7 @@ TEST(Pipeline, PackedResumeFromCursorsIsExact) {
   double fill = pipeline.fill_ratio().value();
   EXPECT_GT(fill, 0.8) << "best-fit-decreasing should fill rows";
   for (const auto& [at, json] : cursors) {
-    ShardReader fresh_reader({{path, std::nullopt}}, reader_options, single_process());
+    ShardReader fresh_reader({{path, std::nullopt, std::nullopt}}, reader_options, single_process());
     DataPipeline fresh(fresh_reader, fixture.chat, options);
     fresh.restore(PipelineCursor::from_json(json));
     std::vector<std::vector<int32_t>> rest;
@@ -448,7 +448,7 @@ void check_redeal(int from, int to, bool packing, bool shuffle) {
   std::vector<PipelineCursor> cursors(static_cast<size_t>(from));
   SimulatedWorld first(from);
   first.run([&](int rank) {
-    ShardReader reader({{path, std::nullopt}}, reader_options(rank, from), first.exchange_for(rank));
+    ShardReader reader({{path, std::nullopt, std::nullopt}}, reader_options(rank, from), first.exchange_for(rank));
     FixtureTemplate fixture;  // the tokenizer's cache is per thread
     DataPipeline pipeline(reader, fixture.chat, options);
     pipeline.start_epoch(2);
@@ -460,7 +460,7 @@ void check_redeal(int from, int to, bool packing, bool shuffle) {
   std::vector<nlohmann::json> mid_cursors(static_cast<size_t>(to));
   SimulatedWorld second(to);
   second.run([&](int rank) {
-    ShardReader reader({{path, std::nullopt}}, reader_options(rank, to), second.exchange_for(rank));
+    ShardReader reader({{path, std::nullopt, std::nullopt}}, reader_options(rank, to), second.exchange_for(rank));
     FixtureTemplate fixture;  // the tokenizer's cache is per thread
     DataPipeline pipeline(reader, fixture.chat, options);
     pipeline.redeal(cursors, rank);
@@ -483,7 +483,7 @@ void check_redeal(int from, int to, bool packing, bool shuffle) {
   // A cursor taken after the redeal (same world size) continues exactly.
   SimulatedWorld third(to);
   third.run([&](int rank) {
-    ShardReader reader({{path, std::nullopt}}, reader_options(rank, to), third.exchange_for(rank));
+    ShardReader reader({{path, std::nullopt, std::nullopt}}, reader_options(rank, to), third.exchange_for(rank));
     if (mid_cursors[static_cast<size_t>(rank)].is_null()) return;
     FixtureTemplate fixture;  // the tokenizer's cache is per thread
     DataPipeline pipeline(reader, fixture.chat, options);
