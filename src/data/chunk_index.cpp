@@ -9,7 +9,6 @@
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <unordered_map>
 #include <unordered_set>
 
 #include "core/check.h"
@@ -21,7 +20,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr uint64_t kRowsPerTableChunk = 256;
-constexpr size_t kReadBlock = 1 << 18;
 
 bool is_blank_char(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
@@ -215,7 +213,6 @@ void ChunkIndex::select_rows() {
     if (sources_[s].sample_count.has_value()) {
       uint64_t wanted = *sources_[s].sample_count;
       Rng rng(Rng::mix(options_.data_seed, 1000 + s));
-      std::unordered_map<uint64_t, uint32_t> copies;
       uint64_t whole = wanted / population, extra = wanted % population;
       // Floyd's algorithm: `extra` distinct rows, uniformly.
       std::unordered_set<uint64_t> chosen;

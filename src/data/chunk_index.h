@@ -4,6 +4,7 @@
 // rank is dealt in an epoch. Internal to data/: the reader streams from it, nothing else reads it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -15,6 +16,8 @@
 namespace zt::data {
 
 constexpr uint64_t kNoLine = ~uint64_t{0};
+// Bytes one read of a .jsonl file asks for, indexing or streaming.
+constexpr size_t kReadBlock = 1 << 18;
 
 enum class FileKind { jsonl, json_array, csv };
 
@@ -56,6 +59,7 @@ class ChunkIndex {
   ChunkIndex(const ChunkIndex&) = delete;
   ChunkIndex& operator=(const ChunkIndex&) = delete;
 
+  const ReaderOptions& options() const { return options_; }
   const std::vector<DataFile>& files() const { return files_; }
   const std::vector<std::string>& paths() const { return paths_; }
   const std::vector<Chunk>& chunks() const { return chunks_; }

@@ -18,19 +18,17 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-constexpr size_t kReadBlock = 1 << 18;
-
 }  // namespace
 
 // The stream of one rank's share of an epoch: its chunks of the index, read line by line through a shuffle buffer.
 struct ShardReader::Impl {
   Impl(std::vector<DatasetSource> sources, const ReaderOptions& reader_options, const ExchangeFn& exchange)
-      : options(reader_options), index(std::move(sources), reader_options, exchange) {
+      : index(std::move(sources), reader_options, exchange) {
     io.index_bytes = index.index_bytes();
   }
 
-  ReaderOptions options;
   ChunkIndex index;
+  const ReaderOptions& options = index.options();  // the index's copy
   ReaderIo io;
 
   // Streaming state.

@@ -14,8 +14,8 @@ Builds three model folders the way real ones are shaped:
     (transformers 5 rebuilds its pipeline; ms-swift tokenizes each piece separately, each gaining its "▁");
 writes conversations that exercise thinking (think blocks in history and in the last reply, replies without
 one, no system, an empty system, per-message loss, a reply ending with the stop word), and requires
-tests/python/encoding_parity.py's check to pass (in this process) for every template and loss scale on them and on the bundled samples:
-ids and labels equal ms-swift's row by row.
+tests/python/encoding_parity.py's check to pass (in this process) for every template and loss scale on them and
+on the bundled samples: ids and labels equal ms-swift's row by row.
 """
 import json
 import shutil
