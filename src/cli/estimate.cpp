@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "cli/sft_args.h"
+#include "cli/sft_command.h"
 #include "core/check.h"
 #include "core/json_file.h"
 #include "dist/backend_info.h"
@@ -170,9 +170,9 @@ int run_estimate(const std::vector<std::string>& argv_in) {
     argv.push_back("--dataset");
     argv.push_back("(not read by ztune estimate)");
   }
-  SftArgs args;
-  parse_command(sft_table(), argv, args);
-  const train::TrainConfig config = train_config(args, nlohmann::json::object());
+  SftCommand command;
+  parse_command(sft_table(), argv, command);
+  const train::TrainConfig config = resolve_sft(std::move(command), nlohmann::json::object());
   const model::ModelConfig model = model::read_model_config(resolve_model_config_dir(config.model.model, config.model.use_hf));
 
   // Under mpirun/srun the nodes are known once MPI is up; with --measure the ranks also probe their links.
@@ -196,7 +196,7 @@ int run_estimate(const std::vector<std::string>& argv_in) {
   const dist::BackendInfo info = dist::backend_info();
   const bool gpu = info.cuda_built && info.cuda_device_count > 0;
   const c10::Device device = gpu ? c10::Device(c10::kCUDA, std::max(0, launch.local_rank) % std::max(1, info.cuda_device_count)) : c10::Device(c10::kCPU);
-  const at::ScalarType dtype = input.tensors.dtype_bytes == 2 ? (config.model.fp16 ? at::kHalf : at::kBFloat16) : at::kFloat;
+  const at::ScalarType dtype = input.tensors.dtype_bytes == 2 ? (config.model.fp16.value_or(false) ? at::kHalf : at::kBFloat16) : at::kFloat;
   if (flags.matrix_tflops) {
     rates.matrix_tflops = *flags.matrix_tflops;
     sources.push_back("matrix rate given");

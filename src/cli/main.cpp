@@ -12,7 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/infer_export_args.h"
-#include "cli/sft_args.h"
+#include "cli/sft_command.h"
 #include "core/check.h"
 #include "core/log.h"
 #include "dist/launch.h"
@@ -47,7 +47,7 @@ void print_usage(std::FILE* out) {
 // tests/python/check_flag_coverage.py. Returns false for a command without a table.
 bool print_flags_json(const std::string& command) {
   nlohmann::json flags;
-  if (command == "sft") flags = zt::cli::sft_table().describe<zt::cli::SftArgs>();
+  if (command == "sft") flags = zt::cli::sft_table().describe<zt::cli::SftCommand>();
   else if (command == "infer") flags = zt::cli::infer_table().describe<zt::cli::InferArgs>();
   else if (command == "export") flags = zt::cli::export_table().describe<zt::cli::ExportArgs>();
   else if (command == "upload") flags = zt::cli::upload_table().describe<zt::cli::UploadArgs>();
@@ -79,7 +79,7 @@ void parse_lines(const zt::args::Table& table) {
 }
 
 bool parse_lines_json(const std::string& command) {
-  if (command == "sft") parse_lines<zt::cli::SftArgs>(zt::cli::sft_table());
+  if (command == "sft") parse_lines<zt::cli::SftCommand>(zt::cli::sft_table());
   else if (command == "infer") parse_lines<zt::cli::InferArgs>(zt::cli::infer_table());
   else return false;
   return true;

@@ -602,6 +602,21 @@ namespace detail {
 void convert(const std::vector<std::string>& values, bool& out) { out = *parse_bool(values.at(0)); }
 void convert(const std::vector<std::string>& values, int& out) { out = static_cast<int>(*parse_integer(values.at(0))); }
 void convert(const std::vector<std::string>& values, int64_t& out) { out = *parse_integer(values.at(0)); }
+void convert(const std::vector<std::string>& values, uint32_t& out) {
+  const long long value = *parse_integer(values.at(0));
+  ZT_REQUIRE(value >= 0, "expected a count (0 or more), got " << value);
+  out = static_cast<uint32_t>(value);
+}
+void convert(const std::vector<std::string>& values, uint64_t& out) {
+  const long long value = *parse_integer(values.at(0));
+  ZT_REQUIRE(value >= 0, "expected a count (0 or more), got " << value);
+  out = static_cast<uint64_t>(value);
+}
+size_t enum_index(const std::vector<std::string>& names, const std::string& value) {
+  const auto found = std::find(names.begin(), names.end(), value);
+  ZT_CHECK(found != names.end(), "'" << value << "' is not a name of the enum (the table checks the choices first)");
+  return static_cast<size_t>(found - names.begin());
+}
 void convert(const std::vector<std::string>& values, double& out) { out = *parse_float(values.at(0)); }
 void convert(const std::vector<std::string>& values, std::string& out) { out = values.at(0); }
 void convert(const std::vector<std::string>& values, std::vector<std::string>& out) { out = values; }
@@ -610,6 +625,8 @@ json to_json_value_null() { return nullptr; }
 json to_json_value(bool value) { return value; }
 json to_json_value(int value) { return value; }
 json to_json_value(int64_t value) { return value; }
+json to_json_value(uint32_t value) { return value; }
+json to_json_value(uint64_t value) { return value; }
 json to_json_value(double value) { return value; }
 json to_json_value(const std::string& value) { return value; }
 json to_json_value(const std::vector<std::string>& value) { return value; }

@@ -1,8 +1,9 @@
 // Table-driven command-line parsing with ms-swift's syntax.
 //
-// One table per subcommand binds each flag to a field of that command's plain args struct; the same
-// table parses the command line, prints --help (defaults read from a default-constructed struct) and
-// serialises the arguments to JSON (args.json). Accepted syntax, as ms-swift's HfArgumentParser:
+// One table per subcommand binds each flag to a field of the struct that command fills: a member, or a member of
+// a member (`args::field`), so that a flag lands straight in the options of the component that uses it. The same
+// table parses the command line, prints --help (defaults read from a default-constructed struct) and serialises
+// the arguments to JSON (args.json). Accepted syntax, as ms-swift's HfArgumentParser:
 //   --flag value   --flag=value   --bool_flag (true)   --bool_flag false   --list a b c
 //   a leading CONFIG.yaml / CONFIG.json holding the same keys (command-line flags override it)
 // Dashes and underscores in flag names are interchangeable. Unknown flags, missing or malformed
@@ -11,6 +12,7 @@
 // are listed in their own part of --help and are never written to args.json.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <iosfwd>
 #include <optional>
@@ -18,6 +20,7 @@
 #include <string>
 #include <type_traits>
 #include <typeindex>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>  // the templates below return json by value
@@ -65,6 +68,37 @@ struct Flag {
   bool unbound() const { return !unbound_reason.empty(); }
 };
 
+// Where a flag's value lives in the struct `A` a table fills, as a value of type T: read and written through
+// two functions. `field` makes one for a member path, `as` for a member kept in another type than the flag's.
+template <class A, class T>
+struct Field {
+  std::function<void(A&, T)> set;
+  std::function<T(const A&)> get;
+};
+
+namespace detail {
+template <class O>
+O& follow(O& object) { return object; }
+template <class O, class C, class M, class... Rest>
+auto& follow(O& object, M C::*member, Rest... rest) { return follow(object.*member, rest...); }
+}  // namespace detail
+
+// The field at the end of a member path: field(&Run::data, &DataSetup::reader, &ReaderOptions::data_seed).
+template <class A, class M, class... Rest>
+auto field(M A::*first, Rest... rest) {
+  using T = std::decay_t<decltype(detail::follow(std::declval<A&>(), first, rest...))>;
+  return Field<A, T>{[=](A& target, T value) { detail::follow(target, first, rest...) = std::move(value); },
+                     [=](const A& target) -> T { return detail::follow(target, first, rest...); }};
+}
+
+// A flag of type `Flagged` (as ms-swift types it: lora_alpha and ddp_timeout are ints) kept in a field of another
+// arithmetic type.
+template <class Flagged, class A, class T>
+Field<A, Flagged> as(Field<A, T> inner) {
+  return {[set = inner.set](A& target, Flagged value) { set(target, static_cast<T>(value)); },
+          [get = inner.get](const A& target) { return static_cast<Flagged>(get(target)); }};
+}
+
 class Table {
  public:
   Table(std::string command, std::string summary) : command_(std::move(command)), summary_(std::move(summary)) {}
@@ -73,9 +107,13 @@ class Table {
   void section(std::string title) { section_ = std::move(title); }
 
   template <class A, class T>
-  Flag& add(std::string name, T A::*field, std::string help);
+  Flag& add(std::string name, T A::*member, std::string help) {
+    return add(std::move(name), field(member), std::move(help));
+  }
   template <class A, class T>
-  Flag& positional(std::string name, T A::*field, std::string help);
+  Flag& add(std::string name, Field<A, T> field, std::string help);
+  template <class A, class T>
+  Flag& positional(std::string name, T A::*member, std::string help);
   // An ms-swift flag ztune does not implement. Given at one of `accepted` (ms-swift's default; compared after
   // normalising booleans, numbers and None) it has no effect; any other value is an error
   // "--NAME VALUE: not supported by ztune (REASON)".
@@ -144,10 +182,15 @@ std::vector<std::string> config_file_tokens(const std::string& path);
 // ---- binding a field type to a kind and a converter ----
 namespace detail {
 
-template <class T> struct Binding;
+template <class T, class Enable = void> struct Binding;
 template <> struct Binding<bool> { static constexpr Kind kind = Kind::Bool; };
 template <> struct Binding<int> { static constexpr Kind kind = Kind::Int; };
 template <> struct Binding<int64_t> { static constexpr Kind kind = Kind::Int; };
+template <> struct Binding<uint32_t> { static constexpr Kind kind = Kind::Int; };
+template <> struct Binding<uint64_t> { static constexpr Kind kind = Kind::Int; };
+// An enum is a string flag whose choices are its names: `enum_names(E{})`, found next to the enum by
+// argument-dependent lookup, lists them in the enum's order (const std::vector<std::string>&).
+template <class E> struct Binding<E, std::enable_if_t<std::is_enum_v<E>>> { static constexpr Kind kind = Kind::String; };
 template <> struct Binding<double> { static constexpr Kind kind = Kind::Float; };
 template <> struct Binding<std::string> { static constexpr Kind kind = Kind::String; };
 template <> struct Binding<std::vector<std::string>> { static constexpr Kind kind = Kind::List; };
@@ -157,9 +200,16 @@ template <class T> struct Binding<std::optional<T>> { static constexpr Kind kind
 void convert(const std::vector<std::string>& values, bool& out);
 void convert(const std::vector<std::string>& values, int& out);
 void convert(const std::vector<std::string>& values, int64_t& out);
+void convert(const std::vector<std::string>& values, uint32_t& out);
+void convert(const std::vector<std::string>& values, uint64_t& out);
 void convert(const std::vector<std::string>& values, double& out);
 void convert(const std::vector<std::string>& values, std::string& out);
 void convert(const std::vector<std::string>& values, std::vector<std::string>& out);
+size_t enum_index(const std::vector<std::string>& names, const std::string& value);
+template <class E, std::enable_if_t<std::is_enum_v<E>, int> = 0>
+void convert(const std::vector<std::string>& values, E& out) {
+  out = static_cast<E>(enum_index(enum_names(E{}), values.at(0)));
+}
 template <class T>
 void convert(const std::vector<std::string>& values, std::optional<T>& out) {
   T value{};
@@ -171,9 +221,15 @@ nlohmann::json to_json_value_null();
 nlohmann::json to_json_value(bool value);
 nlohmann::json to_json_value(int value);
 nlohmann::json to_json_value(int64_t value);
+nlohmann::json to_json_value(uint32_t value);
+nlohmann::json to_json_value(uint64_t value);
 nlohmann::json to_json_value(double value);
 nlohmann::json to_json_value(const std::string& value);
 nlohmann::json to_json_value(const std::vector<std::string>& value);
+template <class E, std::enable_if_t<std::is_enum_v<E>, int> = 0>
+nlohmann::json to_json_value(E value) {
+  return to_json_value(enum_names(E{}).at(static_cast<size_t>(value)));
+}
 template <class T>
 nlohmann::json to_json_value(const std::optional<T>& value) {
   return value.has_value() ? to_json_value(*value) : to_json_value_null();
@@ -188,22 +244,25 @@ void Table::bind_type() {
 }
 
 template <class A, class T>
-Flag& Table::add(std::string name, T A::*field, std::string help) {
+Flag& Table::add(std::string name, Field<A, T> field, std::string help) {
   bind_type<A>();
   Flag flag;
   flag.name = std::move(name);
   flag.kind = detail::Binding<T>::kind;
   flag.help = std::move(help);
-  flag.assign = [field](void* target, const std::vector<std::string>& values) {
-    detail::convert(values, static_cast<A*>(target)->*field);
+  if constexpr (std::is_enum_v<T>) flag.choices = enum_names(T{});
+  flag.assign = [set = field.set](void* target, const std::vector<std::string>& values) {
+    T value{};
+    detail::convert(values, value);
+    set(*static_cast<A*>(target), std::move(value));
   };
-  flag.read = [field](const void* target) { return detail::to_json_value(static_cast<const A*>(target)->*field); };
+  flag.read = [get = field.get](const void* target) { return detail::to_json_value(get(*static_cast<const A*>(target))); };
   return push(std::move(flag));
 }
 
 template <class A, class T>
-Flag& Table::positional(std::string name, T A::*field, std::string help) {
-  Flag& flag = add(std::move(name), field, std::move(help));
+Flag& Table::positional(std::string name, T A::*member, std::string help) {
+  Flag& flag = add(std::move(name), member, std::move(help));
   flag.positional = true;
   return flag;
 }

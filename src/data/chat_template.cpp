@@ -43,11 +43,16 @@ std::string turn_text(const Message& message) {
 
 }  // namespace
 
+const std::vector<std::string>& enum_names(LossScale) {
+  static const std::vector<std::string> names = {"default", "last_round", "all"};
+  return names;
+}
+
 LossScale parse_loss_scale(const std::string& name) {
-  if (name == "default") return LossScale::default_;
-  if (name == "last_round") return LossScale::last_round;
-  if (name == "all") return LossScale::all;
-  ZT_THROW("--loss_scale '" << name << "' is not one of default, last_round, all");
+  const std::vector<std::string>& names = enum_names(LossScale{});
+  const auto found = std::find(names.begin(), names.end(), name);
+  ZT_REQUIRE(found != names.end(), "--loss_scale '" << name << "' is not one of default, last_round, all");
+  return static_cast<LossScale>(found - names.begin());
 }
 
 const std::vector<std::string>& template_names() {

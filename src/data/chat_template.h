@@ -19,6 +19,7 @@
 namespace zt::data {
 
 enum class LossScale { default_, last_round, all };
+const std::vector<std::string>& enum_names(LossScale);  // --loss_scale's: default, last_round, all
 LossScale parse_loss_scale(const std::string& name);
 
 struct TemplateSpec {

@@ -9,11 +9,9 @@
 namespace zt::data {
 using nlohmann::json;
 
-Truncation parse_truncation(const std::string& name) {
-  if (name == "delete") return Truncation::delete_;
-  if (name == "left") return Truncation::left;
-  if (name == "right") return Truncation::right;
-  ZT_THROW("--truncation_strategy '" << name << "' is not one of delete, left, right");
+const std::vector<std::string>& enum_names(Truncation) {
+  static const std::vector<std::string> names = {"delete", "left", "right"};
+  return names;
 }
 
 DataPipeline::DataPipeline(ShardReader& reader, const ChatTemplate& chat_template, PipelineOptions options)

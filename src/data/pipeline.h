@@ -19,7 +19,7 @@
 namespace zt::data {
 
 enum class Truncation { delete_, left, right };
-Truncation parse_truncation(const std::string& name);
+const std::vector<std::string>& enum_names(Truncation);  // --truncation_strategy's: delete, left, right
 
 struct PipelineOptions {
   FormatOptions format;

@@ -126,7 +126,7 @@ EstimateInput estimate_input_for(const TrainConfig& config, const ResolvedRun& r
   input.segment_length = std::min(input.tokens_per_micro_batch, run.row_length);
   input.accumulation = run.accumulation;
   input.gradient_checkpointing = config.model.gradient_checkpointing;
-  input.attn_impl = config.model.attn_impl;
+  input.attn_impl = config.model.attn_impl.value_or(input.attn_impl);
   input.packed = config.data.pipeline.packing || run.batch > 1;  // rows side by side: several samples per micro-batch
   return input;
 }

@@ -13,9 +13,9 @@ ResolvedRun resolve_run(const TrainConfig& config, model::ModelConfig model, Clu
   ResolvedRun run;
   run.model = std::move(model);
   const ModelSetup& setup = config.model;
-  if (setup.bf16) {
+  if (setup.bf16.value_or(false)) {
     run.dtype = at::kBFloat16;
-  } else if (setup.fp16) {
+  } else if (setup.fp16.value_or(false)) {
     run.dtype = at::kHalf;
   } else {
     const std::string name = setup.torch_dtype.value_or(run.model.dtype);

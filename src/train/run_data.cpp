@@ -10,7 +10,7 @@ RunData open_run_data(const TrainConfig& config, dist::Communicator& comm, Clust
   RunData run;
   run.model_dir = hub::resolve_model_dir(config.model.model, hub_access(config));
   ModelFiles files =
-      open_model_files(run.model_dir, config.data.template_name, config.data.system, config.data.chat_template_kwargs);
+      open_model_files(run.model_dir, config.data.template_name, config.data.system, config.data.chat_template_kwargs.value_or("{}"));
   resolved = resolve_run(config, std::move(files.config), cluster);
   run.weights = std::make_shared<const st::Checkpoint>(st::Checkpoint::open(run.model_dir));
   run.tokenizer = std::move(files.tokenizer);

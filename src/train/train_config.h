@@ -1,7 +1,9 @@
-// What a training run needs to know, as plain structs, one per component. cli/ fills them from the
-// `ztune sft` flags (ms-swift's names and defaults, REFERENCE.md section 1) after checking them; train/
-// never sees the flags themselves. Defaults here are ms-swift's; optional fields are derived later from
-// the model or the world size.
+// What a training run needs to know, as plain structs, one per component. The `ztune sft` flag table
+// (cli/flag_tables.cpp) binds each flag straight into its field here or in the component's own options
+// (data::ReaderOptions, data::PipelineOptions, model::LoraConfig, optim::AdamWConfig, ScheduleConfig), so a
+// default is written once, where the component keeps it, and equals ms-swift's (REFERENCE.md section 1); train/
+// never sees the flags themselves. An optional field is ms-swift's None: derived later from other flags, the
+// model or the world size (train/resolved_run.h).
 #pragma once
 
 #include "data/pipeline.h"
@@ -26,8 +28,8 @@ struct ModelSetup {
   bool use_hf = false;                      // hub ids from the Hugging Face hub instead of ModelScope
   std::optional<std::string> revision;      // --model_revision: the hub revision of a --model id
   std::optional<std::string> torch_dtype;   // default: config.json's
-  bool bf16 = false, fp16 = false;          // override torch_dtype
-  std::string attn_impl = "sdpa";
+  std::optional<bool> bf16, fp16;           // true overrides torch_dtype
+  std::optional<std::string> attn_impl;     // default: sdpa
   bool full_training = false;               // --train_type full
   model::LoraConfig lora;                   // LoRA runs; base_model is filled in by the trainer
   std::optional<std::string> adapters;      // continue from this PEFT adapter (lora holds its config)
@@ -42,7 +44,7 @@ struct DataSetup {
   bool streaming = false;
   std::optional<int> max_length;            // default: the model's max_position_embeddings
   std::optional<std::string> template_name; // default: detected from the model folder
-  std::string chat_template_kwargs = "{}";  // a Jinja template's extra variables (JSON object)
+  std::optional<std::string> chat_template_kwargs;  // a Jinja template's extra variables (JSON object)
   std::optional<std::string> system;
   // The components' own options, as the flags set them: the reader's shuffle, buffer and seed (its rank, world
   // and split are the run's), the pipeline's formats, loss scale, truncation, packing and strictness (its
@@ -61,6 +63,7 @@ struct OptimSetup {
 // When --save_strategy / --eval_strategy fall due: every N steps, at each epoch's end, or never (the last step is
 // saved and evaluated whatever it says, as ms-swift does).
 enum class Interval { steps, epoch, no };
+const std::vector<std::string>& enum_names(Interval);  // steps, epoch, no
 
 struct LoopSetup {
   double num_train_epochs = 3.0;
@@ -80,7 +83,7 @@ struct LoopSetup {
   bool add_version = true;                  // run folder output_dir/vN-<time>; false: output_dir itself
   std::optional<int> save_total_limit;
   bool save_only_model = false;
-  double ddp_timeout_s = 18000;            // a collective that takes longer ends the job (--ddp_timeout)
+  double ddp_timeout_s = 18000;             // a collective that takes longer ends the job (--ddp_timeout)
   std::optional<std::string> output_dir;    // default: output/<model folder name>
   bool tensorboard = true;                  // --report_to includes tensorboard (or all)
   std::optional<SwanLabSetup> swanlab;      // --report_to includes swanlab (or all)
@@ -93,7 +96,7 @@ struct LoopSetup {
 
 struct PushSetup {
   bool push_to_hub = false;                 // the final checkpoint, to hub_model_id
-  std::string hub_model_id;
+  std::optional<std::string> hub_model_id;  // owner/name; needed by push_to_hub
   std::optional<std::string> hub_token;
   bool hub_private_repo = false;
 };

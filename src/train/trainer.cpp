@@ -110,7 +110,7 @@ class Trainer {
     }
     options.modules_to_save = config_.model.lora.modules_to_save;
     options.gradient_checkpointing = config_.model.gradient_checkpointing;
-    options.attn_impl = config_.model.attn_impl;
+    options.attn_impl = config_.model.attn_impl.value_or(options.attn_impl);
     const dist::ZeroConfig& zero = run_.zero;
     ZT_REQUIRE(!(full && zero.stage == 3), "--train_type full with ZeRO-3 is not supported: every weight would have to be "
                                            "partitioned as a trainable; use --deepspeed zero2 (or zero1) for full training");
@@ -284,9 +284,10 @@ class Trainer {
                                     : saved.empty()                           ? std::string()
                                                                               : saved.back();
     if (config_.push.push_to_hub && !final_model.empty()) {
-      hub::push_folder(final_model, config_.push.hub_model_id, config_.push.hub_token, config_.push.hub_private_repo,
+      const std::string repo = config_.push.hub_model_id.value_or("");
+      hub::push_folder(final_model, repo, config_.push.hub_token, config_.push.hub_private_repo,
                        "ztune sft " + fs::path(final_model).filename().string());
-      std::printf("pushed %s to the hub as %s\n", final_model.c_str(), config_.push.hub_model_id.c_str());
+      std::printf("pushed %s to the hub as %s\n", final_model.c_str(), repo.c_str());
     }
   }
 

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/infer_export_args.h"
-#include "cli/sft_args.h"
+#include "cli/sft_command.h"
 #include "core/args.h"
 #include "core/check.h"
 
@@ -200,30 +200,75 @@ TEST(Args, SftTableHasEveryReferenceFlag) {
     for (const zt::args::Flag& flag : table.flags()) found = found || flag.name == name;
     EXPECT_TRUE(found) << "--" << name << " missing from the sft table";
   }
-  zt::cli::SftArgs args;
-  table.parse({"--tuner_type", "full"}, args);
-  EXPECT_EQ(args.train_type, "full");
+  zt::cli::SftCommand command;
+  table.parse({"--tuner_type", "full"}, command);
+  EXPECT_TRUE(command.config.model.full_training);
+  EXPECT_EQ(table.to_json(command)["train_type"], "full");
 }
 
 TEST(Args, SftDefaultsMatchMsSwift) {
-  zt::cli::SftArgs args;
-  zt::cli::sft_table().parse({}, args);
-  EXPECT_EQ(args.train_type, "lora");
-  EXPECT_EQ(args.lora_rank, 8);
-  EXPECT_EQ(args.lora_alpha, 32);
-  EXPECT_DOUBLE_EQ(args.lora_dropout, 0.05);
-  EXPECT_DOUBLE_EQ(args.num_train_epochs, 3.0);
-  EXPECT_DOUBLE_EQ(args.weight_decay, 0.1);
-  EXPECT_DOUBLE_EQ(args.adam_beta2, 0.95);
-  EXPECT_DOUBLE_EQ(args.max_grad_norm, 1.0);
-  EXPECT_EQ(args.save_steps, 500);
-  EXPECT_EQ(args.logging_steps, 5);
-  EXPECT_EQ(args.lr_scheduler_type, "cosine");
-  EXPECT_EQ(args.truncation_strategy, "delete");
-  EXPECT_EQ(args.target_modules, std::vector<std::string>{"all-linear"});
-  EXPECT_TRUE(args.gradient_checkpointing);
-  EXPECT_FALSE(args.packing);
-  EXPECT_EQ(args.shuffle_buffer_size, 1000);
+  // The flags land in the components' own options, whose defaults are ms-swift's.
+  zt::cli::SftCommand command;
+  const Table& table = zt::cli::sft_table();
+  table.parse({}, command);
+  const zt::train::TrainConfig& c = command.config;
+  EXPECT_FALSE(c.model.full_training);
+  EXPECT_EQ(c.model.lora.rank, 8);
+  EXPECT_EQ(c.model.lora.alpha, 32);
+  EXPECT_DOUBLE_EQ(c.model.lora.dropout, 0.05);
+  EXPECT_DOUBLE_EQ(c.loop.num_train_epochs, 3.0);
+  EXPECT_DOUBLE_EQ(c.optim.adam.weight_decay, 0.1);
+  EXPECT_DOUBLE_EQ(c.optim.adam.beta2, 0.95);
+  EXPECT_DOUBLE_EQ(c.optim.max_grad_norm, 1.0);
+  EXPECT_EQ(c.loop.save_steps, 500);
+  EXPECT_EQ(c.loop.logging_steps, 5);
+  EXPECT_EQ(c.optim.schedule.type, "cosine");
+  EXPECT_EQ(c.data.pipeline.truncation, zt::data::Truncation::delete_);
+  EXPECT_EQ(c.model.lora.target_modules, std::vector<std::string>{"all-linear"});
+  EXPECT_TRUE(c.model.gradient_checkpointing);
+  EXPECT_FALSE(c.data.pipeline.packing);
+  EXPECT_EQ(c.data.reader.shuffle_buffer_size, 1000u);
+  // args.json spells them as ms-swift does: names for enums, ms-swift's integer types, None where it derives.
+  const nlohmann::json json = table.to_json(command);
+  EXPECT_EQ(json["train_type"], "lora");
+  EXPECT_EQ(json["truncation_strategy"], "delete");
+  EXPECT_EQ(json["save_strategy"], "steps");
+  EXPECT_TRUE(json["lora_alpha"].is_number_integer());
+  EXPECT_TRUE(json["ddp_timeout"].is_number_integer());
+  EXPECT_TRUE(json["learning_rate"].is_null());
+  EXPECT_TRUE(json["packing_length"].is_null());
+  EXPECT_TRUE(json["attn_impl"].is_null());
+}
+
+// A flag bound through a member path lands in the nested field, enums by name; a bad name is refused with the
+// choices, which come from the enum.
+TEST(Args, SftFlagsLandInComponentOptions) {
+  zt::cli::SftCommand command;
+  const Table& table = zt::cli::sft_table();
+  table.parse({"--truncation_strategy", "left", "--loss_scale", "last_round", "--save_strategy", "epoch",
+               "--shuffle_buffer_size", "7", "--data_seed", "9", "--lora_alpha", "16", "--packing_length", "64",
+               "--ddp_timeout", "30", "--swanlab_project", "p"},
+              command);
+  const zt::train::TrainConfig& c = command.config;
+  EXPECT_EQ(c.data.pipeline.truncation, zt::data::Truncation::left);
+  EXPECT_EQ(c.data.pipeline.loss_scale, zt::data::LossScale::last_round);
+  EXPECT_EQ(c.loop.save_strategy, zt::train::Interval::epoch);
+  EXPECT_EQ(c.data.reader.shuffle_buffer_size, 7u);
+  EXPECT_EQ(c.data.reader.data_seed, 9u);
+  EXPECT_DOUBLE_EQ(c.model.lora.alpha, 16.0);
+  EXPECT_EQ(c.data.pipeline.packing_length, 64);
+  EXPECT_DOUBLE_EQ(c.loop.ddp_timeout_s, 30.0);
+  EXPECT_EQ(command.flags.swanlab.project, "p");
+  const nlohmann::json json = table.to_json(command);
+  EXPECT_EQ(json["loss_scale"], "last_round");
+  EXPECT_EQ(json["packing_length"], 64);
+  zt::cli::SftCommand other;
+  try {
+    table.parse({"--save_strategy", "sometimes"}, other);
+    FAIL() << "a name that is not the enum's was accepted";
+  } catch (const zt::Error& error) {
+    EXPECT_NE(std::string(error.what()).find("steps, epoch, no"), std::string::npos) << error.what();
+  }
 }
 
 // The mechanism for flags whose feature has not landed: given, they stop the command naming the issue.
