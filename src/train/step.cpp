@@ -40,18 +40,21 @@ void TrainStep::micro_batch(const std::vector<data::PackedRow>& rows) {
 StepOutcome TrainStep::finish(double learning_rate, int stop_signal) {
   const c10::Device device = model_.options().device;
   if (!sums_.defined()) sums_ = at::zeros({3}, at::TensorOptions().dtype(at::kDouble).device(device));
-  at::Tensor totals = at::cat({sums_, at::tensor({double(stop_signal != 0), input_tokens_}, at::kDouble).to(device)});
+  // The ranks that received SIGUSR1 and those that received SIGTERM are counted apart, so that every rank names
+  // the signal the job was sent even when the signal reached only some ranks before this step's end.
+  at::Tensor totals = at::cat({sums_, at::tensor({double(stop_signal == SIGUSR1), double(stop_signal == SIGTERM),
+                                                  input_tokens_}, at::kDouble).to(device)});
   comm_.all_reduce(totals)->wait();
   totals = totals.cpu();  // the one read of the step
   sums_.zero_();
   input_tokens_ = 0;
   StepOutcome outcome;
-  outcome.input_tokens = totals[4].item<double>();
+  outcome.input_tokens = totals[5].item<double>();
   outcome.tokens = totals[1].item<double>();
   outcome.loss = totals[0].item<double>() / std::max(1.0, outcome.tokens);
   outcome.correct = totals[2].item<double>();
-  // Every rank stops after the same step; a rank that got no signal itself reports SIGTERM.
-  outcome.stop_signal = totals[3].item<double>() > 0 ? (stop_signal != 0 ? stop_signal : SIGTERM) : 0;
+  // Every rank stops after the same step, naming SIGUSR1 (the checkpoint-and-requeue request) when any rank got it.
+  outcome.stop_signal = totals[3].item<double>() > 0 ? SIGUSR1 : totals[4].item<double>() > 0 ? SIGTERM : 0;
   outcome.learning_rate = learning_rate;
   outcome.result = engine_.step(learning_rate, 1.0 / std::max(1.0, outcome.tokens));
   return outcome;
