@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dist/grad_sync.h"
+#include "train/step_totals.h"
 #include "train/train_config.h"
 
 namespace zt::train {
@@ -260,7 +261,7 @@ Estimate estimate_run(const EstimateInput& input) {
   // ---- bytes sent per step (dist/comm.h's ring accounting of each call the step makes)
   const double n = world, ring = (n - 1) / n, A = input.accumulation;
   auto& bytes = out.traffic.bytes;  // all-reduce, reduce-scatter, all-gather, broadcast
-  bytes[0] = 2 * ring * 5 * 8;     // the step's totals (loss, tokens, correct, stop, input tokens; fp64)
+  bytes[0] = 2 * ring * kStepTotals * 8;  // the step's totals (train/step_totals.h; fp64)
   if (stage == 0) bytes[0] += 2 * ring * double(layout.padded * kF32);
   if (stage >= 1) bytes[0] += 2 * ring * 8;  // the squared gradient norm
   if (stage == 1) bytes[1] = ring * double(layout.padded * kF32);

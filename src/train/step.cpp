@@ -4,7 +4,9 @@
 
 #include <csignal>
 
+#include "core/check.h"
 #include "model/decoder.h"
+#include "train/step_totals.h"
 #include "model/weight_names.h"
 
 namespace zt::train {
@@ -44,6 +46,8 @@ StepOutcome TrainStep::finish(double learning_rate, int stop_signal) {
   // the signal the job was sent even when the signal reached only some ranks before this step's end.
   at::Tensor totals = at::cat({sums_, at::tensor({double(stop_signal == SIGUSR1), double(stop_signal == SIGTERM),
                                                   input_tokens_}, at::kDouble).to(device)});
+  ZT_CHECK(totals.numel() == kStepTotals, "the step's totals are " << totals.numel() << " values, the estimate counts "
+                                                                 << kStepTotals);
   comm_.all_reduce(totals)->wait();
   totals = totals.cpu();  // the one read of the step
   sums_.zero_();
