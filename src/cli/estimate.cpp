@@ -187,7 +187,8 @@ int run_estimate(const std::vector<std::string>& argv_in) {
     dist::init_mpi(launch);
   }
   train::ClusterShape cluster{flags.nnodes.value_or(launch.num_nodes), flags.nproc_per_node.value_or(launch.local_world_size)};
-  train::EstimateInput input = train::estimate_input_for(config, train::resolve_run(config, model, cluster));
+  const train::ResolvedRun run = train::resolve_run(config, model, cluster);
+  train::EstimateInput input = train::estimate_input_for(config, run);
   input.gpu = flags.device == "cuda";
   const train::Estimate estimate = train::estimate_run(input);
 
@@ -196,7 +197,7 @@ int run_estimate(const std::vector<std::string>& argv_in) {
   const dist::BackendInfo info = dist::backend_info();
   const bool gpu = info.cuda_built && info.cuda_device_count > 0;
   const c10::Device device = gpu ? c10::Device(c10::kCUDA, std::max(0, launch.local_rank) % std::max(1, info.cuda_device_count)) : c10::Device(c10::kCPU);
-  const at::ScalarType dtype = input.tensors.dtype_bytes == 2 ? (config.model.fp16.value_or(false) ? at::kHalf : at::kBFloat16) : at::kFloat;
+  const at::ScalarType dtype = run.dtype;  // the training dtype, as the run resolves it
   if (flags.matrix_tflops) {
     rates.matrix_tflops = *flags.matrix_tflops;
     sources.push_back("matrix rate given");
