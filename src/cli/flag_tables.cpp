@@ -143,6 +143,15 @@ const args::Table& sft_table() {
           "rank-stabilised scaling alpha / sqrt(r)");
     t.add("target_modules", config(&TrainConfig::model, &ModelSetup::lora, &LoraConfig::target_modules),
           "modules given LoRA: all-linear, names, or a regex");
+    t.add("target_parameters", flags_only(&SftFlagsOnly::target_parameters),
+          "parameters given LoRA as parameters: a mixture of experts' stacked gate_up_proj and down_proj, a router's "
+          "gate.weight (PEFT's target_parameters; needs --lora_dropout 0)");
+    t.add("router_aux_loss_coef", config(&TrainConfig::model, &ModelSetup::router_aux_loss_coef),
+          "weight of the mixture of experts' load-balancing loss added to the loss (0: not computed)")
+        .at_least(0);
+    t.add("experts_impl", flags_only(&SftFlagsOnly::experts_impl),
+          "accepted for ms-swift command lines; ztune's experts always run as grouped products")
+        .one_of({"grouped_mm", "batched_mm", "eager"});
     t.add("modules_to_save", config(&TrainConfig::model, &ModelSetup::lora, &LoraConfig::modules_to_save),
           "modules trained in full beside LoRA (embed_tokens, lm_head)");
     t.add("adapters", flags_only(&SftFlagsOnly::adapters), "continue training from this PEFT adapter (its r, alpha and targets are used)");

@@ -25,6 +25,8 @@ struct SftFlagsOnly {
   std::vector<std::string> model_author;
   std::vector<std::string> adapters;            // continue from this PEFT adapter: its r, alpha and targets
   std::optional<double> learning_rate;          // default: 1e-4 (lora) or 1e-5 (full)
+  std::optional<std::vector<std::string>> target_parameters;  // PEFT's target_parameters (stacked experts)
+  std::optional<std::string> experts_impl;      // accepted: ztune's experts always run as grouped products
   std::optional<int> eval_steps;                // default: save_steps
   std::optional<std::string> metric_for_best_model;  // default: loss
   std::optional<bool> greater_is_better;             // default: from the metric

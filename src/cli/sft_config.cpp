@@ -38,6 +38,7 @@ train::TrainConfig resolve_sft(SftCommand command, nlohmann::json args_json) {
              "--save_steps, --logging_steps and --eval_steps must be positive");
 
   train::ModelSetup& model = config.model;
+  if (flags.target_parameters.has_value()) model.lora.target_parameters = *flags.target_parameters;
   if (!flags.adapters.empty()) {
     // Training continues from a PEFT adapter: its configuration replaces the LoRA flags (not modules_to_save and
     // bias, which stay the flags'). A hub id is downloaded (or found in the cache) first, as --model is.

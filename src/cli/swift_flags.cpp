@@ -27,7 +27,7 @@ using SwiftFlags = std::vector<SwiftFlag>;
 const char* const kNotYet = "not supported yet";
 const char* const kTextOnly = "ztune trains text models";
 const char* const kCausalLmOnly = "ztune trains causal language models only";
-const char* const kNoMoe = "MoE models are not supported yet";
+const char* const kExpertsGrouped = "ztune's experts always run as grouped products, whatever implementation is named";
 const char* const kOneDevice = "ztune puts the whole model on each rank's device";
 const char* const kNoPlugins = "ztune cannot load Python plugins";
 const char* const kNpuOnly = "Ascend NPU only";
@@ -190,7 +190,6 @@ const SwiftFlags kNoGeneration = {{"ds3_gather_for_generation", kBool, "true"}};
 const SwiftFlags kVisionTraining = {{"vit_gradient_checkpointing", kBool, "None"}, {"aligner_lr", kFloat, "None"},
     {"vit_lr", kFloat, "None"}, {"freeze_llm", kBool, "false"}, {"freeze_vit", kBool, "true"},
     {"freeze_aligner", kBool, "true"}};
-const SwiftFlags kMoeTraining = {{"router_aux_loss_coef", kFloat, "0.0"}};
 const SwiftFlags kEmbedding = {{"mrl_dims", kStr, "None"}};
 const SwiftFlags kCallbacks = {{"callbacks", kList, ""}};
 const SwiftFlags kTuners = {{"use_galore", kBool, "false"}, {"galore_target_modules", kList, "None"},
@@ -293,7 +292,7 @@ void add_shared_swift_flags(args::Table& t) {
   t.section("model loading");
   refuse(t, kNotYet, kModelLoading);
   refuse(t, kOneDevice, kPlacement);
-  refuse(t, kNoMoe, kMoe);
+  ignore(t, kExpertsGrouped, kMoe);
   refuse(t, kNoPlugins, kPlugins);
   ignore(t, kNpuOnly, kNpu);
   t.section("launching");
@@ -352,7 +351,6 @@ void add_sft_swift_flags(args::Table& t) {
   refuse(t, kQuantizedTraining, kQuantize);
   t.section("multimodal and other tasks");
   refuse(t, kTextOnly, kVisionTraining);
-  refuse(t, kNoMoe, kMoeTraining);
   refuse(t, kCausalLmOnly, kEmbedding);
   refuse(t, kNoPlugins, kCallbacks);
   add_shared_swift_flags(t);

@@ -81,10 +81,12 @@ class TokenMixer : public Block {
   virtual std::unique_ptr<MixerState> new_state() const = 0;
 };
 
-// A block's output, and the auxiliary loss term it adds to the training loss (undefined: none).
+// A block's output and, for a mixture of experts, its router's load over the block's tokens: [2, E] fp32, the
+// top-k assignments per expert and the router probabilities summed per expert (undefined: no router). The decoder
+// sums the loads of its layers into transformers' load-balancing loss (model/ffn/moe.h).
 struct BlockOutput {
   at::Tensor hidden;
-  at::Tensor aux_loss;
+  at::Tensor router_load;
 };
 
 class FeedForward : public Block {

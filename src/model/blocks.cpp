@@ -1,6 +1,7 @@
 #include "model/block.h"
 
 #include "core/check.h"
+#include "model/ffn/moe.h"
 #include "model/ffn/swiglu.h"
 #include "model/mixer/attention_mixer.h"
 
@@ -42,6 +43,8 @@ std::unique_ptr<FeedForward> make_feed_forward(const FeedForwardSpec& spec, std:
   switch (spec.kind) {
     case FeedForwardKind::kSwiGlu:
       return std::make_unique<SwiGlu>(spec, std::move(vectors), std::move(linears), config);
+    case FeedForwardKind::kMoe:
+      return std::make_unique<MixtureOfExperts>(spec, std::move(vectors), std::move(linears), config);
   }
   ZT_CHECK(false, "unknown feed-forward kind");
   return nullptr;

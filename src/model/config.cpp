@@ -26,6 +26,13 @@ std::optional<int64_t> first_id(const json& value) {
 
 }  // namespace
 
+bool ModelConfig::sparse_layer(int64_t layer) const {
+  if (num_experts <= 0) return false;
+  for (int64_t dense : mlp_only_layers)
+    if (dense == layer) return false;
+  return decoder_sparse_step > 0 && (layer + 1) % decoder_sparse_step == 0;
+}
+
 ModelConfig read_model_config(const std::string& model_dir) {
   const std::string path = (std::filesystem::path(model_dir) / "config.json").string();
   std::ifstream stream(path);

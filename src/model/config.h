@@ -38,6 +38,16 @@ struct ModelConfig {
   bool o_bias = false;             // bias on o_proj
   bool mlp_bias = false;           // bias on gate, up and down
   bool qk_norm = false;            // RMSNorm over head_dim on q and k before RoPE
+  // Mixture of experts (Qwen2-MoE, Qwen3-MoE; 0 experts: dense). A layer is sparse when it is not in
+  // mlp_only_layers and (layer + 1) % decoder_sparse_step == 0; the others have a dense MLP of intermediate_size.
+  int64_t num_experts = 0;
+  int64_t num_experts_per_tok = 0;
+  int64_t moe_intermediate_size = 0;
+  int64_t shared_expert_intermediate_size = 0;  // Qwen2-MoE's shared expert (0: none)
+  bool norm_topk_prob = false;
+  int64_t decoder_sparse_step = 1;
+  std::vector<int64_t> mlp_only_layers;
+  double router_aux_loss_coef = 0;  // the config's; ms-swift's --router_aux_loss_coef replaces it in training
   std::string dtype = "float32";   // config's torch_dtype / dtype
   std::optional<int64_t> bos_token_id;
   std::optional<int64_t> eos_token_id;
@@ -47,6 +57,8 @@ struct ModelConfig {
     return windowed_layers.empty() || windowed_layers[static_cast<size_t>(layer)] ? sliding_window : 0;
   }
   int64_t kv_size() const { return num_kv_heads * head_dim; }
+  bool is_moe() const { return num_experts > 0; }
+  bool sparse_layer(int64_t layer) const;
 };
 
 // Reads `model_dir`/config.json; an unknown architecture or an unsupported feature (a rope_type other than

@@ -11,6 +11,7 @@
 #include "core/safetensors_torch.h"
 #include "model/chunked_loss.h"
 #include "model/family/family.h"
+#include "model/ffn/moe.h"
 #include "model/layer_checkpoint.h"
 #include "model/lora/lora_linear.h"
 #include "model/weight_names.h"
@@ -51,6 +52,10 @@ AttentionLayout layout_from_positions(const std::vector<int32_t>& position_ids) 
   return layout;
 }
 
+at::Tensor ForwardOutput::load_balancing_loss() const {
+  return router_load.defined() ? model::load_balancing_loss(router_load, router_rows) : at::Tensor();
+}
+
 int64_t LossOutput::num_tokens() const { return counts[0].item<int64_t>(); }
 int64_t LossOutput::num_correct() const { return counts[1].item<int64_t>(); }
 
@@ -73,24 +78,33 @@ void visit_layer(DecoderLayer& layer, int64_t l, bool with_lora, Visit&& visit) 
   for (Block* block : blocks) {
     for (size_t i = 0; i < block->linears().size(); ++i) {
       Linear& linear = block->linears()[i];
-      const std::string path = module_path(l, block->spec().path, block->spec().linears[i].name);
-      visit(path + ".weight", linear.weight);
+      const LinearSpec& spec = block->spec().linears[i];
+      const std::string path = module_path(l, block->spec().path, spec.name);
+      visit(spec.weight_name(path), linear.weight);
       visit(path + ".bias", linear.bias);
-      if (!with_lora) continue;
-      visit(path + ".lora_A.weight", linear.lora_a);
-      visit(path + ".lora_B.weight", linear.lora_b);
+      if (!with_lora || linear.adapter_path.empty()) continue;
+      visit(linear.adapter_path + ".lora_A.weight", linear.lora_a);
+      visit(linear.adapter_path + ".lora_B.weight", linear.lora_b);
     }
   }
 }
 
 }  // namespace
 
+at::Tensor lora_delta(const Linear& linear) {
+  const at::Tensor a = linear.lora_a.to(at::kFloat), b = linear.lora_b.to(at::kFloat);
+  if (linear.weight.dim() == 2) return at::matmul(b, a) * linear.scaling;
+  // Stacked experts (PEFT's layout, model/ffn/moe.h): expert e's A rows at e * r, its B columns at j * E + e.
+  const int64_t E = linear.weight.size(0), rank = a.size(0) / E;
+  return at::bmm(b.view({b.size(0), rank, E}).permute({2, 0, 1}), a.view({E, rank, a.size(1)})) * linear.scaling;
+}
+
 BlockOutput DecoderModel::layer_forward(const DecoderLayer& layer, const at::Tensor& x, const MixerContext& context,
                                         const CacheStep* cache) const {
   at::Tensor h = x + layer.mixer->forward(rms_norm(x, layer.mixer_norm, config_.rms_norm_eps), context, cache);
   BlockOutput ff =
       layer.feed_forward->forward(rms_norm(h, layer.feed_forward_norm, config_.rms_norm_eps), context.training);
-  return {h + ff.hidden, ff.aux_loss};
+  return {h + ff.hidden, ff.router_load};
 }
 
 at::Tensor DecoderModel::hidden_states(const at::Tensor& input_ids, const at::Tensor& position_ids,
@@ -120,21 +134,26 @@ ForwardOutput DecoderModel::forward(const at::Tensor& input_ids, const at::Tenso
   // A checkpointed layer only runs backward when its input needs a gradient; the embedding output of a
   // frozen model does not, so it is made to (as PEFT's enable_input_require_grads does).
   if (checkpoint && !x.requires_grad()) x = x.detach().requires_grad_(true);
-  at::Tensor aux_loss;
+  ForwardOutput result;
+  const double tokens = static_cast<double>(input_ids.numel());
   for (size_t l = 0; l < layers_.size(); ++l) {
     // Under checkpointing the first run is without grad and the recompute (in backward) with it.
     auto run = [this, l, cos, sin, layout, checkpoint, training](const at::Tensor& input) {
       if (hooks_.acquire) hooks_.acquire(l, checkpoint && at::GradMode::is_enabled());
       BlockOutput out = layer_forward(layers_[l], input, MixerContext{cos, sin, layout, training});
       if (hooks_.release) hooks_.release(l);
-      return out.aux_loss.defined() ? std::vector<at::Tensor>{out.hidden, out.aux_loss}
-                                    : std::vector<at::Tensor>{out.hidden};
+      return out.router_load.defined() ? std::vector<at::Tensor>{out.hidden, out.router_load}
+                                       : std::vector<at::Tensor>{out.hidden};
     };
     std::vector<at::Tensor> out = checkpoint ? checkpoint_layer(run, x) : run(x);
     x = out[0];
-    if (out.size() > 1) aux_loss = aux_loss.defined() ? aux_loss + out[1] : out[1];
+    if (out.size() > 1) {
+      result.router_load = result.router_load.defined() ? result.router_load + out[1] : out[1];
+      result.router_rows += tokens;
+    }
   }
-  return {rms_norm(x, final_norm, config_.rms_norm_eps), aux_loss};
+  result.hidden = rms_norm(x, final_norm, config_.rms_norm_eps);
+  return result;
 }
 
 at::Tensor DecoderModel::forward_cached(const at::Tensor& input_ids, const at::Tensor& position_ids,
@@ -161,7 +180,7 @@ at::Tensor DecoderModel::forward_cached(const at::Tensor& input_ids, const at::T
 void DecoderModel::merge_lora() {
   at::NoGradGuard no_grad;
   for (auto& [path, linear] : lora_modules()) {
-    at::Tensor delta = at::matmul(linear->lora_b.to(at::kFloat), linear->lora_a.to(at::kFloat)) * linear->scaling;
+    at::Tensor delta = lora_delta(*linear);
     linear->weight = (linear->weight.to(at::kFloat) + delta).to(linear->weight.scalar_type());
     linear->lora_a = at::Tensor();
     linear->lora_b = at::Tensor();
@@ -189,6 +208,16 @@ DecoderModel DecoderModel::load(const std::string& model_dir, const ModelConfig&
   ZT_REQUIRE(options.attn_impl == "sdpa" || options.attn_impl == "eager" || options.attn_impl == "flash_attn" ||
                  options.attn_impl == "flash_attention_2",
              "--attn_impl '" << options.attn_impl << "' is not one of sdpa, eager, flash_attn");
+  if (options.lora.has_value() && !options.full_training) {
+    // The targets as ms-swift and PEFT resolve them for the family (expert names become target_parameters).
+    LoraConfig resolved = resolve_lora_targets(*options.lora, model_config);
+    if (resolved.target_modules != options.lora->target_modules ||
+        resolved.target_parameters != options.lora->target_parameters) {
+      ModelOptions with_resolved = options;
+      with_resolved.lora = std::move(resolved);
+      return load(model_dir, model_config, weights, with_resolved);
+    }
+  }
   DecoderModel model;
   model.config_ = model_config;
   model.options_ = options;
@@ -225,27 +254,67 @@ DecoderModel DecoderModel::load(const std::string& model_dir, const ModelConfig&
   } else {
     model.lm_head = fetch("lm_head.weight", {config.vocab_size, H}, saved("lm_head"));
   }
-  auto linear = [&](int64_t layer, const BlockSpec& block, const LinearSpec& spec) {
+  // Stacked experts from the folder: one tensor under transformers' in-memory name, or (as the hub and
+  // save_pretrained store them) one per expert and part, concatenated along out and stacked.
+  auto fetch_stacked = [&](const std::string& path, const LinearSpec& spec) -> at::Tensor {
+    const std::string name = spec.weight_name(path);
+    if (weights.contains(name)) return fetch(name, spec.shape(), options.full_training);
+    const std::string experts_path = path.substr(0, path.rfind('.'));  // model.layers.N.mlp.experts
+    const int64_t part_out = spec.out / static_cast<int64_t>(spec.parts.size());
+    std::vector<std::pair<std::shared_ptr<const st::File>, const st::TensorInfo*>> pieces;
+    for (int64_t e = 0; e < spec.experts; ++e)
+      for (const std::string& part : spec.parts) {
+        const std::string piece = experts_path + "." + std::to_string(e) + "." + part + ".weight";
+        ZT_REQUIRE(weights.contains(piece), model_dir << ": weight '" << piece << "' is missing (" << config.architecture_name
+                                                      << " has " << spec.experts << " experts per layer, num_experts in "
+                                                      << "config.json; they are stored per expert, or stacked as '"
+                                                      << name << "')");
+        used.insert(piece);
+        auto [file, info] = weights.locate(piece);
+        ZT_REQUIRE(info->shape == std::vector<int64_t>({part_out, spec.in}),
+                   model_dir << ": weight '" << piece << "' has shape " << at::IntArrayRef(info->shape) << ", expected "
+                             << at::IntArrayRef(std::vector<int64_t>{part_out, spec.in}));
+        pieces.emplace_back(file, info);
+      }
+    if (!keep(name)) return at::Tensor();
+    at::Tensor stacked = at::empty(spec.shape(), at::TensorOptions().dtype(options.dtype).device(options.device));
+    size_t next = 0;
+    for (int64_t e = 0; e < spec.experts; ++e)
+      for (size_t p = 0; p < spec.parts.size(); ++p, ++next)
+        stacked.select(0, e).narrow(0, static_cast<int64_t>(p) * part_out, part_out)
+            .copy_(st::to_tensor(pieces[next].first, *pieces[next].second));
+    stacked.set_requires_grad(options.full_training);
+    return stacked;
+  };
+  auto linear = [&](int64_t layer, const BlockSpec& block, size_t index) {
+    const LinearSpec& spec = block.linears[index];
     const std::string path = module_path(layer, block.path, spec.name);
     const int64_t out = spec.out, in = spec.in;
     Linear result;
-    result.weight = fetch(path + ".weight", {out, in}, options.full_training);
+    result.weight = spec.stacked() ? fetch_stacked(path, spec) : fetch(path + ".weight", {out, in}, options.full_training);
     if (spec.bias) result.bias = fetch(path + ".bias", {out}, options.full_training);
-    if (options.lora.has_value() && !options.full_training && is_lora_target(*options.lora, path, spec.name)) {
+    if (options.lora.has_value() && !options.full_training) result.adapter_path = lora_path(block, index, layer, *options.lora);
+    if (!result.adapter_path.empty()) {
       const LoraConfig& lora = *options.lora;
+      const std::string key = !spec.parameter() ? path : spec.weight_name(path);
+      ZT_REQUIRE(!spec.parameter() || lora.dropout == 0,
+                 "--lora_dropout " << lora.dropout << " with '" << key << "' adapted as a parameter: PEFT adapts stacked "
+                                   "experts and routers without dropout (its ParamWrapper refuses it, and so does "
+                                   "ms-swift); pass --lora_dropout 0, or leave the experts out of --target_modules");
+      const int64_t rank = lora.rank_at(key) * std::max<int64_t>(1, spec.experts);
       // PEFT keeps adapters of a bf16/fp16 model in fp32.
       auto lora_options = at::TensorOptions().dtype(at::kFloat).device(options.device);
-      result.lora_a = at::empty({lora.rank, in}, lora_options);
+      result.lora_a = at::empty({rank, in}, lora_options);
       // kaiming_uniform_(a=sqrt(5)) on [r, in]: bound = 1 / sqrt(in).
       double bound = 1.0 / std::sqrt(static_cast<double>(in));
       {
         at::NoGradGuard no_grad;
         result.lora_a.uniform_(-bound, bound);
       }
-      result.lora_b = at::zeros({out, lora.rank}, lora_options);
+      result.lora_b = at::zeros({out, rank}, lora_options);
       result.lora_a.set_requires_grad(true);
       result.lora_b.set_requires_grad(true);
-      result.scaling = lora.scaling();
+      result.scaling = lora.scaling_at(key);
       result.dropout = lora.dropout;
     }
     return result;
@@ -259,7 +328,7 @@ DecoderModel DecoderModel::load(const std::string& model_dir, const ModelConfig&
   };
   auto linears = [&](int64_t layer, const BlockSpec& block) {
     std::vector<Linear> out;
-    for (const LinearSpec& spec : block.linears) out.push_back(linear(layer, block, spec));
+    for (size_t i = 0; i < block.linears.size(); ++i) out.push_back(linear(layer, block, i));
     return out;
   };
   const MixerOptions mixer_options{options.attn_impl, model.packed_kernel_};
@@ -300,8 +369,7 @@ std::vector<std::pair<std::string, Linear*>> DecoderModel::lora_modules() {
     DecoderLayer& layer = layers_[static_cast<size_t>(l)];
     for (Block* block : {static_cast<Block*>(layer.mixer.get()), static_cast<Block*>(layer.feed_forward.get())})
       for (size_t i = 0; i < block->linears().size(); ++i)
-        if (block->linears()[i].lora_a.defined())
-          modules.emplace_back(module_path(l, block->spec().path, block->spec().linears[i].name), &block->linears()[i]);
+        if (block->linears()[i].lora_a.defined()) modules.emplace_back(block->linears()[i].adapter_path, &block->linears()[i]);
   }
   return modules;
 }

@@ -49,10 +49,15 @@ struct DecoderLayer {
   std::unique_ptr<FeedForward> feed_forward;
 };
 
-// A forward's final hidden states [B, T, H] and the sum of the blocks' auxiliary loss terms (undefined: none).
+// A forward's final hidden states [B, T, H] and, for a mixture of experts, its routers' load summed over the
+// sparse layers ([2, E], BlockOutput::router_load; undefined for a dense model) and the rows that load covers
+// (tokens times sparse layers).
 struct ForwardOutput {
   at::Tensor hidden;
-  at::Tensor aux_loss;
+  at::Tensor router_load;
+  double router_rows = 0;
+  // transformers' load-balancing loss over this forward (model/ffn/moe.h); undefined for a dense model.
+  at::Tensor load_balancing_loss() const;
 };
 
 AttentionLayout layout_from_positions(const at::Tensor& position_ids);

@@ -3,6 +3,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <string>
 #include <utility>
 
 #include "model/config.h"
@@ -16,6 +17,7 @@ struct Linear {
   at::Tensor lora_b;  // [out, r]
   double scaling = 0;
   double dropout = 0;
+  std::string adapter_path;  // where PEFT names lora_a and lora_b (model/family/family.h lora_path); "" without
 };
 
 // y = x W^T + b, plus the LoRA update B(A(dropout(x))) * scaling computed in fp32 as PEFT does (one fused
@@ -24,6 +26,8 @@ at::Tensor linear_forward(const Linear& linear, const at::Tensor& x, bool traini
 // The same LoRA linear (same dropout masks) as plain autograd operations: the reference the fused node is
 // tested against.
 at::Tensor composite_lora_forward(const Linear& linear, const at::Tensor& x, bool training);
+// The update a LoRA linear adds to its weight, B A * scaling in fp32 ([out, in]; stacked experts [E, out, in]).
+at::Tensor lora_delta(const Linear& linear);
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 // RoPE's inverse frequencies [head_dim / 2] in fp32, scaled as config.rope_type says (as transformers).
 at::Tensor rope_inverse_frequencies(const ModelConfig& config, at::Device device);

@@ -30,6 +30,8 @@ std::vector<PlannedTensor> plan_tensors(const ModelConfig& config, const TensorP
                        options.modules_to_save.end();
   };
   const int64_t H = config.hidden_size;
+  std::optional<LoraConfig> lora;
+  if (options.lora.has_value() && !full) lora = resolve_lora_targets(*options.lora, config);
   add("model.embed_tokens.weight", {config.vocab_size, H}, saved("embed_tokens"));
   const std::vector<LayerSpec> layers = layer_plan(config);
   for (int64_t l = 0; l < config.num_layers; ++l) {
@@ -41,16 +43,21 @@ std::vector<PlannedTensor> plan_tensors(const ModelConfig& config, const TensorP
       for (const VectorSpec& vector : layer.block(b)->vectors)
         add(module_path(l, layer.block(b)->path, vector.name) + ".weight", {vector.size}, full, vector.role);
     for (size_t b = 0; b < LayerSpec::kBlocks; ++b) {
-      for (const LinearSpec& linear : layer.block(b)->linears) {
-        const std::string path = module_path(l, layer.block(b)->path, linear.name);
-        add(path + ".weight", {linear.out, linear.in}, full, linear.role);
+      const BlockSpec& block = *layer.block(b);
+      for (size_t i = 0; i < block.linears.size(); ++i) {
+        const LinearSpec& linear = block.linears[i];
+        const std::string path = module_path(l, block.path, linear.name);
+        add(linear.weight_name(path), linear.shape(), full, linear.role);
         if (linear.bias) add(path + ".bias", {linear.out}, full, linear.role);
-        if (full || !options.lora.has_value() || !is_lora_target(*options.lora, path, linear.name)) continue;
-        const int64_t r = options.lora->rank;
+        if (!lora.has_value()) continue;
+        const std::string adapter = lora_path(block, i, l, *lora);
+        if (adapter.empty()) continue;
+        const std::string key = !linear.parameter() ? path : linear.weight_name(path);
+        const int64_t r = lora->rank_at(key) * std::max<int64_t>(1, linear.experts);
         for (auto [suffix, shape] : {std::make_pair(".lora_A.weight", std::vector<int64_t>{r, linear.in}),
                                      std::make_pair(".lora_B.weight", std::vector<int64_t>{linear.out, r})}) {
           PlannedTensor tensor;
-          tensor.name = prefix + path + suffix;
+          tensor.name = prefix + adapter + suffix;
           tensor.shape = shape;
           tensor.numel = shape[0] * shape[1];
           tensor.element_bytes = 4;

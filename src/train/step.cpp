@@ -12,25 +12,31 @@
 namespace zt::train {
 
 TrainStep::TrainStep(dist::Communicator& comm, model::DecoderModel& model, dist::ZeroEngine& engine,
-                     dist::LayerWeightPartition* partition, bool gradient_checkpointing)
-    : comm_(comm), model_(model), engine_(engine), partition_(partition), gradient_checkpointing_(gradient_checkpointing) {}
+                     dist::LayerWeightPartition* partition, bool gradient_checkpointing, double router_aux_loss_coef)
+    : comm_(comm), model_(model), engine_(engine), partition_(partition), gradient_checkpointing_(gradient_checkpointing),
+      router_aux_loss_coef_(router_aux_loss_coef) {}
 
 void TrainStep::micro_batch(const std::vector<data::PackedRow>& rows) {
   const c10::Device device = model_.options().device;
   if (!sums_.defined()) sums_ = at::zeros({3}, at::TensorOptions().dtype(at::kDouble).device(device));
   if (!rows.empty()) {
     const data::PackedRow row = concatenate(rows);
-    const at::Tensor hidden = model_.hidden_states(row_tensor(row.input_ids, device), row_tensor(row.position_ids, device),
-                                                   true, model::layout_from_cu_seqlens(row.cu_seqlens));
-    const model::LossOutput loss = model_.loss(hidden, row_tensor(row.labels, device));
+    const model::ForwardOutput forward = model_.forward(row_tensor(row.input_ids, device), row_tensor(row.position_ids, device),
+                                                        true, model::layout_from_cu_seqlens(row.cu_seqlens));
+    const model::LossOutput loss = model_.loss(forward.hidden, row_tensor(row.labels, device));
     // Backward runs on the micro-batch's mean loss times the loss scale (as DeepSpeed and transformers do),
     // so fp16 activation gradients stay in range; the engine weighs these gradients by the micro-batch's
     // label tokens as it adds them up in fp32, and the step divides by the tokens of the whole step.
     const double label_tokens = std::max<double>(1.0, count_label_tokens(row.labels));
     engine_.set_micro_batch_weight(label_tokens);
-    (loss.loss_sum * (engine_.loss_scale() / label_tokens)).backward();
+    // A mixture of experts' load-balancing loss joins the micro-batch's mean loss as ms-swift adds it
+    // (mean cross-entropy + coef * aux, weighed by the micro-batch's label tokens like the rest).
+    at::Tensor objective = loss.loss_sum;
+    if (router_aux_loss_coef_ > 0 && forward.router_load.defined())
+      objective = objective + forward.load_balancing_loss() * (router_aux_loss_coef_ * label_tokens);
+    (objective * (engine_.loss_scale() / label_tokens)).backward();
     // Summed where they are; read once, in finish().
-    sums_.narrow(0, 0, 1).add_(loss.loss_sum.detach().reshape({1}));
+    sums_.narrow(0, 0, 1).add_(objective.detach().reshape({1}).to(at::kDouble));
     sums_.narrow(0, 1, 2).add_(loss.counts);
     input_tokens_ += static_cast<double>(row.input_ids.size());
   } else if (partition_ != nullptr) {

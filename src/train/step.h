@@ -29,8 +29,9 @@ struct StepOutcome {
 class TrainStep {
  public:
   // `partition` is the ZeRO-3 weight partition, or null below stage 3. Everything must outlive this.
+  // `router_aux_loss_coef` > 0 adds a mixture of experts' load-balancing loss (ms-swift's flag).
   TrainStep(dist::Communicator& comm, model::DecoderModel& model, dist::ZeroEngine& engine,
-            dist::LayerWeightPartition* partition, bool gradient_checkpointing);
+            dist::LayerWeightPartition* partition, bool gradient_checkpointing, double router_aux_loss_coef = 0);
 
   // One micro-batch of this rank: its rows run side by side as one row. A rank without rows still
   // takes part in every collective the others run.
@@ -45,6 +46,7 @@ class TrainStep {
   dist::ZeroEngine& engine_;
   dist::LayerWeightPartition* partition_;
   bool gradient_checkpointing_;
+  double router_aux_loss_coef_;
   at::Tensor sums_;          // this rank, this step, on the model's device: loss sum, label tokens, correct
   double input_tokens_ = 0;  // this rank, this step (known on the host)
 };

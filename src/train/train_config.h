@@ -35,6 +35,7 @@ struct ModelSetup {
   std::optional<std::string> adapters;      // continue from this PEFT adapter (lora holds its config)
   bool gradient_checkpointing = true;
   int seed = 42;                            // LoRA initialisation, the same on every rank
+  double router_aux_loss_coef = 0;          // a mixture of experts' load-balancing loss weight (0: none)
 };
 
 struct DataSetup {

@@ -106,6 +106,8 @@ class Trainer {
     options.full_training = full;
     if (!full) {
       config_.model.lora.base_model = data_.model_dir;
+      // The targets as the family resolves them, for the model and the adapter_config.json of every checkpoint.
+      config_.model.lora = model::resolve_lora_targets(config_.model.lora, run_.model);
       options.lora = config_.model.lora;
     }
     options.modules_to_save = config_.model.lora.modules_to_save;
@@ -129,7 +131,8 @@ class Trainer {
     data_.weights.reset();  // every weight is in memory now: unmap the files (their pages would count as resident)
     engine_ = std::make_unique<dist::ZeroEngine>(comm_, zero, model_->trainable_parameters(), config_.optim.adam);
     if (partition_) partition_->attach_trainables(*engine_);
-    step_ = std::make_unique<TrainStep>(comm_, *model_, *engine_, partition_.get(), config_.model.gradient_checkpointing);
+    step_ = std::make_unique<TrainStep>(comm_, *model_, *engine_, partition_.get(), config_.model.gradient_checkpointing,
+                                        config_.model.router_aux_loss_coef);
     ScheduleConfig schedule = config_.optim.schedule;
     schedule.total_steps = run_.total_steps;
     schedule_ = std::make_unique<LearningRateSchedule>(schedule);

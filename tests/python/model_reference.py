@@ -20,7 +20,23 @@ from peft import LoraConfig, get_peft_model
 from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM
 
-MODELS = ["qwen2", "qwen2-tied", "llama", "qwen3"]
+MODELS = ["qwen2", "qwen2-tied", "llama", "qwen3", "qwen3-moe", "qwen2-moe"]
+# Mixture-of-experts fixtures run in fp32 only (a bf16 router can pick other experts on a rounding), with the
+# load-balancing loss added at AUX_WEIGHT so that its gradient shows in the LoRA gradients.
+MOE_MODELS = {"qwen3-moe", "qwen2-moe"}
+AUX_WEIGHT = 10.0
+# What ms-swift 4.6 passes PEFT for --target_modules all-linear on the MoE fixtures: its find_all_linears list (the
+# linear modules the model has; docs/MOE.md). PEFT then turns Qwen3-MoE's expert names into target_parameters.
+SWIFT_ALL_LINEAR = {
+    "qwen3-moe": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "qwen2-moe": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "shared_expert_gate"],
+}
+# Cases with targets of their own: (fixture, ztune's --target_modules, --target_parameters). The router and the
+# down experts of Qwen3-MoE named explicitly; Qwen2-MoE's routed experts through target_parameters.
+TARGET_CASES = {
+    "qwen3-moe-router": ("qwen3-moe", ["q_proj", "gate", "down_proj"], []),
+    "qwen2-moe-experts": ("qwen2-moe", ["o_proj"], ["gate_up_proj", "down_proj"]),
+}
 # Families whose only difference is config: a fixture's weights under another config.json, written to
 # OUT_DIR/models/<name>. Windows of 8 and a Llama-3.1 original context of 16 act within the 24-token batch.
 VARIANTS = {
@@ -55,10 +71,16 @@ def write_variant(fixtures, out, name):
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
-def reference(model_dir, dtype):
+def reference(model_dir, dtype, name):
     torch.manual_seed(0)
     base = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype, attn_implementation="eager")
-    config = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
+    targets, parameters = "all-linear", None
+    if name in TARGET_CASES:
+        targets, parameters = TARGET_CASES[name][1], TARGET_CASES[name][2] or None
+    elif name in SWIFT_ALL_LINEAR:
+        targets = list(SWIFT_ALL_LINEAR[name])
+    config = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=targets, target_parameters=parameters,
+                        task_type="CAUSAL_LM")
     model = get_peft_model(base, config)
     with torch.no_grad():
         for name, param in model.named_parameters():
@@ -71,13 +93,18 @@ def reference(model_dir, dtype):
     labels[:, :6] = -100
     labels[1, 15:18] = -100
     position_ids = torch.arange(24).unsqueeze(0).repeat(2, 1)
-    out = model(input_ids=input_ids, position_ids=position_ids)
+    moe = getattr(base.config, "num_experts", 0) or 0
+    out = model(input_ids=input_ids, position_ids=position_ids, output_router_logits=bool(moe))
     logits = out.logits
     loss_sum = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1),
                                ignore_index=-100, reduction="sum")
-    loss_sum.backward()
+    objective = loss_sum + AUX_WEIGHT * out.aux_loss if moe else loss_sum
+    objective.backward()
     tensors = {"input_ids": input_ids, "labels": labels, "logits": logits.detach().float().contiguous(),
                "loss_sum": loss_sum.detach().reshape(1)}
+    if moe:
+        tensors["aux_loss"] = out.aux_loss.detach().float().reshape(1)
+        tensors["aux_weight"] = torch.tensor([AUX_WEIGHT])
     trainable = []
     for name, param in model.named_parameters():
         if param.requires_grad:
@@ -92,17 +119,23 @@ def main():
     fixtures, out = Path(sys.argv[1]), Path(sys.argv[2])
     out.mkdir(parents=True, exist_ok=True)
     logits = {}
-    for name in MODELS + list(VARIANTS):
-        folder = write_variant(fixtures, out, name) if name in VARIANTS else fixtures / name
+    for name in MODELS + list(VARIANTS) + list(TARGET_CASES):
+        folder = write_variant(fixtures, out, name) if name in VARIANTS else fixtures / TARGET_CASES.get(name, (name,))[0]
         for dtype_name, dtype in DTYPES.items():
-            tensors, trainable = reference(folder, dtype)
+            if (name in MOE_MODELS or name in TARGET_CASES) and dtype_name != "fp32":
+                continue
+            tensors, trainable = reference(folder, dtype, name)
             logits[(name, dtype_name)] = tensors["logits"]
             if name in VARIANTS:  # the config change must change what transformers computes, or it tests nothing
                 difference = (tensors["logits"] - logits[(VARIANTS[name][0], dtype_name)]).abs().max().item()
                 if difference < 1e-3:
                     sys.exit(f"{name}: logits equal {VARIANTS[name][0]}'s (max difference {difference:.2e})")
             save_file(tensors, str(out / f"{name}-{dtype_name}.safetensors"))
-            (out / f"{name}-{dtype_name}.json").write_text(json.dumps({"trainable": trainable}, indent=1))
+            meta = {"trainable": trainable}
+            if name in TARGET_CASES:
+                meta.update(model=TARGET_CASES[name][0], target_modules=TARGET_CASES[name][1],
+                            target_parameters=TARGET_CASES[name][2])
+            (out / f"{name}-{dtype_name}.json").write_text(json.dumps(meta, indent=1))
             print(f"{name} {dtype_name}: loss_sum {tensors['loss_sum'].item():.6f}, {len(trainable)} LoRA tensors")
 
 

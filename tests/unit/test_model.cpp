@@ -25,13 +25,15 @@ const fs::path kReference = fs::path(ZTUNE_TEST_WORK_DIR) / "model-reference";
 struct Reference {
   zt::st::Checkpoint file;
   std::vector<std::string> trainable;
+  nlohmann::json meta;  // a case with targets of its own: its fixture and targets
   at::Tensor get(const std::string& name) const { return zt::st::load_tensor(file, name).clone(); }
 };
 
 Reference load_reference(const std::string& model, const std::string& dtype) {
   Reference ref{zt::st::Checkpoint::open((kReference / (model + "-" + dtype + ".safetensors")).string()), {}};
   std::ifstream stream(kReference / (model + "-" + dtype + ".json"));
-  ref.trainable = nlohmann::json::parse(stream)["trainable"].get<std::vector<std::string>>();
+  ref.meta = nlohmann::json::parse(stream);
+  ref.trainable = ref.meta["trainable"].get<std::vector<std::string>>();
   return ref;
 }
 
@@ -74,8 +76,14 @@ TEST_P(ModelParity, LogitsLossAndLoraGradientsMatchPeft) {
   Reference ref = load_reference(c.model, c.dtype);
   // Config variants (sliding windows, RoPE scaling) live beside the reference, written by model_reference.py.
   const fs::path variant = kReference / "models" / c.model;
-  const std::string folder = fs::exists(variant) ? variant.string() : kFixtures + "/" + c.model;
-  DecoderModel model = DecoderModel::load(folder, lora_options(bf16 ? at::kBFloat16 : at::kFloat));
+  const std::string folder = fs::exists(variant) ? variant.string()
+                                                 : kFixtures + "/" + ref.meta.value("model", c.model);
+  ModelOptions options = lora_options(bf16 ? at::kBFloat16 : at::kFloat);
+  if (ref.meta.contains("target_modules")) {
+    options.lora->target_modules = ref.meta["target_modules"].get<std::vector<std::string>>();
+    options.lora->target_parameters = ref.meta["target_parameters"].get<std::vector<std::string>>();
+  }
+  DecoderModel model = DecoderModel::load(folder, options);
   set_adapter_from_reference(model, ref);
 
   std::set<std::string> ours;
@@ -86,14 +94,26 @@ TEST_P(ModelParity, LogitsLossAndLoraGradientsMatchPeft) {
   at::Tensor input_ids = ref.get("input_ids");
   at::Tensor labels = ref.get("labels");
   at::Tensor positions = at::arange(input_ids.size(1), at::kLong).unsqueeze(0).repeat({input_ids.size(0), 1});
-  at::Tensor hidden = model.hidden_states(input_ids, positions, true);
+  const ForwardOutput forward = model.forward(input_ids, positions, true, layout_from_positions(positions));
+  const at::Tensor& hidden = forward.hidden;
   double logit_error = relative_error(model.logits(hidden).detach(), ref.get("logits"));
   EXPECT_LE(logit_error, logit_tolerance) << "logits";
   LossOutput loss = model.loss(hidden, labels, 7);
   double expected_loss = ref.get("loss_sum").item<double>();
   EXPECT_NEAR(loss.loss_sum.item<double>(), expected_loss, loss_tolerance * expected_loss);
   EXPECT_EQ(loss.num_tokens(), (labels.narrow(1, 1, labels.size(1) - 1) != -100).sum().item<int64_t>());
-  loss.loss_sum.backward();
+  at::Tensor objective = loss.loss_sum;
+  // A mixture of experts: transformers' load-balancing loss too, weighted into the gradients as the reference did.
+  if (ref.file.contains("aux_loss")) {
+    ASSERT_TRUE(forward.router_load.defined()) << "a mixture of experts gives its router load";
+    const at::Tensor aux = forward.load_balancing_loss();
+    const double expected_aux = ref.get("aux_loss").item<double>();
+    EXPECT_NEAR(aux.item<double>(), expected_aux, 1e-5 * expected_aux) << "load-balancing loss";
+    objective = objective + aux * ref.get("aux_weight").item<double>();
+  } else {
+    EXPECT_FALSE(forward.router_load.defined()) << "a dense model has no router";
+  }
+  objective.backward();
   double worst = 0;
   std::string worst_name;
   for (auto& [name, tensor] : model.trainable_parameters()) {
@@ -116,7 +136,9 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, ModelParity,
                                            Case{"mistral-window", "fp32"}, Case{"mistral-window", "bf16"},
                                            Case{"qwen2-window", "fp32"}, Case{"qwen3-window", "fp32"},
                                            Case{"llama-rope-llama3", "fp32"},
-                                           Case{"llama-rope-linear", "fp32"}),
+                                           Case{"llama-rope-linear", "fp32"}, Case{"qwen3-moe", "fp32"},
+                                           Case{"qwen2-moe", "fp32"}, Case{"qwen3-moe-router", "fp32"},
+                                           Case{"qwen2-moe-experts", "fp32"}),
                          [](const auto& info) {
                            std::string name = info.param.model + "_" + info.param.dtype;
                            std::replace(name.begin(), name.end(), '-', '_');

@@ -57,7 +57,7 @@ void check(const Case& c) {
 }
 
 TEST(TensorPlan, MatchesTheLoadedModel) {
-  for (const std::string model : {"qwen2", "qwen2-tied", "llama", "qwen3"}) {
+  for (const std::string model : {"qwen2", "qwen2-tied", "llama", "qwen3", "qwen3-moe", "qwen2-moe"}) {
     for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
       check({model, false, {"all-linear"}, {}, dtype});
       check({model, false, {"q_proj", "v_proj"}, {}, dtype});

@@ -12,7 +12,8 @@ namespace zt::model {
 namespace {
 
 std::vector<const Family*>& registry() {
-  static std::vector<const Family*> all = {&qwen2_family(), &llama_family(), &mistral_family(), &qwen3_family()};
+  static std::vector<const Family*> all = {&qwen2_family(),     &llama_family(),     &mistral_family(),
+                                             &qwen3_family(),     &qwen3_moe_family(), &qwen2_moe_family()};
   return all;
 }
 
@@ -70,7 +71,7 @@ std::vector<PlannedWeight> layer_weights(const LayerSpec& spec, int64_t layer, i
   for (size_t b = 0; b < LayerSpec::kBlocks; ++b)
     for (const LinearSpec& linear : spec.block(b)->linears) {
       const std::string path = module_path(layer, spec.block(b)->path, linear.name);
-      out.push_back({path + ".weight", {linear.out, linear.in}, linear.role, false, b});
+      out.push_back({linear.weight_name(path), linear.shape(), linear.role, false, b});
       if (linear.bias) out.push_back({path + ".bias", {linear.out}, linear.role, true, b});
     }
   return out;
@@ -80,9 +81,75 @@ std::vector<std::string> all_linear_modules(const ModelConfig& config) {
   std::vector<std::string> names;
   for (const LayerSpec& layer : layer_plan(config))
     for (size_t b = 0; b < LayerSpec::kBlocks; ++b)
-      for (const LinearSpec& linear : layer.block(b)->linears)
-        if (std::find(names.begin(), names.end(), linear.name) == names.end()) names.push_back(linear.name);
+      for (const LinearSpec& linear : layer.block(b)->linears) {
+        if (linear.parameter()) continue;
+        const std::string leaf = linear.name.substr(linear.name.rfind('.') + 1);
+        if (std::find(names.begin(), names.end(), leaf) == names.end()) names.push_back(leaf);
+      }
   return names;
+}
+
+LoraConfig resolve_lora_targets(const LoraConfig& lora, const ModelConfig& config) {
+  if (!family_of(config).expert_targets_are_parameters) return lora;
+  LoraConfig out = lora;
+  std::vector<std::string> modules;
+  for (const std::string& target : lora.target_modules)
+    if (target == "all-linear")
+      for (const std::string& name : all_linear_modules(config)) modules.push_back(name);
+    else
+      modules.push_back(target);
+  // transformers' names before its conversion, and the parameter each became (PEFT's table for this layout).
+  static const std::vector<std::pair<std::string, std::string>> renamed = {
+      {"gate", "gate.weight"}, {"gate_proj", "gate_up_proj"}, {"up_proj", "gate_up_proj"}, {"down_proj", "down_proj"}};
+  out.target_modules.clear();
+  bool gate = false, up = false;
+  auto add_parameter = [&](const std::string& name) {
+    if (std::find(out.target_parameters.begin(), out.target_parameters.end(), name) == out.target_parameters.end())
+      out.target_parameters.push_back(name);
+  };
+  for (const std::string& target : modules) {
+    auto found = std::find_if(renamed.begin(), renamed.end(), [&](const auto& pair) {
+      return target == pair.first ||
+             (target.size() > pair.first.size() + 1 && target.compare(target.size() - pair.first.size(), pair.first.size(), pair.first) == 0 &&
+              target[target.size() - pair.first.size() - 1] == '.');
+    });
+    if (found == renamed.end()) {
+      if (std::find(out.target_modules.begin(), out.target_modules.end(), target) == out.target_modules.end())
+        out.target_modules.push_back(target);
+      continue;
+    }
+    gate |= found->first == "gate_proj";
+    up |= found->first == "up_proj";
+    add_parameter(found->second);
+  }
+  ZT_REQUIRE(gate == up, "--target_modules names " << (gate ? "gate_proj" : "up_proj") << " without "
+                                                   << (gate ? "up_proj" : "gate_proj") << ": " << config.architecture_name
+                                                   << " holds them fused as experts.gate_up_proj, so they are adapted "
+                                                      "together (name both, or neither)");
+  if (gate) {
+    out.rank_pattern[".*\\.gate_up_proj"] = lora.rank * 2;
+    out.alpha_pattern[".*\\.gate_up_proj"] = lora.alpha * 2;
+  }
+  return out;
+}
+
+std::string lora_path(const BlockSpec& block, size_t index, int64_t layer, const LoraConfig& lora) {
+  const LinearSpec& spec = block.linears[index];
+  const std::string path = module_path(layer, block.path, spec.name);
+  if (!spec.parameter())
+    return is_lora_target(lora, path, spec.name.substr(spec.name.rfind('.') + 1)) ? path : std::string();
+  if (!is_parameter_target(lora, spec.weight_name(path))) return std::string();
+  if (!spec.stacked()) return path;  // a 2-D parameter (a router): PEFT wraps its module
+  // Stacked parameters of one module: the later adapted ones wrap this one.
+  std::string nested = path.substr(0, path.rfind('.'));
+  for (size_t later = index + 1; later < block.linears.size(); ++later) {
+    const LinearSpec& other = block.linears[later];
+    const std::string other_path = module_path(layer, block.path, other.name);
+    if (other.stacked() && other_path.substr(0, other_path.rfind('.')) == nested.substr(0, nested.find(".base_layer")) &&
+        is_parameter_target(lora, other.weight_name(other_path)))
+      nested += ".base_layer";
+  }
+  return nested;
 }
 
 }  // namespace zt::model

@@ -14,6 +14,7 @@
 
 #include "model/config.h"
 #include "model/family/schema.h"
+#include "model/lora/lora_config.h"
 
 namespace zt::model {
 
@@ -35,16 +36,36 @@ struct Family {
   // Layer `layer` of a model of this family.
   LayerSpec (*layer)(const ModelConfig& config, int64_t layer);
   GgufSpec gguf;
+  // PEFT reads --target_modules' expert projection names (gate_proj, up_proj, down_proj; the router's gate) as the
+  // stacked expert parameters, because transformers converts this family's checkpoints (lora_config.h).
+  bool expert_targets_are_parameters = false;
 };
 
 const Family& qwen2_family();
 const Family& llama_family();
 const Family& mistral_family();
 const Family& qwen3_family();
+const Family& qwen3_moe_family();
+const Family& qwen2_moe_family();
 
 // The layer most families share: attention (q/k/v/o, biases as the config says, q/k norms when it has them,
 // the layer's sliding window) and a SwiGLU MLP (gate/up/down), with the Hugging Face names of Llama and Qwen.
 LayerSpec attention_swiglu_layer(const ModelConfig& config, int64_t layer);
+
+// The mixture-of-experts layer: attention_swiglu_layer's attention, and in the sparse layers (ModelConfig::
+// sparse_layer) the router `gate`, the stacked experts `experts.gate_up_proj` / `experts.down_proj` and, when the
+// config has one, the shared expert and its gate (moe_layer.cpp).
+LayerSpec attention_moe_layer(const ModelConfig& config, int64_t layer);
+FeedForwardSpec moe_feed_forward(const ModelConfig& config);
+// transformers' defaults of a family's config class for the keys config.json may leave out.
+struct MoeDefaults {
+  int64_t experts, top_k, moe_intermediate_size;
+  bool shared_expert;
+  int64_t shared_intermediate_size;
+};
+// Reads the MoE keys (num_experts or num_local_experts, num_experts_per_tok, moe_intermediate_size,
+// norm_topk_prob, decoder_sparse_step, mlp_only_layers, shared_expert_intermediate_size, router_aux_loss_coef).
+void read_moe_config(const nlohmann::json& json, ModelConfig& config, const MoeDefaults& defaults);
 
 // Qwen2/Qwen3's `use_sliding_window`: `sliding_window` keys in the layers from `max_window_layers` on (as
 // transformers' layer_types).
@@ -72,8 +93,21 @@ std::vector<PlannedWeight> layer_weights(const LayerSpec& spec, int64_t layer, i
 
 // Every layer of `config`'s model, in order.
 std::vector<LayerSpec> layer_plan(const ModelConfig& config);
-// The module names `--target_modules all-linear` adapts, as ms-swift resolves it (every linear of the
-// layers; never lm_head), in the order of the layer plan, each once.
+// The module names `--target_modules all-linear` adapts, as ms-swift resolves it (the last name segment of every
+// linear module of the layers; never lm_head, a router or stacked experts), in the order of the layer plan, each once.
 std::vector<std::string> all_linear_modules(const ModelConfig& config);
+
+// `lora` with its targets as ms-swift and PEFT resolve them for `config`'s family. On a family whose checkpoints
+// transformers converts (Family::expert_targets_are_parameters: Qwen3-MoE), all-linear becomes the linear module
+// names the model has, then the expert projection names become target_parameters as PEFT converts them (gate_proj
+// and up_proj together -> gate_up_proj with twice the rank and alpha, down_proj -> down_proj, the router's gate ->
+// gate.weight); naming one of gate_proj and up_proj alone is a zt::Error. Other families: `lora` unchanged.
+// Resolving a resolved config changes nothing.
+LoraConfig resolve_lora_targets(const LoraConfig& lora, const ModelConfig& config);
+// The path PEFT names the adapter of `block`'s linear `index` under (its lora_A.weight, lora_B.weight), or ""
+// when `lora` does not adapt it. A module's path is its module path; stacked experts adapted as parameters nest
+// (PEFT wraps the block's parameters in order, the last outermost): "mlp.experts" for the last adapted,
+// "mlp.experts.base_layer" for the one before, and so on.
+std::string lora_path(const BlockSpec& block, size_t index, int64_t layer, const LoraConfig& lora);
 
 }  // namespace zt::model

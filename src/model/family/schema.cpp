@@ -13,8 +13,20 @@ const char* role_name(Role role) {
     case Role::kGate: return "gate";
     case Role::kUp: return "up";
     case Role::kDown: return "down";
+    case Role::kRouter: return "router";
+    case Role::kExpertGateUp: return "experts' gate and up";
+    case Role::kExpertDown: return "experts' down";
+    case Role::kSharedGate: return "shared expert's gate";
+    case Role::kSharedUp: return "shared expert's up";
+    case Role::kSharedDown: return "shared expert's down";
+    case Role::kSharedExpertGate: return "shared expert's scale";
   }
   return "?";
+}
+
+std::string LinearSpec::parameter_name() const {
+  const std::string last = name.substr(name.rfind('.') + 1);
+  return stacked() ? last : last + ".weight";
 }
 
 const LinearSpec* BlockSpec::linear(Role role) const {

@@ -11,25 +11,49 @@
 
 namespace zt::model {
 
-// How a block computes. New kinds (gated attention, Gated DeltaNet, mixture of experts) are added here and
-// built in model/blocks.cpp.
+// How a block computes. New kinds (gated attention, Gated DeltaNet) are added here and built in model/blocks.cpp.
 enum class MixerKind { kAttention };
-enum class FeedForwardKind { kSwiGlu };
+enum class FeedForwardKind { kSwiGlu, kMoe };
 
 // What a parameter is to its kind. The family gives each role its Hugging Face name.
 enum class Role {
   kQuery, kKey, kValue, kOutput,  // attention projections
   kQueryNorm, kKeyNorm,           // per-head RMSNorm weights on q and k (Qwen3)
   kGate, kUp, kDown,              // SwiGLU: down(silu(gate(x)) * up(x))
+  kRouter,                        // mixture of experts: the router's logits over the experts [E, H]
+  kExpertGateUp, kExpertDown,     // the experts' SwiGLU, stacked: gate and up fused [E, 2I, H], down [E, H, I]
+  kSharedGate, kSharedUp, kSharedDown,  // a shared expert beside the routed ones (Qwen2-MoE)
+  kSharedExpertGate,              // its scale, sigmoid(shared_expert_gate(x)) [1, H]
 };
 const char* role_name(Role role);
 
 // A linear module: `<block path>.<name>.weight` [out, in], and `.bias` [out] when `bias`.
+//
+// Or the stacked experts of a mixture of experts (`experts` > 0): one parameter `<block path>.<name>`
+// [experts, out, in] with no ".weight", as transformers holds it in memory ("experts.gate_up_proj"). Checkpoints
+// on the hub, and transformers' save_pretrained, store it per expert: `<block path>.experts.{e}.<part>.weight`
+// [out / parts, in] for each of `parts`, concatenated along out ("gate_proj", "up_proj"). PEFT adapts it as a
+// parameter (`target_parameters`, model/lora/lora_config.h), with one rank-r pair per expert.
 struct LinearSpec {
   Role role;
   std::string name;  // "q_proj": what --target_modules and PEFT call the module
   int64_t out = 0, in = 0;
   bool bias = false;
+  int64_t experts = 0;
+  std::vector<std::string> parts;
+  // A linear module to PEFT (what all-linear and --target_modules name). A router is not: it is a parameter.
+  bool module = true;
+
+  bool stacked() const { return experts > 0; }
+  // PEFT adapts it as a parameter (target_parameters), not as a module (target_modules).
+  bool parameter() const { return stacked() || !module; }
+  // The parameter's name under its module path: "<path>.weight", or "<path>" for stacked experts.
+  std::string weight_name(const std::string& path) const { return stacked() ? path : path + ".weight"; }
+  std::vector<int64_t> shape() const {
+    return stacked() ? std::vector<int64_t>{experts, out, in} : std::vector<int64_t>{out, in};
+  }
+  // The parameter's last name segment, as PEFT's target_parameters names it ("gate_up_proj", "gate.weight").
+  std::string parameter_name() const;
 };
 
 // A vector weight (a norm's scale): `<block path>.<name>.weight` [size].
@@ -53,8 +77,17 @@ struct MixerSpec : BlockSpec {
   int64_t sliding_window = 0;        // attention: keys seen per query (0: all)
 };
 
+// A mixture of experts' routing: softmax over the router's logits in fp32, the top `top_k` experts per token
+// (ties as torch.topk), their probabilities renormalised to sum 1 when `norm_topk_prob`.
+struct MoeSpec {
+  int64_t experts = 0;
+  int64_t top_k = 0;
+  bool norm_topk_prob = false;
+};
+
 struct FeedForwardSpec : BlockSpec {
   FeedForwardKind kind = FeedForwardKind::kSwiGlu;
+  MoeSpec moe;  // kMoe only
 };
 
 // One decoder layer: x + mixer(norm(x)), then h + feed_forward(norm(h)). The two norms sit directly under

@@ -54,6 +54,9 @@ json adapter_config_json(const LoraConfig& config, const std::vector<std::string
           {"use_dora", false},
           {"bias", config.bias},
           {"target_modules", targets},
+          {"target_parameters", config.target_parameters.empty() ? json(nullptr) : json(config.target_parameters)},
+          {"rank_pattern", json(config.rank_pattern)},
+          {"alpha_pattern", json(config.alpha_pattern)},
           {"modules_to_save", config.modules_to_save.empty() ? json(nullptr) : json(config.modules_to_save)},
           {"inference_mode", true},
           {"fan_in_fan_out", false},
@@ -74,6 +77,12 @@ LoraConfig read_adapter_config(const std::string& adapter_dir) {
       config.target_modules = value["target_modules"].get<std::vector<std::string>>();
     if (value.contains("modules_to_save") && value["modules_to_save"].is_array())
       config.modules_to_save = value["modules_to_save"].get<std::vector<std::string>>();
+    if (value.contains("target_parameters") && value["target_parameters"].is_array())
+      config.target_parameters = value["target_parameters"].get<std::vector<std::string>>();
+    if (value.contains("rank_pattern") && value["rank_pattern"].is_object())
+      config.rank_pattern = value["rank_pattern"].get<std::map<std::string, int64_t>>();
+    if (value.contains("alpha_pattern") && value["alpha_pattern"].is_object())
+      config.alpha_pattern = value["alpha_pattern"].get<std::map<std::string, double>>();
     config.bias = value_or(value, "bias", std::string("none"));
     config.base_model = value_or(value, "base_model_name_or_path", std::string());
   } catch (const json::exception& e) {
@@ -95,6 +104,8 @@ LoraConfig adapter_config_from_args(const json& args, const std::string& base_mo
     config.target_modules = args["target_modules"].get<std::vector<std::string>>();
   if (args.contains("modules_to_save") && args["modules_to_save"].is_array())
     config.modules_to_save = args["modules_to_save"].get<std::vector<std::string>>();
+  if (args.contains("target_parameters") && args["target_parameters"].is_array())
+    config.target_parameters = args["target_parameters"].get<std::vector<std::string>>();
   if (args.contains("lora_bias") && args["lora_bias"].is_string()) config.bias = args["lora_bias"].get<std::string>();
   config.base_model = base_model;
   return config;

@@ -1,0 +1,43 @@
+// A mixture of SwiGLU experts (Qwen2-MoE, Qwen3-MoE; later Qwen3.5-MoE, GLM-4.5, DeepSeek-V3): a router picks
+// each token's top-k experts (softmax in fp32, ties as torch.topk, renormalised when norm_topk_prob), the
+// tokens are sorted by expert and each expert's rows multiplied in one grouped product, the expert outputs
+// weighted by their routing probability and added back per token. Routing is dropless: every token reaches
+// all of its top-k experts. A shared expert, when the spec has one, adds sigmoid(shared_expert_gate(x)) times
+// its SwiGLU output.
+#pragma once
+
+#include "model/block.h"
+
+namespace zt::model {
+
+class MixtureOfExperts final : public FeedForward {
+ public:
+  MixtureOfExperts(const FeedForwardSpec& spec, std::vector<at::Tensor> vectors, std::vector<Linear> linears,
+                   const ModelConfig& config);
+  // Also returns the router's load (BlockOutput::router_load) for the load-balancing loss.
+  BlockOutput forward(const at::Tensor& x, bool training) const override;
+
+ private:
+  MoeSpec moe_;
+  const Linear* router_;
+  const Linear* gate_up_;
+  const Linear* down_;
+  const Linear* shared_gate_ = nullptr;
+  const Linear* shared_up_ = nullptr;
+  const Linear* shared_down_ = nullptr;
+  const Linear* shared_expert_gate_ = nullptr;
+};
+
+// The rows of `x` [M, in], sorted by expert with `sizes[e]` rows for expert e, each multiplied by its expert's
+// matrix of `experts` (weight [E, out, in]) plus its LoRA update (PEFT's layout for a stacked parameter: A
+// [E * r, in] with expert e's rows at e * r, B [out, r * E] with expert e's columns at j * E + e; in fp32):
+// [M, out]. On CUDA one grouped GEMM per product; on the CPU one matrix product per expert with rows.
+at::Tensor expert_linear(const Linear& experts, const at::Tensor& x, const std::vector<int64_t>& sizes,
+                         const at::Tensor& offsets, bool training);
+
+// transformers' load_balancing_loss_func over the router loads of the sparse layers summed
+// (BlockOutput::router_load: [2, E], top-k assignment counts and router probability sums) and the rows they
+// cover (tokens times sparse layers): E * sum(counts / rows * probabilities / rows).
+at::Tensor load_balancing_loss(const at::Tensor& router_load, double rows);
+
+}  // namespace zt::model
