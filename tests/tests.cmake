@@ -216,6 +216,14 @@ foreach(ranks 1 2 3 4)
                    ${ZTUNE_FIXTURES_DIR}/qwen2 ${WORK}/zero-${ranks} ${ranks})
   set_tests_properties(zero_equivalence_${ranks} PROPERTIES TIMEOUT 1200)
 endforeach()
+# The same on the mixture-of-experts fixtures (load-balancing loss on): stacked experts stored per expert are
+# partitioned in stage 3 as one slot each, filled from their pieces.
+foreach(moe qwen3-moe qwen2-moe)
+  add_test(NAME zero_equivalence_${moe}_2
+           COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_zero.py $<TARGET_FILE:ztune_zero_train>
+                   ${ZTUNE_FIXTURES_DIR}/${moe} ${WORK}/zero-${moe}-2 2)
+  set_tests_properties(zero_equivalence_${moe}_2 PROPERTIES TIMEOUT 1200)
+endforeach()
 # The three cluster tests hold one lock (never two at once) but not the machine: most of their time is waiting
 # (Slurm's scheduling, a downed link's timeout, downloads), which the other tests fill.
 # Across two "nodes" (network + UTS namespaces on a private bridge; needs root): launch/mpirun/ztune-mpirun, node

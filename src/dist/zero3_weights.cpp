@@ -1,5 +1,7 @@
 #include "dist/zero3_weights.h"
 
+#include <set>
+
 #include "core/torch_api.h"
 
 #include "core/check.h"
@@ -26,9 +28,13 @@ std::function<bool(const std::string&)> LayerWeightPartition::resident_predicate
 
 std::function<bool(const std::string&)> LayerWeightPartition::resident_predicate(const LayerOf& layer_of,
                                                                                 const st::Checkpoint& weights,
-                                                                                int64_t persistence_threshold) {
+                                                                                int64_t persistence_threshold,
+                                                                                const StoredIn& stored_in) {
   std::map<std::string, int64_t> sizes;
-  for (const std::string& name : weights.names()) sizes[name] = numel_of(weights.locate(name).second->shape);
+  for (const std::string& name : weights.names()) {
+    const StoredSlot* slot = stored_in ? stored_in(name) : nullptr;
+    sizes[slot != nullptr ? slot->slot : name] += numel_of(weights.locate(name).second->shape);
+  }
   return [sizes, persistence_threshold, layer_of](const std::string& name) {
     auto found = sizes.find(name);
     return layer_of(name) < 0 || found == sizes.end() || found->second < persistence_threshold;
@@ -44,17 +50,21 @@ LayerWeightPartition::LayerWeightPartition(Communicator& comm, LayeredModel mode
                                            const std::string& model_dir, int64_t persistence_threshold,
                                            at::ScalarType dtype, at::Device device)
     : comm_(comm.duplicate()), model_(std::move(model)) {
-  auto resident = resident_predicate(model_.layer_of, weights, persistence_threshold);
+  auto resident = resident_predicate(model_.layer_of, weights, persistence_threshold, model_.stored_in);
   layers_.resize(static_cast<size_t>(model_.num_layers));
-  for (const std::string& name : weights.names()) {  // sorted: the same order on every rank
+  std::set<std::string> slots;
+  for (const std::string& file_name : weights.names()) {  // sorted: the same order on every rank
+    const StoredSlot* stored = model_.stored_in ? model_.stored_in(file_name) : nullptr;
+    const std::string name = stored != nullptr ? stored->slot : file_name;
     const int64_t l = model_.layer_of(name);
-    if (l < 0 || resident(name)) continue;
+    if (l < 0 || resident(name) || !slots.insert(name).second) continue;
     ZT_REQUIRE(l < static_cast<int64_t>(layers_.size()), model_dir << ": weight '" << name << "' is beyond layer "
                                                                    << layers_.size() - 1);
     ZT_CHECK(!model_.weight_slot(name)->defined(), "'" << name << "' is partitioned but was loaded whole");
     Layer& layer = layers_[static_cast<size_t>(l)];
-    std::vector<int64_t> shape = weights.locate(name).second->shape;
-    layer.entries.push_back({name, shape, layer.numel, numel_of(shape)});
+    std::vector<int64_t> shape = stored != nullptr ? stored->shape : weights.locate(name).second->shape;
+    layer.entries.push_back({name, shape, layer.numel, numel_of(shape),
+                             stored != nullptr ? stored->pieces : std::vector<std::string>{name}});
     layer.numel += numel_of(shape);
   }
   const int64_t world = comm_->size(), rank = comm_->rank();
@@ -64,12 +74,21 @@ LayerWeightPartition::LayerWeightPartition(Communicator& comm, LayeredModel mode
     const int64_t chunk = layer.padded / world, begin = rank * chunk, end = begin + chunk;
     layer.owned = at::zeros({chunk}, options);
     for (const Entry& e : layer.entries) {
-      const int64_t lo = std::max(begin, e.offset), hi = std::min(end, e.offset + e.numel);
-      if (lo >= hi) continue;
-      auto [file, info] = weights.locate(e.name);
-      // A view of the mapped file: only the pages of this slice are read.
-      at::Tensor source = st::to_tensor(file, *info).reshape({-1}).narrow(0, lo - e.offset, hi - lo);
-      layer.owned.narrow(0, lo - begin, hi - lo).copy_(source);
+      int64_t piece_offset = e.offset;
+      for (const std::string& piece : e.pieces) {
+        auto [file, info] = weights.locate(piece);
+        const int64_t piece_numel = numel_of(info->shape);
+        const int64_t lo = std::max(begin, piece_offset), hi = std::min(end, piece_offset + piece_numel);
+        if (lo < hi) {
+          // A view of the mapped file: only the pages of this slice are read.
+          at::Tensor source = st::to_tensor(file, *info).reshape({-1}).narrow(0, lo - piece_offset, hi - lo);
+          layer.owned.narrow(0, lo - begin, hi - lo).copy_(source);
+        }
+        piece_offset += piece_numel;
+      }
+      ZT_REQUIRE(piece_offset == e.offset + e.numel, model_dir << ": the pieces of '" << e.name << "' hold "
+                                                               << piece_offset - e.offset << " values, its shape "
+                                                               << e.numel);
     }
   }
   model_.set_layer_hooks([this](size_t l, bool backward) { acquire(l, backward); }, [this](size_t l) { release(l); });

@@ -29,6 +29,16 @@ class ZeroEngine;
 // The decoder layer a weight or trainable parameter belongs to by its name, -1 outside the layers.
 using LayerOf = std::function<int64_t(const std::string&)>;
 
+// A weight the folder stores in pieces (a mixture of experts' stacked experts, stored one matrix per expert and
+// part): its slot name and shape, and the file tensors that fill it, in the slot's memory order.
+struct StoredSlot {
+  std::string slot;
+  std::vector<int64_t> shape;
+  std::vector<std::string> pieces;
+};
+// The slot a file tensor is a piece of, or nullptr when the tensor is a slot of its own name.
+using StoredIn = std::function<const StoredSlot*(const std::string& file_name)>;
+
 // What stage 3 needs of the model, and no more (dist/ never sees model/; train/ adapts the decoder).
 struct LayeredModel {
   int64_t num_layers = 0;
@@ -40,6 +50,7 @@ struct LayeredModel {
   using Acquire = std::function<void(size_t layer, bool backward)>;
   using Release = std::function<void(size_t layer)>;
   std::function<void(Acquire, Release)> set_layer_hooks;
+  StoredIn stored_in;  // unset: every file tensor is a slot of its own name
 };
 
 class LayerWeightPartition {
@@ -47,9 +58,11 @@ class LayerWeightPartition {
   // What the model should load whole (the decoder's ModelOptions::keep_weight); the rest is partitioned.
   static std::function<bool(const std::string&)> resident_predicate(const LayerOf& layer_of, const std::string& model_dir,
                                                                     int64_t persistence_threshold);
+  // With `stored_in`, a slot stored in pieces is judged by its whole size, under its slot name.
   static std::function<bool(const std::string&)> resident_predicate(const LayerOf& layer_of,
                                                                     const st::Checkpoint& weights,
-                                                                    int64_t persistence_threshold);
+                                                                    int64_t persistence_threshold,
+                                                                    const StoredIn& stored_in = {});
 
   // Loads this rank's slices and installs the model's layer hooks. The model must have been loaded with
   // resident_predicate(model.layer_of, model_dir, persistence_threshold) and must outlive this object.
@@ -84,9 +97,10 @@ class LayerWeightPartition {
 
  private:
   struct Entry {
-    std::string name;
+    std::string name;  // the slot
     std::vector<int64_t> shape;
     int64_t offset = 0, numel = 0;
+    std::vector<std::string> pieces;  // the file tensors filling it, in order (one: the slot's own name)
   };
   struct Layer {
     std::vector<Entry> entries;

@@ -13,6 +13,8 @@
 #include "core/json_file.h"
 #include "core/log.h"
 #include "core/safetensors_torch.h"
+#include "model/config.h"
+#include "model/family/family.h"
 #include "model/lora/peft_adapter.h"
 #include "model/weight_names.h"
 
@@ -55,6 +57,53 @@ AdapterParts split_adapter(const std::string& adapter_dir) {
     ZT_REQUIRE(pair.first.defined() && pair.second.defined(),
                adapter_dir << ": module '" << path << "' has only one of lora_A and lora_B");
   return parts;
+}
+
+// Where a base weight's update comes from when its adapter is on stacked experts (PEFT's target_parameters): the
+// stacked parameter's adapter, and the expert and the rows of it the weight holds (the hub stores experts one
+// matrix per expert and part; a stacked file holds them all: expert -1).
+struct ExpertUpdate {
+  std::string adapter_path;  // the adapter's module path (its lora_A.weight, lora_B.weight)
+  int64_t experts = 0, expert = -1, row = 0, rows = 0;
+  double scaling = 0;
+};
+
+std::map<std::string, ExpertUpdate> expert_updates(const std::string& base_dir, const model::LoraConfig& adapter) {
+  std::map<std::string, ExpertUpdate> updates;
+  if (adapter.target_parameters.empty()) return updates;
+  const model::ModelConfig config = model::read_model_config(base_dir);
+  const model::LoraConfig lora = model::resolve_lora_targets(adapter, config);
+  const std::vector<model::LayerSpec> plan = model::layer_plan(config);
+  for (int64_t l = 0; l < config.num_layers; ++l)
+    for (size_t b = 0; b < model::LayerSpec::kBlocks; ++b) {
+      const model::BlockSpec& block = *plan[static_cast<size_t>(l)].block(b);
+      for (size_t i = 0; i < block.linears.size(); ++i) {
+        const model::LinearSpec& spec = block.linears[i];
+        if (!spec.stacked()) continue;
+        const std::string adapter_path = model::lora_path(block, i, l, lora);
+        if (adapter_path.empty()) continue;
+        const std::string path = model::module_path(l, block.path, spec.name);
+        const double scaling = lora.scaling_at(spec.weight_name(path));
+        updates[spec.weight_name(path)] = {adapter_path, spec.experts, -1, 0, spec.out, scaling};
+        const std::string experts_path = path.substr(0, path.rfind('.'));
+        const int64_t rows = spec.out / static_cast<int64_t>(spec.parts.size());
+        for (int64_t e = 0; e < spec.experts; ++e)
+          for (size_t p = 0; p < spec.parts.size(); ++p)
+            updates[experts_path + "." + std::to_string(e) + "." + spec.parts[p] + ".weight"] = {
+                adapter_path, spec.experts, e, static_cast<int64_t>(p) * rows, rows, scaling};
+      }
+    }
+  return updates;
+}
+
+// The update of one expert's rows (or, expert -1, of all experts stacked) from the stacked adapter (A [E r, in],
+// expert e's rows at e r; B [out, r E], expert e's columns at j E + e).
+at::Tensor expert_delta(const ExpertUpdate& update, const at::Tensor& a, const at::Tensor& b) {
+  const int64_t E = update.experts, rank = a.size(0) / E;
+  const at::Tensor a3 = a.view({E, rank, a.size(1)}), b3 = b.view({b.size(0), rank, E}).permute({2, 0, 1});
+  if (update.expert < 0) return at::bmm(b3, a3) * update.scaling;
+  return at::matmul(b3.select(0, update.expert).narrow(0, update.row, update.rows), a3.select(0, update.expert)) *
+         update.scaling;
 }
 
 }  // namespace
@@ -100,8 +149,8 @@ int merge_lora(const MergeOptions& options) {
 
   const model::LoraConfig config = model::read_adapter_config(options.adapter_dir);
   AdapterParts parts = split_adapter(options.adapter_dir);
-  const double scaling = config.scaling();
   const st::Checkpoint weights = st::Checkpoint::open(options.base_dir);
+  const std::map<std::string, ExpertUpdate> experts = expert_updates(options.base_dir, config);
 
   // Plan the shards from the headers: each tensor's output size, in name order.
   struct Planned {
@@ -135,9 +184,18 @@ int merge_lora(const MergeOptions& options) {
       const std::string& name = planned.name;
       const std::string module = name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0
                                      ? name.substr(0, name.size() - 7) : std::string();
-      if (auto lora = parts.lora.find(module); !module.empty() && lora != parts.lora.end()) {
+      if (auto expert = experts.find(name); expert != experts.end() && parts.lora.count(expert->second.adapter_path) > 0) {
+        const auto& [a, b] = parts.lora.at(expert->second.adapter_path);
+        const at::Tensor delta = expert_delta(expert->second, a.to(options.device, at::kFloat), b.to(options.device, at::kFloat));
+        ZT_REQUIRE(delta.sizes() == tensor.sizes(), options.adapter_dir << ": the LoRA update of '" << name << "' has shape "
+                                                    << delta.sizes() << ", the base weight " << tensor.sizes());
+        tensor = (tensor.to(options.device, at::kFloat) + delta).to(at::kCPU);
+        const std::string& adapter_path = expert->second.adapter_path;
+        parts.used[kPeftPrefix + adapter_path + ".lora_A.weight"] = parts.used[kPeftPrefix + adapter_path + ".lora_B.weight"] = true;
+      } else if (auto lora = parts.lora.find(module); !module.empty() && lora != parts.lora.end()) {
         const at::Tensor delta = at::matmul(lora->second.second.to(options.device, at::kFloat),
-                                            lora->second.first.to(options.device, at::kFloat)) * scaling;
+                                            lora->second.first.to(options.device, at::kFloat)) *
+                                 config.scaling_at(module);
         ZT_REQUIRE(delta.sizes() == tensor.sizes(), options.adapter_dir << ": the LoRA update of '" << module << "' has shape "
                                                     << delta.sizes() << ", the base weight " << tensor.sizes());
         tensor = (tensor.to(options.device, at::kFloat) + delta).to(at::kCPU);

@@ -5,7 +5,9 @@
 #include <csignal>
 
 #include "core/check.h"
+#include "core/safetensors.h"
 #include "model/decoder.h"
+#include "model/family/family.h"
 #include "train/step_totals.h"
 #include "model/weight_names.h"
 
@@ -99,8 +101,19 @@ at::Tensor row_tensor(const std::vector<int32_t>& values, c10::Device device) {
   return device.is_cpu() ? host : host.to(device, /*non_blocking=*/true);
 }
 
-dist::LayeredModel layered_model(model::DecoderModel& model) {
+std::map<std::string, dist::StoredSlot> stored_slots(const model::ModelConfig& config, const st::Checkpoint& weights) {
+  std::map<std::string, dist::StoredSlot> slots;
+  for (model::StackedWeight& stacked : model::stacked_weights(config)) {
+    if (weights.contains(stacked.name)) continue;  // stored stacked: a slot of its own name
+    const dist::StoredSlot slot{stacked.name, stacked.shape, stacked.pieces};
+    for (const std::string& piece : stacked.pieces) slots.emplace(piece, slot);
+  }
+  return slots;
+}
+
+dist::LayeredModel layered_model(model::DecoderModel& model, dist::StoredIn stored_in) {
   dist::LayeredModel layered;
+  layered.stored_in = std::move(stored_in);
   layered.num_layers = model.config().num_layers;
   layered.layer_of = model::layer_of;
   layered.weight_slot = [&model](const std::string& name) { return model.layer_weight_slot(name); };

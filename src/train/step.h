@@ -4,6 +4,7 @@
 // the label tokens of the whole step.
 #pragma once
 
+#include <map>
 #include <vector>
 
 #include "data/packing.h"
@@ -60,6 +61,10 @@ int64_t count_label_tokens(const std::vector<int32_t>& labels);
 // pinned host memory and copied without blocking, so the host goes on to the next row.
 at::Tensor row_tensor(const std::vector<int32_t>& values, c10::Device device = c10::kCPU);
 // The decoder as ZeRO-3 sees it.
-dist::LayeredModel layered_model(model::DecoderModel& model);
+// `stored_in`: the folder's stacked experts stored per expert (stored_slots), for ZeRO-3's partition.
+dist::LayeredModel layered_model(model::DecoderModel& model, dist::StoredIn stored_in = {});
+// The stacked weights of `config`'s model that `weights` stores in pieces (per expert), by piece name; empty when
+// the folder holds them stacked or the model has none.
+std::map<std::string, dist::StoredSlot> stored_slots(const model::ModelConfig& config, const st::Checkpoint& weights);
 
 }  // namespace zt::train

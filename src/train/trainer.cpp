@@ -116,9 +116,15 @@ class Trainer {
     const dist::ZeroConfig& zero = run_.zero;
     ZT_REQUIRE(!(full && zero.stage == 3), "--train_type full with ZeRO-3 is not supported: every weight would have to be "
                                            "partitioned as a trainable; use --deepspeed zero2 (or zero1) for full training");
+    // Stacked experts the folder stores per expert are partitioned as one slot each, filled from their pieces.
+    auto slots = std::make_shared<const std::map<std::string, dist::StoredSlot>>(stored_slots(run_.model, *data_.weights));
+    const dist::StoredIn stored_in = [slots](const std::string& name) -> const dist::StoredSlot* {
+      auto found = slots->find(name);
+      return found == slots->end() ? nullptr : &found->second;
+    };
     if (zero.stage == 3)
-      options.keep_weight = dist::LayerWeightPartition::resident_predicate(model::layer_of, *data_.weights,
-                                                                           zero.stage3_param_persistence_threshold);
+      options.keep_weight = dist::LayerWeightPartition::resident_predicate(
+          model::layer_of, *data_.weights, zero.stage3_param_persistence_threshold, stored_in);
     at::manual_seed(config_.model.seed);  // the same LoRA initialisation on every rank
     model_ = std::make_unique<model::DecoderModel>(model::DecoderModel::load(data_.model_dir, run_.model, *data_.weights, options));
     if (config_.model.adapters.has_value()) {
@@ -126,7 +132,7 @@ class Trainer {
       if (rank_ == 0) ZT_LOG_INFO("training continues from the adapter in " << *config_.model.adapters);
     }
     if (zero.stage == 3)
-      partition_ = std::make_unique<dist::LayerWeightPartition>(comm_, layered_model(*model_), *data_.weights, data_.model_dir,
+      partition_ = std::make_unique<dist::LayerWeightPartition>(comm_, layered_model(*model_, stored_in), *data_.weights, data_.model_dir,
                                                                 zero.stage3_param_persistence_threshold, options.dtype, device_);
     data_.weights.reset();  // every weight is in memory now: unmap the files (their pages would count as resident)
     engine_ = std::make_unique<dist::ZeroEngine>(comm_, zero, model_->trainable_parameters(), config_.optim.adam);

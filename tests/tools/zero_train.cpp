@@ -29,11 +29,13 @@
 
 #include "core/check.h"
 #include "core/cpu_memory.h"
+#include "core/safetensors.h"
 #include "core/safetensors_torch.h"
 #include "dist/comm.h"
 #include "dist/run_context.h"
 #include "dist/zero.h"
 #include "dist/zero3_weights.h"
+#include "model/config.h"
 #include "model/decoder.h"
 #include "model/weight_names.h"
 #include "train/step.h"
@@ -84,12 +86,22 @@ int main(int argc, char** argv) {
   else
     options.lora = zt::model::lora_config(8, 16, 0.0);
   options.gradient_checkpointing = true;
-  if (stage == 3) options.keep_weight = zt::dist::LayerWeightPartition::resident_predicate(zt::model::layer_of, model_dir, threshold);
+  // A mixture of experts' stacked experts, stored per expert, are partitioned as one slot each.
+  const std::map<std::string, zt::dist::StoredSlot> slots =
+      zt::train::stored_slots(zt::model::read_model_config(model_dir), zt::st::Checkpoint::open(model_dir));
+  const zt::dist::StoredIn stored_in = [&slots](const std::string& name) -> const zt::dist::StoredSlot* {
+    auto found = slots.find(name);
+    return found == slots.end() ? nullptr : &found->second;
+  };
+  if (stage == 3)
+    options.keep_weight = zt::dist::LayerWeightPartition::resident_predicate(
+        zt::model::layer_of, zt::st::Checkpoint::open(model_dir), threshold, stored_in);
   at::manual_seed(1234);  // the same LoRA initialisation on every rank and in the single run
   zt::model::DecoderModel model = zt::model::DecoderModel::load(model_dir, options);
   std::unique_ptr<zt::dist::LayerWeightPartition> partition;
   if (stage == 3)
-    partition = std::make_unique<zt::dist::LayerWeightPartition>(*comm, zt::train::layered_model(model), model_dir, threshold, at::kFloat, context.device());
+    partition = std::make_unique<zt::dist::LayerWeightPartition>(*comm, zt::train::layered_model(model, stored_in), model_dir,
+                                                                threshold, at::kFloat, context.device());
 
   zt::dist::ZeroConfig config;
   config.stage = stage;
@@ -103,7 +115,8 @@ int main(int argc, char** argv) {
   if (partition) partition->communicator().stats().reset();
 
   zt::cpu_memory::reset_peak();
-  zt::train::TrainStep train_step(*comm, model, engine, partition.get(), options.gradient_checkpointing);
+  // The load-balancing loss too, for a mixture of experts (no effect on a dense model).
+  zt::train::TrainStep train_step(*comm, model, engine, partition.get(), options.gradient_checkpointing, 0.01);
   nlohmann::json log;
   const int64_t micro_batches = (rows_per_step + world - 1) / world;
   for (int64_t step = 0; step < steps; ++step) {

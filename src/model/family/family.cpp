@@ -60,6 +60,26 @@ std::vector<LayerSpec> layer_plan(const ModelConfig& config) {
   return plan;
 }
 
+std::vector<StackedWeight> stacked_weights(const ModelConfig& config) {
+  std::vector<StackedWeight> out;
+  const std::vector<LayerSpec> plan = layer_plan(config);
+  for (int64_t l = 0; l < config.num_layers; ++l)
+    for (size_t b = 0; b < LayerSpec::kBlocks; ++b) {
+      const BlockSpec& block = *plan[static_cast<size_t>(l)].block(b);
+      for (const LinearSpec& spec : block.linears) {
+        if (!spec.stacked()) continue;
+        const std::string path = module_path(l, block.path, spec.name);
+        const std::string experts = path.substr(0, path.rfind('.'));
+        StackedWeight weight{spec.weight_name(path), spec.shape(), {}};
+        for (int64_t e = 0; e < spec.experts; ++e)
+          for (const std::string& part : spec.parts)
+            weight.pieces.push_back(experts + "." + std::to_string(e) + "." + part + ".weight");
+        out.push_back(std::move(weight));
+      }
+    }
+  return out;
+}
+
 std::vector<PlannedWeight> layer_weights(const LayerSpec& spec, int64_t layer, int64_t hidden_size) {
   std::vector<PlannedWeight> out;
   const std::string prefix = layer_prefix(layer);

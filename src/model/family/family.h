@@ -91,6 +91,15 @@ struct PlannedWeight {
 };
 std::vector<PlannedWeight> layer_weights(const LayerSpec& spec, int64_t layer, int64_t hidden_size);
 
+// A stacked expert weight of the plan (LinearSpec::stacked) as the hub stores it: one file tensor per expert and
+// part, listed in the stacked weight's memory order (expert by expert, each expert's parts in order).
+struct StackedWeight {
+  std::string name;  // model.layers.N.mlp.experts.gate_up_proj
+  std::vector<int64_t> shape;
+  std::vector<std::string> pieces;
+};
+std::vector<StackedWeight> stacked_weights(const ModelConfig& config);
+
 // Every layer of `config`'s model, in order.
 std::vector<LayerSpec> layer_plan(const ModelConfig& config);
 // The module names `--target_modules all-linear` adapts, as ms-swift resolves it (the last name segment of every
