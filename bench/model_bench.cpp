@@ -1,5 +1,7 @@
 // LoRA training-step throughput of ztune's decoder, for bench/bench_model.py.
-// usage: ztune_model_bench MODEL_DIR SEQ SAMPLES_PER_ROW STEPS CHECKPOINTING(0|1)
+// usage: ztune_model_bench MODEL_DIR SEQ SAMPLES_PER_ROW STEPS CHECKPOINTING(0|1) [LORA_DROPOUT [TARGETS]]
+// LORA_DROPOUT defaults to 0.05 and TARGETS (comma-separated module names) to all-linear; a mixture of experts
+// with its experts adapted needs dropout 0 (bench/bench_moe.py).
 // One packed row of SEQ tokens holding SAMPLES_PER_ROW samples per step: forward, chunked loss, backward.
 // Prints one JSON line: tokens/s, peak resident memory added by the steps, and the GEMM peak of this
 // machine (fp32 2048^3 matmul) for MFU.
@@ -38,13 +40,22 @@ double gemm_flops_per_second() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 6) {
-    std::fprintf(stderr, "usage: %s MODEL_DIR SEQ SAMPLES_PER_ROW STEPS CHECKPOINTING\n", argv[0]);
+  if (argc < 6 || argc > 8) {
+    std::fprintf(stderr, "usage: %s MODEL_DIR SEQ SAMPLES_PER_ROW STEPS CHECKPOINTING [LORA_DROPOUT [TARGETS]]\n", argv[0]);
     return 2;
   }
   const int64_t seq = std::stoll(argv[2]), samples = std::stoll(argv[3]), steps = std::stoll(argv[4]);
   zt::model::ModelOptions options;
-  options.lora = zt::model::lora_config(8, 32, 0.05);
+  options.lora = zt::model::lora_config(8, 32, argc > 6 ? std::stod(argv[6]) : 0.05);
+  if (argc > 7) {
+    options.lora->target_modules.clear();
+    std::string targets = argv[7];
+    for (size_t begin = 0, comma; begin <= targets.size(); begin = comma + 1) {
+      comma = targets.find(',', begin);
+      if (comma == std::string::npos) comma = targets.size();
+      options.lora->target_modules.push_back(targets.substr(begin, comma - begin));
+    }
+  }
   options.gradient_checkpointing = std::string(argv[5]) == "1";
   torch::manual_seed(0);
   zt::model::DecoderModel model = zt::model::DecoderModel::load(argv[1], options);

@@ -205,6 +205,13 @@ foreach(ranks 1 2 3 4)
                    sh -c "rm -rf ${WORK}/shards-${ranks} && mkdir -p ${WORK}/shards-${ranks} && ${MPIRUN} --oversubscribe -np ${ranks} $<TARGET_FILE:ztune_shard_probe> ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/shards-${ranks} 4096 && ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_shards.py ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/shards-${ranks} ${ranks}")
 endforeach()
 
+# Mixture-of-experts models end to end: sft, infer against transformers + peft, a merged export transformers loads,
+# and ms-swift's expert adapters in ztune infer (tests/python/check_moe.py).
+add_test(NAME sft_moe_end_to_end
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_moe.py $<TARGET_FILE:ztune> ${ZTUNE_FIXTURES_DIR}
+                 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/moe)
+set_tests_properties(sft_moe_end_to_end PROPERTIES TIMEOUT 1200)
+
 # ZeRO stages 0-3 under mpirun with 1-4 ranks equal one process (losses, weights, optimizer partitions,
 # communication bytes); a rank killed mid-step ends the job, named, within 60 s.
 add_executable(ztune_zero_train tools/zero_train.cpp)

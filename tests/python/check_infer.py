@@ -45,11 +45,13 @@ def swift_prompt_ids(model, messages):
 
 
 def reference_replies(model, adapter, prompts, batch):
+    """transformers + peft's greedy replies (adapter None: the model folder alone)."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
     tokenizer = AutoTokenizer.from_pretrained(model)
-    peft_model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32),
-                                           str(adapter)).eval()
+    peft_model = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32).eval()
+    if adapter is not None:
+        peft_model = PeftModel.from_pretrained(peft_model, str(adapter)).eval()
     stop = [tokenizer.convert_tokens_to_ids("<|im_end|>")]
     eos = json.loads((Path(model) / "generation_config.json").read_text()).get("eos_token_id")
     stop += eos if isinstance(eos, list) else [eos]

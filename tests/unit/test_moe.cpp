@@ -53,8 +53,8 @@ TEST_P(MoeFixture, PackedRowEqualsItsSamplesAlone) {
   };
   at::Tensor alone_first = run(first, positions_of(1, 14));
   at::Tensor alone_second = run(second, positions_of(1, 10));
-  at::Tensor packed = run(at::cat({first, second}, 1),
-                          at::cat({at::arange(14, at::kLong), at::arange(10, at::kLong)}).unsqueeze(0));
+  at::Tensor packed =
+      run(at::cat({first, second}, 1), at::cat({at::arange(14, at::kLong), at::arange(10, at::kLong)}).unsqueeze(0));
   EXPECT_LE((packed.narrow(1, 0, 14) - alone_first).abs().max().item<double>(), 1e-5);
   EXPECT_LE((packed.narrow(1, 14, 10) - alone_second).abs().max().item<double>(), 1e-5);
 }
@@ -144,7 +144,7 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, MoeFixture, ::testing::Values("qwen3-moe", "q
 TEST(Moe, LayerPlanFollowsSparseStepAndDenseLayers) {
   const ModelConfig qwen3 = read_model_config(kFixtures + "/qwen3-moe");  // mlp_only_layers [2]
   const ModelConfig qwen2 = read_model_config(kFixtures + "/qwen2-moe");  // decoder_sparse_step 2
-  EXPECT_EQ(qwen3.num_experts, 8);  // config.json writes num_local_experts
+  EXPECT_EQ(qwen3.num_experts, 8);                                        // config.json writes num_local_experts
   std::vector<bool> sparse3, sparse2;
   for (const LayerSpec& layer : layer_plan(qwen3)) sparse3.push_back(layer.feed_forward.kind == FeedForwardKind::kMoe);
   for (const LayerSpec& layer : layer_plan(qwen2)) sparse2.push_back(layer.feed_forward.kind == FeedForwardKind::kMoe);
@@ -179,7 +179,8 @@ TEST(Moe, TargetsResolveAsMsSwiftAndPeft) {
     EXPECT_NE(std::string(error.what()).find("gate_proj without up_proj"), std::string::npos) << error.what();
   }
 
-  // Qwen2-MoE is not converted: the names mean its linear modules (shared expert, dense MLPs), never the routed experts.
+  // Qwen2-MoE is not converted: the names mean its linear modules (shared expert, dense MLPs), never the routed
+  // experts.
   const ModelConfig qwen2 = read_model_config(kFixtures + "/qwen2-moe");
   const LoraConfig unchanged = resolve_lora_targets(lora_config(8, 16, 0.05), qwen2);
   EXPECT_EQ(unchanged.target_modules, (std::vector<std::string>{"all-linear"}));
@@ -236,15 +237,18 @@ TEST(Moe, BadExpertTensorsAreNamed) {
   write_variant("", "", {{"num_local_experts", 6}});
   error = load_error(dir.string(), options);
   EXPECT_NE(error.find("broken-moe: weight 'model.layers.0.mlp.gate.weight' has shape [8, 128], expected [6, 128]"),
-            std::string::npos) << error;
+            std::string::npos)
+      << error;
   write_variant("", "", {{"num_local_experts", 9}});
   error = load_error(dir.string(), options);
-  EXPECT_NE(error.find("'model.layers.0.mlp.gate.weight' has shape [8, 128], expected [9, 128]"), std::string::npos) << error;
+  EXPECT_NE(error.find("'model.layers.0.mlp.gate.weight' has shape [8, 128], expected [9, 128]"), std::string::npos)
+      << error;
   // A router that agrees with config.json but experts that do not: the expert is named.
   write_variant("model.layers.3.mlp.experts.7.gate_proj.weight", "", nlohmann::json::object());
   error = load_error(dir.string(), options);
   EXPECT_NE(error.find("'model.layers.3.mlp.experts.7.gate_proj.weight' is missing (Qwen3MoeForCausalLM has 8 experts"),
-            std::string::npos) << error;
+            std::string::npos)
+      << error;
   write_variant("", "", {{"num_experts_per_tok", 9}});
   error = load_error(dir.string(), options);
   EXPECT_NE(error.find("num_experts_per_tok 9 must be between 1 and num_experts (8)"), std::string::npos) << error;

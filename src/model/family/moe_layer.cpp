@@ -23,7 +23,8 @@ void read_moe_config(const nlohmann::json& json, ModelConfig& config, const MoeD
   const nlohmann::json dense = json.value("mlp_only_layers", nlohmann::json::array());
   if (dense.is_array()) config.mlp_only_layers = dense.get<std::vector<int64_t>>();
   const std::string where = "config.json of " + config.architecture_name;
-  ZT_REQUIRE(config.num_experts > 0, where << ": num_experts is " << config.num_experts << "; a mixture of experts needs at least one");
+  ZT_REQUIRE(config.num_experts > 0,
+             where << ": num_experts is " << config.num_experts << "; a mixture of experts needs at least one");
   ZT_REQUIRE(config.num_experts_per_tok > 0 && config.num_experts_per_tok <= config.num_experts,
              where << ": num_experts_per_tok " << config.num_experts_per_tok << " must be between 1 and num_experts ("
                    << config.num_experts << ")");

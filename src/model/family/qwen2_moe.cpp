@@ -7,7 +7,9 @@
 namespace zt::model {
 
 const Family& qwen2_moe_family() {
-  static const Family family{"Qwen2MoeForCausalLM", "qwen2_moe", [](const nlohmann::json& json, ModelConfig& config) {
+  static const Family family{"Qwen2MoeForCausalLM",
+                             "qwen2_moe",
+                             [](const nlohmann::json& json, ModelConfig& config) {
                                config.qkv_bias = json.value("qkv_bias", true);
                                read_qwen_sliding_window(json, config);
                                read_moe_config(json, config, {60, 4, 1408, true, 5632});

@@ -8,7 +8,9 @@
 namespace zt::model {
 
 const Family& qwen3_moe_family() {
-  static const Family family{"Qwen3MoeForCausalLM", "qwen3_moe", [](const nlohmann::json& json, ModelConfig& config) {
+  static const Family family{"Qwen3MoeForCausalLM",
+                             "qwen3_moe",
+                             [](const nlohmann::json& json, ModelConfig& config) {
                                config.qkv_bias = config.o_bias = json.value("attention_bias", false);
                                config.qk_norm = true;
                                read_qwen_sliding_window(json, config);

@@ -1,5 +1,7 @@
 #include "model/ffn/moe.h"
 
+#include <ATen/Parallel.h>
+
 #include "core/torch_api.h"
 
 #include <atomic>
@@ -15,8 +17,8 @@ MixtureOfExperts::MixtureOfExperts(const FeedForwardSpec& spec, std::vector<at::
       router_(&linear(Role::kRouter)),
       gate_up_(&linear(Role::kExpertGateUp)),
       down_(&linear(Role::kExpertDown)) {
-  ZT_CHECK(moe_.experts > 0 && moe_.top_k > 0 && moe_.top_k <= moe_.experts, "mixture of experts '" << spec.path
-                                                                                  << "': bad expert counts");
+  ZT_CHECK(moe_.experts > 0 && moe_.top_k > 0 && moe_.top_k <= moe_.experts,
+           "mixture of experts '" << spec.path << "': bad expert counts");
   if (spec.linear(Role::kSharedExpertGate) != nullptr) {
     shared_gate_ = &linear(Role::kSharedGate);
     shared_up_ = &linear(Role::kSharedUp);
@@ -27,15 +29,112 @@ MixtureOfExperts::MixtureOfExperts(const FeedForwardSpec& spec, std::vector<at::
 
 namespace {
 
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
 // torch's grouped GEMM, where the build and the device have it; false once it refused (then the loop runs).
 std::atomic<bool> grouped_gemm_works{true};
 
-at::Tensor lora_update(const Linear& experts, const at::Tensor& x, int64_t e, int64_t rank) {
-  const int64_t E = experts.weight.size(0);
-  at::Tensor a = experts.lora_a.narrow(0, e * rank, rank);                                 // [r, in]
-  at::Tensor b = experts.lora_b.view({experts.lora_b.size(0), rank, E}).select(2, e);      // [out, r]
-  return at::matmul(at::matmul(x.to(at::kFloat), a.t()), b.t()) * experts.scaling;
+// The experts' products on the CPU as one autograd node: a matrix product per expert over its contiguous rows,
+// written into one output (and, backward, one input gradient) without the per-slice copies and full-size zero
+// gradients that slicing through autograd would make. LoRA (fp32): y_e += s (x_e A_e^T) B_e^T.
+std::vector<int64_t> row_starts(const std::vector<int64_t>& sizes) {
+  std::vector<int64_t> starts(sizes.size(), 0);
+  for (size_t e = 1; e < sizes.size(); ++e) starts[e] = starts[e - 1] + sizes[e - 1];
+  return starts;
 }
+
+class ExpertProducts : public torch::autograd::Function<ExpertProducts> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
+                            const at::Tensor& lora_a, const at::Tensor& lora_b, std::vector<int64_t> sizes,
+                            double scaling) {
+    const int64_t E = weight.size(0), out_features = weight.size(1);
+    const bool lora = lora_a.numel() > 0;  // no adapter: empty placeholders (autograd inputs must be defined)
+    const int64_t rank = lora ? lora_a.size(0) / E : 0;
+    const bool fp32 = x.scalar_type() == at::kFloat;
+    at::Tensor y = at::empty({x.size(0), out_features}, x.options());
+    at::Tensor low = lora ? at::empty({x.size(0), rank}, x.options().dtype(at::kFloat)) : at::Tensor();  // x A^T
+    // Expert e's B as a contiguous [out, r] (PEFT keeps its columns at j * E + e).
+    const at::Tensor b = lora ? lora_b.view({out_features, rank, E}).permute({2, 0, 1}).contiguous() : at::Tensor();
+    const at::Tensor x32 = lora && !fp32 ? x.to(at::kFloat) : x;
+    const std::vector<int64_t> starts = row_starts(sizes);
+    // Experts in parallel, each product on one thread: many small products cost less this way than each spread
+    // over every thread (their outputs are disjoint rows).
+    at::parallel_for(0, E, 1, [&](int64_t first, int64_t last) {
+      for (int64_t e = first; e < last; ++e) {
+        const int64_t rows = sizes[static_cast<size_t>(e)], start = starts[static_cast<size_t>(e)];
+        if (rows == 0) continue;
+        at::Tensor ye = y.narrow(0, start, rows);
+        at::mm_out(ye, x.narrow(0, start, rows), weight.select(0, e).t());
+        if (lora) {
+          at::Tensor te = low.narrow(0, start, rows);
+          at::mm_out(te, x32.narrow(0, start, rows), lora_a.narrow(0, e * rank, rank).t());
+          if (fp32)
+            ye.addmm_(te, b.select(0, e).t(), 1.0, scaling);
+          else
+            ye.add_(at::mm(te, b.select(0, e).t()).mul_(scaling).to(y.scalar_type()));
+        }
+      }
+    });
+    ctx->save_for_backward({x, weight, lora_a, b.defined() ? b : lora_a, lora ? low : lora_a});
+    ctx->saved_data["sizes"] = sizes;
+    ctx->saved_data["scaling"] = scaling;
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &x = saved[0], &weight = saved[1], &lora_a = saved[2], &b = saved[3], &low = saved[4];
+    const std::vector<int64_t> sizes = ctx->saved_data["sizes"].toIntVector();
+    const double scaling = ctx->saved_data["scaling"].toDouble();
+    const at::Tensor grad_y = grads[0].contiguous();
+    const int64_t E = weight.size(0), out_features = weight.size(1);
+    const bool lora = lora_a.numel() > 0;
+    const int64_t rank = lora ? lora_a.size(0) / E : 0;
+    const bool fp32 = x.scalar_type() == at::kFloat;
+    at::Tensor grad_x = at::empty_like(x);
+    at::Tensor grad_weight = weight.requires_grad() ? at::zeros_like(weight) : at::Tensor();
+    at::Tensor grad_a = lora ? at::zeros_like(lora_a) : at::Tensor();
+    at::Tensor grad_b = lora ? at::zeros({E, out_features, rank}, lora_a.options()) : at::Tensor();  // as `b`
+    const at::Tensor x32 = lora && !fp32 ? x.to(at::kFloat) : x;
+    const at::Tensor gy32 = lora && !fp32 ? grad_y.to(at::kFloat) : grad_y;
+    at::Tensor gt_buffer = lora ? at::empty({x.size(0), rank}, lora_a.options()) : at::Tensor();
+    const std::vector<int64_t> starts = row_starts(sizes);
+    at::parallel_for(0, E, 1, [&](int64_t first, int64_t last) {
+      for (int64_t e = first; e < last; ++e) {
+        const int64_t rows = sizes[static_cast<size_t>(e)], start = starts[static_cast<size_t>(e)];
+        if (rows == 0) continue;
+        const at::Tensor gy = grad_y.narrow(0, start, rows);
+        at::Tensor gx = grad_x.narrow(0, start, rows);
+        at::mm_out(gx, gy, weight.select(0, e));
+        if (grad_weight.defined()) {
+          at::Tensor ge = grad_weight.select(0, e);
+          at::mm_out(ge, gy.t(), x.narrow(0, start, rows));
+        }
+        if (lora) {
+          const at::Tensor g32 = gy32.narrow(0, start, rows), xe = x32.narrow(0, start, rows);
+          const at::Tensor a = lora_a.narrow(0, e * rank, rank);
+          at::Tensor gt = gt_buffer.narrow(0, start, rows);  // d loss / d (x A^T) = s gy B_e
+          at::mm_out(gt, g32, b.select(0, e));
+          gt.mul_(scaling);
+          if (fp32)
+            gx.addmm_(gt, a);
+          else
+            gx.add_(at::mm(gt, a).to(gx.scalar_type()));
+          at::Tensor ga = grad_a.narrow(0, e * rank, rank);
+          at::mm_out(ga, gt.t(), xe);
+          at::Tensor gb = grad_b.select(0, e);
+          at::mm_out(gb, g32.t(), low.narrow(0, start, rows));
+          gb.mul_(scaling);
+        }
+      }
+    });
+    // grad_b back to PEFT's layout [out, r * E] (expert e's columns at j * E + e).
+    if (lora) grad_b = grad_b.permute({1, 2, 0}).contiguous().view({out_features, rank * E});
+    return {grad_x, grad_weight, grad_a, grad_b, at::Tensor(), at::Tensor()};
+  }
+};
 
 }  // namespace
 
@@ -59,25 +158,14 @@ at::Tensor expert_linear(const Linear& experts, const at::Tensor& x, const std::
       grouped_gemm_works.store(false);  // e.g. a dtype or alignment the kernel lacks: the loop below
     }
   }
-  std::vector<at::Tensor> pieces;
-  pieces.reserve(static_cast<size_t>(E));
-  int64_t start = 0;
-  for (int64_t e = 0; e < E; ++e) {
-    const int64_t rows = sizes[static_cast<size_t>(e)];
-    if (rows == 0) continue;
-    at::Tensor xe = x.narrow(0, start, rows);
-    at::Tensor ye = at::matmul(xe, weight.select(0, e).t());
-    if (lora) ye = ye + lora_update(experts, xe, e, rank).to(ye.scalar_type());
-    pieces.push_back(ye);
-    start += rows;
-  }
-  if (pieces.empty()) return at::zeros({0, weight.size(1)}, x.options());
-  return pieces.size() == 1 ? pieces[0] : at::cat(pieces, 0);
+  const at::Tensor none = at::empty({0}, weight.options());
+  return ExpertProducts::apply(x.contiguous(), weight, lora ? experts.lora_a : none, lora ? experts.lora_b : none,
+                               sizes, experts.scaling);
 }
 
 BlockOutput MixtureOfExperts::forward(const at::Tensor& x, bool training) const {
   const int64_t H = x.size(-1), E = moe_.experts, K = moe_.top_k;
-  const at::Tensor flat = x.reshape({-1, H});  // [N, H]
+  const at::Tensor flat = x.reshape({-1, H});                          // [N, H]
   const at::Tensor logits = linear_forward(*router_, flat, training);  // [N, E], in the model's dtype
   const at::Tensor probs = at::softmax(logits, -1, at::kFloat);
   auto [top_probs, top_experts] = at::topk(probs, K, -1);  // [N, K]
@@ -85,34 +173,36 @@ BlockOutput MixtureOfExperts::forward(const at::Tensor& x, bool training) const 
   top_probs = top_probs.to(x.scalar_type());
 
   // Every (token, choice) pair sorted by expert, tokens in order within an expert (a stable sort).
-  const at::Tensor choices = top_experts.reshape({-1});                 // [N * K]
+  const at::Tensor choices = top_experts.reshape({-1});  // [N * K]
   const at::Tensor order = at::argsort(choices, /*stable=*/true, 0);
-  const at::Tensor tokens = at::floor_divide(order, K);                 // the token of each sorted pair
-  const at::Tensor counts = at::bincount(choices, {}, E);               // [E]
+  const at::Tensor tokens = at::floor_divide(order, K);    // the token of each sorted pair
+  const at::Tensor counts = at::bincount(choices, {}, E);  // [E]
   const at::Tensor offsets = at::cumsum(counts, 0).to(at::kInt);
   // Each expert's row count on the host, for the CPU's per-expert products (on CUDA a wait for the router; the
   // grouped GEMM itself reads the offsets on the device).
   const at::Tensor host_counts = counts.to(at::kCPU);
   const std::vector<int64_t> sizes(host_counts.data_ptr<int64_t>(), host_counts.data_ptr<int64_t>() + E);
-  const at::Tensor rows = flat.index_select(0, tokens);                                     // [N * K, H]
-  const at::Tensor gate_up = expert_linear(*gate_up_, rows, sizes, offsets, training);      // [N * K, 2I]
+  const at::Tensor rows = flat.index_select(0, tokens);                                 // [N * K, H]
+  const at::Tensor gate_up = expert_linear(*gate_up_, rows, sizes, offsets, training);  // [N * K, 2I]
   const std::vector<at::Tensor> halves = gate_up.chunk(2, -1);
   const at::Tensor hidden = at::silu(halves[0]) * halves[1];
-  at::Tensor down = expert_linear(*down_, hidden, sizes, offsets, training);                // [N * K, H]
+  at::Tensor down = expert_linear(*down_, hidden, sizes, offsets, training);  // [N * K, H]
   down = down * top_probs.reshape({-1}).index_select(0, order).unsqueeze(-1);
   at::Tensor out = at::zeros_like(flat).index_add(0, tokens, down.to(flat.scalar_type()));
 
   if (shared_expert_gate_ != nullptr) {
     at::Tensor shared = linear_forward(
         *shared_down_,
-        at::silu(linear_forward(*shared_gate_, flat, training)) * linear_forward(*shared_up_, flat, training), training);
+        at::silu(linear_forward(*shared_gate_, flat, training)) * linear_forward(*shared_up_, flat, training),
+        training);
     out = out + at::sigmoid(linear_forward(*shared_expert_gate_, flat, training)) * shared;
   }
 
   // The load-balancing loss's statistics as transformers takes them from the router's logits: softmax in the
   // logits' dtype, its own top-k, the assignments counted and the probabilities summed over the tokens.
   at::Tensor load_probs = logits.scalar_type() == at::kFloat ? probs : at::softmax(logits, -1);
-  at::Tensor load_choices = logits.scalar_type() == at::kFloat ? choices : std::get<1>(at::topk(load_probs, K, -1)).reshape({-1});
+  at::Tensor load_choices =
+      logits.scalar_type() == at::kFloat ? choices : std::get<1>(at::topk(load_probs, K, -1)).reshape({-1});
   at::Tensor load = at::stack({at::bincount(load_choices, {}, E).to(at::kFloat), load_probs.to(at::kFloat).sum(0)});
   return {out.view(x.sizes()), load};
 }
