@@ -281,10 +281,16 @@ double micro_batch_flops(const EstimateInput& input) {
   const std::vector<model::PlannedTensor> plan = model::plan_tensors(m, input.tensors);
   double layer_weights = 0, lora = 0, head = 0;
   bool head_trained = false;
+  // A token multiplies only its top-k experts: stacked expert weights and their adapters count k / E of their size.
+  const double active = m.is_moe() ? double(m.num_experts_per_tok) / double(m.num_experts) : 1.0;
+  auto expert = [](const model::PlannedTensor& t) {
+    return t.role == model::Role::kExpertGateUp || t.role == model::Role::kExpertDown;
+  };
   for (const model::PlannedTensor& t : plan) {
-    if (t.shape.size() != 2) continue;
-    if (t.layer >= 0 && t.file_name.size() > 0) layer_weights += double(t.numel);
-    if (t.file_name.empty()) lora += double(t.numel);
+    if (t.shape.size() != 2 && !(t.shape.size() == 3 && expert(t))) continue;
+    const double numel = double(t.numel) * (expert(t) ? active : 1.0);
+    if (t.layer >= 0 && t.file_name.size() > 0) layer_weights += numel;
+    if (t.file_name.empty()) lora += numel;
     if (t.file_name == "lm_head.weight" || (m.tie_word_embeddings && t.file_name == "model.embed_tokens.weight")) {
       head = double(t.numel);
       head_trained = t.trainable;
