@@ -21,6 +21,7 @@ const char* collective_name(Collective kind) {
     case Collective::kReduceScatter: return "reduce_scatter";
     case Collective::kAllGather: return "all_gather";
     case Collective::kBroadcast: return "broadcast";
+    case Collective::kAllToAll: return "all_to_all";
     case Collective::kCount: break;
   }
   return "?";
@@ -69,6 +70,21 @@ double collective_timeout_s() { return g_collective_timeout_s; }
 void Communicator::count(Collective kind, double bytes) {
   stats_.bytes[static_cast<size_t>(kind)] += bytes;
   stats_.calls[static_cast<size_t>(kind)] += 1;
+}
+
+WorkPtr Communicator::all_to_all(const at::Tensor& input, at::Tensor& output, const std::vector<int64_t>& send_counts,
+                                 const std::vector<int64_t>& recv_counts) {
+  check_flat(input, "all_to_all input");
+  check_flat(output, "all_to_all output");
+  ZT_CHECK(static_cast<int>(send_counts.size()) == size_ && static_cast<int>(recv_counts.size()) == size_,
+           "all_to_all: " << send_counts.size() << " send and " << recv_counts.size() << " receive counts for "
+                          << size_ << " ranks");
+  ZT_CHECK(sum_of(send_counts) == input.numel() && sum_of(recv_counts) == output.numel(),
+           "all_to_all: the counts do not add up to the buffers");
+  ZT_CHECK(input.scalar_type() == output.scalar_type(), "all_to_all: input and output differ in dtype");
+  count(Collective::kAllToAll,
+        static_cast<double>((sum_of(send_counts) - send_counts[static_cast<size_t>(rank_)]) * input.element_size()));
+  return do_all_to_all(input, output, send_counts, recv_counts);
 }
 
 WorkPtr Communicator::all_reduce(at::Tensor& buffer) {
@@ -222,6 +238,11 @@ class SingleCommunicator : public Communicator {
     return finished_work();
   }
   WorkPtr do_broadcast(at::Tensor&, int) override { return finished_work(); }
+  WorkPtr do_all_to_all(const at::Tensor& input, at::Tensor& output, const std::vector<int64_t>&,
+                        const std::vector<int64_t>&) override {
+    if (output.data_ptr() != input.data_ptr()) output.copy_(input);
+    return finished_work();
+  }
   void do_barrier() override {}
 
  private:

@@ -8,7 +8,7 @@
 //
 // Bytes are counted per collective kind as the bytes this rank sends under the bandwidth-optimal (ring)
 // algorithm, the accounting of the ZeRO paper and nccl-tests: all-reduce 2(N-1)/N x size, reduce-scatter
-// and all-gather (N-1)/N x the full buffer, broadcast (N-1)/N x size.
+// and all-gather (N-1)/N x the full buffer, broadcast (N-1)/N x size, all-to-all the pieces sent to other ranks.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -24,7 +24,7 @@
 
 namespace zt::dist {
 
-enum class Collective { kAllReduce, kReduceScatter, kAllGather, kBroadcast, kCount };
+enum class Collective { kAllReduce, kReduceScatter, kAllGather, kBroadcast, kAllToAll, kCount };
 const char* collective_name(Collective kind);
 
 struct CommStats {
@@ -60,6 +60,11 @@ class Communicator {
   WorkPtr all_gather(const at::Tensor& input, at::Tensor& output, const std::vector<int64_t>& counts);
   // In place from `root`.
   WorkPtr broadcast(at::Tensor& buffer, int root);
+  // Each rank's input holds a piece for every rank back to back (send_counts[r] elements for rank r); output
+  // receives every rank's piece for this one, in rank order (recv_counts[r] from rank r). recv_counts must be
+  // what the others send here. Counts may differ and may be zero. (Expert parallelism's token exchange.)
+  WorkPtr all_to_all(const at::Tensor& input, at::Tensor& output, const std::vector<int64_t>& send_counts,
+                     const std::vector<int64_t>& recv_counts);
   // A communicator over the same ranks whose collectives are ordered independently of this one's
   // (collective call on every rank).
   virtual std::unique_ptr<Communicator> duplicate() = 0;
@@ -89,6 +94,8 @@ class Communicator {
                                     const std::vector<int64_t>& counts) = 0;
   virtual WorkPtr do_all_gather(const at::Tensor& input, at::Tensor& output, const std::vector<int64_t>& counts) = 0;
   virtual WorkPtr do_broadcast(at::Tensor& buffer, int root) = 0;
+  virtual WorkPtr do_all_to_all(const at::Tensor& input, at::Tensor& output, const std::vector<int64_t>& send_counts,
+                                const std::vector<int64_t>& recv_counts) = 0;
   virtual void do_barrier() = 0;
   virtual std::vector<uint64_t> do_all_gather_values(const std::vector<uint64_t>& mine);
   virtual std::string do_broadcast_text(const std::string& text, int root);

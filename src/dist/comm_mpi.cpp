@@ -57,10 +57,14 @@ int as_int(int64_t count) {
 
 class MpiWork : public Work {
  public:
-  MpiWork(std::vector<at::Tensor> keep, std::vector<int> a = {}, std::vector<int> b = {})
-      : keep_(std::move(keep)), counts_(std::move(a)), offsets_(std::move(b)) {}
+  MpiWork(std::vector<at::Tensor> keep, std::vector<int> a = {}, std::vector<int> b = {}, std::vector<int> c = {},
+          std::vector<int> d = {})
+      : keep_(std::move(keep)), counts_(std::move(a)), offsets_(std::move(b)), recv_counts_(std::move(c)),
+        recv_offsets_(std::move(d)) {}
   const int* counts() const { return counts_.data(); }
   const int* offsets() const { return offsets_.data(); }
+  const int* recv_counts() const { return recv_counts_.data(); }
+  const int* recv_offsets() const { return recv_offsets_.data(); }
   MPI_Request* request() {
     requests_.push_back(MPI_REQUEST_NULL);
     return &requests_.back();
@@ -109,13 +113,15 @@ class MpiWork : public Work {
       abandoned->insert(abandoned->end(), keep_.begin(), keep_.end());
       new std::vector<int>(std::move(counts_));
       new std::vector<int>(std::move(offsets_));
+      new std::vector<int>(std::move(recv_counts_));
+      new std::vector<int>(std::move(recv_offsets_));
     }
   }
 
  private:
   std::vector<MPI_Request> requests_;  // MPI writes each handle when the operation starts
   std::vector<at::Tensor> keep_;  // the buffers must outlive the operation
-  std::vector<int> counts_, offsets_;
+  std::vector<int> counts_, offsets_, recv_counts_, recv_offsets_;
   const char* what_ = "";
   double timeout_s_ = 600;
 };
@@ -227,6 +233,25 @@ class MpiCommunicator : public Communicator {
     work->check_started(MPI_Iallgatherv(input.data_ptr(), as_int(input.numel()), type, output.data_ptr(),
                                         work->counts(), work->offsets(), type, comm_, work->request()),
                         "MPI all_gather");
+    return work;
+  }
+  WorkPtr do_all_to_all(const at::Tensor& input, at::Tensor& output, const std::vector<int64_t>& send_counts,
+                        const std::vector<int64_t>& recv_counts) override {
+    cpu_only(input);
+    cpu_only(output);
+    auto offsets_of = [](const std::vector<int64_t>& counts) {
+      std::vector<int64_t> offsets(counts.size(), 0);
+      for (size_t r = 1; r < counts.size(); ++r) offsets[r] = offsets[r - 1] + counts[r - 1];
+      return offsets;
+    };
+    // The count and offset arrays must live until the operation completes: the Work owns them.
+    auto work = std::make_shared<MpiWork>(std::vector<at::Tensor>{input, output}, to_ints(send_counts),
+                                          to_ints(offsets_of(send_counts)), to_ints(recv_counts),
+                                          to_ints(offsets_of(recv_counts)));
+    MPI_Datatype type = mpi_type(input.scalar_type());
+    work->check_started(MPI_Ialltoallv(input.data_ptr(), work->counts(), work->offsets(), type, output.data_ptr(),
+                                       work->recv_counts(), work->recv_offsets(), type, comm_, work->request()),
+                        "MPI all_to_all");
     return work;
   }
   WorkPtr do_broadcast(at::Tensor& buffer, int root) override {

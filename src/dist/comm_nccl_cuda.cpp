@@ -349,6 +349,31 @@ class NcclCommunicator : public Communicator {
       return rc == ncclSuccess || rc == ncclInProgress ? end : rc;
     });
   }
+  WorkPtr do_all_to_all(const at::Tensor& input, at::Tensor& output, const std::vector<int64_t>& send_counts,
+                        const std::vector<int64_t>& recv_counts) override {
+    return launch({input, output}, "all_to_all", [&] {
+      const ncclDataType_t type = nccl_type(input.scalar_type());
+      const int64_t element = static_cast<int64_t>(input.element_size());
+      // One group of point-to-point transfers: a send and a receive per peer (NCCL's all-to-all pattern).
+      ncclGroupStart();
+      ncclResult_t rc = ncclSuccess;
+      auto ok = [&] { return rc == ncclSuccess || rc == ncclInProgress; };
+      int64_t in_offset = 0, out_offset = 0;
+      for (int r = 0; r < size(); ++r) {
+        const int64_t send = send_counts[static_cast<size_t>(r)], recv = recv_counts[static_cast<size_t>(r)];
+        if (send > 0 && ok())
+          rc = ncclSend(static_cast<const char*>(input.data_ptr()) + in_offset * element, static_cast<size_t>(send),
+                        type, r, comm_, stream_.stream());
+        if (recv > 0 && ok())
+          rc = ncclRecv(static_cast<char*>(output.data_ptr()) + out_offset * element, static_cast<size_t>(recv), type,
+                        r, comm_, stream_.stream());
+        in_offset += send;
+        out_offset += recv;
+      }
+      const ncclResult_t end = ncclGroupEnd();
+      return ok() ? end : rc;
+    });
+  }
   WorkPtr do_broadcast(at::Tensor& buffer, int root) override {
     return launch({buffer}, "broadcast", [&] {
       return ncclBroadcast(buffer.data_ptr(), buffer.data_ptr(), static_cast<size_t>(buffer.numel()),

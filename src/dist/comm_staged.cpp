@@ -43,6 +43,13 @@ class StagedCommunicator : public Communicator {
     output.copy_(out);
     return finished_work();
   }
+  WorkPtr do_all_to_all(const at::Tensor& input, at::Tensor& output, const std::vector<int64_t>& send_counts,
+                        const std::vector<int64_t>& recv_counts) override {
+    at::Tensor in = to_host(input), out = host_buffer(output);
+    host_->all_to_all(in, out, send_counts, recv_counts)->wait();
+    output.copy_(out);
+    return finished_work();
+  }
   WorkPtr do_broadcast(at::Tensor& buffer, int root) override {
     at::Tensor staged = to_host(buffer);
     host_->broadcast(staged, root)->wait();

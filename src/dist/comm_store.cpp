@@ -148,6 +148,38 @@ class StoreCommunicator : public Communicator {
     return finished_work();
   }
 
+  WorkPtr do_all_to_all(const at::Tensor& input, at::Tensor& output, const std::vector<int64_t>& send_counts,
+                        const std::vector<int64_t>& recv_counts) override {
+    cpu_only(input);
+    cpu_only(output);
+    const int64_t seq = next_seq_++;
+    std::vector<int64_t> in_offsets(send_counts.size(), 0), out_offsets(recv_counts.size(), 0);
+    for (size_t r = 1; r < send_counts.size(); ++r) in_offsets[r] = in_offsets[r - 1] + send_counts[r - 1];
+    for (size_t r = 1; r < recv_counts.size(); ++r) out_offsets[r] = out_offsets[r - 1] + recv_counts[r - 1];
+    for (int to = 0; to < size(); ++to)
+      if (to != rank() && send_counts[static_cast<size_t>(to)] > 0)
+        store_->set(key(seq, rank(), to), bytes_of(input.narrow(0, in_offsets[static_cast<size_t>(to)],
+                                                                send_counts[static_cast<size_t>(to)])));
+    const size_t self = static_cast<size_t>(rank());
+    output.narrow(0, out_offsets[self], recv_counts[self]).copy_(input.narrow(0, in_offsets[self], send_counts[self]));
+    std::vector<std::string> wanted;
+    std::vector<int> sources;
+    for (int from = 0; from < size(); ++from)
+      if (from != rank() && recv_counts[static_cast<size_t>(from)] > 0) {
+        wanted.push_back(key(seq, from, rank()));
+        sources.push_back(from);
+      }
+    const std::vector<Bytes> pieces = take(wanted, seq, "all_to_all");
+    for (size_t i = 0; i < pieces.size(); ++i) {
+      const size_t from = static_cast<size_t>(sources[i]);
+      output.narrow(0, out_offsets[from], recv_counts[from]).copy_(tensor_of(pieces[i], input, recv_counts[from]));
+    }
+    // Each piece is read by its receiver alone, which removes it.
+    for (const std::string& k : wanted) store_->deleteKey(k);
+    retire(seq, {});
+    return finished_work();
+  }
+
   WorkPtr do_broadcast(at::Tensor& buffer, int root) override {
     cpu_only(buffer);
     const int64_t seq = next_seq_++;

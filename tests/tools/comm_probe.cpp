@@ -75,6 +75,27 @@ int main() {
       comm->all_gather(mine, gathered, counts)->wait();
       expect(same(gathered, expected_sum(total, type)), name + (even ? " all_gather" : " uneven all_gather"), rank);
     }
+    // All-to-all with uneven pieces, some empty: rank r sends (r + 2 t) % 3 + (t == r) elements to rank t, element i
+    // being 1000 r + 100 t + i; on the world and on its duplicate.
+    for (zt::dist::Communicator* on : {comm, second.get()}) {
+      const int n = on->size(), me = on->rank();
+      auto piece = [](int from, int to) { return static_cast<int64_t>((from + 2 * to) % 3 + (to == from)); };
+      std::vector<int64_t> send_counts, recv_counts;
+      std::vector<double> sent, wanted;
+      for (int t = 0; t < n; ++t) {
+        send_counts.push_back(piece(me, t));
+        for (int64_t i = 0; i < piece(me, t); ++i) sent.push_back(1000.0 * me + 100.0 * t + double(i));
+      }
+      for (int f = 0; f < n; ++f) {
+        recv_counts.push_back(piece(f, me));
+        for (int64_t i = 0; i < piece(f, me); ++i) wanted.push_back(1000.0 * f + 100.0 * me + double(i));
+      }
+      const auto on_device = at::TensorOptions().dtype(type).device(device);
+      at::Tensor input = at::tensor(sent, at::kDouble).to(on_device);
+      at::Tensor output = at::full({static_cast<int64_t>(wanted.size())}, -1.0, on_device);
+      on->all_to_all(input, output, send_counts, recv_counts)->wait();
+      expect(same(output, at::tensor(wanted, at::kDouble).to(type)), name + " all_to_all", rank);
+    }
     at::Tensor root = rank == world - 1 ? contribution(9, 42, type, device) : at::zeros({9}, at::TensorOptions().dtype(type).device(device));
     comm->broadcast(root, world - 1)->wait();
     expect(same(root, contribution(9, 42, type)), name + " broadcast", rank);
@@ -116,6 +137,21 @@ int main() {
     expect(same(mine_part, sum.to(at::kFloat)), "split: all_reduce over the part", rank);
     expect(same(whole, expected_sum(5, at::kFloat)), "split: the whole world's all_reduce beside it", rank);
     expect(part->all_gather_values({static_cast<uint64_t>(rank)}) == members, "split: ranks in key order", rank);
+    // An all-to-all within the part (expert parallelism's groups): part rank p sends p + 1 copies of 10 p + q to q.
+    {
+      const int n = part->size(), me = part->rank();
+      std::vector<int64_t> send_counts(static_cast<size_t>(n), me + 1), recv_counts;
+      std::vector<float> sent, wanted;
+      for (int q = 0; q < n; ++q)
+        for (int i = 0; i <= me; ++i) sent.push_back(float(10 * me + q));
+      for (int p = 0; p < n; ++p) {
+        recv_counts.push_back(p + 1);
+        for (int i = 0; i <= p; ++i) wanted.push_back(float(10 * p + me));
+      }
+      at::Tensor input = at::tensor(sent).to(device), output = at::empty({static_cast<int64_t>(wanted.size())}, input.options());
+      part->all_to_all(input, output, send_counts, recv_counts)->wait();
+      expect(same(output, at::tensor(wanted)), "split: all_to_all within the part", rank);
+    }
     part->barrier();
   }
   comm->barrier();
