@@ -269,6 +269,21 @@ add_test(NAME zero_killed_rank_ends_job
                  ${CMAKE_SOURCE_DIR}/tests/expect_failure.sh 60 "rank 1 .*(exited on signal 9|Killed)"
                  ${MPIRUN} --oversubscribe -np 3 $<TARGET_FILE:ztune_zero_train> ${ZTUNE_FIXTURES_DIR}/qwen2
                  ${WORK} 2 5 6 1 2)
+# Expert parallelism equals data parallelism on the same ranks (one forward and backward, load-balancing loss on):
+# EP 2 on 2 and on 4 ranks under mpirun, EP 2 on 2 ranks over the rendezvous store.
+add_executable(ztune_expert_parallel_probe tools/expert_parallel_probe.cpp)
+target_link_libraries(ztune_expert_parallel_probe PRIVATE ztune_lib)
+target_precompile_headers(ztune_expert_parallel_probe REUSE_FROM ztune_core)
+foreach(ranks 2 4)
+  add_test(NAME mpi_expert_parallel_2_on_${ranks}
+           COMMAND ${CMAKE_COMMAND} -E env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+                   ${MPIRUN} --oversubscribe -np ${ranks} $<TARGET_FILE:ztune_expert_parallel_probe>
+                   ${ZTUNE_FIXTURES_DIR}/qwen3-moe 2)
+  set_tests_properties(mpi_expert_parallel_2_on_${ranks} PROPERTIES PASS_REGULAR_EXPRESSION "ok: expert parallelism")
+endforeach()
+add_test(NAME store_expert_parallel_2_on_2
+         COMMAND ${RUN_RANKS} 2 -- $<TARGET_FILE:ztune_expert_parallel_probe> ${ZTUNE_FIXTURES_DIR}/qwen2-moe 2)
+set_tests_properties(store_expert_parallel_2_on_2 PROPERTIES PASS_REGULAR_EXPRESSION "ok: expert parallelism")
 add_executable(ztune_comm_probe tools/comm_probe.cpp)
 target_link_libraries(ztune_comm_probe PRIVATE ztune_lib)
 target_precompile_headers(ztune_comm_probe REUSE_FROM ztune_core)

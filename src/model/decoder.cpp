@@ -256,9 +256,29 @@ DecoderModel DecoderModel::load(const std::string& model_dir, const ModelConfig&
   }
   // Stacked experts from the folder: one tensor under transformers' in-memory name, or (as the hub and
   // save_pretrained store them) one per expert and part, concatenated along out and stacked.
+  // Stacked experts from the folder: one tensor under transformers' in-memory name, or (as the hub and
+  // save_pretrained store them) one per expert and part, concatenated along out and stacked. Under expert
+  // parallelism only this rank's share of the experts is read.
+  const int shards = std::max(1, options.expert_shards);
   auto fetch_stacked = [&](const std::string& path, const LinearSpec& spec) -> at::Tensor {
+    ZT_REQUIRE(spec.experts % shards == 0, "--expert_model_parallel_size " << shards << " does not divide num_experts "
+                                                                          << spec.experts << " of " << model_dir);
+    const int64_t local = spec.experts / shards, first = options.expert_shard * local;
+    std::vector<int64_t> shape = spec.shape();
+    shape[0] = local;
     const std::string name = spec.weight_name(path);
-    if (weights.contains(name)) return fetch(name, spec.shape(), options.full_training);
+    const auto tensor_options = at::TensorOptions().dtype(options.dtype).device(options.device);
+    if (weights.contains(name)) {
+      used.insert(name);
+      auto [file, info] = weights.locate(name);
+      ZT_REQUIRE(info->shape == spec.shape(), model_dir << ": weight '" << name << "' has shape "
+                                                         << at::IntArrayRef(info->shape) << ", expected "
+                                                         << at::IntArrayRef(spec.shape()));
+      if (!keep(name)) return at::Tensor();
+      at::Tensor stacked = st::to_tensor(file, *info).narrow(0, first, local).to(tensor_options, false, true);
+      stacked.set_requires_grad(options.full_training);
+      return stacked;
+    }
     const std::string experts_path = path.substr(0, path.rfind('.'));  // model.layers.N.mlp.experts
     const int64_t part_out = spec.out / static_cast<int64_t>(spec.parts.size());
     std::vector<std::pair<std::shared_ptr<const st::File>, const st::TensorInfo*>> pieces;
@@ -274,12 +294,12 @@ DecoderModel DecoderModel::load(const std::string& model_dir, const ModelConfig&
         ZT_REQUIRE(info->shape == std::vector<int64_t>({part_out, spec.in}),
                    model_dir << ": weight '" << piece << "' has shape " << at::IntArrayRef(info->shape) << ", expected "
                              << at::IntArrayRef(std::vector<int64_t>{part_out, spec.in}));
-        pieces.emplace_back(file, info);
+        if (e >= first && e < first + local) pieces.emplace_back(file, info);
       }
     if (!keep(name)) return at::Tensor();
-    at::Tensor stacked = at::empty(spec.shape(), at::TensorOptions().dtype(options.dtype).device(options.device));
+    at::Tensor stacked = at::empty(shape, tensor_options);
     size_t next = 0;
-    for (int64_t e = 0; e < spec.experts; ++e)
+    for (int64_t e = 0; e < local; ++e)
       for (size_t p = 0; p < spec.parts.size(); ++p, ++next)
         stacked.select(0, e).narrow(0, static_cast<int64_t>(p) * part_out, part_out)
             .copy_(st::to_tensor(pieces[next].first, *pieces[next].second));
@@ -311,7 +331,12 @@ DecoderModel DecoderModel::load(const std::string& model_dir, const ModelConfig&
         at::NoGradGuard no_grad;
         result.lora_a.uniform_(-bound, bound);
       }
-      result.lora_b = at::zeros({out, rank}, lora_options);
+      // Under expert parallelism this rank keeps its experts' rows of A (drawn whole above, so that every share
+      // of the experts starts as it would in one process) and a B of its experts' width.
+      const int64_t rank_width = spec.stacked() ? rank / spec.experts * (spec.experts / shards) : rank;
+      if (spec.stacked() && shards > 1)
+        result.lora_a = result.lora_a.narrow(0, options.expert_shard * rank_width, rank_width).clone();
+      result.lora_b = at::zeros({out, rank_width}, lora_options);
       result.lora_a.set_requires_grad(true);
       result.lora_b.set_requires_grad(true);
       result.scaling = lora.scaling_at(key);
@@ -351,6 +376,14 @@ DecoderModel DecoderModel::load(const std::string& model_dir, const ModelConfig&
     ZT_REQUIRE(used.count(name) > 0, model_dir << ": unexpected weight '" << name << "' for "
                                                << config.architecture_name << " (wrong config.json?)");
   return model;
+}
+
+void DecoderModel::set_expert_exchange(std::shared_ptr<ExpertExchange> exchange) {
+  ZT_CHECK(exchange == nullptr || exchange->size() == std::max(1, options_.expert_shards),
+           "the expert group has " << exchange->size() << " ranks, the model was loaded as " << options_.expert_shards
+                                   << " shares");
+  for (DecoderLayer& layer : layers_)
+    if (auto* moe = dynamic_cast<MixtureOfExperts*>(layer.feed_forward.get())) moe->set_expert_exchange(exchange);
 }
 
 at::Tensor* DecoderModel::layer_weight_slot(const std::string& name) {

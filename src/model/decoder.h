@@ -18,6 +18,7 @@
 
 #include "model/attention.h"
 #include "model/block.h"
+#include "model/ffn/moe.h"
 #include "model/config.h"
 #include "model/family/schema.h"
 #include "model/linear.h"
@@ -39,6 +40,10 @@ struct ModelOptions {
   std::string attn_impl = "sdpa";        // sdpa | eager | flash_attn (sdpa's flash kernel on CUDA)
   // Keep only the weights this returns true for (ZeRO-3 partitions); others stay undefined.
   std::function<bool(const std::string&)> keep_weight;
+  // Expert parallelism: load share `expert_shard` of `expert_shards` equal shares of every mixture of experts'
+  // experts (and their adapters); DecoderModel::set_expert_exchange then connects the group.
+  int expert_shards = 1;
+  int expert_shard = 0;
 };
 
 // A decoder layer: x + mixer(norm(x)), then h + feed_forward(norm(h)) (model/block.h).
@@ -124,6 +129,8 @@ class DecoderModel {
     std::function<void(size_t layer)> release;
   };
   void set_layer_hooks(LayerHooks hooks) { hooks_ = std::move(hooks); }
+  // Expert parallelism: the group whose ranks hold the other experts (ModelOptions::expert_shards of them).
+  void set_expert_exchange(std::shared_ptr<ExpertExchange> exchange);
   // The slot holding a layer weight by its Hugging Face name (model.layers.N....), for the hooks.
   at::Tensor* layer_weight_slot(const std::string& name);
 

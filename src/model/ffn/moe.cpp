@@ -136,6 +136,41 @@ class ExpertProducts : public torch::autograd::Function<ExpertProducts> {
   }
 };
 
+// Rows [M, H] to the ranks of an expert group and back as one autograd node: forward sends `send_rows[r]` rows to
+// rank r and receives `recv_rows[r]` from it; backward returns the gradients the opposite way.
+class ExchangeRows : public torch::autograd::Function<ExchangeRows> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& rows, std::vector<int64_t> send_rows,
+                            std::vector<int64_t> recv_rows, ExpertExchange* exchange) {
+    ctx->saved_data["send"] = send_rows;
+    ctx->saved_data["recv"] = recv_rows;
+    ctx->saved_data["exchange"] = reinterpret_cast<int64_t>(exchange);
+    return exchange_rows(rows.contiguous(), send_rows, recv_rows, *exchange);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto* exchange = reinterpret_cast<ExpertExchange*>(ctx->saved_data["exchange"].toInt());
+    return {exchange_rows(grads[0].contiguous(), ctx->saved_data["recv"].toIntVector(),
+                          ctx->saved_data["send"].toIntVector(), *exchange),
+            at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+
+  static at::Tensor exchange_rows(const at::Tensor& rows, const std::vector<int64_t>& send_rows,
+                                  const std::vector<int64_t>& recv_rows, ExpertExchange& exchange) {
+    const int64_t width = rows.size(1);
+    std::vector<int64_t> send = send_rows, recv = recv_rows;
+    int64_t received = 0;
+    for (size_t r = 0; r < send.size(); ++r) {
+      send[r] *= width;
+      received += recv[r];
+      recv[r] *= width;
+    }
+    at::Tensor out = at::empty({received, width}, rows.options());
+    at::Tensor flat_out = out.view({-1});
+    exchange.all_to_all(rows.view({-1}), flat_out, send, recv);
+    return out;
+  }
+};
+
 }  // namespace
 
 at::Tensor expert_linear(const Linear& experts, const at::Tensor& x, const std::vector<int64_t>& sizes,
@@ -177,16 +212,13 @@ BlockOutput MixtureOfExperts::forward(const at::Tensor& x, bool training) const 
   const at::Tensor order = at::argsort(choices, /*stable=*/true, 0);
   const at::Tensor tokens = at::floor_divide(order, K);    // the token of each sorted pair
   const at::Tensor counts = at::bincount(choices, {}, E);  // [E]
-  const at::Tensor offsets = at::cumsum(counts, 0).to(at::kInt);
   // Each expert's row count on the host, for the CPU's per-expert products (on CUDA a wait for the router; the
   // grouped GEMM itself reads the offsets on the device).
   const at::Tensor host_counts = counts.to(at::kCPU);
   const std::vector<int64_t> sizes(host_counts.data_ptr<int64_t>(), host_counts.data_ptr<int64_t>() + E);
-  const at::Tensor rows = flat.index_select(0, tokens);                                 // [N * K, H]
-  const at::Tensor gate_up = expert_linear(*gate_up_, rows, sizes, offsets, training);  // [N * K, 2I]
-  const std::vector<at::Tensor> halves = gate_up.chunk(2, -1);
-  const at::Tensor hidden = at::silu(halves[0]) * halves[1];
-  at::Tensor down = expert_linear(*down_, hidden, sizes, offsets, training);  // [N * K, H]
+  const at::Tensor rows = flat.index_select(0, tokens);  // [N * K, H]
+  at::Tensor down = exchange_ && exchange_->size() > 1 ? exchanged_experts_forward(rows, sizes, training)
+                                                       : experts_forward(rows, sizes, training);  // [N * K, H]
   down = down * top_probs.reshape({-1}).index_select(0, order).unsqueeze(-1);
   at::Tensor out = at::zeros_like(flat).index_add(0, tokens, down.to(flat.scalar_type()));
 
@@ -205,6 +237,59 @@ BlockOutput MixtureOfExperts::forward(const at::Tensor& x, bool training) const 
       logits.scalar_type() == at::kFloat ? choices : std::get<1>(at::topk(load_probs, K, -1)).reshape({-1});
   at::Tensor load = at::stack({at::bincount(load_choices, {}, E).to(at::kFloat), load_probs.to(at::kFloat).sum(0)});
   return {out.view(x.sizes()), load};
+}
+
+void MixtureOfExperts::set_expert_exchange(std::shared_ptr<ExpertExchange> exchange) {
+  if (exchange != nullptr && exchange->size() > 1)
+    ZT_CHECK(gate_up_->weight.defined() && gate_up_->weight.size(0) * exchange->size() == moe_.experts,
+             "mixture of experts '" << spec().path << "': the model was not loaded with this expert group's share");
+  exchange_ = std::move(exchange);
+}
+
+at::Tensor MixtureOfExperts::experts_forward(const at::Tensor& rows, const std::vector<int64_t>& sizes,
+                                             bool training) const {
+  const at::Tensor offsets =
+      at::cumsum(at::tensor(sizes, at::kLong), 0).to(at::TensorOptions().dtype(at::kInt).device(rows.device()));
+  const at::Tensor gate_up = expert_linear(*gate_up_, rows, sizes, offsets, training);  // [rows, 2I]
+  const std::vector<at::Tensor> halves = gate_up.chunk(2, -1);
+  return expert_linear(*down_, at::silu(halves[0]) * halves[1], sizes, offsets, training);
+}
+
+at::Tensor MixtureOfExperts::exchanged_experts_forward(const at::Tensor& rows, const std::vector<int64_t>& sizes,
+                                                       bool training) const {
+  const int n = exchange_->size();
+  const int64_t local = moe_.experts / n;
+  // Rows per destination rank, and each rank's rows per expert of this one: an all-to-all of the counts (on the
+  // host; the exchange moves them to its device if it has one).
+  std::vector<int64_t> send_rows(static_cast<size_t>(n), 0);
+  for (int64_t e = 0; e < moe_.experts; ++e) send_rows[static_cast<size_t>(e / local)] += sizes[static_cast<size_t>(e)];
+  at::Tensor mine = at::tensor(sizes, at::kLong), theirs = at::empty({n * local}, at::kLong);
+  exchange_->all_to_all(mine, theirs, std::vector<int64_t>(static_cast<size_t>(n), local),
+                        std::vector<int64_t>(static_cast<size_t>(n), local));
+  const int64_t* from = theirs.data_ptr<int64_t>();  // [source rank][local expert]
+  std::vector<int64_t> recv_rows(static_cast<size_t>(n), 0), local_sizes(static_cast<size_t>(local), 0);
+  for (int s = 0; s < n; ++s)
+    for (int64_t e = 0; e < local; ++e) {
+      recv_rows[static_cast<size_t>(s)] += from[s * local + e];
+      local_sizes[static_cast<size_t>(e)] += from[s * local + e];
+    }
+  const at::Tensor received = ExchangeRows::apply(rows, send_rows, recv_rows, exchange_.get());  // source-major
+  // Received rows come by source, then by expert; the experts want them by expert, then by source.
+  std::vector<int64_t> order;
+  order.reserve(static_cast<size_t>(received.size(0)));
+  std::vector<int64_t> source_start(static_cast<size_t>(n), 0);
+  for (size_t s = 1; s < source_start.size(); ++s) source_start[s] = source_start[s - 1] + recv_rows[s - 1];
+  for (int64_t e = 0; e < local; ++e)
+    for (int s = 0; s < n; ++s) {
+      int64_t start = source_start[static_cast<size_t>(s)];
+      for (int64_t j = 0; j < e; ++j) start += from[s * local + j];
+      for (int64_t i = 0; i < from[s * local + e]; ++i) order.push_back(start + i);
+    }
+  const at::Tensor by_expert = at::tensor(order, at::kLong).to(rows.device());
+  const at::Tensor back = at::empty_like(by_expert).index_copy_(
+      0, by_expert, at::arange(static_cast<int64_t>(order.size()), by_expert.options()));
+  const at::Tensor computed = experts_forward(received.index_select(0, by_expert), local_sizes, training);
+  return ExchangeRows::apply(computed.index_select(0, back), recv_rows, send_rows, exchange_.get());
 }
 
 at::Tensor load_balancing_loss(const at::Tensor& router_load, double rows) {

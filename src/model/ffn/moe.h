@@ -10,15 +10,36 @@
 
 namespace zt::model {
 
+// Expert parallelism's view of the ranks of one expert group (dist/ never enters model/: train/ adapts its
+// communicator to this). Rank p of a group of N holds experts [p E / N, (p + 1) E / N) of every sparse layer.
+class ExpertExchange {
+ public:
+  virtual ~ExpertExchange() = default;
+  virtual int size() const = 0;
+  virtual int rank() const = 0;
+  // Every rank's pieces for every rank, as Communicator::all_to_all (flat buffers, element counts); blocking.
+  virtual void all_to_all(const at::Tensor& input, at::Tensor& output, const std::vector<int64_t>& send_counts,
+                          const std::vector<int64_t>& recv_counts) = 0;
+};
+
 class MixtureOfExperts final : public FeedForward {
  public:
   MixtureOfExperts(const FeedForwardSpec& spec, std::vector<at::Tensor> vectors, std::vector<Linear> linears,
                    const ModelConfig& config);
   // Also returns the router's load (BlockOutput::router_load) for the load-balancing loss.
   BlockOutput forward(const at::Tensor& x, bool training) const override;
+  // Expert parallelism: this block holds experts [rank E / N, (rank + 1) E / N) of `exchange`'s group of N, and
+  // sends each (token, expert) row to its expert's rank and back. Null: every expert is here.
+  void set_expert_exchange(std::shared_ptr<ExpertExchange> exchange);
 
  private:
+  // The experts' SwiGLU on rows sorted by expert (`sizes` per local expert).
+  at::Tensor experts_forward(const at::Tensor& rows, const std::vector<int64_t>& sizes, bool training) const;
+  // The same for rows sorted by global expert whose experts live across the exchange's group: rows go to their
+  // experts' ranks, are computed there and come back in the same order.
+  at::Tensor exchanged_experts_forward(const at::Tensor& rows, const std::vector<int64_t>& sizes, bool training) const;
   MoeSpec moe_;
+  std::shared_ptr<ExpertExchange> exchange_;
   const Linear* router_;
   const Linear* gate_up_;
   const Linear* down_;
