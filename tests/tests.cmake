@@ -211,6 +211,12 @@ add_test(NAME sft_moe_end_to_end
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_moe.py $<TARGET_FILE:ztune> ${ZTUNE_FIXTURES_DIR}
                  ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/moe)
 set_tests_properties(sft_moe_end_to_end PROPERTIES TIMEOUT 1200)
+# Expert parallelism in sft: EP 2 on 2 and 4 ranks (ZeRO-2 and 3) equals data parallelism, resumes with EP 1,
+# refuses bad values by name (tests/python/check_expert_parallel.py).
+add_test(NAME sft_expert_parallel
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_expert_parallel.py $<TARGET_FILE:ztune>
+                 ${ZTUNE_FIXTURES_DIR} ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/expert-parallel)
+set_tests_properties(sft_expert_parallel PROPERTIES TIMEOUT 1200)
 
 # ZeRO stages 0-3 under mpirun with 1-4 ranks equal one process (losses, weights, optimizer partitions,
 # communication bytes); a rank killed mid-step ends the job, named, within 60 s.

@@ -149,6 +149,10 @@ const args::Table& sft_table() {
     t.add("router_aux_loss_coef", config(&TrainConfig::model, &ModelSetup::router_aux_loss_coef),
           "weight of the mixture of experts' load-balancing loss added to the loss (0: not computed)")
         .at_least(0);
+    t.add("expert_model_parallel_size", config(&TrainConfig::model, &ModelSetup::expert_model_parallel_size),
+          "expert parallelism (Megatron-SWIFT's flag): each group of N consecutive ranks splits every mixture of "
+          "experts' experts N ways and exchanges tokens by all-to-all; LoRA only, N divides the ranks and the experts")
+        .at_least(1);
     t.add("experts_impl", flags_only(&SftFlagsOnly::experts_impl),
           "accepted for ms-swift command lines; ztune's experts always run as grouped products")
         .one_of({"grouped_mm", "batched_mm", "eager"});

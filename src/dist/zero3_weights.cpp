@@ -57,7 +57,7 @@ LayerWeightPartition::LayerWeightPartition(Communicator& comm, LayeredModel mode
     const StoredSlot* stored = model_.stored_in ? model_.stored_in(file_name) : nullptr;
     const std::string name = stored != nullptr ? stored->slot : file_name;
     const int64_t l = model_.layer_of(name);
-    if (l < 0 || resident(name) || !slots.insert(name).second) continue;
+    if (l < 0 || resident(name) || (model_.kept_whole && model_.kept_whole(name)) || !slots.insert(name).second) continue;
     ZT_REQUIRE(l < static_cast<int64_t>(layers_.size()), model_dir << ": weight '" << name << "' is beyond layer "
                                                                    << layers_.size() - 1);
     ZT_CHECK(!model_.weight_slot(name)->defined(), "'" << name << "' is partitioned but was loaded whole");

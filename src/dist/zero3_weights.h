@@ -51,6 +51,8 @@ struct LayeredModel {
   using Release = std::function<void(size_t layer)>;
   std::function<void(Acquire, Release)> set_layer_hooks;
   StoredIn stored_in;  // unset: every file tensor is a slot of its own name
+  // Slots the model keeps whole on this rank whatever their size (expert parallelism's own experts).
+  std::function<bool(const std::string& slot)> kept_whole;
 };
 
 class LayerWeightPartition {

@@ -178,6 +178,7 @@ at::Tensor DecoderModel::forward_cached(const at::Tensor& input_ids, const at::T
 }
 
 void DecoderModel::merge_lora() {
+  ZT_CHECK(options_.expert_shards <= 1, "merge_lora under expert parallelism: the experts are split across ranks");
   at::NoGradGuard no_grad;
   for (auto& [path, linear] : lora_modules()) {
     at::Tensor delta = lora_delta(*linear);
@@ -331,12 +332,10 @@ DecoderModel DecoderModel::load(const std::string& model_dir, const ModelConfig&
         at::NoGradGuard no_grad;
         result.lora_a.uniform_(-bound, bound);
       }
-      // Under expert parallelism this rank keeps its experts' rows of A (drawn whole above, so that every share
-      // of the experts starts as it would in one process) and a B of its experts' width.
-      const int64_t rank_width = spec.stacked() ? rank / spec.experts * (spec.experts / shards) : rank;
-      if (spec.stacked() && shards > 1)
-        result.lora_a = result.lora_a.narrow(0, options.expert_shard * rank_width, rank_width).clone();
-      result.lora_b = at::zeros({out, rank_width}, lora_options);
+      // Under expert parallelism the adapters stay whole (every rank the same, as in one process); a rank
+      // computes with its experts' rows of A and columns of B, and the others' gradients are zero here
+      // (MixtureOfExperts::local_adapter), so the data-parallel reduction assembles every expert's gradient.
+      result.lora_b = at::zeros({out, rank}, lora_options);
       result.lora_a.set_requires_grad(true);
       result.lora_b.set_requires_grad(true);
       result.scaling = lora.scaling_at(key);

@@ -34,13 +34,10 @@ std::shared_ptr<model::ExpertExchange> expert_exchange(dist::Communicator& comm)
   return std::make_shared<CommunicatorExchange>(comm);
 }
 
-ExpertGroups split_expert_groups(dist::Communicator& world, int expert_parallel) {
+std::unique_ptr<dist::Communicator> split_expert_group(dist::Communicator& world, int expert_parallel) {
   ZT_REQUIRE(expert_parallel >= 1 && world.size() % expert_parallel == 0,
              "--expert_model_parallel_size " << expert_parallel << " does not divide the " << world.size() << " ranks");
-  ExpertGroups groups;
-  groups.experts = world.split(world.rank() / expert_parallel, world.rank());
-  groups.data_parallel = world.split(world.rank() % expert_parallel, world.rank());
-  return groups;
+  return world.split(world.rank() / expert_parallel, world.rank());
 }
 
 }  // namespace zt::train

@@ -12,12 +12,9 @@ namespace zt::train {
 // per-expert counts, kept on the host) are staged through it.
 std::shared_ptr<model::ExpertExchange> expert_exchange(dist::Communicator& comm);
 
-// The groups of expert parallelism of size `expert_parallel` over `world`: consecutive ranks form an expert
-// group (rank / N), and the ranks holding the same experts (rank % N) reduce those experts' gradients.
-struct ExpertGroups {
-  std::unique_ptr<dist::Communicator> experts;       // this rank's expert group (N ranks)
-  std::unique_ptr<dist::Communicator> data_parallel; // the ranks with this rank's experts (world / N ranks)
-};
-ExpertGroups split_expert_groups(dist::Communicator& world, int expert_parallel);
+// This rank's expert group under expert parallelism of size `expert_parallel` (collective on `world`):
+// consecutive ranks, rank / N. The adapters stay whole on every rank, so their gradients are reduced over the
+// world as the data-parallel engine does; only the frozen experts and the tokens are split.
+std::unique_ptr<dist::Communicator> split_expert_group(dist::Communicator& world, int expert_parallel);
 
 }  // namespace zt::train

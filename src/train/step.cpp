@@ -18,6 +18,16 @@ TrainStep::TrainStep(dist::Communicator& comm, model::DecoderModel& model, dist:
     : comm_(comm), model_(model), engine_(engine), partition_(partition), gradient_checkpointing_(gradient_checkpointing),
       router_aux_loss_coef_(router_aux_loss_coef) {}
 
+double TrainStep::gradient_divisor(double label_tokens) {
+  if (model_.options().expert_shards <= 1) return std::max(1.0, label_tokens);
+  // Expert parallelism: a rank's expert gradients hold other ranks' tokens, which travelled back divided by
+  // their own rank's divisor; one divisor for every rank (the micro-batch's mean label tokens over the world)
+  // keeps each contribution weighed as in data parallelism.
+  at::Tensor total = at::tensor({label_tokens}, at::kDouble).to(comm_.device());
+  comm_.all_reduce(total)->wait();
+  return std::max(1.0, total.cpu().item<double>() / comm_.size());
+}
+
 void TrainStep::micro_batch(const std::vector<data::PackedRow>& rows) {
   const c10::Device device = model_.options().device;
   if (!sums_.defined()) sums_ = at::zeros({3}, at::TensorOptions().dtype(at::kDouble).device(device));
@@ -30,17 +40,28 @@ void TrainStep::micro_batch(const std::vector<data::PackedRow>& rows) {
     // so fp16 activation gradients stay in range; the engine weighs these gradients by the micro-batch's
     // label tokens as it adds them up in fp32, and the step divides by the tokens of the whole step.
     const double label_tokens = std::max<double>(1.0, count_label_tokens(row.labels));
-    engine_.set_micro_batch_weight(label_tokens);
+    const double divisor = gradient_divisor(label_tokens);
+    engine_.set_micro_batch_weight(divisor);
     // A mixture of experts' load-balancing loss joins the micro-batch's mean loss as ms-swift adds it
     // (mean cross-entropy + coef * aux, weighed by the micro-batch's label tokens like the rest).
     at::Tensor objective = loss.loss_sum;
     if (router_aux_loss_coef_ > 0 && forward.router_load.defined())
       objective = objective + forward.load_balancing_loss() * (router_aux_loss_coef_ * label_tokens);
-    (objective * (engine_.loss_scale() / label_tokens)).backward();
+    (objective * (engine_.loss_scale() / divisor)).backward();
     // Summed where they are; read once, in finish().
     sums_.narrow(0, 0, 1).add_(objective.detach().reshape({1}).to(at::kDouble));
     sums_.narrow(0, 1, 2).add_(loss.counts);
     input_tokens_ += static_cast<double>(row.input_ids.size());
+  } else if (model_.options().expert_shards > 1) {
+    // Expert parallelism: the others' tokens reach this rank's experts in every layer, forward and backward, so
+    // a rank without rows runs one token whose loss counts nothing (its gradients are zero) to take part.
+    const data::PackedRow row{{0}, {-100}, {0}, {0, 1}, {}};
+    const model::ForwardOutput forward = model_.forward(row_tensor(row.input_ids, device), row_tensor(row.position_ids, device),
+                                                        true, model::layout_from_cu_seqlens(row.cu_seqlens));
+    at::Tensor nothing = model_.loss(forward.hidden, row_tensor(row.labels, device)).loss_sum;
+    if (forward.router_load.defined()) nothing = nothing + forward.load_balancing_loss();
+    engine_.set_micro_batch_weight(gradient_divisor(0));
+    (nothing * 0.0).backward();
   } else if (partition_ != nullptr) {
     partition_->replay_without_data(gradient_checkpointing_);
   }
@@ -111,9 +132,11 @@ std::map<std::string, dist::StoredSlot> stored_slots(const model::ModelConfig& c
   return slots;
 }
 
-dist::LayeredModel layered_model(model::DecoderModel& model, dist::StoredIn stored_in) {
+dist::LayeredModel layered_model(model::DecoderModel& model, dist::StoredIn stored_in,
+                                 std::function<bool(const std::string&)> kept_whole) {
   dist::LayeredModel layered;
   layered.stored_in = std::move(stored_in);
+  layered.kept_whole = std::move(kept_whole);
   layered.num_layers = model.config().num_layers;
   layered.layer_of = model::layer_of;
   layered.weight_slot = [&model](const std::string& name) { return model.layer_weight_slot(name); };

@@ -42,6 +42,9 @@ class TrainStep {
   StepOutcome finish(double learning_rate, int stop_signal);
 
  private:
+  // What a micro-batch's loss is divided by before backward (and its gradients weighed by after): its label
+  // tokens, or under expert parallelism the same number on every rank.
+  double gradient_divisor(double label_tokens);
   dist::Communicator& comm_;
   model::DecoderModel& model_;
   dist::ZeroEngine& engine_;
@@ -62,7 +65,8 @@ int64_t count_label_tokens(const std::vector<int32_t>& labels);
 at::Tensor row_tensor(const std::vector<int32_t>& values, c10::Device device = c10::kCPU);
 // The decoder as ZeRO-3 sees it.
 // `stored_in`: the folder's stacked experts stored per expert (stored_slots), for ZeRO-3's partition.
-dist::LayeredModel layered_model(model::DecoderModel& model, dist::StoredIn stored_in = {});
+dist::LayeredModel layered_model(model::DecoderModel& model, dist::StoredIn stored_in = {},
+                                 std::function<bool(const std::string&)> kept_whole = {});
 // The stacked weights of `config`'s model that `weights` stores in pieces (per expert), by piece name; empty when
 // the folder holds them stacked or the model has none.
 std::map<std::string, dist::StoredSlot> stored_slots(const model::ModelConfig& config, const st::Checkpoint& weights);

@@ -36,6 +36,7 @@ struct ModelSetup {
   bool gradient_checkpointing = true;
   int seed = 42;                            // LoRA initialisation, the same on every rank
   double router_aux_loss_coef = 0;          // a mixture of experts' load-balancing loss weight (0: none)
+  int expert_model_parallel_size = 1;       // ranks an expert group splits each MoE layer's experts over
 };
 
 struct DataSetup {

@@ -16,6 +16,7 @@
 #include "model/family/family.h"
 #include "model/lora/peft_adapter.h"
 #include "model/weight_names.h"
+#include "train/expert_exchange.h"
 #include "train/checkpointer.h"
 #include "train/evaluator.h"
 #include "train/first_step_report.h"
@@ -116,23 +117,52 @@ class Trainer {
     const dist::ZeroConfig& zero = run_.zero;
     ZT_REQUIRE(!(full && zero.stage == 3), "--train_type full with ZeRO-3 is not supported: every weight would have to be "
                                            "partitioned as a trainable; use --deepspeed zero2 (or zero1) for full training");
+    // Expert parallelism: this rank's expert group, and its share of every mixture of experts' experts. The
+    // experts' adapters stay whole on every rank; only the frozen experts and the tokens are split.
+    const int experts_split = config_.model.expert_model_parallel_size;
+    std::function<bool(const std::string&)> kept_whole;
+    if (experts_split > 1) {
+      ZT_REQUIRE(run_.model.is_moe(), "--expert_model_parallel_size " << experts_split << ": "
+                                          << run_.model.architecture_name << " in " << data_.model_dir
+                                          << " is a dense model; expert parallelism needs a mixture of experts");
+      ZT_REQUIRE(run_.model.num_experts % experts_split == 0,
+                 "--expert_model_parallel_size " << experts_split << " does not divide num_experts "
+                                                 << run_.model.num_experts << " of " << data_.model_dir);
+      ZT_REQUIRE(world_ % experts_split == 0, "--expert_model_parallel_size " << experts_split << " does not divide the "
+                                                                              << world_ << " ranks of this run");
+      ZT_REQUIRE(!full, "--expert_model_parallel_size with --train_type full is not supported yet: the experts' "
+                        "weights would be trained apart per group; use LoRA (the experts' adapters are trained whole)");
+      expert_group_ = split_expert_group(comm_, experts_split);
+      options.expert_shards = experts_split;
+      options.expert_shard = expert_group_->rank();
+      kept_whole = [](const std::string& name) { return name.find(".mlp.experts.") != std::string::npos; };
+      if (rank_ == 0)
+        ZT_LOG_INFO("expert parallelism: " << world_ / experts_split << " group(s) of " << experts_split << " ranks, "
+                                           << run_.model.num_experts / experts_split << " of " << run_.model.num_experts
+                                           << " experts per rank; tokens travel by all-to-all");
+    }
     // Stacked experts the folder stores per expert are partitioned as one slot each, filled from their pieces.
     auto slots = std::make_shared<const std::map<std::string, dist::StoredSlot>>(stored_slots(run_.model, *data_.weights));
     const dist::StoredIn stored_in = [slots](const std::string& name) -> const dist::StoredSlot* {
       auto found = slots->find(name);
       return found == slots->end() ? nullptr : &found->second;
     };
-    if (zero.stage == 3)
-      options.keep_weight = dist::LayerWeightPartition::resident_predicate(
+    if (zero.stage == 3) {
+      auto resident = dist::LayerWeightPartition::resident_predicate(
           model::layer_of, *data_.weights, zero.stage3_param_persistence_threshold, stored_in);
+      options.keep_weight = [resident, kept_whole](const std::string& name) {
+        return resident(name) || (kept_whole && kept_whole(name));
+      };
+    }
     at::manual_seed(config_.model.seed);  // the same LoRA initialisation on every rank
     model_ = std::make_unique<model::DecoderModel>(model::DecoderModel::load(data_.model_dir, run_.model, *data_.weights, options));
+    if (expert_group_) model_->set_expert_exchange(expert_exchange(*expert_group_));
     if (config_.model.adapters.has_value()) {
       model_->load_adapter_tensors(model::read_adapter_tensors(*config_.model.adapters));
       if (rank_ == 0) ZT_LOG_INFO("training continues from the adapter in " << *config_.model.adapters);
     }
     if (zero.stage == 3)
-      partition_ = std::make_unique<dist::LayerWeightPartition>(comm_, layered_model(*model_, stored_in), *data_.weights, data_.model_dir,
+      partition_ = std::make_unique<dist::LayerWeightPartition>(comm_, layered_model(*model_, stored_in, kept_whole), *data_.weights, data_.model_dir,
                                                                 zero.stage3_param_persistence_threshold, options.dtype, device_);
     data_.weights.reset();  // every weight is in memory now: unmap the files (their pages would count as resident)
     engine_ = std::make_unique<dist::ZeroEngine>(comm_, zero, model_->trainable_parameters(), config_.optim.adam);
@@ -311,6 +341,7 @@ class Trainer {
 
   ResolvedRun run_;
 
+  std::unique_ptr<dist::Communicator> expert_group_;  // expert parallelism's group; outlives the model's exchange
   std::unique_ptr<model::DecoderModel> model_;
   std::unique_ptr<dist::ZeroEngine> engine_;
   std::unique_ptr<dist::LayerWeightPartition> partition_;  // destroyed before the engine and model it holds

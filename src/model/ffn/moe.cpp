@@ -246,13 +246,27 @@ void MixtureOfExperts::set_expert_exchange(std::shared_ptr<ExpertExchange> excha
   exchange_ = std::move(exchange);
 }
 
+int64_t MixtureOfExperts::first_expert() const {
+  return exchange_ != nullptr && exchange_->size() > 1 ? exchange_->rank() * gate_up_->weight.size(0) : 0;
+}
+
+Linear MixtureOfExperts::local_adapter(const Linear& experts) const {
+  const int64_t local = experts.weight.size(0);
+  if (!experts.lora_a.defined() || local == moe_.experts) return experts;
+  Linear share = experts;
+  const int64_t rank = experts.lora_a.size(0) / moe_.experts, out = experts.lora_b.size(0);
+  share.lora_a = experts.lora_a.narrow(0, first_expert() * rank, local * rank);
+  share.lora_b = experts.lora_b.view({out, rank, moe_.experts}).narrow(2, first_expert(), local).reshape({out, rank * local});
+  return share;
+}
+
 at::Tensor MixtureOfExperts::experts_forward(const at::Tensor& rows, const std::vector<int64_t>& sizes,
                                              bool training) const {
   const at::Tensor offsets =
       at::cumsum(at::tensor(sizes, at::kLong), 0).to(at::TensorOptions().dtype(at::kInt).device(rows.device()));
-  const at::Tensor gate_up = expert_linear(*gate_up_, rows, sizes, offsets, training);  // [rows, 2I]
+  const at::Tensor gate_up = expert_linear(local_adapter(*gate_up_), rows, sizes, offsets, training);  // [rows, 2I]
   const std::vector<at::Tensor> halves = gate_up.chunk(2, -1);
-  return expert_linear(*down_, at::silu(halves[0]) * halves[1], sizes, offsets, training);
+  return expert_linear(local_adapter(*down_), at::silu(halves[0]) * halves[1], sizes, offsets, training);
 }
 
 at::Tensor MixtureOfExperts::exchanged_experts_forward(const at::Tensor& rows, const std::vector<int64_t>& sizes,

@@ -33,6 +33,10 @@ class MixtureOfExperts final : public FeedForward {
   void set_expert_exchange(std::shared_ptr<ExpertExchange> exchange);
 
  private:
+  // This rank's share of a stacked linear's adapter: under expert parallelism the adapter is whole and the
+  // weight holds E / N experts from `first_expert()`; expert_linear gets A's rows and B's columns of those.
+  Linear local_adapter(const Linear& experts) const;
+  int64_t first_expert() const;
   // The experts' SwiGLU on rows sorted by expert (`sizes` per local expert).
   at::Tensor experts_forward(const at::Tensor& rows, const std::vector<int64_t>& sizes, bool training) const;
   // The same for rows sorted by global expert whose experts live across the exchange's group: rows go to their
