@@ -16,6 +16,7 @@
 #include "model/family/family.h"
 #include "model/lora/peft_adapter.h"
 #include "model/weight_names.h"
+#include "train/estimate.h"
 #include "train/expert_exchange.h"
 #include "train/checkpointer.h"
 #include "train/evaluator.h"
@@ -58,6 +59,7 @@ class Trainer {
   void run() {
     for (int64_t step = first_step_; step < run_.total_steps; ++step) {
       const StepOutcome outcome = train_step(step);
+      ++steps_run_;
       const int64_t done = step + 1;
       report(done, outcome);
       const bool last = done == run_.total_steps || outcome.stop_signal != 0;
@@ -156,7 +158,10 @@ class Trainer {
     }
     at::manual_seed(config_.model.seed);  // the same LoRA initialisation on every rank
     model_ = std::make_unique<model::DecoderModel>(model::DecoderModel::load(data_.model_dir, run_.model, *data_.weights, options));
-    if (expert_group_) model_->set_expert_exchange(expert_exchange(*expert_group_));
+    if (expert_group_) {
+      exchange_ = expert_exchange(*expert_group_);
+      model_->set_expert_exchange(exchange_);
+    }
     if (config_.model.adapters.has_value()) {
       model_->load_adapter_tensors(model::read_adapter_tensors(*config_.model.adapters));
       if (rank_ == 0) ZT_LOG_INFO("training continues from the adapter in " << *config_.model.adapters);
@@ -300,6 +305,13 @@ class Trainer {
   }
 
   void finish() {
+    if (exchange_ && rank_ == 0 && steps_run_ > 0) {
+      const double bytes = expert_group_->stats().bytes[static_cast<size_t>(dist::Collective::kAllToAll)];
+      ZT_LOG_INFO("expert parallelism on rank 0: " << format_bytes(bytes / double(steps_run_))
+                                                    << " sent by all-to-all per step, "
+                                                    << exchange_->seconds() / double(steps_run_)
+                                                    << " s per step in all-to-all (waits included; evaluation's too)");
+    }
     // The data summary of the current epoch over all ranks (each rank counted its own share).
     const std::vector<uint64_t> mine = data_.pipeline->stats().to_counts();
     const std::vector<uint64_t> all = comm_.all_gather_values(mine);
@@ -342,6 +354,8 @@ class Trainer {
   ResolvedRun run_;
 
   std::unique_ptr<dist::Communicator> expert_group_;  // expert parallelism's group; outlives the model's exchange
+  std::shared_ptr<CommunicatorExchange> exchange_;
+  int64_t steps_run_ = 0;  // by this process (a resumed run starts after its checkpoint)
   std::unique_ptr<model::DecoderModel> model_;
   std::unique_ptr<dist::ZeroEngine> engine_;
   std::unique_ptr<dist::LayerWeightPartition> partition_;  // destroyed before the engine and model it holds
