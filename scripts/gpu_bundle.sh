@@ -5,7 +5,7 @@
 #   bin/        ztune and the test programs, stripped, their RUNPATH set to $ORIGIN/../lib (no path of this
 #               machine is searched there)
 #   lib/        every shared library they need that is not libtorch's, CUDA's, NCCL's or glibc's
-#   fixtures/   the tiny fixture models (qwen2, llama, qwen3); the programs find them through
+#   fixtures/   the tiny fixture models (qwen2, llama, qwen3, qwen3-moe); the programs find them through
 #               ZTUNE_FIXTURES_DIR, which gpu_check.sh sets
 #   bundle.env  what it was built from and against: commit, torch version, CUDA, C++ ABI, the GPU
 #               architectures of ztune's kernels (gpu_check.sh compares the torch it finds there)
@@ -18,7 +18,7 @@ OUT="$BUILD_DIR/gpu-bundle"
 LIMIT=$((64 * 1024 * 1024))
 PY="${ZTUNE_PYTHON:-$ROOT/.venv/bin/python}"
 
-programs=("$BUILD_DIR/ztune" "$BUILD_DIR/tests/ztune_gpu_tests" "$BUILD_DIR/tests/ztune_comm_probe"
+programs=("$BUILD_DIR/ztune" "$BUILD_DIR/tests/ztune_gpu_tests" "$BUILD_DIR/tests/ztune_comm_probe" "$BUILD_DIR/tests/ztune_expert_parallel_probe"
           "$BUILD_DIR/tests/ztune_zero_train")
 for program in "${programs[@]}"; do
   [ -x "$program" ] || { echo "gpu_bundle: $program is missing; build with the CUDA toolkit first (scripts/setup.sh)"; exit 1; }
@@ -39,7 +39,7 @@ done | sort -u | grep -Ev "$skip" | while read -r library; do
   cp -L "$library" "$OUT/lib/"
 done
 strip --strip-unneeded "$OUT"/lib/*.so* 2>/dev/null || true
-for model in qwen2 llama qwen3; do cp -r "$ROOT/tests/fixtures/out/$model" "$OUT/fixtures/"; done
+for model in qwen2 llama qwen3 qwen3-moe; do cp -r "$ROOT/tests/fixtures/out/$model" "$OUT/fixtures/"; done
 
 # The GPU code in ztune: real code (SASS) for each architecture, and PTX for the newest, which a later GPU's
 # driver compiles (read from the fat binary: the toolkit here may have no cuobjdump).

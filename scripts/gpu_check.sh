@@ -147,6 +147,13 @@ else
   step staged_zero3_2_ranks $((90 * SCALE)) "$BENCH_RESERVE" env ZTUNE_SHARED_GPU=1 "$PY" tests/python/check_zero.py \
     "$BIN/ztune_zero_train" "$FIX/qwen2" "$WORK/staged" 2 --launcher env --stages 3 --steps 6
 fi
+# Expert parallelism with two ranks sharing the GPU: EP 2 equals data parallelism (gradients of every adapter).
+if [ "$DRY" = 0 ] && [ -n "$compute_mode" ] && [ "$compute_mode" != Default ]; then
+  add_row expert_parallel_2_ranks "SKIP (compute mode)" 0 "the GPU's compute mode is $compute_mode: two processes cannot share it"
+else
+  step expert_parallel_2_ranks $((60 * SCALE)) "$BENCH_RESERVE" env ZTUNE_SHARED_GPU=1 "$PY" tests/run_ranks.py 2 -- \
+    "$BIN/ztune_expert_parallel_probe" "$FIX/qwen3-moe" 2
+fi
 step sft_zero3 $((120 * SCALE)) "$BENCH_RESERVE" "$PY" tests/python/gpu_sft_check.py "$BIN/ztune" "$FIX/qwen2" "$DATA" \
   "$WORK/zero3" --deepspeed zero3 --steps $STEPS
 # The benchmark takes what is left, less 15 s to pack and print.

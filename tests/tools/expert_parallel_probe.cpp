@@ -28,22 +28,23 @@ namespace {
 
 constexpr double kAuxWeight = 5.0;
 
-at::Tensor ids_of(int rank, int64_t vocab, int64_t length) {
+at::Tensor ids_of(int rank, int64_t vocab, int64_t length, at::Device device) {
   std::mt19937 generator(static_cast<unsigned>(77 + rank));
   std::vector<int64_t> ids;
   for (int64_t t = 0; t < length; ++t) ids.push_back(static_cast<int64_t>(generator() % static_cast<unsigned>(vocab)));
-  return at::tensor(ids, at::kLong).unsqueeze(0);
+  return at::tensor(ids, at::kLong).unsqueeze(0).to(device);
 }
 
 // This rank's objective: the summed token loss plus the weighted load-balancing loss of its rows.
 at::Tensor objective(zt::model::DecoderModel& model, const at::Tensor& ids) {
-  const at::Tensor positions = at::arange(ids.size(1), at::kLong).unsqueeze(0);
+  const at::Tensor positions = at::arange(ids.size(1), at::kLong).unsqueeze(0).to(ids.device());
   const zt::model::ForwardOutput out = model.forward(ids, positions, true, zt::model::layout_from_positions(positions));
   return model.loss(out.hidden, ids).loss_sum + out.load_balancing_loss() * kAuxWeight;
 }
 
-zt::model::ModelOptions options_for(int shards, int shard) {
+zt::model::ModelOptions options_for(int shards, int shard, at::Device device) {
   zt::model::ModelOptions options;
+  options.device = device;  // the GPU when one is visible (ZTUNE_SHARED_GPU=1 for several ranks on it)
   options.lora = zt::model::lora_config(8, 16, 0.0);
   options.lora->target_parameters = {"gate_up_proj", "down_proj"};  // the experts, on Qwen2-MoE too
   options.gradient_checkpointing = true;
@@ -73,10 +74,10 @@ int main(int argc, char** argv) {
 
     // The reference: data parallelism, every rank's rows through the whole model in this process.
     at::manual_seed(1234);
-    zt::model::DecoderModel reference = zt::model::DecoderModel::load(model_dir, options_for(1, 0));
+    zt::model::DecoderModel reference = zt::model::DecoderModel::load(model_dir, options_for(1, 0, context.device()));
     double reference_loss = 0;
     for (int r = 0; r < size; ++r) {
-      at::Tensor loss = objective(reference, ids_of(r, reference.config().vocab_size, length));
+      at::Tensor loss = objective(reference, ids_of(r, reference.config().vocab_size, length, context.device()));
       loss.backward();
       reference_loss += loss.item<double>();
     }
@@ -85,11 +86,11 @@ int main(int argc, char** argv) {
 
     // Expert parallelism: this rank's share of the experts, its own rows.
     at::manual_seed(1234);  // the same initialisation as the reference, sliced to this share
-    zt::model::DecoderModel model = zt::model::DecoderModel::load(model_dir, options_for(expert_parallel, shard));
+    zt::model::DecoderModel model = zt::model::DecoderModel::load(model_dir, options_for(expert_parallel, shard, context.device()));
     model.set_expert_exchange(zt::train::expert_exchange(*group));
-    at::Tensor loss = objective(model, ids_of(rank, model.config().vocab_size, length));
+    at::Tensor loss = objective(model, ids_of(rank, model.config().vocab_size, length, context.device()));
     loss.backward();
-    at::Tensor total = loss.detach().to(at::kDouble).reshape({1});
+    at::Tensor total = loss.detach().to(at::kDouble).reshape({1}).to(world.device());
     world.all_reduce(total)->wait();
 
     int failures = 0;
@@ -109,21 +110,22 @@ int main(int argc, char** argv) {
     }
     int expert_tensors = 0;
     for (auto& [name, tensor] : model.trainable_parameters()) {
-      at::Tensor grad = tensor.grad().clone();
+      at::Tensor grad = tensor.grad().clone().to(world.device());
       at::Tensor flat = grad.view({-1});
       const bool expert = name.find(".mlp.experts.") != std::string::npos;
       world.all_reduce(flat)->wait();
       expert_tensors += expert ? 1 : 0;
       // The adapters are whole on every rank; a rank's gradient covers its experts, the reduction all of them.
-      check(name, grad, expected.at(name));
+      check(name, grad.cpu(), expected.at(name).cpu());
     }
     if (expert_tensors == 0) {
       std::fprintf(stderr, "FAIL: no expert adapter was trained\n");
       ++failures;
     }
     int64_t all_failures = failures;
-    at::Tensor failed = at::tensor({all_failures}, at::kLong);
+    at::Tensor failed = at::tensor({all_failures}, at::kLong).to(world.device());
     world.all_reduce(failed)->wait();
+    failed = failed.cpu();
     if (rank == 0 && failed.item<int64_t>() == 0)
       std::printf("ok: expert parallelism %d on %d ranks equals data parallelism: loss %.6f, %d expert adapter "
                   "tensors, worst relative gradient difference %.2g\n", expert_parallel, size, reference_loss,

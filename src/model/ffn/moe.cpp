@@ -7,6 +7,7 @@
 #include <atomic>
 
 #include "core/check.h"
+#include "core/log.h"
 
 namespace zt::model {
 
@@ -32,8 +33,13 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// torch's grouped GEMM, where the build and the device have it; false once it refused (then the loop runs).
-std::atomic<bool> grouped_gemm_works{true};
+// torch's grouped GEMM per input dtype (fp32, bf16, fp16), where the build and the device have it; false once it
+// refused (then the per-expert loop runs for that dtype).
+std::atomic<bool> grouped_gemm_works[3] = {true, true, true};
+
+std::atomic<bool>& grouped_gemm_for(at::ScalarType dtype) {
+  return grouped_gemm_works[dtype == at::kBFloat16 ? 1 : dtype == at::kHalf ? 2 : 0];
+}
 
 // The experts' products on the CPU as one autograd node: a matrix product per expert over its contiguous rows,
 // written into one output (and, backward, one input gradient) without the per-slice copies and full-size zero
@@ -181,7 +187,7 @@ at::Tensor expert_linear(const Linear& experts, const at::Tensor& x, const std::
   const bool lora = experts.lora_a.defined();
   const int64_t rank = lora ? experts.lora_a.size(0) / E : 0;
   (void)training;  // PEFT adapts stacked parameters without dropout (lora_config.h refuses it)
-  if (x.is_cuda() && grouped_gemm_works.load()) {
+  if (x.is_cuda() && grouped_gemm_for(x.scalar_type()).load()) {
     try {
       at::Tensor y = at::_grouped_mm(x, weight.transpose(1, 2), offsets);
       if (!lora) return y;
@@ -189,8 +195,12 @@ at::Tensor expert_linear(const Linear& experts, const at::Tensor& x, const std::
       at::Tensor b = experts.lora_b.view({experts.lora_b.size(0), rank, E}).permute({2, 1, 0});  // [E, r, out]
       at::Tensor xa = at::_grouped_mm(x.to(at::kFloat), a, offsets);
       return y + (at::_grouped_mm(xa, b.contiguous(), offsets) * experts.scaling).to(y.scalar_type());
-    } catch (const c10::Error&) {
-      grouped_gemm_works.store(false);  // e.g. a dtype or alignment the kernel lacks: the loop below
+    } catch (const c10::Error& error) {
+      // A dtype or alignment the kernel lacks: the per-expert loop below from now on, said once.
+      grouped_gemm_for(x.scalar_type()).store(false);
+      ZT_LOG_WARN("torch's grouped GEMM refused the experts' product in " << c10::toString(x.scalar_type()) << " ("
+                                                                         << std::string(error.what_without_backtrace()).substr(0, 200)
+                                                                         << "); the experts run one product per expert");
     }
   }
   const at::Tensor none = at::empty({0}, weight.options());
@@ -305,6 +315,8 @@ at::Tensor MixtureOfExperts::exchanged_experts_forward(const at::Tensor& rows, c
   const at::Tensor computed = experts_forward(received.index_select(0, by_expert), local_sizes, training);
   return ExchangeRows::apply(computed.index_select(0, back), recv_rows, send_rows, exchange_.get());
 }
+
+bool grouped_gemm_in_use(at::ScalarType dtype) { return grouped_gemm_for(dtype).load(); }
 
 at::Tensor load_balancing_loss(const at::Tensor& router_load, double rows) {
   const int64_t E = router_load.size(1);

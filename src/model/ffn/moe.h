@@ -60,6 +60,10 @@ class MixtureOfExperts final : public FeedForward {
 at::Tensor expert_linear(const Linear& experts, const at::Tensor& x, const std::vector<int64_t>& sizes,
                          const at::Tensor& offsets, bool training);
 
+// False once torch's grouped GEMM refused a product on CUDA in `dtype` (the per-expert loop runs instead); the GPU
+// check asserts it stays true for bf16.
+bool grouped_gemm_in_use(at::ScalarType dtype);
+
 // transformers' load_balancing_loss_func over the router loads of the sparse layers summed
 // (BlockOutput::router_load: [2, E], top-k assignment counts and router probability sums) and the rows they
 // cover (tokens times sparse layers): E * sum(counts / rows * probabilities / rows).
