@@ -244,7 +244,8 @@ endforeach()
 # job within 60 s naming the node.
 add_test(NAME cluster_mpirun_two_nodes
          COMMAND ${CMAKE_SOURCE_DIR}/tests/cluster/check_mpirun_nodes.sh $<TARGET_FILE:ztune> $<TARGET_FILE:ztune_zero_train>
-                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/cluster-mpirun ${ZTUNE_PYTHON})
+                 ${ZTUNE_FIXTURES_DIR}/qwen2 ${SAMPLE}/sharegpt_seed.jsonl ${WORK}/cluster-mpirun ${ZTUNE_PYTHON}
+                 $<TARGET_FILE:ztune_expert_parallel_probe>)
 set_tests_properties(cluster_mpirun_two_nodes PROPERTIES TIMEOUT 600 RESOURCE_LOCK cluster_nodes)
 # A two-node Slurm cluster (munge, slurmctld, slurmd in namespaces; root): launch/slurm/sft.sbatch as written, the
 # job signalled mid-run requeues itself and resumes to the same adapter bit for bit; srun and mpirun node indices.

@@ -4,16 +4,18 @@
 #   - `ztune env` on 2 nodes x 2 ranks: each rank reports its own node (0 or 1 of 2), host and local rank;
 #   - ZeRO-2 and ZeRO-3 over 2 nodes x 2 ranks equal one process (tests/python/check_zero.py --launcher nodes:
 #     losses and LoRA weights within 1e-5 in fp32, optimizer state slices, bytes sent).
+#   - expert parallelism 4 over 2 nodes x 2 ranks (the Qwen3-MoE fixture beside MODEL_DIR: tokens cross between the
+#     nodes by all-to-all) equals data parallelism on the same ranks (tests/tools/expert_parallel_probe.cpp);
 #   - the start-up link check prints intra- and inter-node bus bandwidth, and warns once node2's link is throttled;
 #   - faults: kill -9 of a rank on node2, and node2's link taken down, each end the job within 60 s naming node2;
 #     an error on a rank of node2 ends the job on node1 within 60 s, the error printed once;
 #   - hub ids download once per node: the stand-in hub on node1, 2 nodes x 2 ranks training from a ModelScope model
 #     and dataset id: with a node-local cache each file is fetched twice (once per node), with a cache both nodes
 #     share once.
-# usage: check_mpirun_nodes.sh ZTUNE ZERO_TOOL MODEL_DIR DATASET WORK_DIR PYTHON
+# usage: check_mpirun_nodes.sh ZTUNE ZERO_TOOL MODEL_DIR DATASET WORK_DIR PYTHON EXPERT_PARALLEL_PROBE
 # Needs root (namespaces); everything it starts is removed on exit, also on failure.
 set -euo pipefail
-ZTUNE="$1" ZERO_TOOL="$2" MODEL="$3" DATASET="$4" WORK="$5" PYTHON="$6"
+ZTUNE="$1" ZERO_TOOL="$2" MODEL="$3" DATASET="$4" WORK="$5" PYTHON="$6" EP_PROBE="$7"
 [ "$(id -u)" = 0 ] || { echo "FAIL: this test makes network namespaces and needs root"; exit 1; }
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -34,6 +36,10 @@ done
 
 "$PYTHON" "$ROOT/tests/python/check_zero.py" "$ZERO_TOOL" "$MODEL" "$WORK/zero" 4 --stages 2 3 --launcher nodes \
   | grep -v "^ok$"
+
+out=$(timeout 300 "$HERE/enter.sh" node1 "$ROOT/launch/mpirun/ztune-mpirun" --mca plm_rsh_agent "$HERE/rsh_agent.sh" \
+        -H node1:2,node2:2 -n 4 "$EP_PROBE" "$(dirname "$MODEL")/qwen3-moe" 4 2>&1) || true
+grep "ok: expert parallelism 4 on 4 ranks" <<<"$out" || { echo "$out" | tail -20; echo "FAIL: expert parallelism across the nodes"; exit 1; }
 
 # The start-up link check: bus bandwidth within and between the nodes in the log, and a warning once node2's link
 # is throttled to 20 Mbit/s (tc) while the ranks within a node still talk through shared memory.
