@@ -129,6 +129,7 @@ EstimateInput estimate_input_for(const TrainConfig& config, const ResolvedRun& r
   input.gradient_checkpointing = config.model.gradient_checkpointing;
   input.attn_impl = config.model.attn_impl.value_or(input.attn_impl);
   input.packed = config.data.pipeline.packing || run.batch > 1;  // rows side by side: several samples per micro-batch
+  input.expert_parallel = config.model.expert_model_parallel_size;
   return input;
 }
 
@@ -179,11 +180,15 @@ Estimate estimate_run(const EstimateInput& input) {
       if (t.layer >= 0) layer_trainable[t.layer] += t.numel;
       continue;
     }
-    const bool partitioned = stage == 3 && t.layer >= 0 && t.numel >= input.zero.stage3_param_persistence_threshold;
+    // Expert parallelism: a rank holds its share of the stacked experts whole (ZeRO-3 leaves them resident).
+    const bool experts = t.shape.size() == 3 && input.expert_parallel > 1 &&
+                         (t.role == model::Role::kExpertGateUp || t.role == model::Role::kExpertDown);
+    const bool partitioned =
+        !experts && stage == 3 && t.layer >= 0 && t.numel >= input.zero.stage3_param_persistence_threshold;
     if (partitioned)
       layer_numel[t.layer] += t.numel;
     else
-      m.frozen_weights += t.bytes();
+      m.frozen_weights += experts ? t.bytes() / input.expert_parallel : t.bytes();
   }
   int64_t gathered_layers = 0, largest_layer = 0, trainable_gathered = 0;
   for (auto [layer, numel] : layer_numel) {
@@ -260,8 +265,23 @@ Estimate estimate_run(const EstimateInput& input) {
 
   // ---- bytes sent per step (dist/comm.h's ring accounting of each call the step makes)
   const double n = world, ring = (n - 1) / n, A = input.accumulation;
-  auto& bytes = out.traffic.bytes;  // all-reduce, reduce-scatter, all-gather, broadcast
+  auto& bytes = out.traffic.bytes;  // all-reduce, reduce-scatter, all-gather, broadcast, all-to-all
   bytes[0] = 2 * ring * kStepTotals * 8;  // the step's totals (train/step_totals.h; fp64)
+  if (input.expert_parallel > 1 && input.model.is_moe()) {
+    // Expert parallelism: every micro-batch's loss divisor (one fp64 all-reduce over the world), and in each sparse
+    // layer the rows of the top-k choices going out to the experts' ranks and back, forward and backward, again for
+    // the recompute, plus the per-expert counts before each forward (int64). Tokens spread evenly over the experts:
+    // (N - 1) / N of the rows leave the rank.
+    const double ep = input.expert_parallel, leave = (ep - 1) / ep;
+    bytes[0] += A * 2 * ring * 8;
+    int64_t sparse = 0;
+    for (int64_t l = 0; l < input.model.num_layers; ++l) sparse += input.model.sparse_layer(l) ? 1 : 0;
+    const double rows = double(s.T) * double(input.model.num_experts_per_tok) * leave * double(s.H * s.eb);
+    const double counts = double(input.model.num_experts) * leave * 8;
+    const double recompute = input.gradient_checkpointing ? 1.0 : 0.0;
+    bytes[static_cast<size_t>(dist::Collective::kAllToAll)] =
+        A * double(sparse) * (rows * (2.0 + 2.0 + 2.0 * recompute) + counts * (1.0 + recompute));
+  }
   if (stage == 0) bytes[0] += 2 * ring * double(layout.padded * kF32);
   if (stage >= 1) bytes[0] += 2 * ring * 8;  // the squared gradient norm
   if (stage == 1) bytes[1] = ring * double(layout.padded * kF32);
@@ -397,8 +417,9 @@ std::string format_estimate(const EstimateInput& input, const Estimate& e, const
       << "\n";
   }
   o << "\nbytes sent per step per rank (ring accounting)\n";
-  const char* kinds[] = {"all-reduce", "reduce-scatter", "all-gather", "broadcast"};
-  for (size_t k = 0; k < 4; ++k)
+  const char* kinds[] = {"all-reduce", "reduce-scatter", "all-gather", "broadcast", "all-to-all (experts)"};
+  static_assert(std::size(kinds) == std::tuple_size<decltype(e.traffic.bytes)>::value);
+  for (size_t k = 0; k < e.traffic.bytes.size(); ++k)
     if (e.traffic.bytes[k] > 0) row(kinds[k], int64_t(e.traffic.bytes[k]), "");
   row("total", int64_t(e.traffic.total()), "");
   if (rates.matrix_tflops <= 0) {
@@ -436,9 +457,9 @@ nlohmann::json memory_json(const MemoryEstimate& m) {
 }
 
 nlohmann::json estimate_json(const EstimateInput& input, const Estimate& e, const TimeEstimate& t, const Rates& rates) {
-  const char* kinds[] = {"all_reduce", "reduce_scatter", "all_gather", "broadcast"};
   nlohmann::json sent = nlohmann::json::object();
-  for (size_t k = 0; k < 4; ++k) sent[kinds[k]] = e.traffic.bytes[k];
+  for (size_t k = 0; k < e.traffic.bytes.size(); ++k)
+    sent[dist::collective_name(static_cast<dist::Collective>(k))] = e.traffic.bytes[k];
   return {{"nodes", input.cluster.nodes},
           {"ranks_per_node", input.cluster.ranks_per_node},
           {"zero_stage", input.zero.stage},

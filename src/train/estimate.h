@@ -15,6 +15,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "dist/comm.h"
 #include "dist/zero_config.h"
 #include "model/config.h"
 #include "model/tensor_plan.h"
@@ -34,6 +35,7 @@ struct EstimateInput {
   std::string attn_impl = "sdpa";
   bool packed = false;  // several samples per micro-batch (packing, or batch > 1: rows go side by side)
   bool gpu = true;      // CUDA kernels (else libtorch's CPU kernels, whose attention keeps more)
+  int expert_parallel = 1;  // --expert_model_parallel_size: each rank holds 1 / N of the stacked experts
 };
 
 // Bytes one rank holds.
@@ -63,9 +65,14 @@ struct MemoryEstimate {
 };
 
 struct TrafficEstimate {
-  // Bytes this rank sends per optimizer step, per collective kind (dist::Collective order), ring accounting.
-  std::array<double, 4> bytes{};
-  double total() const { return bytes[0] + bytes[1] + bytes[2] + bytes[3]; }
+  // Bytes this rank sends per optimizer step, per collective kind (dist::Collective order), ring accounting;
+  // the all-to-all of expert parallelism as routing spreads the tokens evenly (it depends on the router).
+  std::array<double, static_cast<size_t>(dist::Collective::kCount)> bytes{};
+  double total() const {
+    double sum = 0;
+    for (double b : bytes) sum += b;
+    return sum;
+  }
 };
 
 struct Rates {

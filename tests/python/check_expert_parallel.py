@@ -13,10 +13,15 @@ of 2 micro-batches (tests/python/sft_run.py):
    weights near zero.)
 2. The EP 2 run's checkpoint-6 resumed with data parallelism (EP 1) on the same 2 ranks ends where the
    uninterrupted EP 2 run ends, within the same tolerance: checkpoints hold whole adapters whatever the EP size.
-3. Bad values: EP with a dense model, EP that does not divide the experts, EP that does not divide the ranks,
+3. The estimate: the run's estimate.json predicts the all-to-all bytes per step the run reports within 10% (the
+   estimate assumes routing spreads tokens evenly), and the first step's measured peak within 10%.
+4. Bad values: EP with a dense model, EP that does not divide the experts, EP that does not divide the ranks,
    EP with full training: each an error naming the flag and the value.
 """
+import glob
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +68,24 @@ def main():
         runs[name], stdout, stderr = run_sft(ztune, model, dataset, work / name, ranks, common + extra)
         if "expert_model_parallel_size" in extra and "expert parallelism:" not in stdout + stderr:
             failures.append(f"{name}: the run does not say it splits the experts")
+        if name == "ep2-zero2":
+            reported = re.search(r"expert parallelism on rank 0: ([0-9.]+) (KiB|MiB) sent by all-to-all per step",
+                                 stdout + stderr)
+            record = json.loads(Path(glob.glob(str(runs[name] / "estimate.json"))[0]).read_text())
+            predicted = record["estimate_bytes_sent"]["all_to_all"]
+            measured_peak = max(r["peak_bytes"] for r in record["measured"]["ranks"])
+            if reported is None:
+                failures.append("the EP run does not report its all-to-all bytes")
+            else:
+                sent = float(reported.group(1)) * (1024 if reported.group(2) == "KiB" else 1024 ** 2)
+                print(f"all-to-all per step: estimated {predicted / 2**20:.2f} MiB, reported {sent / 2**20:.2f} MiB; "
+                      f"step-1 peak estimated {record['estimate']['peak'] / 2**20:.2f} MiB, measured "
+                      f"{measured_peak / 2**20:.2f} MiB")
+                if abs(predicted - sent) > 0.1 * sent:
+                    failures.append(f"the all-to-all estimate {predicted:.0f} B is not within 10% of {sent:.0f} B")
+            if abs(record["estimate"]["peak"] - measured_peak) > 0.1 * measured_peak:
+                failures.append(f"the EP run's step-1 peak {measured_peak} is not within 10% of its estimate "
+                                f"{record['estimate']['peak']}")
     compare("EP 2 on 2 ranks, ZeRO-2, against data parallelism", runs["ep2-zero2"], runs["dp2"], failures)
     compare("EP 2 on 2 ranks, ZeRO-3, against data parallelism", runs["ep2-zero3"], runs["dp2"], failures)
     compare("EP 2 on 4 ranks against data parallelism", runs["ep2-on-4"], runs["dp4"], failures)
