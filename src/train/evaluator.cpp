@@ -13,8 +13,8 @@
 namespace zt::train {
 
 Evaluator::Evaluator(dist::Communicator& comm, data::DataPipeline& pipeline, const std::vector<data::RawRow>& rows,
-                     int batch_size)
-    : comm_(comm), batch_size_(static_cast<size_t>(std::max(1, batch_size))) {
+                     int batch_size, double router_aux_loss_coef)
+    : comm_(comm), batch_size_(static_cast<size_t>(std::max(1, batch_size))), router_aux_loss_coef_(router_aux_loss_coef) {
   uint64_t skipped = 0;
   for (const data::RawRow& row : rows) {
     if (std::optional<data::SampleWithSource> sample = pipeline.encode(row))
@@ -47,14 +47,16 @@ EvalResult Evaluator::run(model::DecoderModel& model) {
     // every layer gather.
     const data::PackedRow row = group.empty() ? data::PackedRow{{0}, {-100}, {0}, {0, 1}, {}} : concatenate(group);
     const c10::Device device = model.options().device;
-    const model::LossOutput loss =
-        model.loss(model.hidden_states(row_tensor(row.input_ids, device), row_tensor(row.position_ids, device), false,
-                                       model::layout_from_cu_seqlens(row.cu_seqlens)),
-                   row_tensor(row.labels, device));
+    const model::ForwardOutput forward = model.forward(row_tensor(row.input_ids, device), row_tensor(row.position_ids, device),
+                                                       false, model::layout_from_cu_seqlens(row.cu_seqlens));
+    const model::LossOutput loss = model.loss(forward.hidden, row_tensor(row.labels, device));
     const at::Tensor counts = loss.counts.cpu();
     const double label_tokens = double(counts[0].item<int64_t>());
     if (group.empty() || label_tokens == 0) continue;
-    weighted_loss += loss.loss_sum.item<double>() / label_tokens * double(group.size());
+    double batch_loss = loss.loss_sum.item<double>() / label_tokens;
+    if (router_aux_loss_coef_ > 0 && forward.router_load.defined())
+      batch_loss += router_aux_loss_coef_ * forward.load_balancing_loss().item<double>();
+    weighted_loss += batch_loss * double(group.size());
     rows += double(group.size());
     tokens += label_tokens;
     correct += double(counts[1].item<int64_t>());

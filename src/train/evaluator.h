@@ -26,9 +26,10 @@ struct EvalResult {
 class Evaluator {
  public:
   // `rows`: this rank's share of the validation rows, encoded with `pipeline` (rows it drops are counted
-  // and reported). Collective: every rank constructs one.
+  // and reported). Collective: every rank constructs one. `router_aux_loss_coef` > 0: a mixture of experts'
+  // load-balancing loss joins each batch's mean loss, as in training (ms-swift's eval loss has it too).
   Evaluator(dist::Communicator& comm, data::DataPipeline& pipeline, const std::vector<data::RawRow>& rows,
-            int batch_size);
+            int batch_size, double router_aux_loss_coef = 0);
   // Some rank has validation rows.
   bool active() const { return active_; }
   // Collective.
@@ -38,6 +39,7 @@ class Evaluator {
   dist::Communicator& comm_;
   std::vector<data::PackedRow> rows_;  // this rank's share, encoded
   size_t batch_size_ = 1;
+  double router_aux_loss_coef_ = 0;
   int64_t batches_ = 0;                // per rank, the most any rank has
   bool active_ = false;
 };

@@ -43,7 +43,8 @@ class Trainer {
       : config_(std::move(config)), comm_(comm), device_(device), rank_(comm.rank()), world_(comm.size()), cluster_(cluster) {
     data_ = open_run_data(config_, comm_, cluster_, run_);
     config_.args_json["model_dir"] = fs::absolute(data_.model_dir).lexically_normal().string();  // for infer and export
-    evaluator_ = std::make_unique<Evaluator>(comm_, *data_.pipeline, data_.eval_rows, config_.loop.per_device_eval_batch_size);
+    evaluator_ = std::make_unique<Evaluator>(comm_, *data_.pipeline, data_.eval_rows, config_.loop.per_device_eval_batch_size,
+                                             config_.model.router_aux_loss_coef);
     plan_steps();
     build_model();
     open_run_folder();

@@ -14,7 +14,9 @@ Per fixture:
 - `ztune export --merge_lora true` of the random adapter writes a folder transformers loads as the same class, and
   its greedy replies are PEFT's.
 On Qwen3-MoE, `swift sft` (2 steps, --lora_dropout 0) writes an adapter that `ztune infer` reads and answers with
-as PEFT does.
+as PEFT does. The evaluation loss carries the load-balancing loss as ms-swift's does: with the learning rate at 0,
+the eval loss with --router_aux_loss_coef 1 exceeds the one with 0 by the load-balancing loss, which lies between
+0 and num_experts x top-k.
 """
 import json
 import os
@@ -129,6 +131,20 @@ def main():
                 print(f"{name} merged export in transformers: {same} of {len(expected)} replies equal PEFT's")
                 if got != expected:
                     failures.append(f"{name}: the merged folder answers otherwise in transformers: {got[:2]} vs {expected[:2]}")
+
+    # The evaluation loss with and without the load-balancing term, the weights unchanged (learning rate 0).
+    eval_losses = {}
+    for coef in ("0", "1"):
+        run, _, _ = run_sft_command(ztune, work / f"eval-aux-{coef}", 1, [
+            "--model", str(fixtures / "qwen3-moe"), "--dataset", str(dataset), "--max_steps", "1", "--learning_rate", "0",
+            "--max_length", "256", "--lora_dropout", "0", "--router_aux_loss_coef", coef, "--split_dataset_ratio", "0.1",
+            "--eval_steps", "1", "--report_to", "none"])
+        eval_losses[coef] = [json.loads(line)["eval_loss"] for line in (run / "logging.jsonl").read_text().splitlines()
+                             if '"eval_loss"' in line][0]
+    added = eval_losses["1"] - eval_losses["0"]
+    print(f"eval loss {eval_losses['0']:.4f} without the load-balancing loss, {eval_losses['1']:.4f} with coefficient 1")
+    if not 0 < added <= 8 * 2:
+        failures.append(f"the eval loss with --router_aux_loss_coef 1 adds {added:.4f}, not a load-balancing loss")
 
     # ms-swift's adapter on Qwen3-MoE (experts through target_parameters) in ztune infer.
     swift_ckpt = swift_adapter(fixtures / "qwen3-moe", dataset, work / "swift-qwen3-moe")
