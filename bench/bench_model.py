@@ -30,16 +30,20 @@ HF_STEP = textwrap.dedent("""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
     model_dir, seq, samples, steps, checkpointing = sys.argv[1], *map(int, sys.argv[2:6])
+    # Optional (bench_moe.py): LoRA dropout, comma-separated targets, transformers' experts implementation.
+    dropout = float(sys.argv[6]) if len(sys.argv) > 6 else 0.05
+    targets = sys.argv[7].split(',') if len(sys.argv) > 7 else 'all-linear'
+    extra = {'experts_implementation': sys.argv[8]} if len(sys.argv) > 8 else {}
     def kib(key):
         for line in open('/proc/self/status'):
             if line.startswith(key):
                 return int(line.split()[1])
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation='sdpa')
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation='sdpa', **extra)
     if checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={'use_reentrant': True})
         model.enable_input_require_grads()
-    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=32, lora_dropout=0.05, target_modules='all-linear',
+    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=32, lora_dropout=dropout, target_modules=targets,
                                              task_type='CAUSAL_LM'))
     model.train()
     ids = torch.randint(0, model.config.vocab_size, (1, seq))

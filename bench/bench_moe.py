@@ -24,48 +24,15 @@ import os
 import subprocess
 import sys
 import tempfile
-import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 HIDDEN, LAYERS, EXPERTS, TOP_K, MOE_I, VOCAB = 512, 8, 32, 4, 352, 32000
 
-HF_STEP = textwrap.dedent("""
-    import json, sys, time, torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-    model_dir, seq, samples, steps, checkpointing = sys.argv[1], *map(int, sys.argv[2:6])
-    implementation = sys.argv[6]
-    def kib(key):
-        for line in open('/proc/self/status'):
-            if line.startswith(key):
-                return int(line.split()[1])
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation='sdpa',
-                                                 experts_implementation=implementation)
-    if checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={'use_reentrant': True})
-        model.enable_input_require_grads()
-    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=32, lora_dropout=0.0, target_modules=%r,
-                                             task_type='CAUSAL_LM'))
-    model.train()
-    ids = torch.randint(0, model.config.vocab_size, (1, seq))
-    positions = torch.arange(seq // samples).repeat(samples).unsqueeze(0)
-    def step():
-        out = model(input_ids=ids, position_ids=positions, labels=ids)
-        out.loss.backward()
-        model.zero_grad(set_to_none=True)
-    step()
-    before = kib('VmRSS:')
-    open('/proc/self/clear_refs', 'w').write('5')
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    seconds = time.perf_counter() - start
-    print(json.dumps({'tokens_per_second': seq * steps / seconds, 'peak_added_mib': (kib('VmHWM:') - before) / 1024,
-                      'threads': torch.get_num_threads()}))
-""" % TARGETS)
+# transformers + peft's side: bench_model.py's step, with dropout 0, these targets and an experts implementation.
+from bench_model import HF_STEP  # noqa: E402
 
 
 def write_models(tmp):
@@ -115,7 +82,8 @@ def main():
         results = {"ztune MoE": ztune_side(args.build, folders["moe"], common),
                    "ztune dense (same active size)": ztune_side(args.build, folders["dense"], common)}
         for implementation in ("eager", "grouped_mm") + (("batched_mm",) if args.batched_mm else ()):
-            done = subprocess.run([sys.executable, "-c", HF_STEP, str(folders["moe"]), *common, implementation],
+            done = subprocess.run([sys.executable, "-c", HF_STEP, str(folders["moe"]), *common, "0.0", ",".join(TARGETS),
+                                   implementation],
                                   capture_output=True, text=True, env=env)
             if done.returncode != 0:
                 print(f"transformers experts_implementation={implementation}: failed: {done.stderr.strip().splitlines()[-1]}")

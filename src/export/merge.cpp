@@ -83,13 +83,12 @@ std::map<std::string, ExpertUpdate> expert_updates(const std::string& base_dir, 
         const std::string adapter_path = model::lora_path(block, i, l, lora);
         if (adapter_path.empty()) continue;
         const std::string path = model::module_path(l, block.path, spec.name);
-        const double scaling = lora.scaling_at(spec.weight_name(path));
+        const double scaling = lora.scaling_at(spec.adapter_key(path));
         updates[spec.weight_name(path)] = {adapter_path, spec.experts, -1, 0, spec.out, scaling};
-        const std::string experts_path = path.substr(0, path.rfind('.'));
         const int64_t rows = spec.out / static_cast<int64_t>(spec.parts.size());
         for (int64_t e = 0; e < spec.experts; ++e)
           for (size_t p = 0; p < spec.parts.size(); ++p)
-            updates[experts_path + "." + std::to_string(e) + "." + spec.parts[p] + ".weight"] = {
+            updates[spec.piece_name(path, e, spec.parts[p])] = {
                 adapter_path, spec.experts, e, static_cast<int64_t>(p) * rows, rows, scaling};
       }
     }

@@ -256,8 +256,6 @@ DecoderModel DecoderModel::load(const std::string& model_dir, const ModelConfig&
     model.lm_head = fetch("lm_head.weight", {config.vocab_size, H}, saved("lm_head"));
   }
   // Stacked experts from the folder: one tensor under transformers' in-memory name, or (as the hub and
-  // save_pretrained store them) one per expert and part, concatenated along out and stacked.
-  // Stacked experts from the folder: one tensor under transformers' in-memory name, or (as the hub and
   // save_pretrained store them) one per expert and part, concatenated along out and stacked. Under expert
   // parallelism only this rank's share of the experts is read.
   const int shards = std::max(1, options.expert_shards);
@@ -280,12 +278,11 @@ DecoderModel DecoderModel::load(const std::string& model_dir, const ModelConfig&
       stacked.set_requires_grad(options.full_training);
       return stacked;
     }
-    const std::string experts_path = path.substr(0, path.rfind('.'));  // model.layers.N.mlp.experts
     const int64_t part_out = spec.out / static_cast<int64_t>(spec.parts.size());
     std::vector<std::pair<std::shared_ptr<const st::File>, const st::TensorInfo*>> pieces;
     for (int64_t e = 0; e < spec.experts; ++e)
       for (const std::string& part : spec.parts) {
-        const std::string piece = experts_path + "." + std::to_string(e) + "." + part + ".weight";
+        const std::string piece = spec.piece_name(path, e, part);
         ZT_REQUIRE(weights.contains(piece), model_dir << ": weight '" << piece << "' is missing (" << config.architecture_name
                                                       << " has " << spec.experts << " experts per layer, num_experts in "
                                                       << "config.json; they are stored per expert, or stacked as '"
@@ -317,12 +314,12 @@ DecoderModel DecoderModel::load(const std::string& model_dir, const ModelConfig&
     if (options.lora.has_value() && !options.full_training) result.adapter_path = lora_path(block, index, layer, *options.lora);
     if (!result.adapter_path.empty()) {
       const LoraConfig& lora = *options.lora;
-      const std::string key = !spec.parameter() ? path : spec.weight_name(path);
+      const std::string key = spec.adapter_key(path);
       ZT_REQUIRE(!spec.parameter() || lora.dropout == 0,
                  "--lora_dropout " << lora.dropout << " with '" << key << "' adapted as a parameter: PEFT adapts stacked "
                                    "experts and routers without dropout (its ParamWrapper refuses it, and so does "
                                    "ms-swift); pass --lora_dropout 0, or leave the experts out of --target_modules");
-      const int64_t rank = lora.rank_at(key) * std::max<int64_t>(1, spec.experts);
+      const int64_t rank = adapter_rank(spec, path, lora);
       // PEFT keeps adapters of a bf16/fp16 model in fp32.
       auto lora_options = at::TensorOptions().dtype(at::kFloat).device(options.device);
       result.lora_a = at::empty({rank, in}, lora_options);

@@ -52,8 +52,7 @@ std::vector<PlannedTensor> plan_tensors(const ModelConfig& config, const TensorP
         if (!lora.has_value()) continue;
         const std::string adapter = lora_path(block, i, l, *lora);
         if (adapter.empty()) continue;
-        const std::string key = !linear.parameter() ? path : linear.weight_name(path);
-        const int64_t r = lora->rank_at(key) * std::max<int64_t>(1, linear.experts);
+        const int64_t r = adapter_rank(linear, path, *lora);
         for (auto [suffix, shape] : {std::make_pair(".lora_A.weight", std::vector<int64_t>{r, linear.in}),
                                      std::make_pair(".lora_B.weight", std::vector<int64_t>{linear.out, r})}) {
           PlannedTensor tensor;

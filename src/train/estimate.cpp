@@ -34,6 +34,11 @@ Shapes shapes_of(const EstimateInput& input) {
   return s;
 }
 
+// A mixture of experts' stacked expert weight, or the adapter on one.
+bool is_expert(const model::PlannedTensor& t) {
+  return t.role == model::Role::kExpertGateUp || t.role == model::Role::kExpertDown;
+}
+
 // Which linear modules of layer `l` carry a LoRA adapter, and their ranks x (in + out).
 struct LayerAdapters {
   std::set<model::Role> adapted;  // the roles of the linears with an adapter
@@ -181,8 +186,7 @@ Estimate estimate_run(const EstimateInput& input) {
       continue;
     }
     // Expert parallelism: a rank holds its share of the stacked experts whole (ZeRO-3 leaves them resident).
-    const bool experts = t.shape.size() == 3 && input.expert_parallel > 1 &&
-                         (t.role == model::Role::kExpertGateUp || t.role == model::Role::kExpertDown);
+    const bool experts = input.expert_parallel > 1 && t.shape.size() == 3 && is_expert(t);
     const bool partitioned =
         !experts && stage == 3 && t.layer >= 0 && t.numel >= input.zero.stage3_param_persistence_threshold;
     if (partitioned)
@@ -303,12 +307,9 @@ double micro_batch_flops(const EstimateInput& input) {
   bool head_trained = false;
   // A token multiplies only its top-k experts: stacked expert weights and their adapters count k / E of their size.
   const double active = m.is_moe() ? double(m.num_experts_per_tok) / double(m.num_experts) : 1.0;
-  auto expert = [](const model::PlannedTensor& t) {
-    return t.role == model::Role::kExpertGateUp || t.role == model::Role::kExpertDown;
-  };
   for (const model::PlannedTensor& t : plan) {
-    if (t.shape.size() != 2 && !(t.shape.size() == 3 && expert(t))) continue;
-    const double numel = double(t.numel) * (expert(t) ? active : 1.0);
+    if (t.shape.size() != 2 && !(t.shape.size() == 3 && is_expert(t))) continue;
+    const double numel = double(t.numel) * (is_expert(t) ? active : 1.0);
     if (t.layer >= 0 && t.file_name.size() > 0) layer_weights += numel;
     if (t.file_name.empty()) lora += numel;
     if (t.file_name == "lm_head.weight" || (m.tie_word_embeddings && t.file_name == "model.embed_tokens.weight")) {

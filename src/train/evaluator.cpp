@@ -45,7 +45,7 @@ EvalResult Evaluator::run(model::DecoderModel& model) {
     for (size_t i = begin; i < std::min(rows_.size(), begin + batch_size_); ++i) group.push_back(rows_[i]);
     // A rank whose share is done still runs a one-token forward: under ZeRO-3 every rank takes part in
     // every layer gather.
-    const data::PackedRow row = group.empty() ? data::PackedRow{{0}, {-100}, {0}, {0, 1}, {}} : concatenate(group);
+    const data::PackedRow row = group.empty() ? placeholder_row() : concatenate(group);
     const c10::Device device = model.options().device;
     const model::ForwardOutput forward = model.forward(row_tensor(row.input_ids, device), row_tensor(row.position_ids, device),
                                                        false, model::layout_from_cu_seqlens(row.cu_seqlens));

@@ -55,7 +55,7 @@ void TrainStep::micro_batch(const std::vector<data::PackedRow>& rows) {
   } else if (model_.options().expert_shards > 1) {
     // Expert parallelism: the others' tokens reach this rank's experts in every layer, forward and backward, so
     // a rank without rows runs one token whose loss counts nothing (its gradients are zero) to take part.
-    const data::PackedRow row{{0}, {-100}, {0}, {0, 1}, {}};
+    const data::PackedRow row = placeholder_row();
     const model::ForwardOutput forward = model_.forward(row_tensor(row.input_ids, device), row_tensor(row.position_ids, device),
                                                         true, model::layout_from_cu_seqlens(row.cu_seqlens));
     at::Tensor nothing = model_.loss(forward.hidden, row_tensor(row.labels, device)).loss_sum;
@@ -92,6 +92,8 @@ StepOutcome TrainStep::finish(double learning_rate, int stop_signal) {
   outcome.result = engine_.step(learning_rate, 1.0 / std::max(1.0, outcome.tokens));
   return outcome;
 }
+
+data::PackedRow placeholder_row() { return data::PackedRow{{0}, {-100}, {0}, {0, 1}, {}}; }
 
 int64_t count_label_tokens(const std::vector<int32_t>& labels) {
   int64_t count = 0;

@@ -58,6 +58,9 @@ class TrainStep {
 // Rows of one micro-batch as one row without padding: samples side by side, positions restarting, so
 // attention stays inside each sample and the loss is the sum over the samples (--padding_free).
 data::PackedRow concatenate(const std::vector<data::PackedRow>& rows);
+// One token whose loss counts nothing: what a rank without rows runs so that it takes part in every collective
+// its forward (and backward) would (ZeRO-3's gathers, expert parallelism's exchanges).
+data::PackedRow placeholder_row();
 // The labels a row's loss counts: position t predicts label t + 1, so the first is never counted.
 int64_t count_label_tokens(const std::vector<int32_t>& labels);
 // A row's token ids, positions or labels as a [1, T] int64 tensor on `device`. For a GPU it is filled in

@@ -69,11 +69,9 @@ std::vector<StackedWeight> stacked_weights(const ModelConfig& config) {
       for (const LinearSpec& spec : block.linears) {
         if (!spec.stacked()) continue;
         const std::string path = module_path(l, block.path, spec.name);
-        const std::string experts = path.substr(0, path.rfind('.'));
         StackedWeight weight{spec.weight_name(path), spec.shape(), {}};
         for (int64_t e = 0; e < spec.experts; ++e)
-          for (const std::string& part : spec.parts)
-            weight.pieces.push_back(experts + "." + std::to_string(e) + "." + part + ".weight");
+          for (const std::string& part : spec.parts) weight.pieces.push_back(spec.piece_name(path, e, part));
         out.push_back(std::move(weight));
       }
     }
@@ -160,16 +158,21 @@ std::string lora_path(const BlockSpec& block, size_t index, int64_t layer, const
     return is_lora_target(lora, path, spec.name.substr(spec.name.rfind('.') + 1)) ? path : std::string();
   if (!is_parameter_target(lora, spec.weight_name(path))) return std::string();
   if (!spec.stacked()) return path;  // a 2-D parameter (a router): PEFT wraps its module
-  // Stacked parameters of one module: the later adapted ones wrap this one.
-  std::string nested = path.substr(0, path.rfind('.'));
+  // Stacked parameters of one module: each later adapted one wraps this one once more.
+  const std::string module = path.substr(0, path.rfind('.'));
+  std::string nested = module;
   for (size_t later = index + 1; later < block.linears.size(); ++later) {
     const LinearSpec& other = block.linears[later];
     const std::string other_path = module_path(layer, block.path, other.name);
-    if (other.stacked() && other_path.substr(0, other_path.rfind('.')) == nested.substr(0, nested.find(".base_layer")) &&
+    if (other.stacked() && other_path.substr(0, other_path.rfind('.')) == module &&
         is_parameter_target(lora, other.weight_name(other_path)))
       nested += ".base_layer";
   }
   return nested;
+}
+
+int64_t adapter_rank(const LinearSpec& spec, const std::string& path, const LoraConfig& lora) {
+  return lora.rank_at(spec.adapter_key(path)) * std::max<int64_t>(1, spec.experts);
 }
 
 }  // namespace zt::model

@@ -118,5 +118,8 @@ LoraConfig resolve_lora_targets(const LoraConfig& lora, const ModelConfig& confi
 // (PEFT wraps the block's parameters in order, the last outermost): "mlp.experts" for the last adapted,
 // "mlp.experts.base_layer" for the one before, and so on.
 std::string lora_path(const BlockSpec& block, size_t index, int64_t layer, const LoraConfig& lora);
+// The rows of A (columns of B) of the adapter on `spec` at module path `path`: its rank as the patterns say, once
+// per expert for stacked experts (PEFT's layout).
+int64_t adapter_rank(const LinearSpec& spec, const std::string& path, const LoraConfig& lora);
 
 }  // namespace zt::model

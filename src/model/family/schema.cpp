@@ -29,6 +29,10 @@ std::string LinearSpec::parameter_name() const {
   return stacked() ? last : last + ".weight";
 }
 
+std::string LinearSpec::piece_name(const std::string& path, int64_t e, const std::string& part) const {
+  return path.substr(0, path.rfind('.')) + "." + std::to_string(e) + "." + part + ".weight";
+}
+
 const LinearSpec* BlockSpec::linear(Role role) const {
   for (const LinearSpec& spec : linears)
     if (spec.role == role) return &spec;

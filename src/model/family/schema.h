@@ -54,6 +54,11 @@ struct LinearSpec {
   }
   // The parameter's last name segment, as PEFT's target_parameters names it ("gate_up_proj", "gate.weight").
   std::string parameter_name() const;
+  // Stacked experts: the file tensor of expert `e`'s part `part` under the module path
+  // ("<...>.experts.gate_up_proj" -> "<...>.experts.3.up_proj.weight").
+  std::string piece_name(const std::string& path, int64_t e, const std::string& part) const;
+  // The name LoRA's rank and alpha patterns match: the module path, or the parameter's name for a parameter.
+  std::string adapter_key(const std::string& path) const { return parameter() ? weight_name(path) : path; }
 };
 
 // A vector weight (a norm's scale): `<block path>.<name>.weight` [size].

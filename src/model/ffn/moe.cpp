@@ -242,10 +242,12 @@ BlockOutput MixtureOfExperts::forward(const at::Tensor& x, bool training) const 
 
   // The load-balancing loss's statistics as transformers takes them from the router's logits: softmax in the
   // logits' dtype, its own top-k, the assignments counted and the probabilities summed over the tokens.
-  at::Tensor load_probs = logits.scalar_type() == at::kFloat ? probs : at::softmax(logits, -1);
-  at::Tensor load_choices =
-      logits.scalar_type() == at::kFloat ? choices : std::get<1>(at::topk(load_probs, K, -1)).reshape({-1});
-  at::Tensor load = at::stack({at::bincount(load_choices, {}, E).to(at::kFloat), load_probs.to(at::kFloat).sum(0)});
+  // In fp32 those are the routing's own: its probabilities and its per-expert counts.
+  const bool fp32 = logits.scalar_type() == at::kFloat;
+  const at::Tensor load_probs = fp32 ? probs : at::softmax(logits, -1);
+  const at::Tensor load_counts =
+      fp32 ? counts : at::bincount(std::get<1>(at::topk(load_probs, K, -1)).reshape({-1}), {}, E);
+  at::Tensor load = at::stack({load_counts.to(at::kFloat), load_probs.to(at::kFloat).sum(0)});
   return {out.view(x.sizes()), load};
 }
 
