@@ -192,6 +192,14 @@ add_test(NAME export_to_gguf
          COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_gguf_export.py $<TARGET_FILE:ztune>
                  ${ZTUNE_FIXTURES_DIR} ${WORK}/gguf-out ${SAMPLE}/sharegpt_seed.jsonl)
 set_tests_properties(export_to_gguf PROPERTIES TIMEOUT 600)
+# Mixture-of-experts folders (Qwen3-MoE, Qwen2-MoE with experts in every layer, saved by transformers; one with the
+# experts fused; a merged LoRA checkpoint adapting the experts) written as llama.cpp's qwen3moe / qwen2moe: the
+# metadata and stacked expert tensors as convert_hf_to_gguf.py writes them, llama.cpp's logits and greedy tokens
+# against transformers', and clear errors for what the architectures cannot express.
+add_test(NAME export_to_gguf_moe
+         COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_gguf_moe.py $<TARGET_FILE:ztune>
+                 ${ZTUNE_FIXTURES_DIR} ${WORK}/gguf-moe ${SAMPLE}/sharegpt_seed.jsonl)
+set_tests_properties(export_to_gguf_moe PROPERTIES TIMEOUT 600)
 # --add_version false, --save_strategy/--eval_strategy epoch and no, --load_best_model_at_end with
 # --metric_for_best_model eval_token_acc and --save_total_limit 1.
 add_test(NAME sft_strategies_and_best_model

@@ -9,6 +9,8 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace zt::exporting::gguf {
 
@@ -30,7 +32,22 @@ inline const std::map<std::string, std::string>& layer_names() {
       {"ffn_up.weight", "mlp.up_proj.weight"},             {"ffn_up.bias", "mlp.up_proj.bias"},
       {"ffn_down.weight", "mlp.down_proj.weight"},         {"ffn_down.bias", "mlp.down_proj.bias"},
       {"attn_q_norm.weight", "self_attn.q_norm.weight"},   {"attn_k_norm.weight", "self_attn.k_norm.weight"},
+      // qwen2moe, qwen3moe: the router and the shared expert with its gate
+      {"ffn_gate_inp.weight", "mlp.gate.weight"},
+      {"ffn_gate_shexp.weight", "mlp.shared_expert.gate_proj.weight"},
+      {"ffn_up_shexp.weight", "mlp.shared_expert.up_proj.weight"},
+      {"ffn_down_shexp.weight", "mlp.shared_expert.down_proj.weight"},
+      {"ffn_gate_inp_shexp.weight", "mlp.shared_expert_gate.weight"},
   };
+  return names;
+}
+
+// The stacked expert tensors of a block (GGUF [n_expert] x rows x cols) by the Hugging Face part name each stacks
+// (mlp.experts.N.<part>.weight, or that part's rows of transformers' fused experts.gate_up_proj), in the order
+// convert_hf_to_gguf.py writes a layer's three.
+inline const std::vector<std::pair<std::string, std::string>>& expert_names() {
+  static const std::vector<std::pair<std::string, std::string>> names = {
+      {"down_proj", "ffn_down_exps.weight"}, {"gate_proj", "ffn_gate_exps.weight"}, {"up_proj", "ffn_up_exps.weight"}};
   return names;
 }
 

@@ -112,10 +112,26 @@ class Metadata {
 
 // ---- the model: family and hyper-parameters from config.json ----
 
+// Where a stacked expert tensor of the family's plan comes from: one file tensor per expert and part (what the hub
+// and save_pretrained write), or transformers' fused layout ([n_expert, parts x rows, cols], experts.gate_up_proj).
+struct ExpertPiece {
+  int64_t layer = 0, expert = 0;
+  std::string part;              // gate_proj, up_proj, down_proj
+  std::vector<int64_t> shape;    // [rows, cols]
+};
+struct FusedExperts {
+  int64_t layer = 0;
+  std::vector<std::string> parts;  // in row order
+  std::vector<int64_t> shape;      // [n_expert, parts x rows, cols]
+};
+
 struct Model {
   std::string dir, config_path;
   const model::Family* family = nullptr;
-  std::set<std::string> layer_weights;  // the Hugging Face names of every layer weight the family's plan has
+  std::set<std::string> layer_weights;  // the Hugging Face names of every unstacked layer weight the plan has
+  int64_t num_experts = 0;               // > 0: a mixture of experts, every layer sparse
+  std::map<std::string, ExpertPiece> expert_pieces;   // by file tensor name
+  std::map<std::string, FusedExperts> fused_experts;  // by file tensor name
   json hparams;  // config.json, text_config lifted to the top as convert_hf_to_gguf.py does
   int64_t num_layers = 0, num_heads = 0, num_kv_heads = 0, vocab_size = 0;
   json rope = json::object();  // rope_parameters (or rope_scaling) with the top-level rope keys mirrored in
@@ -134,6 +150,42 @@ int64_t hparam_integer(const Model& m, const char* key) {
              m.config_path << ": '" << key << "' is " << (value ? value->dump() : std::string("missing"))
                            << "; a GGUF export needs it as a positive integer");
   return value->get<int64_t>();
+}
+
+// The mixture of experts as llama.cpp's architecture runs it, checked against config.json, and where the stacked
+// expert tensors come from.
+void read_experts(Model& m, const model::ModelConfig& config) {
+  const model::GgufSpec& spec = m.family->gguf;
+  const std::string arch = "llama.cpp's " + spec.arch + " architecture";
+  std::string dense_layers;
+  for (int64_t layer : config.mlp_only_layers) dense_layers += (dense_layers.empty() ? "" : ", ") + std::to_string(layer);
+  for (int64_t layer = 0; layer < config.num_layers; ++layer)
+    ZT_REQUIRE(config.sparse_layer(layer),
+               m.config_path << ": layer " << layer << " has a dense MLP (mlp_only_layers [" << dense_layers
+                             << "], decoder_sparse_step " << config.decoder_sparse_step << "); " << arch
+                             << " has experts in every layer, so this model cannot be written as GGUF");
+  ZT_REQUIRE(config.norm_topk_prob == spec.moe_renormalizes_top_k,
+             m.config_path << ": norm_topk_prob is " << (config.norm_topk_prob ? "true" : "false") << "; " << arch
+                           << (spec.moe_renormalizes_top_k ? " always renormalises" : " never renormalises")
+                           << " the top-k expert weights, so its file would compute another model");
+  ZT_REQUIRE((config.shared_expert_intermediate_size > 0) == spec.moe_shared_expert,
+             m.config_path << ": shared_expert_intermediate_size is " << config.shared_expert_intermediate_size << "; "
+                           << arch << (spec.moe_shared_expert ? " needs" : " has no") << " shared expert");
+  m.num_experts = config.num_experts;
+  for (const model::StackedWeight& stacked : model::stacked_weights(config)) {
+    const int64_t layer = model::layer_of(stacked.name), experts = stacked.shape[0];
+    const size_t parts = stacked.pieces.size() / static_cast<size_t>(experts);
+    FusedExperts fused{layer, {}, stacked.shape};
+    for (size_t i = 0; i < stacked.pieces.size(); ++i) {
+      const std::string& piece = stacked.pieces[i];
+      const std::string stem = piece.substr(0, piece.rfind('.'));  // without ".weight"
+      ExpertPiece where{layer, static_cast<int64_t>(i / parts), stem.substr(stem.rfind('.') + 1),
+                        {stacked.shape[1] / static_cast<int64_t>(parts), stacked.shape[2]}};
+      if (i < parts) fused.parts.push_back(where.part);
+      m.expert_pieces[piece] = std::move(where);
+    }
+    m.fused_experts[stacked.name] = std::move(fused);
+  }
 }
 
 Model read_model(const std::string& model_dir) {
@@ -157,8 +209,9 @@ Model read_model(const std::string& model_dir) {
   }
   ZT_REQUIRE(m.family != nullptr,
              m.config_path << ": architectures[0] is '" << hf_class << "'; GGUF export writes " << exported << " models");
-  ZT_REQUIRE(!find_hparam(m, {"num_local_experts", "num_experts", "n_routed_experts"}),
-             m.config_path << ": a mixture-of-experts model; GGUF export writes dense models only");
+  ZT_REQUIRE(m.family->gguf.moe || !find_hparam(m, {"num_local_experts", "num_experts", "n_routed_experts"}),
+             m.config_path << ": " << hf_class << " with experts (num_experts); GGUF export writes experts for "
+                           << "Qwen3MoeForCausalLM and Qwen2MoeForCausalLM only");
   m.num_layers = hparam_integer(m, "num_hidden_layers");
   m.num_heads = hparam_integer(m, "num_attention_heads");
   const int64_t hidden = hparam_integer(m, "hidden_size");
@@ -184,9 +237,10 @@ Model read_model(const std::string& model_dir) {
   const json* head_dim = find_hparam(m, {"head_dim"});
   shape.head_dim = head_dim && head_dim->is_number_integer() ? head_dim->get<int64_t>() : hidden / m.num_heads;
   m.family->read_config(m.hparams, shape);
+  if (m.family->gguf.moe) read_experts(m, shape);
   for (int64_t layer = 0; layer < m.num_layers; ++layer)
     for (const model::PlannedWeight& weight : model::layer_weights(m.family->layer(shape, layer), layer, hidden))
-      m.layer_weights.insert(weight.name);
+      if (weight.shape.size() < 3) m.layer_weights.insert(weight.name);
   hparam_integer(m, "max_position_embeddings");
 
   // TextModel.__init__: rope_parameters (transformers 5) or rope_scaling, with the top-level keys mirrored in.
@@ -273,10 +327,16 @@ void add_rope_metadata(const Model& m, Metadata& out) {
 
 // ---- the tensors ----
 
+// A run of a file tensor's elements.
+struct Source {
+  std::shared_ptr<const st::File> file;
+  const st::TensorInfo* info = nullptr;
+  uint64_t first = 0, count = 0;
+};
+
 struct Planned {
   std::string name;                 // GGUF name
-  std::shared_ptr<const st::File> file;
-  const st::TensorInfo* source = nullptr;
+  std::vector<Source> sources;      // the tensor's values in order: one file tensor, or the experts' pieces
   std::vector<float> generated;     // rope_freqs.weight, made here
   std::vector<int64_t> shape;       // torch order
   int64_t permute_heads = 0;        // > 0: LlamaModel.permute over this many heads
@@ -313,9 +373,11 @@ std::string gguf_name_of(const Model& m, const std::string& hf_name, const std::
                  << m.family->architecture << " as ztune converts it)");
 }
 
-// ModelBase.prepare_tensors: 1-D tensors, norms and anything but a weight stay float32.
+// ModelBase.prepare_tensors: 1-D tensors, norms, the routers and anything but a weight stay float32.
 uint32_t tensor_type(const std::string& name, const std::vector<int64_t>& shape, uint32_t matrix_type) {
-  if (shape.size() <= 1 || ends_with(name, "_norm.weight") || !ends_with(name, ".weight")) return gguf::kF32;
+  if (shape.size() <= 1 || ends_with(name, "_norm.weight") || !ends_with(name, ".weight") ||
+      ends_with(name, ".ffn_gate_inp.weight") || ends_with(name, ".ffn_gate_inp_shexp.weight"))
+    return gguf::kF32;
   if (matrix_type == gguf::kQ8_0 && shape.back() % 32 != 0) {
     ZT_LOG_WARN(name << ": rows of " << shape.back() << " values are not a multiple of Q8_0's block of 32; written as F16");
     return gguf::kF16;
@@ -359,6 +421,120 @@ std::string shape_text(const std::vector<int64_t>& shape) {
   return text + "]";
 }
 
+void check_weight_dtype(const st::File& file, const st::TensorInfo& info) {
+  ZT_REQUIRE(info.dtype == st::DType::F32 || info.dtype == st::DType::F16 || info.dtype == st::DType::BF16,
+             file.path() << ": tensor '" << info.name << "' is " << st::dtype_name(info.dtype)
+                         << "; GGUF export reads F32, F16 and BF16 weights");
+}
+
+// A mixture of experts' stacked tensors (blk.N.ffn_{gate,up,down}_exps), gathered from the file tensors they are
+// made of. A layer's per-expert pieces are planned when its last one is read, down, gate, up, as
+// convert_hf_to_gguf.py merges them; a fused tensor (experts.gate_up_proj) is planned where it is read.
+class ExpertStacks {
+ public:
+  explicit ExpertStacks(const Model& m) : m_(m) {}
+
+  // Plans into `out` what `info` completes; false when it is not an expert tensor.
+  bool take(const std::shared_ptr<const st::File>& file, const st::TensorInfo& info, std::vector<Planned>& out) {
+    if (const auto piece = m_.expert_pieces.find(info.name); piece != m_.expert_pieces.end()) {
+      const ExpertPiece& where = piece->second;
+      check_weight_dtype(*file, info);
+      ZT_REQUIRE(info.shape == where.shape,
+                 file->path() << ": tensor '" << info.name << "' has shape " << shape_text(info.shape) << "; layer "
+                              << where.layer << "'s experts need " << shape_text(where.shape)
+                              << " (config.json's moe_intermediate_size and hidden_size)");
+      ZT_REQUIRE(!fused_[where.layer].count(where.part),
+                 file->path() << ": tensor '" << info.name << "' and layer " << where.layer
+                              << "'s stacked experts both map to " << gguf_name(where.layer, where.part));
+      std::vector<Source>& experts = pending_[where.layer][where.part];
+      experts.resize(static_cast<size_t>(m_.num_experts));
+      experts[static_cast<size_t>(where.expert)] = {file, &info, 0, count(info.shape)};
+      shape_[where.layer][where.part] = where.shape;
+      flush_if_whole(where.layer, out);
+      return true;
+    }
+    const auto fused = m_.fused_experts.find(info.name);
+    if (fused == m_.fused_experts.end()) return false;
+    const FusedExperts& f = fused->second;
+    check_weight_dtype(*file, info);
+    ZT_REQUIRE(info.shape == f.shape, file->path() << ": tensor '" << info.name << "' has shape "
+                                                   << shape_text(info.shape) << "; config.json makes it "
+                                                   << shape_text(f.shape));
+    const int64_t experts = f.shape[0], rows = f.shape[1] / static_cast<int64_t>(f.parts.size()), cols = f.shape[2];
+    for (size_t j = 0; j < f.parts.size(); ++j) {
+      Planned p;
+      p.name = gguf_name(f.layer, f.parts[j]);
+      p.shape = {experts, rows, cols};
+      for (int64_t e = 0; e < experts; ++e)
+        p.sources.push_back({file, &info, static_cast<uint64_t>((e * f.shape[1] + static_cast<int64_t>(j) * rows) * cols),
+                             static_cast<uint64_t>(rows * cols)});
+      fused_[f.layer].insert(f.parts[j]);
+      planned_.insert(p.name);
+      out.push_back(std::move(p));
+    }
+    flush_if_whole(f.layer, out);
+    return true;
+  }
+
+  // Every layer's three expert tensors were planned, else a zt::Error naming a missing file tensor.
+  void check_complete() const {
+    for (const auto& [name, where] : m_.expert_pieces) {
+      if (planned_.count(gguf_name(where.layer, where.part))) continue;
+      if (read(where)) continue;  // another piece of its layer is missing
+      ZT_THROW(m_.dir << ": layer " << where.layer << " has no " << name << " (nor the stacked experts of "
+                      << where.part << "); GGUF " << gguf_name(where.layer, where.part) << " needs every expert");
+    }
+  }
+
+ private:
+  static uint64_t count(const std::vector<int64_t>& shape) {
+    uint64_t n = 1;
+    for (int64_t dim : shape) n *= static_cast<uint64_t>(dim);
+    return n;
+  }
+  static std::string gguf_name(int64_t layer, const std::string& part) {
+    for (const auto& [hf_part, suffix] : gguf::expert_names())
+      if (hf_part == part) return "blk." + std::to_string(layer) + "." + suffix;
+    ZT_THROW("no GGUF expert tensor for part '" << part << "'");
+  }
+
+  bool read(const ExpertPiece& where) const {
+    const auto layer = pending_.find(where.layer);
+    if (layer == pending_.end()) return false;
+    const auto part = layer->second.find(where.part);
+    return part != layer->second.end() && part->second[static_cast<size_t>(where.expert)].info != nullptr;
+  }
+
+  // Plans the layer's per-expert tensors once every part not read fused has all its experts.
+  void flush_if_whole(int64_t layer, std::vector<Planned>& out) {
+    std::map<std::string, std::vector<Source>>& parts = pending_[layer];
+    for (const auto& [part, suffix] : gguf::expert_names()) {
+      if (fused_[layer].count(part)) continue;
+      const auto found = parts.find(part);
+      if (found == parts.end()) return;
+      for (const Source& source : found->second)
+        if (source.info == nullptr) return;
+    }
+    for (const auto& [part, suffix] : gguf::expert_names()) {
+      const auto found = parts.find(part);
+      if (found == parts.end() || planned_.count(gguf_name(layer, part))) continue;
+      Planned p;
+      p.name = gguf_name(layer, part);
+      const std::vector<int64_t>& piece = shape_[layer][part];
+      p.shape = {m_.num_experts, piece[0], piece[1]};
+      p.sources = found->second;
+      planned_.insert(p.name);
+      out.push_back(std::move(p));
+    }
+  }
+
+  const Model& m_;
+  std::map<int64_t, std::map<std::string, std::vector<Source>>> pending_;  // layer -> part -> by expert
+  std::map<int64_t, std::map<std::string, std::vector<int64_t>>> shape_;
+  std::map<int64_t, std::set<std::string>> fused_;
+  std::set<std::string> planned_;
+};
+
 // Every tensor of the folder under its GGUF name and type, in the folder's order (convert_hf_to_gguf.py's).
 std::vector<Planned> plan_tensors(const Model& m, const st::Checkpoint& weights, uint32_t matrix_type) {
   std::vector<Planned> planned;
@@ -373,17 +549,21 @@ std::vector<Planned> plan_tensors(const Model& m, const st::Checkpoint& weights,
   std::vector<std::shared_ptr<const st::File>> files = weights.files();
   std::sort(files.begin(), files.end(), [](const auto& x, const auto& y) { return x->path() < y->path(); });
   std::set<std::string> seen;
+  ExpertStacks experts(m);
   for (const auto& file : files)
     for (const st::TensorInfo& info : file->view().tensors()) {
       if (!weights.contains(info.name) || weights.locate(info.name).first != file) continue;  // not in the index
+      const size_t before = planned.size();
+      if (experts.take(file, info, planned)) {
+        for (size_t i = before; i < planned.size(); ++i)
+          ZT_REQUIRE(seen.insert(planned[i].name).second, file->path() << ": two tensors map to " << planned[i].name);
+        continue;
+      }
       Planned p;
       p.name = gguf_name_of(m, info.name, file->path());
       if (p.name.empty()) continue;
-      ZT_REQUIRE(info.dtype == st::DType::F32 || info.dtype == st::DType::F16 || info.dtype == st::DType::BF16,
-                 file->path() << ": tensor '" << info.name << "' is " << st::dtype_name(info.dtype)
-                              << "; GGUF export reads F32, F16 and BF16 weights");
-      p.file = file;
-      p.source = &info;
+      check_weight_dtype(*file, info);
+      p.sources.push_back({file, &info, 0, 0});
       p.shape = info.shape;
       const std::string block_suffix = starts_with(p.name, "blk.") ? p.name.substr(p.name.find('.', 4) + 1) : "";
       const bool q = starts_with(block_suffix, "attn_q."), k = starts_with(block_suffix, "attn_k.");
@@ -400,6 +580,10 @@ std::vector<Planned> plan_tensors(const Model& m, const st::Checkpoint& weights,
   // What llama.cpp needs of every block, so a partial folder fails here, not when llama.cpp loads the file.
   ZT_REQUIRE(seen.count("token_embd.weight") && seen.count("output_norm.weight"),
              m.dir << ": model.embed_tokens.weight or model.norm.weight is missing");
+  ZT_REQUIRE(seen.count("output.weight") || !m.family->gguf.output_required,
+             m.dir << ": no lm_head.weight (tie_word_embeddings); llama.cpp's " << m.family->gguf.arch
+                   << " architecture needs the output matrix in the file");
+  experts.check_complete();
   for (const std::string& hf_name : m.layer_weights) {
     const std::string name = gguf_name_of(m, hf_name, m.dir);
     ZT_REQUIRE(seen.count(name), m.dir << ": layer " << model::layer_of(hf_name) << " has no " << hf_name << " (GGUF "
@@ -415,6 +599,7 @@ std::vector<Planned> plan_tensors(const Model& m, const st::Checkpoint& weights,
   for (Planned& p : planned) {
     p.num_elements = 1;
     for (int64_t dim : p.shape) p.num_elements *= static_cast<uint64_t>(dim);
+    if (p.sources.size() == 1 && p.sources[0].count == 0) p.sources[0].count = p.num_elements;
     p.type = tensor_type(p.name, p.shape, matrix_type);
     const gguf::TypeTraits* traits = gguf::type_traits(p.type);
     p.num_bytes = p.num_elements / traits->block_size * traits->type_size;
@@ -440,11 +625,16 @@ std::vector<float> permute_rows(const std::vector<float>& values, int64_t rows, 
 // One tensor's bytes in the file: read as float32 (exactly), permuted, then rounded to its type.
 std::vector<uint8_t> encode_tensor(const Planned& p) {
   std::vector<float> values = p.generated;
-  if (p.source != nullptr) {
+  if (!p.sources.empty()) {
     values.resize(p.num_elements);
-    const uint8_t* data = p.file->view().data(*p.source);
-    if (p.source->dtype == st::DType::F32) std::memcpy(values.data(), data, p.num_elements * sizeof(float));
-    else gguf::dequantize(p.source->dtype == st::DType::F16 ? gguf::kF16 : gguf::kBF16, data, p.num_elements, values.data());
+    float* out = values.data();
+    for (const Source& source : p.sources) {
+      const st::DType dtype = source.info->dtype;
+      const uint8_t* data = source.file->view().data(*source.info) + source.first * st::dtype_size(dtype);
+      if (dtype == st::DType::F32) std::memcpy(out, data, source.count * sizeof(float));
+      else gguf::dequantize(dtype == st::DType::F16 ? gguf::kF16 : gguf::kBF16, data, source.count, out);
+      out += source.count;
+    }
   }
   if (p.permute_heads > 0) values = permute_rows(values, p.shape[0], p.permute_heads);
   std::vector<uint8_t> bytes(p.num_bytes);
@@ -536,7 +726,20 @@ std::string model_name(const Model& m) {
   return id_to_title(id);
 }
 
-void add_general_metadata(const Model& m, uint64_t num_params, Metadata& out) {
+// general.size_label as GGUFWriter.get_total_parameter_count and gguf.size_label make it: the parameter count, or
+// for a mixture of experts "<experts>x<the parameters one token meets with one expert per layer>".
+std::string size_label(const Model& m, const std::vector<Planned>& tensors) {
+  uint64_t total = 0, expert = 0;
+  for (const Planned& p : tensors) {
+    total += p.num_elements;
+    if (p.name.find("_exps.") != std::string::npos && p.shape.size() >= 3)
+      expert += p.num_elements / static_cast<uint64_t>(p.shape[0]), total -= p.num_elements;
+  }
+  if (m.num_experts == 0) return size_label(total);
+  return std::to_string(m.num_experts) + "x" + size_label(total + expert);
+}
+
+void add_general_metadata(const Model& m, const std::string& size_label, Metadata& out) {
   out.add_string("general.architecture", m.family->gguf.arch);
   out.add_string("general.type", "model");
   const json generation = read_json_file_or_empty((fs::path(m.dir) / "generation_config.json").string());
@@ -567,7 +770,7 @@ void add_general_metadata(const Model& m, uint64_t num_params, Metadata& out) {
     else out.add_f32(key, value.get<double>());
   }
   out.add_string("general.name", model_name(m));
-  out.add_string("general.size_label", size_label(num_params));
+  out.add_string("general.size_label", size_label);
 }
 
 // ---- writing ----
@@ -677,12 +880,10 @@ void hf_to_gguf(const std::string& model_dir, const std::string& out_path, const
   const json& tokenizer_config = folder.tokenizer_config;
   const st::Checkpoint weights = st::Checkpoint::open(model_dir);
   const std::vector<Planned> tensors = plan_tensors(m, weights, matrix_type);
-  uint64_t num_params = 0;
-  for (const Planned& p : tensors) num_params += p.num_elements;
 
   // The metadata in convert_hf_to_gguf.py's order: general.*, the hyper-parameters, the tokenizer.
   Metadata meta;
-  add_general_metadata(m, num_params, meta);
+  add_general_metadata(m, size_label(m, tensors), meta);
   const std::string a = m.family->gguf.arch + ".";
   meta.add_u32(a + "block_count", m.num_layers);
   meta.add_u32(a + "context_length", hparam_integer(m, "max_position_embeddings"));
@@ -695,6 +896,10 @@ void hf_to_gguf(const std::string& model_dir, const std::string& out_path, const
     meta.add_f32(a + "attention.layer_norm_rms_epsilon", json_number(m, *eps, "rms_norm_eps"));
   if (const json* eps = find_hparam(m, {"layer_norm_eps", "layer_norm_epsilon", "norm_epsilon"}))
     meta.add_f32(a + "attention.layer_norm_epsilon", json_number(m, *eps, "layer_norm_eps"));
+  if (m.num_experts > 0) {
+    meta.add_u32(a + "expert_count", m.num_experts);
+    if (find_hparam(m, {"num_experts_per_tok"})) meta.add_u32(a + "expert_used_count", hparam_integer(m, "num_experts_per_tok"));
+  }
   const json* head_dim = find_hparam(m, {"head_dim"});
   if (head_dim && !head_dim->is_null()) {
     ZT_REQUIRE(head_dim->is_number_integer() && head_dim->get<int64_t>() > 0, m.config_path << ": head_dim is " << head_dim->dump());
@@ -702,6 +907,12 @@ void hf_to_gguf(const std::string& model_dir, const std::string& out_path, const
     meta.add_u32(a + "attention.value_length", head_dim->get<int64_t>());
   }
   meta.add_u32("general.file_type", file_type);
+  if (m.num_experts > 0) {  // Qwen2MoeModel.set_gguf_parameters
+    if (find_hparam(m, {"moe_intermediate_size"}))
+      meta.add_u32(a + "expert_feed_forward_length", hparam_integer(m, "moe_intermediate_size"));
+    if (find_hparam(m, {"shared_expert_intermediate_size"}))
+      meta.add_u32(a + "expert_shared_feed_forward_length", hparam_integer(m, "shared_expert_intermediate_size"));
+  }
   if (m.family->gguf.permute_qk) {  // LlamaModel.set_gguf_parameters
     meta.add_u32(a + "vocab_size", m.vocab_size);
     meta.add_u32(a + "rope.dimension_count", head_dim && !head_dim->is_null() ? head_dim->get<int64_t>()

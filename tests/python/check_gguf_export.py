@@ -76,7 +76,7 @@ TYPES = {"f16": Q.F16, "bf16": Q.BF16, "q8_0": Q.Q8_0}
 FILE_TYPES = {"f16": 1, "bf16": 32, "q8_0": 7}  # gguf.LlamaFileType
 LOGIT_TOLERANCE = {"f16": 0.02, "bf16": 0.06, "q8_0": 0.15}  # x the logits' standard deviation
 ARCHITECTURES = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "llama", "Qwen2ForCausalLM": "qwen2",
-                 "Qwen3ForCausalLM": "qwen3"}
+                 "Qwen3ForCausalLM": "qwen3", "Qwen3MoeForCausalLM": "qwen3moe", "Qwen2MoeForCausalLM": "qwen2moe"}
 PERMUTED = {"LlamaForCausalLM", "MistralForCausalLM"}
 # tokenizer.ggml.pre by the tokenizer.json split rule (what llama.cpp then runs); llama.cpp's own converter
 # hashes a test text's tokens, which names only released vocabularies.

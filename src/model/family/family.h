@@ -26,6 +26,13 @@ struct GgufSpec {
   bool permute_qk = false;    // LlamaModel.permute: llama.cpp's LLAMA rope pairs adjacent values
   bool reads_back = false;    // the family a GGUF of `arch` becomes when converted back to Hugging Face
   int64_t default_kv_heads = 0, default_head_dim = 0, default_context = 0;
+  // A mixture of experts as llama.cpp runs `arch` (qwen2moe, qwen3moe): experts in every layer, the top-k weights
+  // renormalised or not as the architecture fixes it (not as config.json says), a shared expert or none, and an
+  // output matrix that must be in the file (no tied embeddings).
+  bool moe = false;
+  bool moe_renormalizes_top_k = false;
+  bool moe_shared_expert = false;
+  bool output_required = false;
 };
 
 struct Family {

@@ -15,7 +15,7 @@ const Family& qwen2_moe_family() {
                                read_moe_config(json, config, {60, 4, 1408, true, 5632});
                              },
                              attention_moe_layer,
-                             {"qwen2moe", false, true, 32, -1, 32768},
+                             {"qwen2moe", false, false, 32, -1, 32768, true, false, true, true},
                              false};
   return family;
 }

@@ -17,7 +17,7 @@ const Family& qwen3_moe_family() {
                                read_moe_config(json, config, {128, 8, 768, false, 0});
                              },
                              attention_moe_layer,
-                             {"qwen3moe", false, false, 32, 128, 32768},
+                             {"qwen3moe", false, false, 32, 128, 32768, true, true, false, false},
                              true};
   return family;
 }
