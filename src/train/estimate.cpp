@@ -43,20 +43,49 @@ bool is_expert(const model::PlannedTensor& t) {
 struct LayerAdapters {
   std::set<model::Role> adapted;  // the roles of the linears with an adapter
   int64_t lora_a_rows = 0;  // sum of r over the adapters: the [T, r] fp32 products kept for backward
+  int64_t expert_lora_rows = 0;  // sum of one expert's r over the stacked experts' adapters: [T·k, r] products
   int64_t lora_numel = 0;
 };
 
-LayerAdapters adapters_of(const std::vector<model::PlannedTensor>& plan, int64_t layer) {
+LayerAdapters adapters_of(const std::vector<model::PlannedTensor>& plan, int64_t layer, int64_t experts) {
   LayerAdapters out;
   for (const model::PlannedTensor& t : plan) {
     if (t.layer != layer || t.file_name.size() > 0) continue;  // LoRA matrices have no file name
     out.lora_numel += t.numel;
     if (t.role.has_value() && t.name.size() >= 14 && t.name.compare(t.name.size() - 14, 14, ".lora_A.weight") == 0) {
       out.adapted.insert(*t.role);
-      out.lora_a_rows += t.shape[0];
+      // A stacked experts' A is [r·E, in] (PEFT's layout); each (token, expert) row meets one expert's r.
+      if (is_expert(t)) out.expert_lora_rows += t.shape[0] / std::max<int64_t>(1, experts);
+      else out.lora_a_rows += t.shape[0];
     }
   }
   return out;
+}
+
+// What a sparse layer's mixture of experts keeps for backward in place of the dense MLP's (model/ffn/moe.cpp),
+// R = T·k the (token, expert) rows, I the expert's intermediate size, S the shared expert's:
+//   routing:  the fp32 probabilities (T·E·4), the top-k indices (T·k·8) and renormalised weights (T·k·(4 + b)),
+//             the sort order and each row's token (2·R·8), each row's weight (R·b)
+//   experts:  the gathered rows (R·H·b, the gate/up product's input), gate/up's output (R·2I·b, silu's input and
+//             the product's other factor), silu's output and the product (2·R·I·b, down's input), down's output
+//             (R·H·b, weighted by the row's weight); one expert's LoRA products per row (R·r·4)
+//   shared:   as a dense MLP of S (gate, silu, up: 3·T·S·b; the product when its down is adapted), its output and
+//             its sigmoid gate (T·H·b + 2·T·b)
+// Under expert parallelism a rank computes the rows its experts received, as many as it sent when routing is
+// even; the rows it sent are not kept.
+int64_t moe_activation_bytes(const EstimateInput& input, const Shapes& s, const LayerAdapters& a) {
+  const model::ModelConfig& m = input.model;
+  const int64_t T = s.T, eb = s.eb, E = m.num_experts, k = m.num_experts_per_tok, I = m.moe_intermediate_size;
+  const int64_t R = T * k;
+  int64_t bytes = T * E * kF32 + T * k * (8 + kF32 + eb) + 2 * R * 8 + R * eb;
+  bytes += R * s.H * eb + R * 2 * I * eb + 2 * R * I * eb + R * s.H * eb;
+  bytes += R * a.expert_lora_rows * kF32;
+  if (const int64_t S = m.shared_expert_intermediate_size; S > 0) {
+    const bool full = input.tensors.full_training;
+    bytes += (3 + (full || a.adapted.count(model::Role::kSharedDown) ? 1 : 0)) * T * S * eb;
+    bytes += T * s.H * eb + 2 * T * eb;
+  }
+  return bytes;
 }
 
 // What autograd keeps of one decoder layer's forward for its backward (training, no checkpointing). The
@@ -70,13 +99,17 @@ LayerAdapters adapters_of(const std::vector<model::PlannedTensor>& plan, int64_t
 //   MLP:      gate's output (silu's input), silu's output and up's output (the product's inputs), and the
 //             product when down_proj needs it for a weight gradient
 int64_t layer_activation_bytes(const EstimateInput& input, const Shapes& s, const LayerAdapters& a,
-                               int64_t segment_length) {
+                               int64_t segment_length, bool sparse) {
   const bool full = input.tensors.full_training;
   const int64_t T = s.T, eb = s.eb;
   int64_t bytes = 0;
   using model::Role;
   const bool keep_n1 = full || a.adapted.count(Role::kQuery) || a.adapted.count(Role::kKey) || a.adapted.count(Role::kValue);
-  const bool keep_n2 = full || a.adapted.count(Role::kGate) || a.adapted.count(Role::kUp);
+  // A sparse layer keeps its own copy of the norm's output (the gathered rows); the shared expert and the
+  // router read the norm's output itself.
+  const bool keep_n2 = sparse ? full || a.adapted.count(Role::kSharedGate) || a.adapted.count(Role::kSharedUp) ||
+                                    a.adapted.count(Role::kRouter) || a.adapted.count(Role::kSharedExpertGate)
+                              : full || a.adapted.count(Role::kGate) || a.adapted.count(Role::kUp);
   const bool keep_product = full || a.adapted.count(Role::kDown);
   // the two norms
   bytes += 2 * (T * s.H * kF32 + T * kF32) + (keep_n1 ? T * s.H * eb : 0) + (keep_n2 ? T * s.H * eb : 0);
@@ -99,7 +132,7 @@ int64_t layer_activation_bytes(const EstimateInput& input, const Shapes& s, cons
   } else {
     bytes += T * s.heads * kF32;
   }
-  bytes += (3 + (keep_product ? 1 : 0)) * T * s.I * eb;
+  bytes += sparse ? moe_activation_bytes(input, s, a) : (3 + (keep_product ? 1 : 0)) * T * s.I * eb;
   return bytes;
 }
 
@@ -217,9 +250,10 @@ Estimate estimate_run(const EstimateInput& input) {
   const int64_t segment = std::min<int64_t>(s.T, std::max<int64_t>(1, input.segment_length));
   int64_t kept_no_checkpoint = 0, largest_layer_activations = 0;
   std::vector<LayerAdapters> adapters;
-  for (int64_t l = 0; l < s.layers; ++l) adapters.push_back(adapters_of(plan, l));
+  for (int64_t l = 0; l < s.layers; ++l) adapters.push_back(adapters_of(plan, l, input.model.num_experts));
   for (int64_t l = 0; l < s.layers; ++l) {
-    const int64_t bytes = layer_activation_bytes(input, s, adapters[static_cast<size_t>(l)], segment);
+    const bool sparse = input.model.is_moe() && input.model.sparse_layer(l);
+    const int64_t bytes = layer_activation_bytes(input, s, adapters[static_cast<size_t>(l)], segment, sparse);
     kept_no_checkpoint += bytes;
     largest_layer_activations = std::max(largest_layer_activations, bytes);
   }

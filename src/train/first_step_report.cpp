@@ -36,6 +36,9 @@ void report_first_step(dist::Communicator& comm_, dist::LayerWeightPartition* pa
   dist::CommStats sent = comm_.stats();
   if (partition_)
     for (size_t k = 0; k < sent.bytes.size(); ++k) sent.bytes[k] += partition_->communicator().stats().bytes[k];
+  if (facts.expert_group != nullptr)
+    for (size_t k = 0; k < sent.bytes.size(); ++k)
+      sent.bytes[k] += facts.expert_group->stats().bytes[k] - facts.expert_group_before.bytes[k];
   std::vector<uint64_t> mine = {static_cast<uint64_t>(peak), static_cast<uint64_t>(largest_tokens)};
   for (double b : sent.bytes) mine.push_back(static_cast<uint64_t>(std::llround(b)));
   const std::vector<uint64_t> all = comm_.all_gather_values(mine);

@@ -28,6 +28,9 @@ struct FirstStepFacts {
   int64_t trainable_bytes = 0;
   const dist::ZeroEngine& engine;
   std::string run_dir;
+  // Expert parallelism's group and its byte counters before the step: the step's exchanges count as sent.
+  const dist::Communicator* expert_group = nullptr;
+  dist::CommStats expert_group_before;
 };
 
 // Before the step: the byte counters and the CPU peak start from zero.

@@ -214,7 +214,11 @@ class Trainer {
   StepOutcome train_step(int64_t step) {
     enter_epoch_of(step);
     const bool measured = step == first_step_;
-    if (measured) begin_first_step_measurement(comm_, partition_.get());
+    dist::CommStats expert_group_before;
+    if (measured) {
+      begin_first_step_measurement(comm_, partition_.get());
+      if (expert_group_) expert_group_before = expert_group_->stats();
+    }
     int64_t largest = 0;
     for (int micro = 0; micro < run_.accumulation; ++micro) {
       std::vector<data::PackedRow> rows = next_rows(run_.batch);
@@ -229,7 +233,7 @@ class Trainer {
     if (measured)
       report_first_step(comm_, partition_.get(),
                         {config_, run_, device_, first_step_ + 1, model_->held_bytes(false),
-                         model_->held_bytes(true), *engine_, folder_.dir},
+                         model_->held_bytes(true), *engine_, folder_.dir, expert_group_.get(), expert_group_before},
                         largest);
     return outcome;
   }
