@@ -370,11 +370,17 @@ TimeEstimate estimate_time(const EstimateInput& input, const Estimate& estimate,
   t.compute_s = rates.matrix_tflops > 0 ? t.flops_per_step / (rates.matrix_tflops * 1e12) : 0;
   const bool multi_node = input.cluster.nodes > 1;
   const double bandwidth = bus_bandwidth(input, rates);
-  const double bytes = estimate.traffic.total();
-  t.communication_s = bytes > 0 && bandwidth > 0 ? bytes / (bandwidth * 1e9) : 0;
+  // The experts' all-to-all stays inside a node when an expert group does (consecutive ranks), and waits: the
+  // layer needs its rows back before it goes on.
+  const auto& b = estimate.traffic.bytes;
+  const double exchanged = b[static_cast<size_t>(dist::Collective::kAllToAll)];
+  const bool group_in_node = input.expert_parallel <= input.cluster.ranks_per_node && rates.intra_node_gbps > 0;
+  const double exchange_bandwidth = group_in_node ? rates.intra_node_gbps : bandwidth;
+  const double exchange_s = exchanged > 0 && exchange_bandwidth > 0 ? exchanged / (exchange_bandwidth * 1e9) : 0;
+  const double bytes = estimate.traffic.total() - exchanged;
+  t.communication_s = (bytes > 0 && bandwidth > 0 ? bytes / (bandwidth * 1e9) : 0) + exchange_s;
   // Stages 2-3 send during backward (bucket reduce-scatters, ZeRO-3 gathers with prefetch): that part
   // overlaps compute. What stages 0-1 reduce and 1-2 gather around the optimizer step waits.
-  const auto& b = estimate.traffic.bytes;
   double waiting = 0, overlapped = 0;
   if (input.zero.stage <= 1) {
     waiting = bytes;
@@ -385,8 +391,8 @@ TimeEstimate estimate_time(const EstimateInput& input, const Estimate& estimate,
     overlapped = b[1] + b[2];
     waiting = bytes - overlapped;
   }
-  const double per_byte = bytes > 0 ? t.communication_s / bytes : 0;
-  t.step_s = std::max(t.compute_s, overlapped * per_byte) + waiting * per_byte;
+  const double per_byte = bytes > 0 && bandwidth > 0 ? 1.0 / (bandwidth * 1e9) : 0;
+  t.step_s = std::max(t.compute_s, overlapped * per_byte) + waiting * per_byte + exchange_s;
   t.bottleneck = t.compute_s >= t.communication_s ? "compute" : multi_node && rates.inter_node_gbps <= rates.intra_node_gbps
                                                                     ? "inter-node links"
                                                                     : "intra-node links";
