@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -115,11 +116,17 @@ class Session {
                                         << "; start a new one ('clear') or raise --max_length");
       prompts.emplace_back(ids.begin(), ids.end());
     }
-    std::vector<data::StreamDecoder> decoders(conversations.size(), data::StreamDecoder(*tokenizer_, true));
+    // Replies read as ms-swift prints them: special tokens as their text, except the eos or end-of-turn token that
+    // stopped the reply.
+    std::vector<data::StreamDecoder> decoders(conversations.size(), data::StreamDecoder(*tokenizer_, false));
     std::vector<std::string> texts(conversations.size());
     model::SamplingConfig config = sampling_;
     config.seed = sampling_.seed + replies_++;
+    const std::vector<int32_t> unprinted = chat_->unprinted_stop_ids();
     auto on_token = [&](size_t i, int64_t token) {
+      if (std::find(config.stop_ids.begin(), config.stop_ids.end(), token) != config.stop_ids.end() &&
+          std::find(unprinted.begin(), unprinted.end(), token) != unprinted.end())
+        return;
       const std::string piece = decoders[i].push(static_cast<int32_t>(token));
       texts[i] += piece;
       if (on_text && !piece.empty()) on_text(i, piece);

@@ -99,6 +99,10 @@ class ChatTemplate {
   std::vector<int32_t> encode_prompt(const Conversation& conversation) const;
   // Token ids that end a reply.
   std::vector<int32_t> stop_ids() const;
+  // The stop tokens a printed reply leaves out, as ms-swift's skip_stop_tokens: the tokenizer's eos and the last
+  // token of the template's end of turn (its suffix, stripped). Other special tokens, other stop tokens included,
+  // are printed as their text.
+  std::vector<int32_t> unprinted_stop_ids() const;
   const TemplateSpec& spec() const { return spec_; }
 
  private:

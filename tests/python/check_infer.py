@@ -65,8 +65,14 @@ def reference_replies(model, adapter, prompts, batch):
             out = peft_model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=MAX_NEW, do_sample=False,
                                       eos_token_id=stop, pad_token_id=0, temperature=None, top_p=None, top_k=None)
         for row in out[:, longest:].tolist():
-            cut = next((i for i, t in enumerate(row) if t in stop), len(row))
-            replies.append(tokenizer.decode(row[:cut], skip_special_tokens=True))
+            # As ms-swift prints a reply (Template.skip_stop_tokens, then decode): up to the stop token that ended it,
+            # less a last eos or <|im_end|>, special tokens as their text.
+            row = row[:next((i + 1 for i, t in enumerate(row) if t in stop), len(row))]
+            if row and row[-1] == tokenizer.eos_token_id:
+                row = row[:-1]
+            if row and row[-1] == stop[0]:
+                row = row[:-1]
+            replies.append(tokenizer.decode(row, skip_special_tokens=False))
     return replies
 
 

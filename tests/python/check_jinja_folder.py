@@ -76,7 +76,9 @@ def main():
                                             tokenize=True, return_dict=True, return_tensors="pt")["input_ids"]
         output = network.generate(ids, max_new_tokens=int(MAX_NEW), do_sample=False,
                                   eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id)
-        exported.append(tokenizer.decode(output[0, ids.shape[1]:], skip_special_tokens=True))
+        reply = output[0, ids.shape[1]:].tolist()  # printed as ms-swift prints it: the stopping eos left out
+        reply = reply[:next((i for i, t in enumerate(reply) if t == tokenizer.eos_token_id), len(reply))]
+        exported.append(tokenizer.decode(reply, skip_special_tokens=False))
     if exported != ours:
         failures.append(f"the exported folder in transformers replies {exported}, ztune infer {ours}")
     else:

@@ -14,7 +14,9 @@ Per fixture:
 - `ztune export --merge_lora true` of the random adapter writes a folder transformers loads as the same class, and
   its greedy replies are PEFT's.
 On Qwen3-MoE, `swift sft` (2 steps, --lora_dropout 0) writes an adapter that `ztune infer` reads and answers with
-as PEFT does. The evaluation loss carries the load-balancing loss as ms-swift's does: with the learning rate at 0,
+as PEFT does. The other way, on both fixtures: `swift infer --adapters CKPT` on a ztune checkpoint (2 steps, the
+experts adapted where ms-swift adapts them) gives ztune infer's replies, and `swift export --merge_lora true` the
+weights `ztune export --merge_lora true` writes (fp32, 1e-6). The evaluation loss carries the load-balancing loss as ms-swift's does: with the learning rate at 0,
 the eval loss with --router_aux_loss_coef 1 exceeds the one with 0 by the load-balancing loss, which lies between
 0 and num_experts x top-k.
 """
@@ -24,8 +26,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 from check_infer import MAX_NEW, infer_batch, reference_replies
+from safetensors.numpy import load_file as load_numpy
 from sft_run import run_sft_command
 
 EXPECTED = {
@@ -155,6 +159,52 @@ def main():
                           work / "result-swift.jsonl")
     expected = reference_replies(str(fixtures / "qwen3-moe"), swift_ckpt, [r["messages"] for r in results], 4)
     compare(failures, "qwen3-moe infer, ms-swift's adapter", results, expected)
+
+    # ztune's MoE checkpoints in ms-swift: `swift infer` answers as `ztune infer` does and `swift export` merges the
+    # same weights. Two steps at the default learning rate keep the replies varied while moving the adapters.
+    swift = Path(sys.executable).parent / "swift"
+    for name in ("qwen3-moe", "qwen2-moe"):
+        model = fixtures / name
+        run, _, _ = run_sft_command(ztune, work / f"light-{name}", 1, [
+            "--model", str(model), "--dataset", str(dataset), "--max_steps", "2", "--save_steps", "2",
+            "--max_length", "256", "--lora_dropout", "0", "--report_to", "none"])
+        ckpt = run / "checkpoint-2"
+        ours = [r["response"] for r in infer_batch(ztune, ["--adapters", str(ckpt)], val, work / f"light-{name}-ztune.jsonl")]
+        theirs_path = work / f"light-{name}-swift.jsonl"
+        merged = {"ztune": work / f"light-{name}-merged-ztune", "swift": work / f"light-{name}-merged-swift"}
+        for command in ([swift, "infer", "--adapters", ckpt, "--infer_backend", "transformers", "--val_dataset", val,
+                         "--temperature", "0", "--max_new_tokens", MAX_NEW, "--result_path", theirs_path],
+                        [swift, "export", "--adapters", ckpt, "--merge_lora", "true", "--output_dir", merged["swift"]],
+                        [ztune, "export", "--adapters", ckpt, "--merge_lora", "true", "--output_dir", merged["ztune"],
+                         "--exist_ok", "true"]):
+            done = subprocess.run([str(c) for c in command], capture_output=True, text=True, timeout=900,
+                                  env=dict(os.environ, OMP_NUM_THREADS="2"))
+            if done.returncode != 0:
+                sys.exit(f"FAIL: {' '.join(map(str, command[:2]))} on ztune's {name} checkpoint exited {done.returncode}: "
+                         f"{done.stderr[-2000:]}")
+        theirs = [json.loads(line)["response"] for line in theirs_path.read_text().splitlines()]
+        same = sum(a == b for a, b in zip(ours, theirs))
+        print(f"{name}: swift infer on ztune's checkpoint: {same} of {len(ours)} replies equal ztune infer's; "
+              f"{len(set(ours))} distinct")
+        if ours != theirs or len(set(ours)) < 3:
+            failures.append(f"{name}: swift infer replies {theirs[:2]}, ztune infer {ours[:2]} ({len(set(ours))} distinct)")
+        weights = {tool: {} for tool in merged}
+        for tool, folder in merged.items():
+            for path in sorted(folder.glob("*.safetensors")):
+                weights[tool].update(load_numpy(str(path)))
+        base = {}
+        for path in sorted(model.glob("*.safetensors")):
+            base.update(load_numpy(str(path)))
+        if set(weights["ztune"]) != set(weights["swift"]):
+            failures.append(f"{name}: merged tensor names differ: {sorted(set(weights['ztune']) ^ set(weights['swift']))[:4]}")
+            continue
+        worst = max(float(np.abs(weights["ztune"][k].astype(np.float64) - weights["swift"][k]).max()) for k in weights["ztune"])
+        moved = {k for k in base if k in weights["ztune"] and not np.array_equal(weights["ztune"][k], base[k])}
+        experts_moved = sum(".experts." in k for k in moved)
+        print(f"{name}: ztune export and swift export merge within {worst:.2g}; {len(moved)} tensors moved from the base, "
+              f"{experts_moved} of them experts'")
+        if worst > 1e-6 or not moved:
+            failures.append(f"{name}: merged weights differ by {worst:.3g} (moved {len(moved)})")
 
     for failure in failures:
         print(f"FAIL: {failure}")
