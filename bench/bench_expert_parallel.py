@@ -2,7 +2,11 @@
 """Expert parallelism against ZeRO-3 data parallelism, whole `ztune sft` runs on the same ranks (issue 31's
 ms-swift experiment, on this machine).
 
-usage: bench/bench_expert_parallel.py [--build build] [--ranks 2] [--steps 8]
+usage: bench/bench_expert_parallel.py [--build build] [--ranks 2] [--steps 8] [--launcher mpirun|nodes]
+
+--launcher nodes runs the ranks on two namespace "nodes" (tests/cluster/nodes.sh: each its own network stack,
+joined by a veth bridge, so MPI talks TCP between them), half on each, through launch/mpirun/ztune-mpirun:
+bench/bench_expert_parallel_nodes.sh brings the nodes up, runs this, and takes them down (root).
 
 The random Qwen3-MoE-shaped model of bench/bench_moe.py (hidden 512, 8 layers, 32 experts of 352, top-4, vocab
 32,000, fp32; 180M parameters, 138M of them in the experts) with the fixtures' Qwen tokenizer, LoRA r 8 on q/k/v/o
@@ -33,8 +37,19 @@ import bench_moe  # noqa: E402  (the same model)
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
-def run(build, model, out, ranks, steps, extra):
-    command = ["mpirun", "--oversubscribe", "-np", str(ranks), str(Path(build) / "ztune"), "sft", "--model", str(model),
+def launcher(kind, ranks):
+    if kind == "mpirun":
+        return ["mpirun", "--oversubscribe", "-np", str(ranks)]
+    cluster = ROOT / "tests" / "cluster"
+    if not os.environ.get("ZT_CLUSTER_ID"):
+        sys.exit("--launcher nodes: run bench/bench_expert_parallel_nodes.sh, which brings the nodes up")
+    per_node = ranks // 2
+    return [str(cluster / "enter.sh"), "node1", str(ROOT / "launch" / "mpirun" / "ztune-mpirun"), "--mca",
+            "plm_rsh_agent", str(cluster / "rsh_agent.sh"), "-H", f"node1:{per_node},node2:{per_node}", "-n", str(ranks)]
+
+
+def run(build, model, out, ranks, steps, extra, kind="mpirun"):
+    command = launcher(kind, ranks) + [str(Path(build) / "ztune"), "sft", "--model", str(model),
                "--dataset", str(ROOT / "data" / "sample" / "sharegpt_seed.jsonl"), "--max_steps", str(steps),
                "--packing", "true", "--max_length", "1024", "--per_device_train_batch_size", "1",
                "--gradient_accumulation_steps", "1", "--lora_dropout", "0", "--target_modules", *TARGETS,
@@ -58,15 +73,18 @@ def main():
     parser.add_argument("--build", default=str(ROOT / "build"))
     parser.add_argument("--ranks", type=int, default=2)
     parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--launcher", choices=["mpirun", "nodes"], default="mpirun")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         model = bench_moe.write_models(tmp)["moe"]
         for file in ("tokenizer.json", "tokenizer_config.json"):
             shutil.copyfile(ROOT / "tests" / "fixtures" / "out" / "qwen3" / file, Path(model) / file)
-        zero3 = run(args.build, model, Path(tmp) / "zero3", args.ranks, args.steps, ["--deepspeed", "zero3"])
+        zero3 = run(args.build, model, Path(tmp) / "zero3", args.ranks, args.steps, ["--deepspeed", "zero3"],
+                    args.launcher)
         ep = run(args.build, model, Path(tmp) / "ep", args.ranks, args.steps,
-                 ["--deepspeed", "zero2", "--expert_model_parallel_size", str(args.ranks)])
-    print(f"| {args.ranks} ranks | tokens/s | peak in step 1, any rank (MiB) | largest memory logged (GiB) |")
+                 ["--deepspeed", "zero2", "--expert_model_parallel_size", str(args.ranks)], args.launcher)
+    where = "over 2 namespace nodes" if args.launcher == "nodes" else "on one machine"
+    print(f"| {args.ranks} ranks {where} | tokens/s | peak in step 1, any rank (MiB) | largest memory logged (GiB) |")
     print("| --- | --- | --- | --- |")
     for name, result in (("ZeRO-3 data parallel", zero3), (f"EP {args.ranks} + ZeRO-2", ep)):
         print(f"| {name} | {result['tokens_per_second']:.0f} | {result['peak_step1_mib']:.0f} | {result['memory_gib']:.2f} |")
