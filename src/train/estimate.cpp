@@ -294,7 +294,11 @@ Estimate estimate_run(const EstimateInput& input) {
 
   // ---- the peak: model states + the largest phase
   const int64_t states = m.model_states();
-  const int64_t forward = states + m.gather_buffers + m.activations_kept + around + m.loss_chunk;
+  // ZeRO-3 with checkpointing has released its gathered layers when the loss runs after the last layer; without
+  // checkpointing autograd still holds them.
+  const bool released_at_loss = stage == 3 && input.gradient_checkpointing;
+  const int64_t forward = states + m.activations_kept + around +
+                          (released_at_loss ? std::max(m.gather_buffers, m.loss_chunk) : m.gather_buffers + m.loss_chunk);
   const int64_t backward = states + m.gather_buffers + m.activations_kept + around + s.T * s.H * s.eb +
                            m.layer_backward + m.parameter_grads + m.gradient_buckets;
   const int64_t step = states + m.step_temporaries;
