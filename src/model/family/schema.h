@@ -40,7 +40,7 @@ struct LinearSpec {
   int64_t out = 0, in = 0;
   bool bias = false;
   int64_t experts = 0;
-  std::vector<std::string> parts;
+  std::vector<std::string> parts{};  // stacked experts: the per-expert file tensors it is stored as
   // A linear module to PEFT (what all-linear and --target_modules name). A router is not: it is a parameter.
   bool module = true;
 
