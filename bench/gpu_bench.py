@@ -24,7 +24,9 @@ left of --budget (the time the caller actually has), and records its rows as soo
 5. ztune's peak GPU memory at 2,048 tokens, batch 1 (torch's caching allocator: peak allocated, and peak
    reserved, which is what ms-swift prints; ms-swift publishes 22 GB for this setting), and ztune's own
    estimate against it;
-6. ztune decoding at batch 16, ZeRO-3 against no ZeRO on one GPU, dropout 0.05 against 0.
+6. a mixture of experts: a LoRA step on random weights in Qwen3-30B-A3B's dimensions with 4 layers (the experts
+   adapted, dropout 0, at most 4,096 tokens), ztune against transformers + peft with grouped_mm experts;
+7. ztune decoding at batch 16, ZeRO-3 against no ZeRO on one GPU, dropout 0.05 against 0.
 Every part catches its own failure (a row saying so; the whole error in errors.log) and the others go on.
 WORK/results.jsonl gets one line per row and WORK/table.md the table so far, rewritten after every row, so a
 run cut off keeps what it measured. Exits 0 (a benchmark reports; the targets are read from the table).
@@ -49,6 +51,17 @@ SHAPES = {
     "tiny": dict(hidden_size=256, intermediate_size=704, num_hidden_layers=4, num_attention_heads=4,
                  num_key_value_heads=2, vocab_size=2048),
 }
+# The mixture-of-experts row: Qwen3-30B-A3B's dimensions (hidden 2048, 32 / 4 heads of 128, 128 experts of 768,
+# top 8, vocab 151936) in 4 layers; "tiny" for the dry run.
+MOE_SHAPES = {
+    "7b": dict(hidden_size=2048, intermediate_size=6144, moe_intermediate_size=768, num_hidden_layers=4,
+               num_attention_heads=32, num_key_value_heads=4, head_dim=128, num_experts=128, num_experts_per_tok=8,
+               vocab_size=151936),
+    "tiny": dict(hidden_size=256, intermediate_size=704, moe_intermediate_size=128, num_hidden_layers=2,
+                 num_attention_heads=4, num_key_value_heads=2, head_dim=64, num_experts=16, num_experts_per_tok=4,
+                 vocab_size=2048),
+}
+MOE_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 HEADER = "| benchmark | ztune | transformers + peft | target | note |\n| --- | --- | --- | --- | --- |\n"
 
 
@@ -117,14 +130,20 @@ def matrix_rate(device):
     return 10 * 2 * n ** 3 / seconds, n
 
 
-def write_model(path, shape, fixtures):
+def write_model(path, shape, fixtures, moe=False):
     """Random bf16 weights, made on the CPU without an fp32 copy: a pool of normal(0, 0.02) values tiled
-    into every matrix from random offsets (speed does not depend on the values), norms at 1."""
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-    config = Qwen2Config(**SHAPES[shape], max_position_embeddings=32768, rope_theta=1e6, tie_word_embeddings=False)
+    into every matrix from random offsets (speed does not depend on the values), norms at 1. moe: a Qwen3-MoE
+    of MOE_SHAPES[shape], saved as transformers saves it (one matrix per expert)."""
+    if moe:
+        from transformers import Qwen3MoeConfig as Config, Qwen3MoeForCausalLM as Model
+        config = Config(**MOE_SHAPES[shape], max_position_embeddings=32768, rope_theta=1e6, tie_word_embeddings=False,
+                        norm_topk_prob=True)
+    else:
+        from transformers import Qwen2Config as Config, Qwen2ForCausalLM as Model
+        config = Config(**SHAPES[shape], max_position_embeddings=32768, rope_theta=1e6, tie_word_embeddings=False)
     config.dtype = "bfloat16"
     with torch.device("meta"):
-        model = Qwen2ForCausalLM(config)
+        model = Model(config)
     model = model.to(torch.bfloat16).to_empty(device="cpu")
     generator = torch.Generator().manual_seed(0)
     pool = (torch.randn(1 << 24, generator=generator) * 0.02).to(torch.bfloat16)
@@ -226,11 +245,11 @@ def hf_decode_rate(model, tokenizer_dir, batch, device):
     return batch * 255 / (seconds[256] - seconds[1])
 
 
-def hf_train(model, tokens, steps, device):
+def hf_train(model, tokens, steps, device, targets="all-linear", dropout=0.05):
     from peft import LoraConfig, get_peft_model
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.enable_input_require_grads()
-    peft_model = get_peft_model(model, LoraConfig(r=8, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear",
+    peft_model = get_peft_model(model, LoraConfig(r=8, lora_alpha=32, lora_dropout=dropout, target_modules=targets,
                                                   task_type="CAUSAL_LM"))
     peft_model.train()
     optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=1e-4)
@@ -396,6 +415,33 @@ def run_parts(args, clock, work, env, results, part):
                         f"{actual / 2**30:.2f} GiB measured", "within 10%",
                         f"{100 * (estimated - actual) / actual:+.1f}% ({record['measured']['allocator']})")
     part("ztune peak memory", 30 if big else 15, peak)
+
+    # A mixture of experts (issue 31): a Qwen3-30B-A3B-shaped LoRA step, the experts adapted (PEFT
+    # target_parameters) and dropout 0 (PEFT refuses it on stacked experts), against transformers + peft with its
+    # fastest experts implementation (grouped_mm). ztune runs first and has ended before the reference loads.
+    def moe():
+        moe_dir = work / "moe" / "model"  # pack() leaves */model/* out of the archive
+        write_model(moe_dir, args.shape, args.fixtures, moe=True)
+        tokens = min(args.tokens, 4096)
+        ours = ztune_sft(args.ztune, moe_dir, data, work / "sft-moe", tokens, args.steps,
+                         ["--lora_dropout", "0", "--target_modules", *MOE_TARGETS], env, clock)
+        from transformers import AutoModelForCausalLM
+        model = AutoModelForCausalLM.from_pretrained(moe_dir, dtype=torch.bfloat16, device_map=args.device,
+                                                     experts_implementation="grouped_mm")
+        try:
+            theirs = hf_train(model, tokens, args.steps, args.device, targets=MOE_TARGETS, dropout=0.0)
+            theirs.pop("model")
+        finally:
+            del model
+            free_device(args.device)
+            shutil.rmtree(moe_dir, ignore_errors=True)
+        layers = MOE_SHAPES[args.shape]["num_hidden_layers"]
+        peaks = (f"peak {ours['allocated']:.2f} against {theirs['peak_gib']:.2f} GiB allocated"
+                 if ours["allocated"] is not None and theirs["peak_gib"] is not None else "CPU dry run")
+        results.add(f"MoE train tokens/s, Qwen3-30B-A3B shape ({layers} layers), {tokens} tokens/step",
+                    f"{ours['tokens_per_s']:.0f}", f"{theirs['tokens_per_s']:.0f} (grouped_mm)", "",
+                    f"{ours['tokens_per_s'] / theirs['tokens_per_s']:.2f}x; {peaks}", value=ours["tokens_per_s"])
+    part("MoE train", 150 if big else 30, moe)
 
     def decode16():
         decode(16)()
