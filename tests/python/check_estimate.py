@@ -52,15 +52,17 @@ def make_larger_model(fixture, out):
     return out
 
 
-def make_larger_moe(fixture, out):
-    """A random Qwen3-MoE of 4 layers, hidden 256, 16 experts of 128 (top 4), with the fixture's tokenizer."""
+def make_larger_moe(fixture, out, vocab_size=None, experts=16, expert_size=128):
+    """A random Qwen3-MoE of 4 layers, hidden 256, 16 experts of 128 (top 4), with the fixture's tokenizer (its
+    vocabulary, or `vocab_size` rows of which the tokenizer uses the first)."""
     if (out / "model.safetensors").exists():
         return out
     import torch
     from transformers import Qwen3MoeConfig, Qwen3MoeForCausalLM
     fixture_config = json.loads((fixture / "config.json").read_text())
-    config = Qwen3MoeConfig(vocab_size=fixture_config["vocab_size"], hidden_size=256, intermediate_size=704,
-                            moe_intermediate_size=128, num_experts=16, num_experts_per_tok=4, norm_topk_prob=True,
+    config = Qwen3MoeConfig(vocab_size=vocab_size or fixture_config["vocab_size"], hidden_size=256, intermediate_size=704,
+                            moe_intermediate_size=expert_size, num_experts=experts, num_experts_per_tok=4,
+                            norm_topk_prob=True,
                             num_hidden_layers=4, num_attention_heads=8, num_key_value_heads=2, head_dim=32,
                             max_position_embeddings=2048, tie_word_embeddings=False,
                             bos_token_id=fixture_config.get("bos_token_id"), eos_token_id=fixture_config.get("eos_token_id"))
@@ -115,6 +117,9 @@ def main():
     fixture = Path(args.fixture)
     larger = make_larger_model(fixture, work / "qwen2-larger")
     moe = make_larger_moe(fixture, work / "qwen3-moe-larger")
+    # Large gathered layers and a large vocabulary: under ZeRO-3 with checkpointing the layers are released before
+    # the loss chunk is made, so the forward peak is the larger of the two, not their sum.
+    wide = make_larger_moe(fixture, work / "qwen3-moe-wide-vocab", vocab_size=32000, experts=32, expert_size=256)
     experts = ["--target_modules", "q_proj", "gate_proj", "up_proj", "down_proj"]  # PEFT target_parameters
     common = ["--packing", "true", "--per_device_train_batch_size", "1"]
     # (model, world, stage, full, checkpointing, dtype, max_length, accumulation[, dropout[, flags]])
@@ -140,6 +145,7 @@ def main():
         (moe, 2, 3, False, False, "float32", 512, 1, "0", experts),
         (moe, 1, 0, True, False, "float32", 512, 1),
         (moe, 2, 2, False, True, "bfloat16", 512, 1, "0", experts + ["--expert_model_parallel_size", "2"]),
+        (wide, 2, 3, False, True, "float32", 512, 1, "0", experts),
     ]
     failures, rows = [], []
     for i, (model, world, stage, full, ckpt, dtype, max_length, accumulation, *rest) in enumerate(grid):
