@@ -58,7 +58,7 @@ LossScale parse_loss_scale(const std::string& name) {
 const std::vector<std::string>& template_names() {
   static const std::vector<std::string> names = {
       "qwen2_5",  "qwen",         "qwen2_5_math", "qwq",    "qwq_preview", "qwen3",    "qwen3_thinking", "qwen3_nothinking",
-      "qwen3_coder", "chatml",    "llama",        "mistral_nemo", "mistral_2501", "llama3", "llama3_2", "deepseek_r1",
+      "qwen3_coder", "qwen3_5", "chatml",    "llama",        "mistral_nemo", "mistral_2501", "llama3", "llama3_2", "deepseek_r1",
       "default", kJinjaTemplate};
   return names;
 }
@@ -76,7 +76,7 @@ TemplateSpec template_by_name(const std::string& name) {
   spec.name = name;
   // ms-swift's Qwen family: chatml pieces, "<|endoftext|>" as a stop word, a default system per template.
   static const std::vector<std::string> qwen_family = {"qwen2_5", "qwen", "qwen2_5_math", "qwq", "qwq_preview", "qwen3",
-                                                       "qwen3_thinking", "qwen3_nothinking", "qwen3_coder"};
+                                                       "qwen3_thinking", "qwen3_nothinking", "qwen3_coder", "qwen3_5"};
   const bool qwen = std::find(qwen_family.begin(), qwen_family.end(), name) != qwen_family.end();
   if (qwen || name == "chatml") {
     spec.system_prefix = "<|im_start|>system\n{{SYSTEM}}<|im_end|>\n";
@@ -91,9 +91,10 @@ TemplateSpec template_by_name(const std::string& name) {
                             "think step-by-step.";
     if (qwen) spec.stop_words = {"<|endoftext|>"};
     spec.auto_add_bos = name == "chatml";
-    spec.is_thinking = name == "qwen3" || name == "qwen3_thinking" || name == "qwq";
-    if (name == "qwen3") spec.non_thinking_prefix = "<think>\n\n</think>\n\n";
-    if (name == "qwen3_thinking" || name == "qwq") spec.thinking_prefix = "<think>\n";
+    spec.is_thinking = name == "qwen3" || name == "qwen3_thinking" || name == "qwq" || name == "qwen3_5";
+    if (name == "qwen3" || name == "qwen3_5") spec.non_thinking_prefix = "<think>\n\n</think>\n\n";
+    if (name == "qwen3_thinking" || name == "qwq" || name == "qwen3_5") spec.thinking_prefix = "<think>\n";
+    spec.trims_texts = name == "qwen3_5";
   } else if (name == "llama") {  // Llama-2, and Mistral v0.x in ms-swift's registry
     spec.prefix = "<s>[INST] ";
     spec.system_prefix = "<s>[INST] <<SYS>>\n{{SYSTEM}}\n<</SYS>>\n\n";
@@ -213,6 +214,8 @@ const std::vector<std::pair<std::regex, std::string>>& registry() {
     add(R"(qwen3-.*-instruct-2507(-fp8)?)", "qwen3_nothinking");
     add(R"(qwen3-coder-.*)", "qwen3_coder");
     add(R"(qwen3-(0\.6|1\.7|4|8|14|32)b(-base|-fp8|-awq)?|qwen3-(30b-a3b|235b-a22b)(-base)?(-fp8|-awq)?)", "qwen3");
+    add(R"(qwen3\.5-.*|qwen3\.6-(35b-a3b|27b)(-fp8)?)", "qwen3_5");
+    add(R"(qwen3\.8-27b(-fp8)?)", "qwen3_8");
     add(R"(deepseek-r1-distill-(qwen|llama)-.*|deepseek-r1-0528-qwen3-8b)", "deepseek_r1");
     add(R"(llama-2-(7|13|70)b(-chat)?(-hf|-ms))", "llama");
     add(R"(mistral-7b(-instruct)?-v0\.[123](-hf)?|codestral-22b-v0\.1|mixtral-8x(7|22)b.*)", "llama");
@@ -259,6 +262,15 @@ TemplateChoice choose_template(const std::string& model_dir) {
         choice.source = "ms-swift's registry entry for '" + model_name + "'";
         break;
       }
+  if (choice.name.empty()) {  // ms-swift's registry by config.json's model_type, for the families it names so
+    const nlohmann::json config = read_json_file_or_empty((fs::path(model_dir) / "config.json").string());
+    const std::string model_type = config.is_object() ? config.value("model_type", "") : "";
+    if (model_type == "qwen3_5" || model_type == "qwen3_5_moe" || model_type == "qwen3_5_text" ||
+        model_type == "qwen3_5_moe_text") {
+      choice.name = "qwen3_5";
+      choice.source = "ms-swift's registry entry for model_type '" + model_type + "'";
+    }
+  }
   if (!choice.name.empty()) {
     const auto& names = template_names();
     ZT_REQUIRE(std::find(names.begin(), names.end(), choice.name) != names.end(),
@@ -364,6 +376,27 @@ std::string strip(const std::string& text) {
   return text.substr(begin, end - begin);
 }
 
+// A message's text as ms-swift's qwen3_5 template prepares it (Qwen3_5Template._swift_prepare_inputs): user
+// texts stripped; a reply stripped and, holding both think tags, rewritten "<think>\n{reasoning}\n</think>\n\n{rest}"
+// (the reasoning after the last <think> before the first </think>, stripped; the rest without its leading
+// newlines). Tool traffic takes ms-swift's qwen3_5 agent template, which ztune does not have.
+std::string qwen3_5_text(const Message& message) {
+  ZT_REQUIRE(message.role == Role::user || message.role == Role::assistant,
+             "a " << role_name(message.role) << " message: the qwen3_5 template writes tool traffic with ms-swift's "
+                                               "qwen3_5 agent template, which ztune does not have yet");
+  const std::string stripped = strip(message.content);
+  if (message.role == Role::user) return stripped;
+  const size_t close = stripped.find("</think>");
+  if (close == std::string::npos || stripped.find("<think>") == std::string::npos) return stripped;
+  std::string before = stripped.substr(0, close), after = stripped.substr(close + 8);
+  while (!before.empty() && before.back() == '\n') before.pop_back();
+  const size_t open = before.rfind("<think>");
+  std::string reasoning = open == std::string::npos ? before : before.substr(open + 7);
+  while (!reasoning.empty() && reasoning.front() == '\n') reasoning.erase(0, 1);
+  while (!after.empty() && after.front() == '\n') after.erase(0, 1);
+  return "<think>\n" + strip(reasoning) + "\n</think>\n\n" + after;
+}
+
 }  // namespace
 
 std::vector<ChatTemplate::Segment> ChatTemplate::layout(const Conversation& conversation, LossScale loss_scale,
@@ -372,7 +405,7 @@ std::vector<ChatTemplate::Segment> ChatTemplate::layout(const Conversation& conv
   size_t first = 0;
   std::optional<std::string> system = spec_.default_system;
   if (!messages.empty() && messages[0].role == Role::system) {
-    system = messages[0].content;
+    system = spec_.trims_texts ? strip(messages[0].content) : messages[0].content;
     first = 1;
   }
   if (system_override_.has_value()) system = system_override_;
@@ -386,7 +419,7 @@ std::vector<ChatTemplate::Segment> ChatTemplate::layout(const Conversation& conv
   std::vector<Turn> turns;
   for (size_t i = first; i < messages.size(); ++i) {
     const Message& message = messages[i];
-    std::string text = turn_text(message);
+    std::string text = spec_.trims_texts ? qwen3_5_text(message) : turn_text(message);
     if (user_side(message.role)) {
       if (!turns.empty() && !turns.back().reply.has_value()) turns.back().query += "\n" + text;
       else turns.push_back({text, std::nullopt, std::nullopt});

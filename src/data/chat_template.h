@@ -38,6 +38,9 @@ struct TemplateSpec {
   bool is_thinking = false;
   std::string thinking_prefix;
   std::string non_thinking_prefix;
+  // qwen3_5: ms-swift matches Qwen3.5's own template: the system, user and tool texts stripped, a reply stripped
+  // and its think block written "<think>\n{reasoning}\n</think>\n\n{rest}".
+  bool trims_texts = false;
 };
 
 // The template names ztune implements, for messages and --help.

@@ -117,7 +117,7 @@ def main():
 
     samples = [str(sample / "sharegpt_seed.jsonl"), str(sample / "messages.jsonl")]
     runs = [
-        (qwen3, "qwen3", ["qwen3", "qwen3_thinking", "qwen3_nothinking", "chatml"], [str(data)] + samples),
+        (qwen3, "qwen3", ["qwen3", "qwen3_thinking", "qwen3_nothinking", "qwen3_5", "chatml"], [str(data)] + samples),
         (r1, "qwen2", ["deepseek_r1"], [str(data)] + samples),
         (qwen3, "qwen3", ["qwq", "qwq_preview", "qwen2_5_math", "qwen3_coder"], [str(data), samples[0]]),
         (mistral, "mistral_nemo", ["mistral_nemo", "mistral_2501"], [str(data)] + samples),

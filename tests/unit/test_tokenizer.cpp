@@ -271,6 +271,19 @@ TEST(ChatTemplate, ThinkingPromptsAtInference) {
   EXPECT_EQ(tokenizer.decode(thinking.encode_prompt(conversation)),
             "<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\nb<|im_end|>\n<|im_start|>user\nc<|im_end|>\n"
             "<|im_start|>assistant\n<think>\n");
+  // qwen3_5 as ms-swift 4.6 renders these prompts (its strings): the history reply loses its think block, the
+  // reply opens with the empty one; texts are stripped.
+  ChatTemplate qwen3_5(template_by_name("qwen3_5"), tokenizer, std::nullopt, special.eos_id);
+  EXPECT_EQ(tokenizer.decode(qwen3_5.encode_prompt(conversation)),
+            "<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\nb<|im_end|>\n<|im_start|>user\nc<|im_end|>\n"
+            "<|im_start|>assistant\n<think>\n\n</think>\n\n");
+  Conversation spaced =
+      convert_line(R"({"messages": [{"role": "system", "content": " s "}, {"role": "user", "content": " a "},)"
+                   R"( {"role": "assistant", "content": "\n<think>x</think>\n\n b "}, {"role": "user", "content": "c\n"}]})",
+                   prompt_only).conversation;
+  EXPECT_EQ(tokenizer.decode(qwen3_5.encode_prompt(spaced)),
+            "<|im_start|>system\ns<|im_end|>\n<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\nb<|im_end|>\n"
+            "<|im_start|>user\nc<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
 }
 
 }  // namespace
