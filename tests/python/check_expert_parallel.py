@@ -13,6 +13,9 @@ of 2 micro-batches (tests/python/sft_run.py):
    weights near zero.)
 2. The EP 2 run's checkpoint-6 resumed with data parallelism (EP 1) on the same 2 ranks ends where the
    uninterrupted EP 2 run ends, within the same tolerance: checkpoints hold whole adapters whatever the EP size.
+   And on another world size: EP 2 on 2 ranks (ZeRO-2, accumulation 2) resumed by EP 4 on 4 ranks (ZeRO-3,
+   accumulation 1), on one conversation repeated so that every step holds the same rows whatever the dealing,
+   unpacked (packed rows per epoch depend on the world size).
 3. The estimate: the run's estimate.json predicts the all-to-all bytes per step the run reports within 10% (the
    estimate assumes routing spreads tokens evenly), and the first step's measured peak within 10%.
 4. Bad values: EP with a dense model, EP that does not divide the experts, EP that does not divide the ranks,
@@ -100,6 +103,30 @@ def main():
           f"{weight_diff:.2g}")
     if sorted(got) != [9, 12] or loss_diff > float(TOLERANCE) or weight_diff > float(TOLERANCE) or sorted(adapter) != sorted(reference):
         failures.append(f"resuming EP 2's checkpoint with EP 1 differs: losses {got} vs {want}, weights by {weight_diff:.3g}")
+
+    # Another world size and EP size: EP 2 on 2 ranks (ZeRO-2, accumulation 2) resumed by 4 ranks with EP 4 (ZeRO-3,
+    # accumulation 1, so a step still holds 4 micro-batches), on one conversation repeated (which rows a step holds
+    # depends on how the new ranks are dealt the rest of the epoch; check_resume.py's reasoning) and unpacked:
+    # packed rows group a rank's samples, so their count per epoch depends on the world size.
+    repeated = work / "repeated.jsonl"
+    repeated.write_text((Path(dataset).read_text().splitlines()[0] + "\n") * 120)
+    unpacked = common + ["--packing", "false"]
+    uniform, _, _ = run_sft(ztune, model, str(repeated), work / "uniform-ep2", 2,
+                            unpacked + ["--deepspeed", "zero2", "--expert_model_parallel_size", "2"])
+    moved, out, err = run_sft(ztune, model, str(repeated), work / "uniform-ep4-on-4", 4, unpacked + [
+        "--deepspeed", "zero3", "--expert_model_parallel_size", "4", "--gradient_accumulation_steps", "1",
+        "--resume_from_checkpoint", str(uniform / "checkpoint-6")])
+    got, want = losses(moved), losses(uniform)
+    loss_diff = max((abs(got[s] - want[s]) for s in got), default=float("inf"))
+    (_, adapter), (_, reference) = final_adapter(moved), final_adapter(uniform)
+    weight_diff = max(float(np.max(np.abs(adapter[k].astype(np.float64) - reference[k]))) for k in reference)
+    print(f"EP 2 on 2 ranks resumed by EP 4 on 4 ranks: steps {sorted(got)} within {loss_diff:.2g}, final adapter "
+          f"within {weight_diff:.2g}")
+    if "expert parallelism:" not in out + err:
+        failures.append("the resumed EP 4 run does not say it splits the experts")
+    if sorted(got) != [9, 12] or loss_diff > float(TOLERANCE) or weight_diff > float(TOLERANCE):
+        failures.append(f"EP 2 on 2 ranks resumed by EP 4 on 4 ranks differs: losses {got} vs {want}, weights by "
+                        f"{weight_diff:.3g}")
 
     base = ["--model", model, "--dataset", dataset, "--max_steps", "1", "--output_dir", str(work / "refused")] + common
     refused(ztune, 2, ["--model", str(fixtures / "qwen3"), "--dataset", dataset, "--max_steps", "1", "--output_dir",
