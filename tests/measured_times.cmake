@@ -1,105 +1,106 @@
-# Seconds each test took, measured on the 2-core development VM (a fresh clone of 8c91572, ctest -j 2, whole suite), 2026-12-08.
+# Seconds each test took, measured on the 2-core development VM (a fresh clone of 0b63c0a, ctest -j 2, whole suite), 2026-12-08.
 # Written by tests/measured_times.py from build/Testing/Temporary/CTestCostData.txt; read by tests.cmake
 # (COST: the long ones start first on a fresh clone; 15 s or more: the `slow` label). Write it again after
 # adding tests or changing a long one.
 set(ZTUNE_MEASURED_TIMES
-  cluster_containers 485.5
-  sft_rank_failure_ends_job 248.4
-  cluster_slurm_two_nodes 246.6
-  readme_commands_as_written 246.2
-  swift_interchange 133.3
-  sft_moe_end_to_end 66.2
-  cluster_mpirun_two_nodes 61.1
-  sft_without_mpi 47.9
-  export_to_gguf 44.1
-  tokenizer_shapes_built_by_hf 43.8
-  export_consolidate_and_merge 41.2
-  cli_numeric_flags_range_checked 35.8
-  sft_report_to_swanlab 35.2
-  sft_expert_parallel 34.6
-  sft_run_folder_protocol 30.6
-  estimate_against_measured 28.1
-  infer_vllm_hand_off 27.0
-  export_from_gguf 26.1
-  sft_hub_ids_download 26.0
-  sft_strategies_and_best_model 25.5
-  generation_python_writes_reference 24.5
+  cluster_containers 424.3
+  readme_commands_as_written 259.2
+  cluster_slurm_two_nodes 226.1
+  sft_rank_failure_ends_job 222.1
+  sft_moe_end_to_end 114.2
+  swift_interchange 111.2
+  cluster_mpirun_two_nodes 64.2
+  sft_without_mpi 50.0
+  export_consolidate_and_merge 42.6
+  generation_python_writes_reference 38.5
+  sft_fp16_first_step 37.9
+  tokenizer_shapes_built_by_hf 37.3
+  cli_numeric_flags_range_checked 36.5
+  export_to_gguf 35.6
+  sft_report_to_swanlab 35.6
+  sft_run_folder_protocol 34.8
+  model_python_writes_reference 34.3
+  estimate_against_measured 33.1
+  sft_expert_parallel 32.8
+  infer_vllm_hand_off 32.1
+  encoding_parity_templates 24.8
+  export_from_gguf 24.1
+  sft_hub_ids_download 24.0
   sft_end_to_end 21.2
-  encoding_parity_templates 21.2
-  sft_loss_parity 19.9
-  model_python_writes_reference 19.4
-  jinja_template_folder_trains 18.9
-  export_from_gguf_sentencepiece 16.7
-  sft_resume_equals_uninterrupted 16.4
-  infer_batch_and_chat 16.2
-  tokenizer_shapes_as_shipped 16.2
-  sft_fp16_first_step 15.9
-  zero_equivalence_3 14.5
-  sft_full_training 14.4
-  zero_equivalence_4 14.0
-  zero_equivalence_store_3 13.1
-  cli_every_ms_swift_flag_known 11.0
-  encoding_parity_qwen 10.9
-  zero_equivalence_2 10.8
-  zero_equivalence_torchrun_2 10.3
-  encoding_parity_llama3 9.7
-  sft_progress_line 9.7
-  fixtures_deterministic 9.2
-  zero_equivalence_qwen3-moe_2 8.7
-  zero_equivalence_1 8.5
-  lr_schedule_matches_transformers 8.1
-  sft_crash_during_save 7.7
-  zero_equivalence_qwen2-moe_2 7.7
-  staged_zero_equivalence_2 7.2
-  sft_secrets_never_written 6.2
-  hub_upload_and_push 6.1
-  fixtures_load_in_transformers 6.1
-  jinja_templates_match_transformers 6.0
+  jinja_template_folder_trains 18.7
+  export_from_gguf_sentencepiece 17.1
+  zero_equivalence_store_3 14.4
+  sft_resume_equals_uninterrupted 14.4
+  export_to_gguf_moe 14.2
+  tokenizer_shapes_as_shipped 14.0
+  infer_batch_and_chat 13.7
+  encoding_parity_qwen 13.6
+  zero_equivalence_4 13.1
+  cli_every_ms_swift_flag_known 12.9
+  sft_loss_parity 12.4
+  sft_full_training 12.2
+  zero_equivalence_qwen3-moe_2 11.6
+  sft_strategies_and_best_model 11.2
+  sft_crash_during_save 11.1
+  zero_equivalence_3 10.9
+  zero_equivalence_torchrun_2 10.2
+  lr_schedule_matches_transformers 10.1
+  zero_equivalence_1 10.1
+  zero_equivalence_qwen2-moe_2 9.8
+  zero_equivalence_2 9.2
+  encoding_parity_llama3 8.5
+  fixtures_deterministic 8.4
+  fixtures_load_in_transformers 7.2
+  staged_zero_equivalence_2 7.0
+  sft_secrets_never_written 6.9
+  jinja_templates_match_transformers 6.8
+  hub_upload_and_push 6.0
+  sft_preemption 5.9
+  sft_progress_line 5.4
   zero_full_training_memory_2 5.2
-  sft_preemption 5.1
-  env_failures_named 4.7
-  sft_hub_ids_from_cache 4.1
-  store_failed_check_ends_job 3.1
-  token_parity_tokenizer-qwen-real 2.6
-  torchrun_collectives_3 2.5
+  sft_hub_ids_from_cache 4.3
+  env_failures_named 4.1
+  torchrun_collectives_3 2.7
+  safetensors_python_reads_ztune 2.5
+  safetensors_python_writes_reference 2.3
   zero_killed_rank_ends_job 2.2
-  safetensors_python_writes_reference 2.0
-  safetensors_python_reads_ztune 1.9
-  mpi_collectives_4 1.7
+  token_parity_tokenizer-qwen-real 2.1
+  store_failed_check_ends_job 1.9
+  mpi_expert_parallel_2_on_4 1.9
   mpi_data_shards_4 1.6
+  mpi_failed_check_aborts_job 1.6
   store_collectives_3 1.6
-  mpi_expert_parallel_2_on_4 1.5
-  mpi_failed_check_aborts_job 1.4
-  token_parity_tokenizer-qwen 1.2
-  staged_collectives_3 1.2
-  mpi_collectives_2 1.1
-  mpi_data_shards_1 1.1
-  mpi_data_shards_3 1.0
-  mpi_collectives_1 1.0
-  mpi_data_shards_2 1.0
-  mpi_collectives_3 1.0
-  mpi_expert_parallel_2_on_2 0.9
-  store_collectives_2 0.8
+  mpi_collectives_4 1.5
+  mpi_data_shards_3 1.3
+  mpi_collectives_3 1.2
+  mpi_expert_parallel_2_on_2 1.2
+  mpi_data_shards_2 1.2
+  store_expert_parallel_2_on_2 1.2
+  staged_collectives_3 1.1
+  mpi_collectives_2 0.9
+  mpi_collectives_1 0.9
+  token_parity_tokenizer-qwen 0.9
   token_parity_tokenizer-llama3 0.8
-  store_expert_parallel_2_on_2 0.7
-  cli_env 0.6
-  cli_sft_help 0.5
+  mpi_data_shards_1 0.8
+  store_collectives_2 0.8
   safetensors_ztune_writes_samples 0.5
+  cli_sft_help 0.4
+  cli_env 0.4
   cli_export_help 0.4
+  cli_infer_help 0.4
   cli_upload_help 0.4
   cli_login_help 0.4
-  cli_help 0.4
   tokenize_corpus_bad_tokenizer_named 0.4
-  cli_infer_help 0.4
-  cli_unknown_flag_fails 0.3
-  cli_estimate_bad_value_named 0.3
-  cli_estimate_unknown_flag_named 0.3
+  cli_help 0.4
   cli_bad_value_named 0.3
-  cli_deepspeed_bad_file_named 0.3
   cli_streaming_needs_max_steps 0.3
-  cli_deepspeed_preset_accepted 0.3
+  cli_estimate_bad_value_named 0.3
+  cli_deepspeed_bad_file_named 0.3
   cli_unknown_flag_named 0.3
+  cli_deepspeed_preset_accepted 0.3
   cli_deepspeed_offload_refused 0.3
+  cli_unknown_flag_fails 0.3
+  cli_estimate_unknown_flag_named 0.3
   layers_include_only_downward 0.1
   gpu_tests 0.0
 )

@@ -25,7 +25,7 @@ const fs::path kReference = fs::path(ZTUNE_TEST_WORK_DIR) / "model-reference";
 struct Reference {
   zt::st::Checkpoint file;
   std::vector<std::string> trainable;
-  nlohmann::json meta;  // a case with targets of its own: its fixture and targets
+  nlohmann::json meta{};  // a case with targets of its own: its fixture and targets
   at::Tensor get(const std::string& name) const { return zt::st::load_tensor(file, name).clone(); }
 };
 
