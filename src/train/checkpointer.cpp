@@ -58,24 +58,36 @@ ResumePoint Checkpointer::resume(const std::string& output_parent, int64_t steps
   }
   engine_.load_owned_state(state.layout.entries, state.begin, state.master, state.exp_avg, state.exp_avg_sq, state.step);
   point.first_step = state.step;
-  point.epoch = point.first_step / steps_per_epoch;
+  point.epoch.epoch = point.first_step / steps_per_epoch;
+  point.epoch.start_step = point.epoch.epoch * steps_per_epoch;
+  // The epoch's start as the run that wrote the cursor kept it (checkpoints before it was kept: epochs of
+  // steps_per_epoch steps).
+  auto epoch_position = [&](const json& cursor, int64_t epoch) {
+    EpochPosition position{epoch, epoch * steps_per_epoch, false};
+    if (cursor.contains("epoch_start_step")) position.start_step = cursor["epoch_start_step"].get<int64_t>();
+    if (cursor.contains("epoch_ends_when_empty")) position.ends_when_empty = cursor["epoch_ends_when_empty"].get<bool>();
+    return position;
+  };
   if (config_.loop.ignore_data_skip) {
-    pipeline_.start_epoch(static_cast<uint32_t>(point.epoch));
+    pipeline_.start_epoch(static_cast<uint32_t>(point.epoch.epoch));
   } else if (same_world) {
-    const data::PipelineCursor cursor =
-        data::PipelineCursor::from_json(json::parse(state.data_cursors[static_cast<size_t>(rank_)]));
+    const json text = json::parse(state.data_cursors[static_cast<size_t>(rank_)]);
+    const data::PipelineCursor cursor = data::PipelineCursor::from_json(text);
     pipeline_.restore(cursor);
-    point.epoch = cursor.reader.epoch;
+    point.epoch = epoch_position(text, cursor.reader.epoch);
   } else {
-    // Another world size: what the old ranks had not used of their epoch is dealt among these ranks.
+    // Another world size: what the old ranks had not used of their epoch is dealt among these ranks, and the
+    // epoch lasts until they have used it (their packing makes its own number of rows of it).
     std::vector<data::PipelineCursor> cursors;
     for (const std::string& text : state.data_cursors) cursors.push_back(data::PipelineCursor::from_json(json::parse(text)));
     pipeline_.redeal(cursors, rank_);
-    point.epoch = cursors[0].reader.epoch;
+    point.epoch = epoch_position(json::parse(state.data_cursors[0]), cursors[0].reader.epoch);
+    point.epoch.ends_when_empty = true;
     if (rank_ == 0)
       ZT_LOG_WARN("the checkpoint was written by " << state.world_size << " ranks, this run has " << world_
                                                    << ": the optimizer state is re-partitioned and the unread rows of epoch "
-                                                   << point.epoch << " are dealt among the " << world_ << " ranks");
+                                                   << point.epoch.epoch << " are dealt among the " << world_
+                                                   << " ranks; the epoch ends when they are used");
   }
   if (!config_.loop.ignore_data_skip && rank_ < state.world_size && !state.rng_states[static_cast<size_t>(rank_)].empty())
     set_cpu_rng_state(state.rng_states[static_cast<size_t>(rank_)]);
@@ -116,6 +128,14 @@ void Checkpointer::save(int64_t step, const TrainerProgress& progress) {
   }
 }
 
+// This rank's data cursor with the trainer's epoch position beside it.
+std::string Checkpointer::data_cursor(const EpochPosition& epoch) const {
+  json cursor = pipeline_.cursor().to_json();
+  cursor["epoch_start_step"] = epoch.start_step;
+  cursor["epoch_ends_when_empty"] = epoch.ends_when_empty;
+  return cursor.dump();
+}
+
 void Checkpointer::write(int64_t step, const std::string& temporary, const TrainerProgress& progress) {
   if (rank_ == 0) checkpoint::begin_checkpoint(temporary);
   comm_.barrier();
@@ -123,7 +143,7 @@ void Checkpointer::write(int64_t step, const std::string& temporary, const Train
   if (rank_ == 0) write_weights(temporary, weights);
   if (!config_.loop.save_only_model) {
     const checkpoint::RankState state{rank_, engine_.owned_begin(), engine_.master(), engine_.exp_avg(), engine_.exp_avg_sq(),
-                          engine_.steps_taken(), cpu_rng_state(), pipeline_.cursor().to_json().dump()};
+                          engine_.steps_taken(), cpu_rng_state(), data_cursor(progress.epoch)};
     const uint32_t crc = checkpoint::write_rank_shard(temporary, state);
     const std::vector<uint64_t> crcs = comm_.all_gather_values({crc});
     if (rank_ == 0)

@@ -23,9 +23,18 @@
 namespace zt::train {
 
 // Where a resumed run continues: its first step and the epoch it is in.
+// Where the epochs stand at a step: the epoch, the step it began at, and whether it ends when no rank has a row
+// left rather than after steps_per_epoch steps (an epoch whose unread rows were dealt among another number of
+// ranks: packed, they need as many steps as the new ranks' packing makes of them).
+struct EpochPosition {
+  int64_t epoch = 0;
+  int64_t start_step = 0;
+  bool ends_when_empty = false;
+};
+
 struct ResumePoint {
   int64_t first_step = 0;
-  int64_t epoch = 0;
+  EpochPosition epoch;
 };
 
 // What trainer_state.json reports besides the checkpoints' own facts.
@@ -34,6 +43,7 @@ struct TrainerProgress {
   int batch = 1;
   double tokens_seen = 0;
   double flops_per_step = 0;
+  EpochPosition epoch;  // kept with each rank's data cursor
 };
 
 class Checkpointer {
@@ -63,6 +73,7 @@ class Checkpointer {
 
  private:
   void write(int64_t step, const std::string& temporary, const TrainerProgress& progress);
+  std::string data_cursor(const EpochPosition& epoch) const;
   void write_weights(const std::string& directory, std::vector<std::pair<std::string, at::Tensor>>& weights) const;
   nlohmann::json trainer_state(int64_t step, const TrainerProgress& progress) const;
   void remove_old();

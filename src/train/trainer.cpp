@@ -222,6 +222,14 @@ class Trainer {
     int64_t largest = 0;
     for (int micro = 0; micro < run_.accumulation; ++micro) {
       std::vector<data::PackedRow> rows = next_rows(run_.batch);
+      if (micro == 0 && epoch_.ends_when_empty) {  // collective while such an epoch lasts
+        uint64_t most = 0;
+        for (uint64_t count : comm_.all_gather_values({static_cast<uint64_t>(rows.size())})) most = std::max(most, count);
+        if (most == 0) {
+          begin_epoch(epoch_.epoch + 1, step);
+          rows = next_rows(run_.batch);
+        }
+      }
       int64_t tokens = 0;
       for (const data::PackedRow& row : rows) tokens += static_cast<int64_t>(row.input_ids.size());
       largest = std::max(largest, tokens);
@@ -238,10 +246,16 @@ class Trainer {
     return outcome;
   }
 
+  // The next epoch begins after steps_per_epoch steps of this one, or, for an epoch that ends when empty, at the
+  // first step where no rank has a row left of it (train_step asks).
   void enter_epoch_of(int64_t step) {
-    if (config_.data.streaming || step / run_.steps_per_epoch == epoch_) return;
-    epoch_ = step / run_.steps_per_epoch;
-    data_.pipeline->start_epoch(static_cast<uint32_t>(epoch_));
+    if (config_.data.streaming || epoch_.ends_when_empty || step - epoch_.start_step < run_.steps_per_epoch) return;
+    begin_epoch(epoch_.epoch + 1, step);
+  }
+
+  void begin_epoch(int64_t epoch, int64_t step) {
+    epoch_ = {epoch, step, false};
+    data_.pipeline->start_epoch(static_cast<uint32_t>(epoch));
   }
 
   std::vector<data::PackedRow> next_rows(int count) {
@@ -249,7 +263,8 @@ class Trainer {
     while (static_cast<int>(rows.size()) < count) {
       std::optional<data::PackedRow> row = data_.pipeline->next();
       if (!row && config_.data.streaming) {  // a stream goes round again until max_steps
-        data_.pipeline->start_epoch(static_cast<uint32_t>(++epoch_));
+        ++epoch_.epoch;
+        data_.pipeline->start_epoch(static_cast<uint32_t>(epoch_.epoch));
         row = data_.pipeline->next();
       }
       if (!row) break;
@@ -306,7 +321,7 @@ class Trainer {
   // What trainer_state.json reports of the run so far.
   TrainerProgress progress() const {
     const double flops = micro_batch_flops(estimate_input_for(config_, run_)) * run_.accumulation * world_;
-    return {run_.total_steps, run_.steps_per_epoch, run_.batch, tokens_seen_, flops};
+    return {run_.total_steps, run_.steps_per_epoch, run_.batch, tokens_seen_, flops, epoch_};
   }
 
   void finish() {
@@ -329,7 +344,7 @@ class Trainer {
     log::clear_status();
     const std::vector<std::string>& saved = checkpointer_->saved();
     const std::optional<Checkpointer::Best>& best = checkpointer_->best();
-    std::printf("data (epoch %lld, all %d ranks): %s\nlast checkpoint: %s\n", static_cast<long long>(epoch_), world_,
+    std::printf("data (epoch %lld, all %d ranks): %s\nlast checkpoint: %s\n", static_cast<long long>(epoch_.epoch), world_,
                 total.summary().c_str(), saved.empty() ? "none" : saved.back().c_str());
     if (best)
       std::printf("best checkpoint: %s (eval_%s %.4f)\n", best->dir.c_str(),
@@ -370,7 +385,8 @@ class Trainer {
   RunFolder folder_;
   std::unique_ptr<Checkpointer> checkpointer_;
 
-  int64_t first_step_ = 0, epoch_ = 0;
+  int64_t first_step_ = 0;
+  EpochPosition epoch_;
   double tokens_seen_ = 0;
   double last_loss_ = 0;  // the last step's loss, for the progress line
   struct {

@@ -22,6 +22,7 @@ the eval loss with --router_aux_loss_coef 1 exceeds the one with 0 by the load-b
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -172,6 +173,11 @@ def main():
         ours = [r["response"] for r in infer_batch(ztune, ["--adapters", str(ckpt)], val, work / f"light-{name}-ztune.jsonl")]
         theirs_path = work / f"light-{name}-swift.jsonl"
         merged = {"ztune": work / f"light-{name}-merged-ztune", "swift": work / f"light-{name}-merged-swift"}
+        # A second run of this test: swift export refuses an existing --output_dir, swift infer appends to its
+        # --result_path.
+        for folder in merged.values():
+            shutil.rmtree(folder, ignore_errors=True)
+        theirs_path.unlink(missing_ok=True)
         for command in ([swift, "infer", "--adapters", ckpt, "--infer_backend", "transformers", "--val_dataset", val,
                          "--temperature", "0", "--max_new_tokens", MAX_NEW, "--result_path", theirs_path],
                         [swift, "export", "--adapters", ckpt, "--merge_lora", "true", "--output_dir", merged["swift"]],

@@ -13,6 +13,9 @@ usage: check_resume.py ZTUNE MODEL_DIR DATASET WORK_DIR
    step holds depends on the dealing; this part therefore trains on one conversation repeated (every step
    sees the same rows whatever the dealing) with dropout off, and checks the re-partitioned optimizer
    state, step and schedule: losses of steps 11-20 and the final adapters must agree within 1e-5.
+3. The same packed, two ranks -> four (accumulation 2 -> 1): the ranks pack the rows they are dealt, so the epoch has
+   as many steps as the new ranks' packing makes; no step may run without rows, and on the repeated conversation
+   steps 11-20 and the final adapters agree within 1e-5.
 """
 import json
 import sys
@@ -75,6 +78,22 @@ def main():
         failures.append(f"2 ranks zero2 -> 3 ranks zero3 differs: losses {loss_diff:.3g}, adapters {weight_diff:.3g}")
     if not full_logs[20] < full_logs[1]:
         failures.append("the uniform run's loss did not fall")
+
+    # Packed, 2 ranks -> 4: each rank packs the rows it is dealt, so the epoch's packed rows (and steps) depend on
+    # the world size; the resumed epoch lasts until the new ranks have used its rows, then the next one begins.
+    packed = uniform + ["--packing", "true", "--deepspeed", "zero2", "--logging_steps", "1"]
+    full_run, full_logs, _ = sft(ztune, work / "packed-full", 2, packed + ["--gradient_accumulation_steps", "2"])
+    resumed_run, resumed_logs, output = sft(ztune, work / "packed-reshard", 4, packed + [
+        "--gradient_accumulation_steps", "1", "--resume_from_checkpoint", str(full_run / "checkpoint-10")])
+    empty = sorted(s for s, loss in resumed_logs.items() if loss == 0)
+    loss_diff = max(abs(resumed_logs.get(s, np.inf) - full_logs[s]) for s in range(11, 21))
+    a, b = adapter(full_run), adapter(resumed_run)
+    weight_diff = max(float(np.max(np.abs(a[k] - b[k]))) for k in a)
+    print(f"packed, 2 ranks -> 4: losses of steps 11-20 within {loss_diff:.3g}, final adapters within {weight_diff:.3g} "
+          f"(tolerance 1e-5); steps without a row: {empty or 'none'}")
+    if empty or loss_diff > 1e-5 or weight_diff > 1e-5:
+        failures.append(f"packed 2 ranks -> 4 differs: steps without rows {empty}, losses {loss_diff:.3g}, "
+                        f"adapters {weight_diff:.3g}")
     if failures:
         sys.exit("FAIL:\n  " + "\n  ".join(failures))
     print("ok")
