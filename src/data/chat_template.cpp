@@ -576,10 +576,8 @@ std::vector<int32_t> ChatTemplate::stop_ids() const {
 std::vector<int32_t> ChatTemplate::unprinted_stop_ids() const {
   std::vector<int32_t> ids;
   if (eos_id_.has_value()) ids.push_back(*eos_id_);
-  std::string suffix = jinja_ ? jinja_->end_of_turn() : spec_.suffix;
-  const size_t first = suffix.find_first_not_of(" \t\r\n"), last = suffix.find_last_not_of(" \t\r\n");
-  suffix = first == std::string::npos ? std::string() : suffix.substr(first, last - first + 1);
-  if (suffix.empty() || suffix == "<eos>") return ids;
+  const std::string suffix = strip(jinja_ ? jinja_->end_of_turn() : spec_.suffix);
+  if (suffix.empty() || suffix == kEos) return ids;
   const std::vector<int32_t> tokens = tokenizer_.encode(suffix);
   if (!tokens.empty()) ids.push_back(tokens.back());
   return ids;

@@ -58,16 +58,15 @@ ResumePoint Checkpointer::resume(const std::string& output_parent, int64_t steps
   }
   engine_.load_owned_state(state.layout.entries, state.begin, state.master, state.exp_avg, state.exp_avg_sq, state.step);
   point.first_step = state.step;
-  point.epoch.epoch = point.first_step / steps_per_epoch;
-  point.epoch.start_step = point.epoch.epoch * steps_per_epoch;
-  // The epoch's start as the run that wrote the cursor kept it (checkpoints before it was kept: epochs of
-  // steps_per_epoch steps).
+  // The epoch's start as the run that wrote the cursor kept it (checkpoints before it was kept, and runs that
+  // skip no data: epochs of steps_per_epoch steps).
   auto epoch_position = [&](const json& cursor, int64_t epoch) {
     EpochPosition position{epoch, epoch * steps_per_epoch, false};
     if (cursor.contains("epoch_start_step")) position.start_step = cursor["epoch_start_step"].get<int64_t>();
     if (cursor.contains("epoch_ends_when_empty")) position.ends_when_empty = cursor["epoch_ends_when_empty"].get<bool>();
     return position;
   };
+  point.epoch = epoch_position(json::object(), point.first_step / steps_per_epoch);
   if (config_.loop.ignore_data_skip) {
     pipeline_.start_epoch(static_cast<uint32_t>(point.epoch.epoch));
   } else if (same_world) {
@@ -78,10 +77,14 @@ ResumePoint Checkpointer::resume(const std::string& output_parent, int64_t steps
   } else {
     // Another world size: what the old ranks had not used of their epoch is dealt among these ranks, and the
     // epoch lasts until they have used it (their packing makes its own number of rows of it).
+    std::vector<json> texts;
     std::vector<data::PipelineCursor> cursors;
-    for (const std::string& text : state.data_cursors) cursors.push_back(data::PipelineCursor::from_json(json::parse(text)));
+    for (const std::string& text : state.data_cursors) {
+      texts.push_back(json::parse(text));
+      cursors.push_back(data::PipelineCursor::from_json(texts.back()));
+    }
     pipeline_.redeal(cursors, rank_);
-    point.epoch = epoch_position(json::parse(state.data_cursors[0]), cursors[0].reader.epoch);
+    point.epoch = epoch_position(texts[0], cursors[0].reader.epoch);
     point.epoch.ends_when_empty = true;
     if (rank_ == 0)
       ZT_LOG_WARN("the checkpoint was written by " << state.world_size << " ranks, this run has " << world_

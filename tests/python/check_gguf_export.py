@@ -550,12 +550,14 @@ def check_failure(label, args, expect):
     summary.append((f"error: {label}", "-", f"exit {result.returncode}", "-", "-", "-", "-"))
 
 
-def main():
+def arguments(usage, work_prefix):
+    """ZTUNE [FIXTURES_DIR [WORK_DIR [DATASET]]] from the command line (WORK_DIR emptied), and the llama_cpp module
+    (None, and a failure recorded, when it does not import)."""
     if len(sys.argv) < 2:
-        sys.exit(__doc__)
+        sys.exit(usage)
     ztune = sys.argv[1]
     fixtures = Path(sys.argv[2]) if len(sys.argv) > 2 else HERE.parent / "fixtures" / "out"
-    work = Path(sys.argv[3]) if len(sys.argv) > 3 else Path(tempfile.mkdtemp(prefix="ztune-gguf-out-"))
+    work = Path(sys.argv[3]) if len(sys.argv) > 3 else Path(tempfile.mkdtemp(prefix=work_prefix))
     dataset = Path(sys.argv[4]) if len(sys.argv) > 4 else HERE.parent.parent / "data" / "sample" / "sharegpt_seed.jsonl"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -565,6 +567,24 @@ def main():
         llama_cpp = None
         fail(f"llama_cpp does not import ({error}): install it with `pip install -r requirements.txt` (it builds "
              "llama-cpp-python from source: CMAKE_ARGS=\"-DGGML_NATIVE=OFF\" pip install llama-cpp-python==0.3.36)")
+    return ztune, fixtures, work, dataset, llama_cpp
+
+
+def report():
+    """Prints the summary table; exits 1 on any failure."""
+    header = ("file", "type", "metadata", "tensors (bytes)", "round trip", "llama.cpp tokens / logits", "greedy")
+    rows = [header] + [tuple(str(c) for c in row) for row in summary]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+    if failures:
+        print(f"FAIL: {len(failures)} problems")
+        sys.exit(1)
+    print("OK")
+
+
+def main():
+    ztune, fixtures, work, dataset, llama_cpp = arguments(__doc__, "ztune-gguf-out-")
 
     # A LoRA checkpoint of two steps on qwen2, merged as part of the export.
     train = work / "train"
@@ -650,15 +670,7 @@ def main():
     check_failure("unknown architecture", [ztune, "export", "--model", other, "--to_gguf", "f16", "--output_dir",
                                            work / "bad-arch"], "architectures")
 
-    header = ("file", "type", "metadata", "tensors (bytes)", "round trip", "llama.cpp tokens / logits", "greedy")
-    rows = [header] + [tuple(str(c) for c in row) for row in summary]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
-    if failures:
-        print(f"FAIL: {len(failures)} problems")
-        sys.exit(1)
-    print("OK")
+    report()
 
 
 if __name__ == "__main__":

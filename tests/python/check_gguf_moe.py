@@ -32,7 +32,6 @@ Prints a summary table; exits 1 on any failure.
 import json
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -187,19 +186,7 @@ def edited_folder(source, out, config_change=None, drop=None):
 
 
 def main():
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    ztune = sys.argv[1]
-    fixtures = Path(sys.argv[2]) if len(sys.argv) > 2 else HERE.parent / "fixtures" / "out"
-    work = Path(sys.argv[3]) if len(sys.argv) > 3 else Path(tempfile.mkdtemp(prefix="ztune-gguf-moe-"))
-    dataset = Path(sys.argv[4]) if len(sys.argv) > 4 else HERE.parent.parent / "data" / "sample" / "sharegpt_seed.jsonl"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    try:
-        import llama_cpp
-    except ImportError as error:
-        llama_cpp = None
-        export.fail(f"llama_cpp does not import ({error}): install it with `pip install -r requirements.txt`")
+    ztune, fixtures, work, dataset, llama_cpp = export.arguments(__doc__, "ztune-gguf-moe-")
 
     qwen3 = make_folder(fixtures / "qwen3-moe", work / "Qwen3-MoE-Tiny", {"mlp_only_layers": []})
     qwen2 = make_folder(fixtures / "qwen2-moe", work / "Qwen1.5-MoE-Tiny", {"decoder_sparse_step": 1})
@@ -277,15 +264,7 @@ def main():
                                                          work / f"{qwen3.name}-f16" / f"{qwen3.name}-F16.gguf",
                                                          "--output_dir", work / "bad-import"], "qwen3moe")
 
-    header = ("file", "type", "metadata", "tensors (bytes)", "round trip", "llama.cpp tokens / logits", "greedy")
-    rows = [header] + [tuple(str(c) for c in row) for row in export.summary]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
-    if export.failures:
-        print(f"FAIL: {len(export.failures)} problems")
-        sys.exit(1)
-    print("OK")
+    export.report()
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from check_infer import MAX_NEW, infer_batch, reference_replies
-from safetensors.numpy import load_file as load_numpy
+from check_swift_interchange import merged_weights
 from sft_run import run_sft_command
 
 EXPECTED = {
@@ -194,13 +194,8 @@ def main():
               f"{len(set(ours))} distinct")
         if ours != theirs or len(set(ours)) < 3:
             failures.append(f"{name}: swift infer replies {theirs[:2]}, ztune infer {ours[:2]} ({len(set(ours))} distinct)")
-        weights = {tool: {} for tool in merged}
-        for tool, folder in merged.items():
-            for path in sorted(folder.glob("*.safetensors")):
-                weights[tool].update(load_numpy(str(path)))
-        base = {}
-        for path in sorted(model.glob("*.safetensors")):
-            base.update(load_numpy(str(path)))
+        weights = {tool: merged_weights(folder) for tool, folder in merged.items()}
+        base = merged_weights(model)
         if set(weights["ztune"]) != set(weights["swift"]):
             failures.append(f"{name}: merged tensor names differ: {sorted(set(weights['ztune']) ^ set(weights['swift']))[:4]}")
             continue
