@@ -4,6 +4,8 @@
 #include "model/ffn/moe.h"
 #include "model/ffn/swiglu.h"
 #include "model/mixer/attention_mixer.h"
+#include "model/mixer/gated_attention.h"
+#include "model/mixer/gated_deltanet.h"
 
 namespace zt::model {
 
@@ -33,6 +35,10 @@ std::unique_ptr<TokenMixer> make_mixer(const MixerSpec& spec, std::vector<at::Te
   switch (spec.kind) {
     case MixerKind::kAttention:
       return std::make_unique<AttentionMixer>(spec, std::move(vectors), std::move(linears), config, options);
+    case MixerKind::kGatedAttention:
+      return std::make_unique<GatedAttentionMixer>(spec, std::move(vectors), std::move(linears), config, options);
+    case MixerKind::kGatedDeltaNet:
+      return std::make_unique<GatedDeltaNetMixer>(spec, std::move(vectors), std::move(linears), config);
   }
   ZT_CHECK(false, "unknown mixer kind");
   return nullptr;

@@ -84,9 +84,12 @@ ModelConfig read_model_config(const std::string& model_dir) {
   }
   ZT_REQUIRE(out.rope_type == "default" || out.rope_type == "linear" || out.rope_type == "llama3",
              path << ": rope_type '" << out.rope_type << "' is not supported yet (ztune has default, linear and llama3)");
-  ZT_REQUIRE(rope.value("partial_rotary_factor", 1.0) == 1.0, path << ": partial_rotary_factor is not supported yet");
   out.tie_word_embeddings = config.value("tie_word_embeddings", false);
   family.read_config(config, out);
+  // Partial rotary embeddings: the families that have them set rotary_dim (Qwen3.5); elsewhere it is refused.
+  const double partial = rope.value("partial_rotary_factor", config.value("partial_rotary_factor", 1.0));
+  ZT_REQUIRE(partial == 1.0 || out.rotary_dim > 0,
+             path << ": partial_rotary_factor " << partial << " is not supported for " << architecture);
   if (config.contains("torch_dtype") && config["torch_dtype"].is_string()) out.dtype = config["torch_dtype"];
   if (config.contains("dtype") && config["dtype"].is_string()) out.dtype = config["dtype"];
   if (config.contains("bos_token_id")) out.bos_token_id = first_id(config["bos_token_id"]);

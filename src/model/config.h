@@ -38,6 +38,19 @@ struct ModelConfig {
   bool o_bias = false;             // bias on o_proj
   bool mlp_bias = false;           // bias on gate, up and down
   bool qk_norm = false;            // RMSNorm over head_dim on q and k before RoPE
+  // RMSNorm weights stored as an offset from 1 (Qwen3-Next, Qwen3.5: norm(x) * (1 + w), computed in fp32): the
+  // decoder's norms and q/k norms.
+  bool zero_centred_norms = false;
+  // Rotary dimensions of a head (partial_rotary_factor * head_dim); 0: all of head_dim.
+  int64_t rotary_dim = 0;
+  // Hybrid models (Qwen3.5, Qwen3-Next): which layers mix tokens with Gated DeltaNet ("linear_attention" in
+  // layer_types) instead of full attention, and that mixer's shape (model/mixer/gated_deltanet.h).
+  std::vector<bool> linear_attention_layers;
+  int64_t linear_num_key_heads = 0;
+  int64_t linear_num_value_heads = 0;
+  int64_t linear_key_head_dim = 0;
+  int64_t linear_value_head_dim = 0;
+  int64_t linear_conv_kernel = 4;
   // Mixture of experts (Qwen2-MoE, Qwen3-MoE; 0 experts: dense). A layer is sparse when it is not in
   // mlp_only_layers and (layer + 1) % decoder_sparse_step == 0; the others have a dense MLP of intermediate_size.
   int64_t num_experts = 0;
@@ -53,6 +66,10 @@ struct ModelConfig {
   std::optional<int64_t> eos_token_id;
 
   int64_t q_size() const { return num_heads * head_dim; }
+  int64_t rotary_dims() const { return rotary_dim > 0 ? rotary_dim : head_dim; }
+  bool linear_attention_layer(int64_t layer) const {
+    return layer < static_cast<int64_t>(linear_attention_layers.size()) && linear_attention_layers[static_cast<size_t>(layer)];
+  }
   int64_t window_of_layer(int64_t layer) const {
     return windowed_layers.empty() || windowed_layers[static_cast<size_t>(layer)] ? sliding_window : 0;
   }

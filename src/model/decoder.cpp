@@ -74,7 +74,8 @@ void visit_layer(DecoderLayer& layer, int64_t l, bool with_lora, Visit&& visit) 
   Block* blocks[] = {layer.mixer.get(), layer.feed_forward.get()};
   for (Block* block : blocks)
     for (size_t i = 0; i < block->vectors().size(); ++i)
-      visit(module_path(l, block->spec().path, block->spec().vectors[i].name) + ".weight", block->vectors()[i]);
+      visit(block->spec().vectors[i].weight_name(module_path(l, block->spec().path, block->spec().vectors[i].name)),
+            block->vectors()[i]);
   for (Block* block : blocks) {
     for (size_t i = 0; i < block->linears().size(); ++i) {
       Linear& linear = block->linears()[i];
@@ -101,9 +102,8 @@ at::Tensor lora_delta(const Linear& linear) {
 
 BlockOutput DecoderModel::layer_forward(const DecoderLayer& layer, const at::Tensor& x, const MixerContext& context,
                                         const CacheStep* cache) const {
-  at::Tensor h = x + layer.mixer->forward(rms_norm(x, layer.mixer_norm, config_.rms_norm_eps), context, cache);
-  BlockOutput ff =
-      layer.feed_forward->forward(rms_norm(h, layer.feed_forward_norm, config_.rms_norm_eps), context.training);
+  at::Tensor h = x + layer.mixer->forward(decoder_rms_norm(x, layer.mixer_norm, config_), context, cache);
+  BlockOutput ff = layer.feed_forward->forward(decoder_rms_norm(h, layer.feed_forward_norm, config_), context.training);
   return {h + ff.hidden, ff.router_load};
 }
 
@@ -152,7 +152,7 @@ ForwardOutput DecoderModel::forward(const at::Tensor& input_ids, const at::Tenso
       result.router_rows += tokens;
     }
   }
-  result.hidden = rms_norm(x, final_norm, config_.rms_norm_eps);
+  result.hidden = decoder_rms_norm(x, final_norm, config_);
   return result;
 }
 
@@ -174,7 +174,7 @@ at::Tensor DecoderModel::forward_cached(const at::Tensor& input_ids, const at::T
     if (hooks_.release) hooks_.release(l);
   }
   cache.filled += input_ids.size(1);
-  return rms_norm(x, final_norm, config_.rms_norm_eps);
+  return decoder_rms_norm(x, final_norm, config_);
 }
 
 void DecoderModel::merge_lora() {
@@ -344,7 +344,7 @@ DecoderModel DecoderModel::load(const std::string& model_dir, const ModelConfig&
   auto vectors = [&](int64_t layer, const BlockSpec& block) {
     std::vector<at::Tensor> out;
     for (const VectorSpec& spec : block.vectors)
-      out.push_back(fetch(module_path(layer, block.path, spec.name) + ".weight", {spec.size}, options.full_training));
+      out.push_back(fetch(spec.weight_name(module_path(layer, block.path, spec.name)), spec.shape(), options.full_training));
     return out;
   };
   auto linears = [&](int64_t layer, const BlockSpec& block) {

@@ -27,9 +27,20 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return weight * h.to(x.scalar_type());
 }
 
+at::Tensor zero_centred_rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  at::Tensor h = x.to(at::kFloat);
+  h = h * at::rsqrt(h.pow(2).mean(-1, true) + eps);
+  return (h * (weight.to(at::kFloat) + 1.0)).to(x.scalar_type());
+}
+
+at::Tensor decoder_rms_norm(const at::Tensor& x, const at::Tensor& weight, const ModelConfig& config) {
+  return config.zero_centred_norms ? zero_centred_rms_norm(x, weight, config.rms_norm_eps)
+                                   : rms_norm(x, weight, config.rms_norm_eps);
+}
+
 at::Tensor rope_inverse_frequencies(const ModelConfig& config, at::Device device) {
   auto options = at::TensorOptions().dtype(at::kFloat).device(device);
-  const int64_t dim = config.head_dim;
+  const int64_t dim = config.rotary_dims();
   at::Tensor inv_freq =
       1.0 / at::pow(config.rope_theta, at::arange(0, dim, 2, options.dtype(at::kLong)).to(at::kFloat) / static_cast<double>(dim));
   if (config.rope_type == "linear") return inv_freq / config.rope_factor;
@@ -67,7 +78,10 @@ at::Tensor rotate_half(const at::Tensor& x) {
 at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
   // x [B, heads, T, D]; cos/sin [B, T, D]
   at::Tensor c = cos.unsqueeze(1), s = sin.unsqueeze(1);
-  return x * c + rotate_half(x) * s;
+  const int64_t rotary = cos.size(-1);
+  if (rotary == x.size(-1)) return x * c + rotate_half(x) * s;
+  const at::Tensor turned = x.narrow(-1, 0, rotary);
+  return at::cat({turned * c + rotate_half(turned) * s, x.narrow(-1, rotary, x.size(-1) - rotary)}, -1);
 }
 
 }  // namespace zt::model

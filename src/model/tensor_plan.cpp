@@ -41,7 +41,7 @@ std::vector<PlannedTensor> plan_tensors(const ModelConfig& config, const TensorP
     add(layer_prefix(l) + layer.feed_forward_norm + ".weight", {H}, full);
     for (size_t b = 0; b < LayerSpec::kBlocks; ++b)
       for (const VectorSpec& vector : layer.block(b)->vectors)
-        add(module_path(l, layer.block(b)->path, vector.name) + ".weight", {vector.size}, full, vector.role);
+        add(vector.weight_name(module_path(l, layer.block(b)->path, vector.name)), vector.shape(), full, vector.role);
     for (size_t b = 0; b < LayerSpec::kBlocks; ++b) {
       const BlockSpec& block = *layer.block(b);
       for (size_t i = 0; i < block.linears.size(); ++i) {

@@ -14,6 +14,7 @@ EXPECTED = {
     "qwen2-tied": ("Qwen2ForCausalLM", True, False),
     "llama": ("LlamaForCausalLM", False, False),
     "qwen3": ("Qwen3ForCausalLM", False, False),
+    "qwen3.5": ("Qwen3_5ForCausalLM", False, False),
 }
 QWEN_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 

@@ -3,7 +3,8 @@
 
 usage: generation_reference.py FIXTURES_DIR OUT_DIR
 
-For qwen2 and llama in fp32, with and without a LoRA adapter (lora_B non-zero), Mistral with a sliding
+For qwen2, llama and the hybrid qwen3.5 (its Gated DeltaNet states cached, left padding zeroed) in fp32, with
+and without a LoRA adapter (lora_B non-zero), Mistral with a sliding
 window and Llama with Llama-3.1 RoPE scaling without one, and with repetition
 penalty 1.0 and 1.3: three prompts of different lengths, left-padded into one batch, 64 new tokens by
 model.generate(do_sample=False). Writes OUT_DIR/generation.json (prompts, stop ids, outputs cut after the
@@ -28,7 +29,7 @@ def main():
     generator = torch.Generator().manual_seed(11)
     prompts = [torch.randint(0, 1500, (n,), generator=generator).tolist() for n in (5, 9, 13)]
     result = {"prompts": prompts, "cases": []}
-    for name in ("qwen2", "llama", "mistral-window", "llama-rope-llama3"):
+    for name in ("qwen2", "llama", "mistral-window", "llama-rope-llama3", "qwen3.5"):
         # Config variants (model_reference.VARIANTS): a sliding window of 8 and Llama-3.1 RoPE scaling, both acting
         # over prompt + 64 new tokens; written to OUT_DIR/models/<name>.
         folder = write_variant(fixtures, out, name) if name in VARIANTS else fixtures / name

@@ -20,7 +20,9 @@ from peft import LoraConfig, get_peft_model
 from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM
 
-MODELS = ["qwen2", "qwen2-tied", "llama", "qwen3", "qwen3-moe", "qwen2-moe"]
+MODELS = ["qwen2", "qwen2-tied", "llama", "qwen3", "qwen3-moe", "qwen2-moe", "qwen3.5"]
+# Tokens per row: 24, and for the hybrid Qwen3.5 fixture 100, past the delta rule's first chunk of 64 tokens.
+LENGTHS = {"qwen3.5": 100}
 # Mixture-of-experts fixtures run in fp32 only (a bf16 router can pick other experts on a rounding), with the
 # load-balancing loss added at AUX_WEIGHT so that its gradient shows in the LoRA gradients.
 MOE_MODELS = {"qwen3-moe", "qwen2-moe"}
@@ -72,6 +74,7 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 def reference(model_dir, dtype, name):
+    length = LENGTHS.get(name, 24)
     torch.manual_seed(0)
     base = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype, attn_implementation="eager")
     targets, parameters = "all-linear", None
@@ -88,11 +91,11 @@ def reference(model_dir, dtype, name):
                 param.normal_(0.0, 0.05)
     vocab = base.config.vocab_size
     generator = torch.Generator().manual_seed(1)
-    input_ids = torch.randint(0, min(vocab, 1500), (2, 24), generator=generator)
+    input_ids = torch.randint(0, min(vocab, 1500), (2, length), generator=generator)
     labels = input_ids.clone()
     labels[:, :6] = -100
     labels[1, 15:18] = -100
-    position_ids = torch.arange(24).unsqueeze(0).repeat(2, 1)
+    position_ids = torch.arange(length).unsqueeze(0).repeat(2, 1)
     moe = getattr(base.config, "num_experts", 0) or 0
     out = model(input_ids=input_ids, position_ids=position_ids, output_router_logits=bool(moe))
     logits = out.logits

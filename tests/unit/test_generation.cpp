@@ -7,11 +7,13 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "core/safetensors.h"
 #include "core/safetensors_torch.h"
 #include "model/decoder.h"
 #include "model/generation.h"
+#include "model/mixer/gated_deltanet.h"
 
 namespace {
 
@@ -51,7 +53,7 @@ TEST(Generation, GreedyTokensEqualTransformersGenerate) {
         << item["model"] << " adapter " << item["adapter"] << " penalty " << item["repetition_penalty"];
     ++cases;
   }
-  EXPECT_EQ(cases, 12);
+  EXPECT_EQ(cases, 16);
 }
 
 TEST(Generation, KvCacheDecodeEqualsFullRecompute) {
@@ -72,6 +74,37 @@ TEST(Generation, KvCacheDecodeEqualsFullRecompute) {
   }
   EXPECT_LE(worst, 1e-5);
   EXPECT_EQ(cache.length(), 12);
+}
+
+// Qwen3.5's Gated DeltaNet layers cache their conv window and state: a 70-token prefill (past the delta rule's
+// first chunk) then token-by-token steps give the logits of the whole sequence at once; and every step reads the
+// same fixed-size state, whatever the length before it.
+TEST(Generation, HybridStatesDecodeEqualsFullRecompute) {
+  DecoderModel model = load("qwen3.5", false);
+  at::manual_seed(6);
+  const int64_t prefix = 70, total = 76;
+  at::Tensor ids = at::randint(0, 1000, {1, total}, at::kLong);
+  at::NoGradGuard no_grad;
+  at::Tensor full = model.logits(model.hidden_states(ids, at::arange(total, at::kLong).unsqueeze(0), false));
+  KvCache cache;
+  at::Tensor prefix_mask = at::ones({prefix, prefix}, at::kBool).tril().view({1, 1, prefix, prefix});
+  at::Tensor logits = model.logits(model.forward_cached(ids.narrow(1, 0, prefix),
+                                                        at::arange(prefix, at::kLong).unsqueeze(0), prefix_mask, cache));
+  double worst = (logits - full.narrow(1, 0, prefix)).abs().max().item<double>();
+  std::vector<int64_t> state_sizes;
+  for (int64_t t = prefix; t < total; ++t) {
+    at::Tensor step = model.logits(model.forward_cached(ids.narrow(1, t, 1), at::full({1, 1}, t, at::kLong),
+                                                        at::ones({1, 1, 1, t + 1}, at::kBool), cache));
+    worst = std::max(worst, (step.squeeze(1) - full.select(1, t)).abs().max().item<double>());
+    int64_t bytes = 0;
+    for (size_t l = 0; l + 1 < cache.layers.size(); ++l) {  // the three Gated DeltaNet layers
+      auto& state = dynamic_cast<DeltaNetState&>(*cache.layers[l]);
+      bytes += static_cast<int64_t>(state.conv.nbytes() + state.recurrent.nbytes());
+    }
+    state_sizes.push_back(bytes);
+  }
+  EXPECT_LE(worst, 1e-4);
+  EXPECT_EQ(std::set<int64_t>(state_sizes.begin(), state_sizes.end()).size(), 1u) << "a linear layer's state grew";
 }
 
 TEST(Generation, MergedAdapterComputesTheSameLogits) {

@@ -13,6 +13,7 @@
 #include "core/safetensors.h"
 #include "core/safetensors_torch.h"
 #include "model/decoder.h"
+#include "model/mixer/gated_deltanet.h"
 
 namespace {
 
@@ -138,10 +139,12 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, ModelParity,
                                            Case{"llama-rope-llama3", "fp32"},
                                            Case{"llama-rope-linear", "fp32"}, Case{"qwen3-moe", "fp32"},
                                            Case{"qwen2-moe", "fp32"}, Case{"qwen3-moe-router", "fp32"},
-                                           Case{"qwen2-moe-experts", "fp32"}),
+                                           Case{"qwen2-moe-experts", "fp32"}, Case{"qwen3.5", "fp32"},
+                                           Case{"qwen3.5", "bf16"}),
                          [](const auto& info) {
                            std::string name = info.param.model + "_" + info.param.dtype;
                            std::replace(name.begin(), name.end(), '-', '_');
+                           std::replace(name.begin(), name.end(), '.', '_');
                            return name;
                          });
 
@@ -160,6 +163,99 @@ TEST(Model, PackedRowEqualsItsSamplesAlone) {
   at::Tensor packed = run(packed_ids, packed_positions);
   EXPECT_LE((packed.narrow(1, 0, 14) - alone_first).abs().max().item<double>(), 1e-5);
   EXPECT_LE((packed.narrow(1, 14, 10) - alone_second).abs().max().item<double>(), 1e-5);
+}
+
+// Qwen3.5's Gated DeltaNet layers carry a state along the row: in a packed row it must restart at every sample,
+// conv window included. Four samples (one longer than the delta rule's chunk of 64) packed in one row give the
+// logits, the loss and the LoRA gradients of the four run alone.
+TEST(HybridModel, PackedRowOfFourSamplesEqualsTheSamplesAlone) {
+  ModelOptions options = lora_options(at::kFloat);
+  DecoderModel model = DecoderModel::load(kFixtures + "/qwen3.5", options);
+  {
+    at::NoGradGuard no_grad;
+    at::manual_seed(11);
+    for (auto& [path, linear] : model.lora_modules()) linear->lora_b.normal_(0.0, 0.05);
+  }
+  const std::vector<int64_t> lengths = {70, 9, 30, 45};
+  std::vector<at::Tensor> samples;
+  for (int64_t length : lengths) samples.push_back(at::randint(0, 1000, {1, length}, at::kLong));
+  auto labels_of = [](const at::Tensor& ids) {
+    at::Tensor labels = ids.clone();
+    labels.select(1, 0).fill_(-100);  // as packing leaves a sample's first token
+    return labels;
+  };
+  auto gradients = [&]() {
+    std::vector<at::Tensor> out;
+    for (auto& [name, tensor] : model.trainable_parameters()) {
+      out.push_back(tensor.grad().clone());
+      tensor.mutable_grad().zero_();
+    }
+    return out;
+  };
+  double alone_loss = 0;
+  std::vector<at::Tensor> alone_logits;
+  for (const at::Tensor& ids : samples) {
+    const at::Tensor positions = at::arange(ids.size(1), at::kLong).unsqueeze(0);
+    const at::Tensor hidden = model.hidden_states(ids, positions, true);
+    alone_logits.push_back(model.logits(hidden).detach());
+    LossOutput loss = model.loss(hidden, labels_of(ids));
+    alone_loss += loss.loss_sum.item<double>();
+    loss.loss_sum.backward();
+  }
+  const std::vector<at::Tensor> alone_grads = gradients();
+  std::vector<at::Tensor> positions, labels;
+  for (const at::Tensor& ids : samples) {
+    positions.push_back(at::arange(ids.size(1), at::kLong));
+    labels.push_back(labels_of(ids));
+  }
+  const at::Tensor packed_ids = at::cat(samples, 1);
+  const at::Tensor packed_positions = at::cat(positions).unsqueeze(0);
+  const at::Tensor hidden = model.hidden_states(packed_ids, packed_positions, true);
+  const at::Tensor packed_logits = model.logits(hidden).detach();
+  LossOutput loss = model.loss(hidden, at::cat(labels, 1));
+  loss.loss_sum.backward();
+  const std::vector<at::Tensor> packed_grads = gradients();
+  int64_t offset = 0;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    EXPECT_LE((packed_logits.narrow(1, offset, lengths[i]) - alone_logits[i]).abs().max().item<double>(), 1e-4)
+        << "sample " << i;
+    offset += lengths[i];
+  }
+  EXPECT_NEAR(loss.loss_sum.item<double>(), alone_loss, 1e-5 * alone_loss);
+  double worst = 0;
+  for (size_t i = 0; i < packed_grads.size(); ++i)
+    worst = std::max(worst, relative_error(packed_grads[i], alone_grads[i]));
+  EXPECT_LE(worst, 1e-4);
+  // And the restart matters: the same row read as one sequence gives other logits for the later samples.
+  at::NoGradGuard no_grad;
+  const at::Tensor unpacked = model.logits(
+      model.hidden_states(packed_ids, at::arange(packed_ids.size(1), at::kLong).unsqueeze(0), false));
+  EXPECT_GT((unpacked.narrow(1, lengths[0], lengths[1]) - alone_logits[1]).abs().max().item<double>(), 1e-2);
+}
+
+// The chunked gated delta rule (training, prefill) equals the token-by-token one (cached decoding), values,
+// final states and gradients, across chunk boundaries and from a given state, with more value heads than keys.
+TEST(HybridModel, ChunkedDeltaRuleEqualsTheRecurrentOne) {
+  at::manual_seed(13);
+  const int64_t B = 2, T = 150, H = 3, Dk = 8, Dv = 5;
+  at::Tensor q = at::randn({B, T, H, Dk}).requires_grad_(true), k = at::randn({B, T, H, Dk}).requires_grad_(true);
+  at::Tensor v = at::randn({B, T, H, Dv}).requires_grad_(true);
+  at::Tensor g = (-at::rand({B, T, H}) * 0.5).requires_grad_(true), beta = at::rand({B, T, H}).requires_grad_(true);
+  const at::Tensor initial = at::randn({B, H, Dk, Dv}) * 0.1;
+  const at::Tensor weights = at::randn({B, T, H, Dv});
+  auto run = [&](bool chunked) {
+    at::Tensor state;
+    const at::Tensor out = chunked ? chunk_gated_delta_rule(q, k, v, g, beta, initial, &state, 64)
+                                   : recurrent_gated_delta_rule(q, k, v, g, beta, initial, &state);
+    auto grads = torch::autograd::grad({(out * weights).sum() + state.sum()}, {q, k, v, g, beta});
+    return std::make_tuple(out.detach(), state.detach(), grads);
+  };
+  auto [chunk_out, chunk_state, chunk_grads] = run(true);
+  auto [step_out, step_state, step_grads] = run(false);
+  EXPECT_LE((chunk_out - step_out).abs().max().item<double>(), 1e-4);
+  EXPECT_LE((chunk_state - step_state).abs().max().item<double>(), 1e-4);
+  for (size_t i = 0; i < chunk_grads.size(); ++i)
+    EXPECT_LE(relative_error(chunk_grads[i], step_grads[i]), 1e-4) << "gradient " << i;
 }
 
 TEST(Model, EagerAttentionEqualsSdpaOnPackedRows) {

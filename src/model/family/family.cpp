@@ -13,7 +13,8 @@ namespace {
 
 std::vector<const Family*>& registry() {
   static std::vector<const Family*> all = {&qwen2_family(),     &llama_family(),     &mistral_family(),
-                                             &qwen3_family(),     &qwen3_moe_family(), &qwen2_moe_family()};
+                                             &qwen3_family(),     &qwen3_moe_family(), &qwen2_moe_family(),
+                                             &qwen3_5_family()};
   return all;
 }
 
@@ -85,7 +86,8 @@ std::vector<PlannedWeight> layer_weights(const LayerSpec& spec, int64_t layer, i
   out.push_back({prefix + spec.feed_forward_norm + ".weight", {hidden_size}, std::nullopt, false, 1});
   for (size_t b = 0; b < LayerSpec::kBlocks; ++b)
     for (const VectorSpec& vector : spec.block(b)->vectors)
-      out.push_back({module_path(layer, spec.block(b)->path, vector.name) + ".weight", {vector.size}, vector.role, false, b});
+      out.push_back({vector.weight_name(module_path(layer, spec.block(b)->path, vector.name)), vector.shape(), vector.role,
+                     false, b});
   for (size_t b = 0; b < LayerSpec::kBlocks; ++b)
     for (const LinearSpec& linear : spec.block(b)->linears) {
       const std::string path = module_path(layer, spec.block(b)->path, linear.name);

@@ -54,6 +54,7 @@ const Family& mistral_family();
 const Family& qwen3_family();
 const Family& qwen3_moe_family();
 const Family& qwen2_moe_family();
+const Family& qwen3_5_family();
 
 // The layer most families share: attention (q/k/v/o, biases as the config says, q/k norms when it has them,
 // the layer's sliding window) and a SwiGLU MLP (gate/up/down), with the Hugging Face names of Llama and Qwen.
@@ -73,6 +74,12 @@ struct MoeDefaults {
 // Reads the MoE keys (num_experts or num_local_experts, num_experts_per_tok, moe_intermediate_size,
 // norm_topk_prob, decoder_sparse_step, mlp_only_layers, shared_expert_intermediate_size, router_aux_loss_coef).
 void read_moe_config(const nlohmann::json& json, ModelConfig& config, const MoeDefaults& defaults);
+
+// The hybrid families (Qwen3.5, Qwen3-Next; qwen3_5.cpp): their keys (layer_types or full_attention_interval,
+// linear_*, partial_rotary_factor, zero-centred norms), and a layer's mixer: Gated DeltaNet in the linear-attention
+// layers, gated full attention in the others.
+void read_hybrid_attention_config(const nlohmann::json& json, ModelConfig& config);
+MixerSpec hybrid_mixer(const ModelConfig& config, int64_t layer);
 
 // Qwen2/Qwen3's `use_sliding_window`: `sliding_window` keys in the layers from `max_window_layers` on (as
 // transformers' layer_types).

@@ -20,6 +20,14 @@ const char* role_name(Role role) {
     case Role::kSharedUp: return "shared expert's up";
     case Role::kSharedDown: return "shared expert's down";
     case Role::kSharedExpertGate: return "shared expert's scale";
+    case Role::kMixedQkv: return "mixed q, k and v";
+    case Role::kOutputGate: return "output gate";
+    case Role::kWriteStrength: return "write strength";
+    case Role::kDecayInput: return "decay input";
+    case Role::kConv: return "convolution";
+    case Role::kDecayLogScale: return "decay log scale";
+    case Role::kDecayBias: return "decay bias";
+    case Role::kGatedNorm: return "gated norm";
   }
   return "?";
 }

@@ -11,8 +11,12 @@
 
 namespace zt::model {
 
-// How a block computes. New kinds (gated attention, Gated DeltaNet) are added here and built in model/blocks.cpp.
-enum class MixerKind { kAttention };
+// How a block computes. New kinds are added here and built in model/blocks.cpp.
+//  - kAttention: causal self-attention (model/mixer/attention_mixer.h);
+//  - kGatedAttention: the same with an output gate from a double-width q_proj and zero-centred q/k norms (Qwen3.5,
+//    Qwen3-Next; model/mixer/gated_attention.h);
+//  - kGatedDeltaNet: linear attention by the gated delta rule (Qwen3.5, Qwen3-Next; model/mixer/gated_deltanet.h).
+enum class MixerKind { kAttention, kGatedAttention, kGatedDeltaNet };
 enum class FeedForwardKind { kSwiGlu, kMoe };
 
 // What a parameter is to its kind. The family gives each role its Hugging Face name.
@@ -24,6 +28,12 @@ enum class Role {
   kExpertGateUp, kExpertDown,     // the experts' SwiGLU, stacked: gate and up fused [E, 2I, H], down [E, H, I]
   kSharedGate, kSharedUp, kSharedDown,  // a shared expert beside the routed ones (Qwen2-MoE)
   kSharedExpertGate,              // its scale, sigmoid(shared_expert_gate(x)) [1, H]
+  // Gated DeltaNet: q, k and v projected together then convolved, the output gate z, the write strength b
+  // (beta = sigmoid(b)) and the decay input a; the depthwise causal conv, the decay's log scale A_log and bias
+  // dt_bias (g = -exp(A_log) * softplus(a + dt_bias)), the gated RMSNorm of the output. The output projection
+  // is kOutput.
+  kMixedQkv, kOutputGate, kWriteStrength, kDecayInput,
+  kConv, kDecayLogScale, kDecayBias, kGatedNorm,
 };
 const char* role_name(Role role);
 
@@ -61,11 +71,18 @@ struct LinearSpec {
   std::string adapter_key(const std::string& path) const { return parameter() ? weight_name(path) : path; }
 };
 
-// A vector weight (a norm's scale): `<block path>.<name>.weight` [size].
+// A weight no linear module holds: a norm's scale `<block path>.<name>.weight` [size]; or a bare parameter
+// `<block path>.<name>` (Gated DeltaNet's A_log, dt_bias); or one of another shape (its conv1d.weight
+// [channels, 1, kernel]). Always trained in full (never a LoRA target).
 struct VectorSpec {
   Role role;
   std::string name;
   int64_t size = 0;
+  std::vector<int64_t> dims{};  // the shape when not [size]
+  bool bare = false;            // named without ".weight"
+
+  std::vector<int64_t> shape() const { return dims.empty() ? std::vector<int64_t>{size} : dims; }
+  std::string weight_name(const std::string& path) const { return bare ? path : path + ".weight"; }
 };
 
 struct BlockSpec {

@@ -22,28 +22,10 @@ at::Tensor packed_causal_mask_from(const AttentionLayout& layout, int64_t length
 
 }  // namespace
 
-AttentionMixer::AttentionMixer(const MixerSpec& spec, std::vector<at::Tensor> vectors, std::vector<Linear> linears,
-                               const ModelConfig& config, const MixerOptions& options)
-    : TokenMixer(spec, std::move(vectors), std::move(linears)),
-      num_heads_(config.num_heads), num_kv_heads_(config.num_kv_heads), head_dim_(config.head_dim),
-      eps_(config.rms_norm_eps), window_(spec.sliding_window), options_(options),
-      q_(&linear(Role::kQuery)), k_(&linear(Role::kKey)), v_(&linear(Role::kValue)), o_(&linear(Role::kOutput)),
-      q_norm_(&vector(Role::kQueryNorm)), k_norm_(&vector(Role::kKeyNorm)) {}
-
-at::Tensor AttentionMixer::forward(const at::Tensor& x, const MixerContext& context, const CacheStep* cache) const {
-  const bool training = context.training;
+at::Tensor attend(at::Tensor q, at::Tensor k, at::Tensor v, const MixerContext& context, const CacheStep* cache,
+                  int64_t window, const MixerOptions& options) {
   const AttentionLayout& layout = context.layout;
-  const int64_t batch = x.size(0), length = x.size(1), head_dim = head_dim_;
-  at::Tensor q = linear_forward(*q_, x, training).view({batch, length, num_heads_, head_dim});
-  at::Tensor k = linear_forward(*k_, x, training).view({batch, length, num_kv_heads_, head_dim});
-  at::Tensor v = linear_forward(*v_, x, training).view({batch, length, num_kv_heads_, head_dim});
-  if (q_norm_->defined()) {
-    q = rms_norm(q, *q_norm_, eps_);
-    k = rms_norm(k, *k_norm_, eps_);
-  }
-  q = apply_rope(q.transpose(1, 2), context.cos, context.sin);  // [B, nH, T, D]
-  k = apply_rope(k.transpose(1, 2), context.cos, context.sin);  // [B, nKV, T, D]
-  v = v.transpose(1, 2);
+  const int64_t batch = q.size(0), length = q.size(2), head_dim = q.size(3);
   if (cache != nullptr) {
     KvState& kv = static_cast<KvState&>(*cache->state);
     const int64_t start = cache->start, end = start + length;
@@ -59,11 +41,10 @@ at::Tensor AttentionMixer::forward(const at::Tensor& x, const MixerContext& cont
     }
   }
   // Sliding-window layers (Mistral, Qwen2 with use_sliding_window) see only their last `window` keys.
-  const int64_t window = window_;
   const bool windowed = window > 0 && k.size(2) > window;
   at::Tensor out;
-  if (options_.attn_impl == "eager") {
-    int64_t groups = num_heads_ / num_kv_heads_;
+  if (options.attn_impl == "eager") {
+    int64_t groups = q.size(1) / k.size(1);
     if (groups > 1) {  // query head h reads kv head h / groups
       k = k.repeat_interleave(groups, 1);
       v = v.repeat_interleave(groups, 1);
@@ -83,8 +64,32 @@ at::Tensor AttentionMixer::forward(const at::Tensor& x, const MixerContext& cont
     // enable_gqa: query head h reads kv head h / (heads / kv_heads) without copying k and v.
     out = at::scaled_dot_product_attention(q, k, v, {}, 0.0, true, std::nullopt, true);
   } else {
-    out = packed_causal_attention(q, k, v, layout, options_.packed_kernel, window);
+    out = packed_causal_attention(q, k, v, layout, options.packed_kernel, window);
   }
+  return out;
+}
+
+AttentionMixer::AttentionMixer(const MixerSpec& spec, std::vector<at::Tensor> vectors, std::vector<Linear> linears,
+                               const ModelConfig& config, const MixerOptions& options)
+    : TokenMixer(spec, std::move(vectors), std::move(linears)),
+      num_heads_(config.num_heads), num_kv_heads_(config.num_kv_heads), head_dim_(config.head_dim),
+      eps_(config.rms_norm_eps), window_(spec.sliding_window), options_(options),
+      q_(&linear(Role::kQuery)), k_(&linear(Role::kKey)), v_(&linear(Role::kValue)), o_(&linear(Role::kOutput)),
+      q_norm_(&vector(Role::kQueryNorm)), k_norm_(&vector(Role::kKeyNorm)) {}
+
+at::Tensor AttentionMixer::forward(const at::Tensor& x, const MixerContext& context, const CacheStep* cache) const {
+  const bool training = context.training;
+  const int64_t batch = x.size(0), length = x.size(1), head_dim = head_dim_;
+  at::Tensor q = linear_forward(*q_, x, training).view({batch, length, num_heads_, head_dim});
+  at::Tensor k = linear_forward(*k_, x, training).view({batch, length, num_kv_heads_, head_dim});
+  at::Tensor v = linear_forward(*v_, x, training).view({batch, length, num_kv_heads_, head_dim});
+  if (q_norm_->defined()) {
+    q = rms_norm(q, *q_norm_, eps_);
+    k = rms_norm(k, *k_norm_, eps_);
+  }
+  q = apply_rope(q.transpose(1, 2), context.cos, context.sin);  // [B, nH, T, D]
+  k = apply_rope(k.transpose(1, 2), context.cos, context.sin);  // [B, nKV, T, D]
+  at::Tensor out = attend(q, k, v.transpose(1, 2), context, cache, window_, options_);
   out = out.transpose(1, 2).reshape({batch, length, num_heads_ * head_dim});
   return linear_forward(*o_, out, training);
 }

@@ -13,6 +13,13 @@ struct KvState final : MixerState {
   at::Tensor keys, values;
 };
 
+// The attention both attention mixers run: q [B, heads, T, D], k and v [B, kv_heads, T, D] (q and k rotated),
+// heads a multiple of kv_heads. With `cache`, k and v are appended to its KvState first and the queries see what
+// it holds. Causal within each segment of the context's layout (or its explicit mask), the last `window` keys
+// when window > 0, with the options' implementation. Returns [B, heads, T, D].
+at::Tensor attend(at::Tensor q, at::Tensor k, at::Tensor v, const MixerContext& context, const CacheStep* cache,
+                  int64_t window, const MixerOptions& options);
+
 class AttentionMixer final : public TokenMixer {
  public:
   AttentionMixer(const MixerSpec& spec, std::vector<at::Tensor> vectors, std::vector<Linear> linears,
