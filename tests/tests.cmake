@@ -238,8 +238,9 @@ foreach(ranks 1 2 3 4)
   set_tests_properties(zero_equivalence_${ranks} PROPERTIES TIMEOUT 1200)
 endforeach()
 # The same on the mixture-of-experts fixtures (load-balancing loss on): stacked experts stored per expert are
-# partitioned in stage 3 as one slot each, filled from their pieces.
-foreach(moe qwen3-moe qwen2-moe)
+# partitioned in stage 3 as one slot each, filled from their pieces. And on the hybrid Qwen3.5 fixtures (Gated
+# DeltaNet's conv, A_log and dt_bias partitioned like any other weight).
+foreach(moe qwen3-moe qwen2-moe qwen3.5 qwen3.5-moe)
   add_test(NAME zero_equivalence_${moe}_2
            COMMAND ${ZTUNE_PYTHON} ${CMAKE_SOURCE_DIR}/tests/python/check_zero.py $<TARGET_FILE:ztune_zero_train>
                    ${ZTUNE_FIXTURES_DIR}/${moe} ${WORK}/zero-${moe}-2 2)

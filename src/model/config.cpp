@@ -53,7 +53,10 @@ ModelConfig read_model_config(const std::string& model_dir) {
 
   out.vocab_size = required_int(config, "vocab_size", path);
   out.hidden_size = required_int(config, "hidden_size", path);
-  out.intermediate_size = required_int(config, "intermediate_size", path);
+  // A dense MLP's width; mixtures of experts without dense layers (Qwen3.5-MoE) have none (attention_swiglu_layer
+  // requires it where a layer has one).
+  if (config.contains("intermediate_size") && !config["intermediate_size"].is_null())
+    out.intermediate_size = required_int(config, "intermediate_size", path);
   out.num_layers = required_int(config, "num_hidden_layers", path);
   out.num_heads = required_int(config, "num_attention_heads", path);
   out.num_kv_heads = config.contains("num_key_value_heads") && !config["num_key_value_heads"].is_null()

@@ -15,6 +15,7 @@ EXPECTED = {
     "llama": ("LlamaForCausalLM", False, False),
     "qwen3": ("Qwen3ForCausalLM", False, False),
     "qwen3.5": ("Qwen3_5ForCausalLM", False, False),
+    "qwen3.5-moe": ("Qwen3_5MoeForCausalLM", False, False),
 }
 QWEN_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 

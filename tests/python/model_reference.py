@@ -20,12 +20,12 @@ from peft import LoraConfig, get_peft_model
 from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM
 
-MODELS = ["qwen2", "qwen2-tied", "llama", "qwen3", "qwen3-moe", "qwen2-moe", "qwen3.5"]
-# Tokens per row: 24, and for the hybrid Qwen3.5 fixture 100, past the delta rule's first chunk of 64 tokens.
-LENGTHS = {"qwen3.5": 100}
+MODELS = ["qwen2", "qwen2-tied", "llama", "qwen3", "qwen3-moe", "qwen2-moe", "qwen3.5", "qwen3.5-moe"]
+# Tokens per row: 24, and for the hybrid Qwen3.5 fixtures 100, past the delta rule's first chunk of 64 tokens.
+LENGTHS = {"qwen3.5": 100, "qwen3.5-moe": 100}
 # Mixture-of-experts fixtures run in fp32 only (a bf16 router can pick other experts on a rounding), with the
 # load-balancing loss added at AUX_WEIGHT so that its gradient shows in the LoRA gradients.
-MOE_MODELS = {"qwen3-moe", "qwen2-moe"}
+MOE_MODELS = {"qwen3-moe", "qwen2-moe", "qwen3.5-moe"}
 AUX_WEIGHT = 10.0
 # What ms-swift 4.6 passes PEFT for --target_modules all-linear on the MoE fixtures: its find_all_linears list (the
 # linear modules the model has; docs/MOE.md). PEFT then turns Qwen3-MoE's expert names into target_parameters.

@@ -140,7 +140,7 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, ModelParity,
                                            Case{"llama-rope-linear", "fp32"}, Case{"qwen3-moe", "fp32"},
                                            Case{"qwen2-moe", "fp32"}, Case{"qwen3-moe-router", "fp32"},
                                            Case{"qwen2-moe-experts", "fp32"}, Case{"qwen3.5", "fp32"},
-                                           Case{"qwen3.5", "bf16"}),
+                                           Case{"qwen3.5", "bf16"}, Case{"qwen3.5-moe", "fp32"}),
                          [](const auto& info) {
                            std::string name = info.param.model + "_" + info.param.dtype;
                            std::replace(name.begin(), name.end(), '-', '_');

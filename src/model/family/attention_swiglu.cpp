@@ -1,11 +1,14 @@
 // The layer of Llama, Mistral, Qwen2 and Qwen3: attention + SwiGLU under Llama's Hugging Face names. The
 // only place a projection of these families is named (besides llama.cpp's names in export/gguf_conventions.h).
+#include "core/check.h"
 #include "model/family/family.h"
 
 namespace zt::model {
 
 LayerSpec attention_swiglu_layer(const ModelConfig& config, int64_t layer) {
   const int64_t H = config.hidden_size, I = config.intermediate_size;
+  ZT_REQUIRE(I > 0, "config.json of " << config.architecture_name << ": layer " << layer
+                                      << " has a dense MLP, and intermediate_size is missing or not positive");
   LayerSpec spec;
   spec.mixer_norm = "input_layernorm";
   spec.feed_forward_norm = "post_attention_layernorm";

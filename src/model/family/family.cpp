@@ -14,7 +14,7 @@ namespace {
 std::vector<const Family*>& registry() {
   static std::vector<const Family*> all = {&qwen2_family(),     &llama_family(),     &mistral_family(),
                                              &qwen3_family(),     &qwen3_moe_family(), &qwen2_moe_family(),
-                                             &qwen3_5_family()};
+                                             &qwen3_5_family(),   &qwen3_5_moe_family()};
   return all;
 }
 

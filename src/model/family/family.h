@@ -55,6 +55,7 @@ const Family& qwen3_family();
 const Family& qwen3_moe_family();
 const Family& qwen2_moe_family();
 const Family& qwen3_5_family();
+const Family& qwen3_5_moe_family();
 
 // The layer most families share: attention (q/k/v/o, biases as the config says, q/k norms when it has them,
 // the layer's sliding window) and a SwiGLU MLP (gate/up/down), with the Hugging Face names of Llama and Qwen.

@@ -3,6 +3,12 @@
 // `full_attention_interval`-th layer (self_attn.*, q_proj twice as wide), each followed by a SwiGLU MLP.
 // Its RMSNorms (the layer's two, q/k, final) are zero-centred; RoPE turns partial_rotary_factor of each head
 // (M-RoPE sections reduce to plain RoPE for text). Defaults are transformers' Qwen3_5TextConfig's.
+//
+// Qwen3.5-MoE (Qwen3_5MoeForCausalLM): the same mixers, and in every layer a routed mixture of SwiGLU experts with
+// a shared expert scaled by sigmoid(shared_expert_gate) (model/ffn/moe.h); the router always renormalises its
+// top-k (transformers' Qwen3_5MoeTextConfig has no norm_topk_prob, decoder_sparse_step or mlp_only_layers).
+// PEFT does not convert this family's targets (transformers' conversion table maps it to no MoE pattern), so
+// --target_modules names reach the shared expert's linears and never the stacked experts.
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
@@ -100,6 +106,28 @@ LayerSpec hybrid_swiglu_layer(const ModelConfig& config, int64_t layer) {
 
 const Family& qwen3_5_family() {
   static const Family family{"Qwen3_5ForCausalLM", "qwen3_5_text", read_hybrid_attention_config, hybrid_swiglu_layer,
+                             {}};
+  return family;
+}
+
+const Family& qwen3_5_moe_family() {
+  static const Family family{"Qwen3_5MoeForCausalLM",
+                             "qwen3_5_moe_text",
+                             [](const nlohmann::json& json, ModelConfig& config) {
+                               read_hybrid_attention_config(json, config);
+                               read_moe_config(json, config, {256, 8, 512, true, 512});
+                               config.norm_topk_prob = true;
+                               config.decoder_sparse_step = 1;
+                               config.mlp_only_layers.clear();
+                             },
+                             [](const ModelConfig& config, int64_t layer) {
+                               LayerSpec spec;  // no dense MLP (config.json has no intermediate_size)
+                               spec.mixer_norm = "input_layernorm";
+                               spec.feed_forward_norm = "post_attention_layernorm";
+                               spec.mixer = hybrid_mixer(config, layer);
+                               spec.feed_forward = moe_feed_forward(config);
+                               return spec;
+                             },
                              {}};
   return family;
 }
