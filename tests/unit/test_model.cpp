@@ -5,6 +5,7 @@
 #include "core/torch_api.h"
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -426,3 +427,54 @@ TEST(Model, MissingExtraOrMisshapenWeightsAreNamed) {
 }
 
 }  // namespace
+
+namespace {
+
+// A copy of the qwen3.5 fixture with config.json edited by `edit` and, when `drop` names one, a weight left out.
+std::string hybrid_variant(const std::function<void(nlohmann::json&)>& edit, const std::string& drop = "") {
+  const fs::path dir = fs::path(ZTUNE_TEST_WORK_DIR) / "broken-qwen3.5";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ifstream in(kFixtures + "/qwen3.5/config.json");
+  nlohmann::json config = nlohmann::json::parse(in);
+  edit(config);
+  std::ofstream(dir / "config.json") << config.dump(1);
+  zt::st::Checkpoint weights = zt::st::Checkpoint::open(kFixtures + "/qwen3.5");
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const std::string& name : weights.names())
+    if (name != drop) tensors.emplace_back(name, zt::st::load_tensor(weights, name));
+  zt::st::save_tensors((dir / "model.safetensors").string(), tensors);
+  return dir.string();
+}
+
+std::string load_error(const std::string& folder) {
+  try {
+    DecoderModel::load(folder, lora_options(at::kFloat));
+  } catch (const zt::Error& error) {
+    return error.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(HybridModel, BadConfigsAndMissingWeightsAreNamed) {
+  std::string error = load_error(hybrid_variant([](nlohmann::json& c) { c["layer_types"][1] = "mamba"; }));
+  EXPECT_NE(error.find("layer_types[1] is 'mamba' (linear_attention or full_attention)"), std::string::npos) << error;
+  EXPECT_NE(error.find("config.json"), std::string::npos) << error;
+  error = load_error(hybrid_variant([](nlohmann::json& c) { c["layer_types"].erase(0); }));
+  EXPECT_NE(error.find("layer_types has 3 entries for 4 layers"), std::string::npos) << error;
+  error = load_error(hybrid_variant([](nlohmann::json& c) { c["linear_num_value_heads"] = 3; }));
+  EXPECT_NE(error.find("linear_num_value_heads 3 is not a multiple of linear_num_key_heads 2"), std::string::npos)
+      << error;
+  error = load_error(hybrid_variant([](nlohmann::json& c) { c["rope_parameters"]["partial_rotary_factor"] = 0.3; }));
+  EXPECT_NE(error.find("partial_rotary_factor 0.3 of head_dim 32 is not an even number"), std::string::npos) << error;
+  error = load_error(hybrid_variant([](nlohmann::json&) {}, "model.layers.0.linear_attn.conv1d.weight"));
+  EXPECT_NE(error.find("weight 'model.layers.0.linear_attn.conv1d.weight' is missing"), std::string::npos) << error;
+  error = load_error(hybrid_variant([](nlohmann::json&) {}, "model.layers.2.linear_attn.A_log"));
+  EXPECT_NE(error.find("weight 'model.layers.2.linear_attn.A_log' is missing"), std::string::npos) << error;
+  // The plan read back as written: a full-attention layer where the file has Gated DeltaNet weights.
+  error = load_error(hybrid_variant([](nlohmann::json& c) { c["layer_types"][0] = "full_attention"; }));
+  EXPECT_NE(error.find("weight 'model.layers.0.self_attn.q_norm.weight' is missing"), std::string::npos) << error;
+  EXPECT_EQ(load_error(hybrid_variant([](nlohmann::json&) {})), "") << "the unedited copy loads";
+}
